@@ -1,0 +1,258 @@
+// Package provider is the Terraform layer of Nalabo: the provider, its resources and
+// data sources. It knows workshop types and backend constructors only, never Docker or
+// Kubernetes client types.
+package provider
+
+import (
+	"context"
+	"os"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
+)
+
+var (
+	_ provider.Provider                   = (*nalaboProvider)(nil)
+	_ provider.ProviderWithValidateConfig = (*nalaboProvider)(nil)
+)
+
+// New returns the provider factory for providerserver.Serve and tests.
+func New(version string) func() provider.Provider {
+	return func() provider.Provider { return &nalaboProvider{version: version} }
+}
+
+type nalaboProvider struct {
+	version string
+}
+
+type providerModel struct {
+	Docker *dockerModel `tfsdk:"docker"`
+}
+
+type dockerModel struct {
+	Host               types.String       `tfsdk:"host"`
+	Network            types.String       `tfsdk:"network"`
+	BindAddress        types.String       `tfsdk:"bind_address"`
+	SubnetPool         types.String       `tfsdk:"subnet_pool"`
+	SubnetPrefixLength types.Int64        `tfsdk:"subnet_prefix_length"`
+	PidsLimit          types.Int64        `tfsdk:"pids_limit"`
+	CertPath           types.String       `tfsdk:"cert_path"`
+	CAMaterial         types.String       `tfsdk:"ca_material"`
+	CertMaterial       types.String       `tfsdk:"cert_material"`
+	KeyMaterial        types.String       `tfsdk:"key_material"`
+	RegistryAuth       *registryAuthModel `tfsdk:"registry_auth"`
+}
+
+type registryAuthModel struct {
+	Address  types.String `tfsdk:"address"`
+	Username types.String `tfsdk:"username"`
+	Password types.String `tfsdk:"password"`
+}
+
+func (p *nalaboProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
+	resp.TypeName = "nalabo"
+	resp.Version = p.version
+}
+
+func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "The Nalabo provider gives every participant of a workshop an isolated, " +
+			"resource-limited environment on Docker or Kubernetes, runs commands and checks in it, " +
+			"and removes every trace on `terraform destroy`.",
+		Attributes: map[string]schema.Attribute{
+			"docker": schema.SingleNestedAttribute{
+				MarkdownDescription: "The Docker engine sessions of `docker` templates run on. " +
+					"When omitted, the local engine is used with the defaults below.",
+				Optional: true,
+				Attributes: map[string]schema.Attribute{
+					"host": schema.StringAttribute{
+						MarkdownDescription: "Docker daemon address. Falls back to `DOCKER_HOST`, then `" + docker.DefaultHost + "`.",
+						Optional:            true,
+						Validators:          []validator.String{stringvalidator.RegexMatches(dockerHostRE, "must be a unix://, tcp://, http:// or https:// address")},
+					},
+					"network": schema.StringAttribute{
+						MarkdownDescription: "Name prefix of the per-session networks (`<network>-<session id>`). " +
+							"Falls back to `DOCKER_NETWORK`, then `" + docker.DefaultNetworkPrefix + "`.",
+						Optional:   true,
+						Validators: []validator.String{stringvalidator.RegexMatches(dockerNameRE, "must be letters, digits, '_', '.' or '-', starting with a letter or digit")},
+					},
+					"bind_address": schema.StringAttribute{
+						MarkdownDescription: "Host address published ports listen on. Default `" + docker.DefaultBindAddress + "`.",
+						Optional:            true,
+						Validators:          []validator.String{ipAddressValidator{}},
+					},
+					"subnet_pool": schema.StringAttribute{
+						MarkdownDescription: "IPv4 CIDR that per-session network subnets are carved from, so a class never " +
+							"exhausts Docker's default address pools. Default `" + docker.DefaultSubnetPool + "`.",
+						Optional:   true,
+						Validators: []validator.String{cidrValidator{}},
+					},
+					"subnet_prefix_length": schema.Int64Attribute{
+						MarkdownDescription: "Prefix length of each session's subnet, carved from `subnet_pool`. Default `28` (14 addresses).",
+						Optional:            true,
+						Validators:          []validator.Int64{int64validator.Between(16, 29)},
+					},
+					"pids_limit": schema.Int64Attribute{
+						MarkdownDescription: "Maximum number of processes per session container. Default `512`.",
+						Optional:            true,
+						Validators:          []validator.Int64{int64validator.Between(16, 1<<20)},
+					},
+					"cert_path": schema.StringAttribute{
+						MarkdownDescription: "Directory holding `ca.pem`, `cert.pem` and `key.pem` for a TLS daemon. Falls back to `DOCKER_CERT_PATH`.",
+						Optional:            true,
+					},
+					"ca_material": schema.StringAttribute{
+						MarkdownDescription: "PEM-encoded CA certificate of a TLS daemon (instead of `cert_path`).",
+						Optional:            true,
+					},
+					"cert_material": schema.StringAttribute{
+						MarkdownDescription: "PEM-encoded client certificate for a TLS daemon.",
+						Optional:            true,
+					},
+					"key_material": schema.StringAttribute{
+						MarkdownDescription: "PEM-encoded client private key for a TLS daemon.",
+						Optional:            true,
+						Sensitive:           true,
+					},
+					"registry_auth": schema.SingleNestedAttribute{
+						MarkdownDescription: "Registry credentials used when templates pull images (pulled once for the whole class).",
+						Optional:            true,
+						Attributes: map[string]schema.Attribute{
+							"address": schema.StringAttribute{
+								MarkdownDescription: "Registry address, for example `registry.example.com`. Default Docker Hub.",
+								Optional:            true,
+							},
+							"username": schema.StringAttribute{
+								MarkdownDescription: "Registry user name. Falls back to `DOCKER_USERNAME`.",
+								Optional:            true,
+							},
+							"password": schema.StringAttribute{
+								MarkdownDescription: "Registry password or token. Falls back to `DOCKER_PASSWORD`. " +
+									"Sensitive; provider configuration is never written to state.",
+								Optional:  true,
+								Sensitive: true,
+							},
+						},
+						Validators: []validator.Object{objectvalidator.AlsoRequires(path.MatchRelative().AtName("username"))},
+					},
+				},
+			},
+		},
+	}
+}
+
+func (p *nalaboProvider) ValidateConfig(ctx context.Context, req provider.ValidateConfigRequest, resp *provider.ValidateConfigResponse) {
+	var m providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || m.Docker == nil {
+		return
+	}
+	d := m.Docker
+	// Either a certificate directory or PEM material, not both.
+	if !d.CertPath.IsNull() && (!d.CAMaterial.IsNull() || !d.CertMaterial.IsNull() || !d.KeyMaterial.IsNull()) {
+		resp.Diagnostics.AddAttributeError(path.Root("docker").AtName("cert_path"), "Conflicting TLS settings",
+			"Set either docker.cert_path or docker.ca_material/cert_material/key_material, not both.")
+	}
+	if d.CertMaterial.IsNull() != d.KeyMaterial.IsNull() && !d.CertMaterial.IsUnknown() && !d.KeyMaterial.IsUnknown() {
+		resp.Diagnostics.AddAttributeError(path.Root("docker").AtName("key_material"), "Incomplete TLS client certificate",
+			"docker.cert_material and docker.key_material must be set together.")
+	}
+}
+
+func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var m providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	data := &providerData{}
+	dockerCfg, known := dockerConfigFrom(m.Docker)
+	if !known {
+		// Part of the docker block depends on values known only after apply. Nothing
+		// dials anything now; a resource that needs the engine says so clearly.
+		data.dockerUnknown = true
+		tflog.Debug(ctx, "docker configuration has unknown values; the Docker backend is not configured during this plan")
+	}
+	data.docker = newLazyBackend("docker", func() (backendImpl, error) { return docker.New(dockerCfg) }, dockerCfg.Host)
+	tflog.Debug(ctx, "configured nalabo provider", map[string]any{"docker_host": dockerCfg.Host, "docker_network": dockerCfg.NetworkPrefix})
+	resp.ResourceData = data
+	resp.DataSourceData = data
+}
+
+// dockerConfigFrom applies the environment fallbacks and defaults. known is false when
+// some value is unknown at plan time.
+func dockerConfigFrom(d *dockerModel) (docker.Config, bool) {
+	known := true
+	str := func(v types.String, env, def string) string {
+		if v.IsUnknown() {
+			known = false
+			return def
+		}
+		if !v.IsNull() && v.ValueString() != "" {
+			return v.ValueString()
+		}
+		if env != "" {
+			if e := os.Getenv(env); e != "" {
+				return e
+			}
+		}
+		return def
+	}
+	num := func(v types.Int64, def int64) int64 {
+		if v.IsUnknown() {
+			known = false
+			return def
+		}
+		if v.IsNull() {
+			return def
+		}
+		return v.ValueInt64()
+	}
+	if d == nil {
+		d = &dockerModel{}
+	}
+	cfg := docker.Config{
+		Host:               str(d.Host, "DOCKER_HOST", docker.DefaultHost),
+		NetworkPrefix:      str(d.Network, "DOCKER_NETWORK", docker.DefaultNetworkPrefix),
+		BindAddress:        str(d.BindAddress, "", docker.DefaultBindAddress),
+		SubnetPool:         str(d.SubnetPool, "", docker.DefaultSubnetPool),
+		SubnetPrefixLength: int(num(d.SubnetPrefixLength, docker.DefaultSubnetPrefixLength)),
+		PidsLimit:          num(d.PidsLimit, docker.DefaultPidsLimit),
+		CertPath:           str(d.CertPath, "DOCKER_CERT_PATH", ""),
+		CAMaterial:         str(d.CAMaterial, "", ""),
+		CertMaterial:       str(d.CertMaterial, "", ""),
+		KeyMaterial:        str(d.KeyMaterial, "", ""),
+	}
+	ra := d.RegistryAuth
+	if ra == nil {
+		ra = &registryAuthModel{}
+	}
+	user := str(ra.Username, "DOCKER_USERNAME", "")
+	if user != "" {
+		cfg.RegistryAuth = &docker.RegistryAuth{
+			Address:  str(ra.Address, "", ""),
+			Username: user,
+			Password: str(ra.Password, "DOCKER_PASSWORD", ""),
+		}
+	}
+	return cfg, known
+}
+
+func (p *nalaboProvider) Resources(_ context.Context) []func() resource.Resource {
+	return []func() resource.Resource{}
+}
+
+func (p *nalaboProvider) DataSources(_ context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{}
+}

@@ -1,0 +1,123 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+type backendImpl = workshop.Backend
+
+// providerData is what Configure hands to resources and data sources: one lazily
+// connected backend per infrastructure type.
+type providerData struct {
+	docker        *lazyBackend
+	dockerUnknown bool
+}
+
+// lazyBackend connects on first use and pings once, so `terraform validate` and plans
+// that need no backend never dial anything.
+type lazyBackend struct {
+	name     string
+	endpoint string
+	newFn    func() (backendImpl, error)
+
+	once sync.Once
+	b    backendImpl
+	err  error
+}
+
+func newLazyBackend(name string, newFn func() (backendImpl, error), endpoint string) *lazyBackend {
+	return &lazyBackend{name: name, newFn: newFn, endpoint: endpoint}
+}
+
+func (l *lazyBackend) get(ctx context.Context) (backendImpl, error) {
+	l.once.Do(func() {
+		b, err := l.newFn()
+		if err != nil {
+			l.err = err
+			return
+		}
+		if _, err := b.Ping(ctx); err != nil {
+			l.err = err
+			return
+		}
+		l.b = b
+	})
+	return l.b, l.err
+}
+
+// Backend returns the backend of an infrastructure type, or an error diagnostic that
+// says which engine could not be reached and how it was configured.
+func (d *providerData) Backend(ctx context.Context, infra workshop.InfrastructureType) (backendImpl, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	switch infra {
+	case workshop.InfraDocker:
+		if d.dockerUnknown {
+			diags.AddError("Docker backend not configured yet",
+				"The provider's docker block depends on values that are not known yet. Apply the resources it depends on first (terraform apply -target=...).")
+			return nil, diags
+		}
+		b, err := d.docker.get(ctx)
+		if err != nil {
+			diags.AddError("Cannot reach the Docker engine",
+				fmt.Sprintf("The Docker engine at %s did not answer: %v\n\nCheck that dockerd runs and that docker.host (or DOCKER_HOST) points at it.", d.docker.endpoint, err))
+			return nil, diags
+		}
+		return b, nil
+	case workshop.InfraKubernetes:
+		diags.AddError("Kubernetes backend not available",
+			"This version of the provider does not configure a Kubernetes backend yet; use infrastructure_type = \"docker\".")
+		return nil, diags
+	default:
+		diags.AddError("Unknown infrastructure type", fmt.Sprintf("%q is not a known infrastructure type.", infra))
+		return nil, diags
+	}
+}
+
+// configuredBackends lists the infrastructure types a session may live on, in the order
+// they are probed.
+func (d *providerData) configuredBackends() []workshop.InfrastructureType {
+	return []workshop.InfrastructureType{workshop.InfraDocker}
+}
+
+// FindSession finds the backend that holds a session. It returns a nil session and no
+// error diagnostics when no backend knows the ID.
+func (d *providerData) FindSession(ctx context.Context, id string) (backendImpl, *workshop.Session, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	for _, infra := range d.configuredBackends() {
+		b, bd := d.Backend(ctx, infra)
+		if bd.HasError() {
+			diags.Append(bd...)
+			continue
+		}
+		s, err := b.GetSession(ctx, id)
+		if errors.Is(err, workshop.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			diags.AddError("Cannot read session", fmt.Sprintf("Reading session %q on %s failed: %v", id, infra, err))
+			return nil, nil, diags
+		}
+		return b, s, nil
+	}
+	return nil, nil, diags
+}
+
+// providerDataFrom is the Configure helper of every resource and data source.
+func providerDataFrom(pd any, diags *diag.Diagnostics) *providerData {
+	if pd == nil {
+		return nil // ValidateResourceConfig and early plans: not configured yet
+	}
+	d, ok := pd.(*providerData)
+	if !ok {
+		diags.AddError("Unexpected provider data", fmt.Sprintf("Expected *providerData, got %T. Please report this issue to the provider developers.", pd))
+		return nil
+	}
+	return d
+}

@@ -1,0 +1,160 @@
+// Package workshop holds the domain of Nalabo: templates, sessions, resources, labels,
+// exec requests and the Backend interface ("Infrastructure Factory" of the design).
+//
+// It imports neither Terraform nor Docker nor Kubernetes client packages: the provider
+// layer translates HCL into these types, a backend translates them into API calls.
+package workshop
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped) by a Backend when a template or session does not
+// exist. Callers test it with errors.Is.
+var ErrNotFound = errors.New("not found")
+
+// Backend is one kind of infrastructure (Docker, Kubernetes, later Nomad). Every method
+// is safe for concurrent use: Terraform calls them from many goroutines at once.
+type Backend interface {
+	// Type names the infrastructure this backend serves.
+	Type() InfrastructureType
+
+	// Ping checks that the infrastructure answers and returns what it says about itself.
+	Ping(ctx context.Context) (*Info, error)
+
+	// ApplyTemplate makes a template usable: it validates what only the backend can
+	// validate, makes every image the template names present (pull once with registry
+	// auth, or build), seals the template (SealTemplate: digest and ID) and stores it so
+	// that sessions (and the reconciler) can find it by ID. It returns the sealed
+	// template. Applying the same template twice is a no-op apart from re-storing it.
+	ApplyTemplate(ctx context.Context, t *Template) (*Template, error)
+
+	// GetTemplate returns a stored template, or an error wrapping ErrNotFound.
+	GetTemplate(ctx context.Context, id string) (*Template, error)
+
+	// DeleteTemplate removes a stored template and what it built (images it built and
+	// labelled). Pulled images stay. Deleting a missing template is not an error.
+	DeleteTemplate(ctx context.Context, id string) error
+
+	// CreateSession builds one participant's environment and waits until it is ready
+	// (or ctx ends). On failure it removes whatever it created before returning.
+	CreateSession(ctx context.Context, spec *SessionSpec) (*Session, error)
+
+	// GetSession reads a session's live state by ID without listing unrelated objects.
+	// A session whose workspace or network is gone returns an error wrapping ErrNotFound.
+	GetSession(ctx context.Context, id string) (*Session, error)
+
+	// UpdateSession changes resources and expiry in place.
+	UpdateSession(ctx context.Context, id string, spec *SessionSpec) (*Session, error)
+
+	// DeleteSession removes everything the session owns and waits until it is gone.
+	// Deleting a missing session is not an error.
+	DeleteSession(ctx context.Context, id string) error
+
+	// ListSessions lists sessions by label (for the reconciler and data sources).
+	ListSessions(ctx context.Context) ([]*Session, error)
+
+	// Exec runs a command in a session's container (the workspace by default).
+	Exec(ctx context.Context, sessionID string, req *ExecRequest) (*ExecResult, error)
+}
+
+// Info is what a backend reports about itself (the design's health checks).
+type Info struct {
+	Type          InfrastructureType `json:"type"`
+	Endpoint      string             `json:"endpoint"`
+	ServerVersion string             `json:"server_version"`
+	APIVersion    string             `json:"api_version"`
+	// CPU and memory the host can give (millicores, bytes) and what sessions reserve.
+	AllocatableMilliCPU int64 `json:"allocatable_millicpu"`
+	AllocatableMemory   int64 `json:"allocatable_memory"`
+	UsedMilliCPU        int64 `json:"used_millicpu"`
+	UsedMemory          int64 `json:"used_memory"`
+	Sessions            int   `json:"sessions"`
+	// Details is backend specific (storage driver, cgroup driver, ...).
+	Details map[string]string `json:"details,omitempty"`
+}
+
+// SessionSpec is what a backend needs to create or update a session.
+type SessionSpec struct {
+	ID          string    // short ID, see NewSessionID
+	Template    *Template // the stored, sealed template
+	Participant string
+	Resources   Resources // effective: session > template > backend defaults
+	CreatedAt   time.Time
+	Duration    time.Duration
+	ExpiresAt   time.Time
+}
+
+// Labels returns the labels every object of this session carries.
+func (s *SessionSpec) Labels() map[string]string {
+	return SessionLabels(s.ID, s.Participant, s.Template.Name, s.ExpiresAt)
+}
+
+// Session statuses.
+const (
+	StatusPending   = "pending"
+	StatusRunning   = "running"
+	StatusUnhealthy = "unhealthy"
+	StatusStopped   = "stopped"
+	StatusExpired   = "expired"
+	StatusFailed    = "failed"
+)
+
+// Session is the live state of one participant's environment.
+type Session struct {
+	ID             string
+	Infrastructure InfrastructureType
+	TemplateID     string
+	TemplateName   string
+	Participant    string
+	Status         string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	// Resources as the backend enforces them now (drift shows here).
+	Resources Resources
+	// StorageEnforced tells whether the storage cap is enforced by the backend.
+	StorageEnforced bool
+	// Names of what the session created.
+	WorkspaceName string   // container (Docker) or pod (Kubernetes)
+	NetworkName   string   // Docker network
+	Namespace     string   // Kubernetes namespace
+	Volumes       []string // Docker volumes
+	Containers    []string // every container of the session, workspace first
+	// Access details.
+	Ports      []Port
+	Kubeconfig string // sensitive
+}
+
+// Port is a published port of a session.
+type Port struct {
+	Container     string `json:"container"`
+	ContainerPort int    `json:"container_port"`
+	Protocol      string `json:"protocol"`
+	HostIP        string `json:"host_ip"`
+	HostPort      int    `json:"host_port"`
+}
+
+// ExecRequest is a command to run in a session.
+type ExecRequest struct {
+	Command    []string          // argv; a shell script arrives as ["/bin/sh", "-c", script]
+	Container  string            // "" means the workspace
+	Env        map[string]string // extra environment
+	WorkingDir string
+	User       string
+	Timeout    time.Duration
+	// MaxOutputBytes bounds stdout and stderr each; 0 means DefaultMaxOutputBytes.
+	MaxOutputBytes int
+}
+
+// ExecResult is what a command produced.
+type ExecResult struct {
+	ExitCode        int
+	Stdout          string
+	Stderr          string
+	StdoutTruncated bool
+	StderrTruncated bool
+	Duration        time.Duration
+	TimedOut        bool
+}

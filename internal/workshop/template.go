@@ -1,0 +1,214 @@
+package workshop
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Template is a validated, content-addressed workshop definition.
+type Template struct {
+	// ID is "<infrastructure>.<name>.<digest[:12]>"; it changes whenever Digest does,
+	// so sessions that reference it are replaced.
+	ID             string             `json:"id,omitempty"`
+	Name           string             `json:"name"`
+	Infrastructure InfrastructureType `json:"infrastructure_type"`
+	Isolation      Isolation          `json:"isolation,omitempty"` // kubernetes only
+	Workspace      Workspace          `json:"workspace"`
+	Manifests      string             `json:"manifests,omitempty"` // kubernetes, multi-document YAML
+	Compose        string             `json:"compose,omitempty"`   // docker, a Compose file
+	Resources      Resources          `json:"resources"`
+	Duration       string             `json:"duration"`
+	// PodSecurity is the Pod Security Standards level of session namespaces.
+	PodSecurity string `json:"pod_security,omitempty"`
+	// DockerInDocker runs the workspace privileged (opt-in, documented risk).
+	DockerInDocker bool `json:"docker_in_docker,omitempty"`
+	// Validations are checks run in a session (not part of the digest: adding a
+	// grading check must not replace a class's sessions).
+	Validations []Validation `json:"validations,omitempty"`
+
+	// Images maps every image reference the template uses to the image ID present on
+	// the host after ApplyTemplate. Part of the digest.
+	Images map[string]string `json:"images,omitempty"`
+	// Digest is the sha256 of everything that shapes a session.
+	Digest string `json:"digest,omitempty"`
+}
+
+// Workspace is the participant's main container.
+type Workspace struct {
+	Image      string            `json:"image,omitempty"`
+	Build      *Build            `json:"build,omitempty"`
+	Command    []string          `json:"command,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	User       string            `json:"user,omitempty"`
+	WorkingDir string            `json:"working_dir,omitempty"`
+	// Ports are container ports published on the backend's bind address.
+	Ports []int `json:"ports,omitempty"`
+}
+
+// Build is a Dockerfile build context on the machine running Terraform.
+type Build struct {
+	Context    string            `json:"context"`
+	Dockerfile string            `json:"dockerfile,omitempty"` // relative to Context, default "Dockerfile"
+	Args       map[string]string `json:"args,omitempty"`
+	// ContextDigest is the sha256 of the context's files, so that a changed file
+	// changes the template digest. Computed by the provider (HashBuildContext).
+	ContextDigest string `json:"context_digest,omitempty"`
+}
+
+// Validation is one check of a template.
+type Validation struct {
+	Name             string   `json:"name"`
+	Command          []string `json:"command"`
+	ExpectedExitCode int      `json:"expected_exit_code"`
+	OutputPattern    string   `json:"output_pattern,omitempty"` // a Go regexp matched against stdout
+	Timeout          string   `json:"timeout,omitempty"`
+}
+
+// BuiltImageTag is the tag a template's built workspace image gets.
+func BuiltImageTag(templateName, contextDigest string) string {
+	d := contextDigest
+	if len(d) > 12 {
+		d = d[:12]
+	}
+	return "nalabo/" + templateName + ":" + d
+}
+
+// WorkspaceImage returns the image reference sessions run: the image, or the tag of the
+// built image.
+func (t *Template) WorkspaceImage() string {
+	if t.Workspace.Build != nil {
+		return BuiltImageTag(t.Name, t.Workspace.Build.ContextDigest)
+	}
+	return t.Workspace.Image
+}
+
+// Validate checks what can be checked without a backend. Errors name the attribute.
+func (t *Template) Validate() error {
+	var errs []error
+	add := func(path, format string, a ...any) {
+		errs = append(errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, a...)})
+	}
+	if err := ValidateTemplateName(t.Name); err != nil {
+		add("name", "%v", err)
+	}
+	switch t.Infrastructure {
+	case InfraDocker:
+		if t.Isolation != "" {
+			add("isolation", "applies to kubernetes templates only")
+		}
+		if t.Manifests != "" {
+			add("manifests", "applies to kubernetes templates only; docker templates use compose")
+		}
+	case InfraKubernetes:
+		if t.Compose != "" {
+			add("compose", "applies to docker templates only; kubernetes templates use manifests")
+		}
+		if t.Workspace.Build != nil {
+			add("workspace.build", "is supported for docker templates only; give workspace.image")
+		}
+	default:
+		add("infrastructure_type", "must be one of %s, got %q", strings.Join(InfrastructureTypes, ", "), t.Infrastructure)
+	}
+	if (t.Workspace.Image == "") == (t.Workspace.Build == nil) {
+		add("workspace", "exactly one of image or build must be set")
+	}
+	if _, err := t.Resources.Parse(); err != nil {
+		add("resources", "%v", err)
+	}
+	if t.Duration != "" {
+		if _, err := ParseSessionDuration(t.Duration); err != nil {
+			add("duration", "%v", err)
+		}
+	}
+	for _, p := range t.Workspace.Ports {
+		if p < 1 || p > 65535 {
+			add("workspace.ports", "%d is not a port number (1-65535)", p)
+		}
+	}
+	seen := map[string]bool{}
+	for i, v := range t.Validations {
+		path := fmt.Sprintf("validations[%d]", i)
+		if v.Name == "" {
+			add(path+".name", "must not be empty")
+		} else if seen[v.Name] {
+			add(path+".name", "%q is used by another validation", v.Name)
+		}
+		seen[v.Name] = true
+		if len(v.Command) == 0 {
+			add(path+".command", "must not be empty")
+		}
+		if v.Timeout != "" {
+			if _, err := ParseDuration(v.Timeout); err != nil {
+				add(path+".timeout", "%v", err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FieldError is an error about one attribute of a resource; Path uses HCL names
+// ("workspace.image", "validations[0].timeout").
+type FieldError struct {
+	Path string
+	Msg  string
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
+
+// digestInput is what shapes a session: everything but validations and the ID.
+type digestInput struct {
+	Name           string             `json:"name"`
+	Infrastructure InfrastructureType `json:"infrastructure_type"`
+	Isolation      Isolation          `json:"isolation"`
+	Workspace      Workspace          `json:"workspace"`
+	Manifests      string             `json:"manifests"`
+	Compose        string             `json:"compose"`
+	Resources      Resources          `json:"resources"`
+	Duration       string             `json:"duration"`
+	PodSecurity    string             `json:"pod_security"`
+	DockerInDocker bool               `json:"docker_in_docker"`
+	Images         [][2]string        `json:"images"`
+}
+
+// SealTemplate computes the template's Digest and ID from its content and resolved
+// Images. Backends call it at the end of ApplyTemplate.
+func SealTemplate(t *Template) {
+	in := digestInput{
+		Name: t.Name, Infrastructure: t.Infrastructure, Isolation: t.Isolation,
+		Workspace: t.Workspace, Manifests: t.Manifests, Compose: t.Compose,
+		Resources: t.Resources, Duration: t.Duration, PodSecurity: t.PodSecurity,
+		DockerInDocker: t.DockerInDocker,
+	}
+	for ref, id := range t.Images {
+		in.Images = append(in.Images, [2]string{ref, id})
+	}
+	sort.Slice(in.Images, func(i, j int) bool { return in.Images[i][0] < in.Images[j][0] })
+	b, _ := json.Marshal(in) // maps marshal with sorted keys
+	sum := sha256.Sum256(b)
+	t.Digest = "sha256:" + hex.EncodeToString(sum[:])
+	t.ID = TemplateID(t.Infrastructure, t.Name, t.Digest)
+}
+
+// TemplateID builds "<infrastructure>.<name>.<first 12 hex of digest>".
+func TemplateID(infra InfrastructureType, name, digest string) string {
+	d := strings.TrimPrefix(digest, "sha256:")
+	if len(d) > 12 {
+		d = d[:12]
+	}
+	return string(infra) + "." + name + "." + d
+}
+
+// ParseTemplateID splits a template ID into its infrastructure, name and digest prefix.
+func ParseTemplateID(id string) (infra InfrastructureType, name, digest12 string, err error) {
+	parts := strings.Split(id, ".")
+	if len(parts) != 3 || (parts[0] != string(InfraDocker) && parts[0] != string(InfraKubernetes)) ||
+		ValidateTemplateName(parts[1]) != nil || len(parts[2]) != 12 {
+		return "", "", "", fmt.Errorf("%q is not a template ID (expected <infrastructure>.<name>.<digest>, as in nalabo_workshop_template.<name>.id)", id)
+	}
+	return InfrastructureType(parts[0]), parts[1], parts[2], nil
+}

@@ -250,7 +250,11 @@ func dockerConfigFrom(d *dockerModel) (docker.Config, bool) {
 }
 
 func (p *nalaboProvider) Resources(_ context.Context) []func() resource.Resource {
-	return []func() resource.Resource{}
+	return []func() resource.Resource{
+		NewWorkshopTemplateResource,
+		NewWorkshopSessionResource,
+		NewExecResource,
+	}
 }
 
 func (p *nalaboProvider) DataSources(_ context.Context) []func() datasource.DataSource {

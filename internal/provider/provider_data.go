@@ -56,6 +56,11 @@ func (l *lazyBackend) get(ctx context.Context) (backendImpl, error) {
 // says which engine could not be reached and how it was configured.
 func (d *providerData) Backend(ctx context.Context, infra workshop.InfrastructureType) (backendImpl, diag.Diagnostics) {
 	var diags diag.Diagnostics
+	if d == nil {
+		diags.AddError("Provider not configured",
+			"The nalabo provider was not configured before this resource needed a backend. This is a bug in the provider; please report it.")
+		return nil, diags
+	}
 	switch infra {
 	case workshop.InfraDocker:
 		if d.dockerUnknown {

@@ -7,6 +7,8 @@ import (
 	"regexp"
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
 var (
@@ -49,4 +51,99 @@ func (cidrValidator) ValidateString(_ context.Context, req validator.StringReque
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid CIDR",
 			fmt.Sprintf("%q is not an IPv4 CIDR (for example 10.213.0.0/16).", req.ConfigValue.ValueString()))
 	}
+}
+
+// checkValidator adapts a workshop check (ParseCPU, ValidateParticipant, ...) to a
+// string validator: a null or unknown value passes, a bad value gets a diagnostic on
+// the attribute's own path with the check's message.
+type checkValidator struct {
+	summary     string
+	description string
+	check       func(string) error
+}
+
+var _ validator.String = checkValidator{}
+
+func (v checkValidator) Description(context.Context) string { return v.description }
+func (v checkValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+func (v checkValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := v.check(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, v.summary, fmt.Sprintf("%s: %v", req.Path, err))
+	}
+}
+
+func discard[T any](f func(string) (T, error)) func(string) error {
+	return func(s string) error { _, err := f(s); return err }
+}
+
+// cpuQuantity accepts a Kubernetes CPU quantity ("500m", "1.5", "2"), at least 10m.
+func cpuQuantity() validator.String {
+	return checkValidator{"Invalid CPU quantity",
+		"must be a Kubernetes CPU quantity such as `500m` or `2`, at least `10m`", discard(workshop.ParseCPU)}
+}
+
+// memoryQuantity accepts a Kubernetes memory quantity ("512Mi", "2Gi"), at least 6Mi.
+func memoryQuantity() validator.String {
+	return checkValidator{"Invalid memory quantity",
+		"must be a Kubernetes memory quantity such as `512Mi` or `2Gi`, at least `6Mi`", discard(workshop.ParseMemory)}
+}
+
+// storageQuantity accepts a Kubernetes storage quantity ("10Gi"), at least 64Mi.
+func storageQuantity() validator.String {
+	return checkValidator{"Invalid storage quantity",
+		"must be a Kubernetes storage quantity such as `10Gi`, at least `64Mi`", discard(workshop.ParseStorage)}
+}
+
+// sessionDuration accepts a session lifetime ("90m", "4h", "2d"), 1m to 90d.
+func sessionDuration() validator.String {
+	return checkValidator{"Invalid duration",
+		"must be a duration such as `90m`, `4h`, `1h30m` or `2d`, between 1m and 90d", discard(workshop.ParseSessionDuration)}
+}
+
+// timeoutDuration accepts a positive duration ("30s", "5m").
+func timeoutDuration() validator.String {
+	return checkValidator{"Invalid duration",
+		"must be a positive duration such as `30s`, `5m` or `1h`", discard(workshop.ParseDuration)}
+}
+
+// templateName accepts a DNS label.
+func templateName() validator.String {
+	return checkValidator{"Invalid template name",
+		"must be 1-63 lower-case letters, digits or `-`, starting and ending with a letter or digit", workshop.ValidateTemplateName}
+}
+
+// participantName accepts a label value.
+func participantName() validator.String {
+	return checkValidator{"Invalid participant",
+		"must be 1-63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit", workshop.ValidateParticipant}
+}
+
+// sessionID accepts a session ID as nalabo_workshop_session.<name>.id gives it.
+func sessionID() validator.String {
+	return checkValidator{"Invalid session ID",
+		"must be a session ID as in `nalabo_workshop_session.<name>.id`", workshop.ValidateSessionID}
+}
+
+// templateID accepts a template ID as nalabo_workshop_template.<name>.id gives it.
+func templateID() validator.String {
+	return checkValidator{"Invalid template ID",
+		"must be a template ID (`<infrastructure>.<name>.<digest>`) as in `nalabo_workshop_template.<name>.id`",
+		func(s string) error { _, _, _, err := workshop.ParseTemplateID(s); return err }}
+}
+
+// goRegexp accepts a Go (RE2) regular expression.
+func goRegexp() validator.String {
+	return checkValidator{"Invalid regular expression",
+		"must be a Go regular expression (RE2 syntax)",
+		func(s string) error {
+			if _, err := regexp.Compile(s); err != nil {
+				return fmt.Errorf("%q does not compile: %v", s, err)
+			}
+			return nil
+		}}
 }

@@ -100,6 +100,9 @@ const (
 	StatusStopped   = "stopped"
 	StatusExpired   = "expired"
 	StatusFailed    = "failed"
+	// StatusDegraded: some of the session's objects are gone (its workspace container
+	// or its network was removed outside Terraform); the session needs re-creating.
+	StatusDegraded = "degraded"
 )
 
 // Session is the live state of one participant's environment.

@@ -1,46 +1,49 @@
 package docker
 
 import (
-	"context"
-	"errors"
+	"fmt"
+
+	"github.com/docker/docker/client"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
 var _ workshop.Backend = (*Backend)(nil)
 
-// Backend is the Docker implementation of workshop.Backend.
+// Backend is the Docker implementation of workshop.Backend. Every method is safe for
+// concurrent use.
 type Backend struct {
-	cfg Config
+	cfg     settings
+	cli     *client.Client
+	subnets *subnetAllocator
+	facts   daemonFactsCache
+	pulls   singleflight.Group // image pulls in flight, by reference
+	builds  singleflight.Group // image builds in flight, by tag
 }
 
 // New checks the configuration and builds a client; it does not dial the daemon.
 func New(cfg Config) (*Backend, error) {
-	return nil, errors.New("TODO")
+	s, err := cfg.validate()
+	if err != nil {
+		return nil, fmt.Errorf("docker configuration: %w", err)
+	}
+	cli, err := newClient(s)
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{
+		cfg:     s,
+		cli:     cli,
+		subnets: newSubnetAllocator(s.pool, s.SubnetPrefixLength),
+	}, nil
 }
 
-func (b *Backend) Type() workshop.InfrastructureType                { return workshop.InfraDocker }
-func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) { return nil, errors.New("TODO") }
-func (b *Backend) ApplyTemplate(ctx context.Context, t *workshop.Template) (*workshop.Template, error) {
-	return nil, errors.New("TODO")
-}
-func (b *Backend) GetTemplate(ctx context.Context, id string) (*workshop.Template, error) {
-	return nil, errors.New("TODO")
-}
-func (b *Backend) DeleteTemplate(ctx context.Context, id string) error { return errors.New("TODO") }
-func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec) (*workshop.Session, error) {
-	return nil, errors.New("TODO")
-}
-func (b *Backend) GetSession(ctx context.Context, id string) (*workshop.Session, error) {
-	return nil, errors.New("TODO")
-}
-func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.SessionSpec) (*workshop.Session, error) {
-	return nil, errors.New("TODO")
-}
-func (b *Backend) DeleteSession(ctx context.Context, id string) error { return errors.New("TODO") }
-func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error) {
-	return nil, errors.New("TODO")
-}
-func (b *Backend) Exec(ctx context.Context, sessionID string, req *workshop.ExecRequest) (*workshop.ExecResult, error) {
-	return nil, errors.New("TODO")
-}
+// Type is docker.
+func (b *Backend) Type() workshop.InfrastructureType { return workshop.InfraDocker }
+
+// Host is the daemon address the backend talks to.
+func (b *Backend) Host() string { return b.cfg.Host }
+
+// Close releases idle connections to the daemon.
+func (b *Backend) Close() error { return b.cli.Close() }

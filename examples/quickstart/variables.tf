@@ -1,0 +1,11 @@
+variable "participants" {
+  description = "One session per participant."
+  type        = list(string)
+  default     = ["ada", "grace", "linus"]
+}
+
+variable "duration" {
+  description = "How long each session lives (expires_at = creation + duration)."
+  type        = string
+  default     = "2h"
+}

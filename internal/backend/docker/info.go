@@ -1,0 +1,190 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/system"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// Whether the storage driver can cap a container's writable layer (StorageOpt size).
+const (
+	storageSizeUnsupported int32 = iota
+	storageSizeSupported
+	// storageSizeTry: overlay2 on xfs caps only with the pquota mount option, which the
+	// daemon's info does not tell. The first create tries and remembers the answer.
+	storageSizeTry
+)
+
+// daemonFacts is what the backend learns about the daemon once.
+type daemonFacts struct {
+	storageDriver string
+	backingFS     string
+	storageSize   atomic.Int32
+	// init: the daemon ships docker-init (tini), so containers can run with Init.
+	init bool
+}
+
+// storageSizeFor says whether a storage driver (and its backing filesystem) supports a
+// per-container size.
+func storageSizeFor(driver, backingFS string) int32 {
+	switch driver {
+	case "btrfs", "zfs", "devicemapper":
+		return storageSizeSupported
+	case "overlay2", "overlay":
+		if backingFS == "xfs" {
+			return storageSizeTry
+		}
+	}
+	return storageSizeUnsupported
+}
+
+// daemonFactsCache holds the facts once they were read successfully.
+type daemonFactsCache struct {
+	mu    sync.Mutex
+	facts *daemonFacts
+}
+
+// daemonFacts returns the cached facts, reading them on first use.
+func (b *Backend) daemonFacts(ctx context.Context) (*daemonFacts, error) {
+	b.facts.mu.Lock()
+	defer b.facts.mu.Unlock()
+	if b.facts.facts != nil {
+		return b.facts.facts, nil
+	}
+	ver, info, err := b.versionAndInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.facts.facts = factsFrom(ver, info)
+	return b.facts.facts, nil
+}
+
+func factsFrom(ver types.Version, info system.Info) *daemonFacts {
+	f := &daemonFacts{storageDriver: info.Driver, backingFS: driverStatus(info, "Backing Filesystem")}
+	f.storageSize.Store(storageSizeFor(f.storageDriver, f.backingFS))
+	for _, c := range ver.Components {
+		if c.Name == "docker-init" {
+			f.init = true
+		}
+	}
+	return f
+}
+
+func driverStatus(info system.Info, key string) string {
+	for _, kv := range info.DriverStatus {
+		if kv[0] == key {
+			return kv[1]
+		}
+	}
+	return ""
+}
+
+// versionAndInfo asks the daemon for its version and info, concurrently.
+func (b *Backend) versionAndInfo(ctx context.Context) (types.Version, system.Info, error) {
+	var ver types.Version
+	var info system.Info
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { ver, err = b.cli.ServerVersion(gctx); return err })
+	g.Go(func() (err error) { info, err = b.cli.Info(gctx); return err })
+	if err := g.Wait(); err != nil {
+		return ver, info, fmt.Errorf("cannot reach Docker at %s: %w", b.cfg.Host, err)
+	}
+	return ver, info, nil
+}
+
+// Ping checks that the daemon answers and reports its capacity and what sessions use.
+func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
+	ver, info, err := b.versionAndInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b.facts.mu.Lock()
+	if b.facts.facts == nil {
+		b.facts.facts = factsFrom(ver, info)
+	}
+	facts := b.facts.facts
+	b.facts.mu.Unlock()
+
+	out := &workshop.Info{
+		Type:                workshop.InfraDocker,
+		Endpoint:            b.cfg.Host,
+		ServerVersion:       ver.Version,
+		APIVersion:          b.cli.ClientVersion(),
+		AllocatableMilliCPU: int64(info.NCPU) * 1000,
+		AllocatableMemory:   info.MemTotal,
+		Details: map[string]string{
+			"storage_driver":     info.Driver,
+			"backing_filesystem": facts.backingFS,
+			"cgroup_driver":      info.CgroupDriver,
+			"cgroup_version":     info.CgroupVersion,
+			"daemon_api_version": ver.APIVersion,
+			"storage_enforced":   strconv.FormatBool(facts.storageSize.Load() != storageSizeUnsupported),
+			"init":               strconv.FormatBool(facts.init),
+			"network_prefix":     b.cfg.NetworkPrefix,
+			"subnet_pool":        b.cfg.SubnetPool,
+			"bind_address":       b.cfg.BindAddress,
+		},
+	}
+	if err := b.addUsage(ctx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// addUsage counts workspace containers and adds up their limits (one inspect each,
+// a few at a time: list data has no limits).
+func (b *Backend) addUsage(ctx context.Context, out *workshop.Info) error {
+	list, err := b.listWorkspaces(ctx)
+	if err != nil {
+		return err
+	}
+	out.Sessions = len(list)
+	var cpu, mem atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, c := range list {
+		g.Go(func() error {
+			ins, err := b.cli.ContainerInspect(gctx, c.ID)
+			if isNotFound(err) {
+				return nil // removed meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("inspect container %s: %w", c.ID, err)
+			}
+			if ins.HostConfig != nil {
+				cpu.Add(ins.HostConfig.NanoCPUs / 1e6)
+				mem.Add(ins.HostConfig.Memory)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	out.UsedMilliCPU, out.UsedMemory = cpu.Load(), mem.Load()
+	return nil
+}
+
+// listWorkspaces lists every workspace container the provider manages (label filter).
+func (b *Backend) listWorkspaces(ctx context.Context) ([]container.Summary, error) {
+	list, err := b.cli.ContainerList(ctx, container.ListOptions{
+		All: true,
+		Filters: labelFilters(
+			workshop.LabelManagedBy+"="+workshop.ManagedByValue,
+			workshop.LabelRole+"="+workshop.RoleWorkspace,
+		),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list workspace containers: %w", err)
+	}
+	return list, nil
+}

@@ -1,0 +1,344 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/go-connections/nat"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// GetSession reads a session by inspecting its container and network by name and
+// listing its labelled volumes; it lists nothing else. A session with none of them is an
+// error wrapping workshop.ErrNotFound; one missing its container or its network has
+// status "degraded".
+func (b *Backend) GetSession(ctx context.Context, id string) (*workshop.Session, error) {
+	if err := workshop.ValidateSessionID(id); err != nil {
+		return nil, err
+	}
+	return b.readSession(ctx, id, nil)
+}
+
+// sessionParts are the Docker objects of one session (nil or empty when missing).
+type sessionParts struct {
+	ctr  *container.InspectResponse
+	net  *network.Inspect
+	vols []*volume.Volume
+}
+
+// readSession reads a session; ctr, when given, is a fresh inspect of its workspace.
+func (b *Backend) readSession(ctx context.Context, id string, ctr *container.InspectResponse) (*workshop.Session, error) {
+	p, err := b.fetchParts(ctx, id, ctr)
+	if err != nil {
+		return nil, err
+	}
+	if p.ctr == nil && p.net == nil && len(p.vols) == 0 {
+		return nil, fmt.Errorf("session %s: no container %s, network %s or volume on Docker at %s: %w",
+			id, workshop.SessionObjectName(id), b.networkName(id), b.cfg.Host, workshop.ErrNotFound)
+	}
+	return b.sessionFromParts(id, p, time.Now()), nil
+}
+
+// fetchParts inspects the container and network and lists the volumes concurrently.
+func (b *Backend) fetchParts(ctx context.Context, id string, ctr *container.InspectResponse) (sessionParts, error) {
+	p := sessionParts{ctr: ctr}
+	g, gctx := errgroup.WithContext(ctx)
+	if ctr == nil {
+		g.Go(func() error {
+			name := workshop.SessionObjectName(id)
+			ins, err := b.cli.ContainerInspect(gctx, name)
+			if isNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("inspect container %s: %w", name, err)
+			}
+			p.ctr = &ins
+			return nil
+		})
+	}
+	g.Go(func() error {
+		name := b.networkName(id)
+		n, err := b.cli.NetworkInspect(gctx, name, network.InspectOptions{})
+		if isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("inspect network %s: %w", name, err)
+		}
+		p.net = &n
+		return nil
+	})
+	g.Go(func() (err error) {
+		p.vols, err = b.sessionVolumes(gctx, id)
+		return err
+	})
+	return p, g.Wait()
+}
+
+// sessionFromParts builds the session from what Docker holds.
+func (b *Backend) sessionFromParts(id string, p sessionParts, now time.Time) *workshop.Session {
+	s := &workshop.Session{
+		ID:             id,
+		Infrastructure: workshop.InfraDocker,
+		WorkspaceName:  workshop.SessionObjectName(id),
+		NetworkName:    b.networkName(id),
+	}
+	labels := partsLabels(p)
+	s.TemplateID = labels[workshop.LabelTemplateID]
+	s.TemplateName = labels[workshop.LabelTemplate]
+	s.Participant = labels[workshop.LabelParticipant]
+	s.ExpiresAt = expiresAt(newestLease(p.vols), labels)
+	s.Resources.Storage = labels[LabelStorage]
+	var state *container.State
+	if c := p.ctr; c != nil && c.ContainerJSONBase != nil {
+		state = c.State
+		s.CreatedAt = parseDockerTime(c.Created)
+		if hc := c.HostConfig; hc != nil {
+			s.Resources.CPU = workshop.FormatMilliCPU(hc.NanoCPUs / 1e6)
+			s.Resources.Memory = workshop.FormatBytes(hc.Memory)
+			s.StorageEnforced = hc.StorageOpt["size"] != ""
+		}
+		if c.NetworkSettings != nil {
+			s.Ports = portsFromMap(c.NetworkSettings.Ports)
+		}
+		s.Containers = []string{s.WorkspaceName}
+	} else if p.net != nil {
+		s.CreatedAt = p.net.Created.UTC()
+	}
+	if p.net != nil {
+		s.Containers = append(s.Containers, otherContainers(id, p.net.Containers)...)
+	}
+	for _, v := range p.vols {
+		if !isLease(v) {
+			s.Volumes = append(s.Volumes, v.Name)
+		}
+	}
+	sort.Strings(s.Volumes)
+	s.Status = sessionStatus(now, s.ExpiresAt, p.ctr == nil || p.net == nil, state)
+	return s
+}
+
+// partsLabels returns the session labels of the first object present.
+func partsLabels(p sessionParts) map[string]string {
+	if p.ctr != nil && p.ctr.Config != nil {
+		return p.ctr.Config.Labels
+	}
+	if p.net != nil {
+		return p.net.Labels
+	}
+	if l := newestLease(p.vols); l != nil {
+		return l.Labels
+	}
+	if len(p.vols) > 0 {
+		return p.vols[0].Labels
+	}
+	return nil
+}
+
+// expiresAt is the newest lease's expiry, else the expires-at label of fallback.
+func expiresAt(lease *volume.Volume, fallback map[string]string) time.Time {
+	if lease != nil {
+		if t, ok := workshop.ParseExpiresAt(lease.Labels); ok {
+			return t
+		}
+	}
+	t, _ := workshop.ParseExpiresAt(fallback)
+	return t
+}
+
+// otherContainers are the session's containers besides the workspace, found on its
+// network (named nalabo-session-<id>-*), sorted.
+func otherContainers(id string, endpoints map[string]network.EndpointResource) []string {
+	prefix := workshop.SessionObjectName(id) + "-"
+	var out []string
+	for _, ep := range endpoints {
+		if strings.HasPrefix(ep.Name, prefix) {
+			out = append(out, ep.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// sessionStatus derives a status. Expiry wins, then missing parts, then the workspace
+// container's state.
+func sessionStatus(now, expires time.Time, degraded bool, st *container.State) string {
+	switch {
+	case !expires.IsZero() && now.After(expires):
+		return workshop.StatusExpired
+	case degraded || st == nil:
+		return workshop.StatusDegraded
+	case st.Paused:
+		return workshop.StatusStopped
+	case st.Running && st.Health != nil && st.Health.Status == container.Unhealthy:
+		return workshop.StatusUnhealthy
+	case st.Running && st.Health != nil && st.Health.Status == container.Starting:
+		return workshop.StatusPending
+	case st.Running:
+		return workshop.StatusRunning
+	case st.Restarting || st.Status == container.StateCreated:
+		return workshop.StatusPending
+	}
+	return workshop.StatusStopped
+}
+
+// portsFromMap lists published ports of the workspace, sorted.
+func portsFromMap(m nat.PortMap) []workshop.Port {
+	var out []workshop.Port
+	for port, bindings := range m {
+		for _, bnd := range bindings {
+			hp, err := strconv.Atoi(bnd.HostPort)
+			if err != nil {
+				continue
+			}
+			out = append(out, workshop.Port{
+				Container: WorkspaceAlias, ContainerPort: port.Int(), Protocol: port.Proto(),
+				HostIP: bnd.HostIP, HostPort: hp,
+			})
+		}
+	}
+	sortPorts(out)
+	return out
+}
+
+func sortPorts(ps []workshop.Port) {
+	sort.Slice(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if a.Container != b.Container {
+			return a.Container < b.Container
+		}
+		if a.ContainerPort != b.ContainerPort {
+			return a.ContainerPort < b.ContainerPort
+		}
+		if a.Protocol != b.Protocol {
+			return a.Protocol < b.Protocol
+		}
+		if a.HostIP != b.HostIP {
+			return a.HostIP < b.HostIP
+		}
+		return a.HostPort < b.HostPort
+	})
+}
+
+// parseDockerTime parses Docker's RFC 3339 timestamps (zero on error).
+func parseDockerTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// ListSessions lists every session's workspace container by label and the leases in one
+// volume listing; it inspects nothing. Resources are the limits a session was created
+// with (GetSession reads the live ones).
+func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error) {
+	var ctrs []container.Summary
+	var leases map[string]*volume.Volume
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { ctrs, err = b.listWorkspaces(gctx); return err })
+	g.Go(func() (err error) { leases, err = b.newestLeases(gctx); return err })
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	out := make([]*workshop.Session, 0, len(ctrs))
+	for _, c := range ctrs {
+		id := c.Labels[workshop.LabelSession]
+		if id == "" {
+			continue
+		}
+		out = append(out, b.sessionFromSummary(c, leases[id], now))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// newestLeases lists every lease and keeps the newest of each session.
+func (b *Backend) newestLeases(ctx context.Context) (map[string]*volume.Volume, error) {
+	list, err := b.cli.VolumeList(ctx, volume.ListOptions{Filters: labelFilters(
+		workshop.LabelManagedBy+"="+workshop.ManagedByValue,
+		workshop.LabelRole+"="+workshop.RoleLease,
+	)})
+	if err != nil {
+		return nil, fmt.Errorf("list leases: %w", err)
+	}
+	out := map[string]*volume.Volume{}
+	for _, v := range list.Volumes {
+		id := v.Labels[workshop.LabelSession]
+		if cur, ok := out[id]; !ok || leaseNewer(v, cur) {
+			out[id] = v
+		}
+	}
+	return out, nil
+}
+
+// sessionFromSummary builds a session from list data only.
+func (b *Backend) sessionFromSummary(c container.Summary, lease *volume.Volume, now time.Time) *workshop.Session {
+	id := c.Labels[workshop.LabelSession]
+	s := &workshop.Session{
+		ID:              id,
+		Infrastructure:  workshop.InfraDocker,
+		TemplateID:      c.Labels[workshop.LabelTemplateID],
+		TemplateName:    c.Labels[workshop.LabelTemplate],
+		Participant:     c.Labels[workshop.LabelParticipant],
+		CreatedAt:       time.Unix(c.Created, 0).UTC(),
+		ExpiresAt:       expiresAt(lease, c.Labels),
+		StorageEnforced: c.Labels[LabelStorageEnforced] == "true",
+		WorkspaceName:   workshop.SessionObjectName(id),
+		NetworkName:     b.networkName(id),
+		Containers:      []string{workshop.SessionObjectName(id)},
+		Resources: workshop.Resources{
+			CPU: c.Labels[LabelCPU], Memory: c.Labels[LabelMemory], Storage: c.Labels[LabelStorage],
+		},
+	}
+	if c.NetworkSettings != nil {
+		for name := range c.NetworkSettings.Networks {
+			if strings.HasSuffix(name, "-"+id) {
+				s.NetworkName = name
+			}
+		}
+	}
+	for _, m := range c.Mounts {
+		if m.Name != "" {
+			s.Volumes = append(s.Volumes, m.Name)
+		}
+	}
+	sort.Strings(s.Volumes)
+	for _, p := range c.Ports {
+		if p.PublicPort != 0 {
+			s.Ports = append(s.Ports, workshop.Port{Container: WorkspaceAlias, ContainerPort: int(p.PrivatePort),
+				Protocol: p.Type, HostIP: p.IP, HostPort: int(p.PublicPort)})
+		}
+	}
+	sortPorts(s.Ports)
+	s.Status = summaryStatus(now, s.ExpiresAt, c.State, c.Status)
+	return s
+}
+
+// summaryStatus derives a status from list data ("Up 2 minutes (healthy)").
+func summaryStatus(now, expires time.Time, state container.ContainerState, status string) string {
+	switch {
+	case !expires.IsZero() && now.After(expires):
+		return workshop.StatusExpired
+	case state == container.StateRunning && strings.Contains(status, "(unhealthy)"):
+		return workshop.StatusUnhealthy
+	case state == container.StateRunning && strings.Contains(status, "(health: starting)"):
+		return workshop.StatusPending
+	case state == container.StateRunning:
+		return workshop.StatusRunning
+	case state == container.StateCreated || state == container.StateRestarting:
+		return workshop.StatusPending
+	}
+	return workshop.StatusStopped
+}

@@ -1,0 +1,137 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/volume"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// UpdateSession changes the workspace's CPU and memory limits in place and, when the
+// expiry changes, moves the session to a new lease. Storage cannot change in place (the
+// provider replaces the session).
+func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.SessionSpec) (*workshop.Session, error) {
+	if err := workshop.ValidateSessionID(id); err != nil {
+		return nil, err
+	}
+	if spec == nil {
+		return nil, fmt.Errorf("update session %s: no spec given", id)
+	}
+	res, err := effectiveResources(spec).Parse()
+	if err != nil {
+		return nil, fmt.Errorf("update session %s: resources: %w", id, err)
+	}
+	if err := b.updateLimits(ctx, id, res); err != nil {
+		return nil, err
+	}
+	if !spec.ExpiresAt.IsZero() {
+		if err := b.updateExpiry(ctx, id, spec); err != nil {
+			return nil, err
+		}
+	}
+	return b.readSession(ctx, id, nil)
+}
+
+// updateLimits sets CPU and memory in one update: Docker requires MemorySwap >= Memory
+// at every step, so both move together (swap stays off).
+func (b *Backend) updateLimits(ctx context.Context, id string, res workshop.ParsedResources) error {
+	name := workshop.SessionObjectName(id)
+	_, err := b.cli.ContainerUpdate(ctx, name, container.UpdateConfig{Resources: container.Resources{
+		NanoCPUs:   res.MilliCPU * 1e6,
+		Memory:     res.MemoryBytes,
+		MemorySwap: res.MemoryBytes,
+	}})
+	if isNotFound(err) {
+		return fmt.Errorf("update session %s: no container %s: %w", id, name, workshop.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("update limits of container %s: %w", name, err)
+	}
+	return nil
+}
+
+// updateExpiry creates a lease with the new expiry (revision + 1), then removes the
+// older leases.
+func (b *Backend) updateExpiry(ctx context.Context, id string, spec *workshop.SessionSpec) error {
+	vols, err := b.sessionVolumes(ctx, id)
+	if err != nil {
+		return err
+	}
+	cur := newestLease(vols)
+	if cur != nil {
+		if t, ok := workshop.ParseExpiresAt(cur.Labels); ok && t.Unix() == spec.ExpiresAt.Unix() {
+			return nil
+		}
+	}
+	labels, err := b.leaseBaseLabels(ctx, id, spec, cur)
+	if err != nil {
+		return err
+	}
+	want := leaseName(id, spec.ExpiresAt)
+	// A stale lease with the target name (left by an interrupted update) would be
+	// returned unchanged by VolumeCreate: remove it first.
+	for _, v := range vols {
+		if v.Name == want && isLease(v) {
+			if err := b.removeVolume(ctx, v.Name); err != nil {
+				return err
+			}
+		}
+	}
+	rev := 1
+	if cur != nil {
+		rev = leaseRevision(cur.Labels) + 1
+	}
+	if _, err := b.createLease(ctx, id, labels, spec.ExpiresAt, rev); err != nil {
+		return err
+	}
+	for _, v := range vols {
+		if isLease(v) && v.Name != want {
+			if err := b.removeVolume(ctx, v.Name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// leaseBaseLabels are the session labels a new lease carries: from the spec when it
+// names its template, else from the current lease or the workspace container.
+func (b *Backend) leaseBaseLabels(ctx context.Context, id string, spec *workshop.SessionSpec, cur *volume.Volume) (map[string]string, error) {
+	if spec.Template != nil {
+		s := *spec
+		s.ID = id
+		return s.Labels(), nil
+	}
+	if cur != nil {
+		return sessionLabelsOf(cur.Labels), nil
+	}
+	name := workshop.SessionObjectName(id)
+	ins, err := b.cli.ContainerInspect(ctx, name)
+	if isNotFound(err) {
+		return nil, fmt.Errorf("update session %s: no container %s: %w", id, name, workshop.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inspect container %s: %w", name, err)
+	}
+	if ins.Config == nil {
+		return nil, fmt.Errorf("inspect container %s: no configuration", name)
+	}
+	return sessionLabelsOf(ins.Config.Labels), nil
+}
+
+// sessionLabelsOf keeps the labels every session object carries.
+func sessionLabelsOf(l map[string]string) map[string]string {
+	exp, _ := workshop.ParseExpiresAt(l)
+	return workshop.SessionLabels(l[workshop.LabelSession], l[workshop.LabelParticipant], l[workshop.LabelTemplate], exp)
+}
+
+// removeVolume removes a volume; a missing one is fine.
+func (b *Backend) removeVolume(ctx context.Context, name string) error {
+	if err := b.cli.VolumeRemove(ctx, name, false); ignoreNotFound(err) != nil {
+		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	return nil
+}

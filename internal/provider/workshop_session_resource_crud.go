@@ -1,0 +1,456 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+var (
+	_ resource.Resource                = (*workshopSessionResource)(nil)
+	_ resource.ResourceWithConfigure   = (*workshopSessionResource)(nil)
+	_ resource.ResourceWithImportState = (*workshopSessionResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*workshopSessionResource)(nil)
+)
+
+// NewWorkshopSessionResource is the nalabo_workshop_session resource.
+func NewWorkshopSessionResource() resource.Resource { return &workshopSessionResource{} }
+
+type workshopSessionResource struct {
+	data *providerData
+	// now is the clock (tests replace it).
+	now func() time.Time
+}
+
+func (r *workshopSessionResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_workshop_session"
+}
+
+func (r *workshopSessionResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+func (r *workshopSessionResource) clock() time.Time {
+	if r.now != nil {
+		return r.now()
+	}
+	return time.Now()
+}
+
+// ModifyPlan: unset resources and duration follow the template (so a limit changed
+// outside Terraform is put back), expires_at follows duration, a storage change
+// replaces a Docker session, and a degraded session (part of it removed outside
+// Terraform) is replaced so that Delete cleans the remains and Create builds anew.
+func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var plan, config workshopSessionModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	if req.State.Raw.IsNull() {
+		// Create: what the template ID tells already.
+		if knownString(plan.TemplateID) {
+			if infra, name, _, err := workshop.ParseTemplateID(plan.TemplateID.ValueString()); err == nil {
+				plan.InfrastructureType = types.StringValue(string(infra))
+				plan.TemplateName = types.StringValue(name)
+				if infra == workshop.InfraDocker {
+					plan.Namespace = types.StringNull()
+					plan.Kubeconfig = types.StringNull()
+				}
+			}
+		}
+		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		return
+	}
+
+	var state workshopSessionModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	inherited := getInherited(ctx, req.Private, &resp.Diagnostics)
+
+	// Resources and duration: configured values win; unset ones take the inherited
+	// value (or, without one, e.g. after an import whose template is gone, the state's).
+	cfg := resourcesFrom(ctx, config.Resources, &resp.Diagnostics)
+	prior := resourcesFrom(ctx, state.Resources, &resp.Diagnostics)
+	pick := func(c types.String, inh func(workshop.Resources) string, s types.String) types.String {
+		switch {
+		case !c.IsNull():
+			return c
+		case inherited != nil && inh(inherited.Resources) != "":
+			return types.StringValue(inh(inherited.Resources))
+		default:
+			return s
+		}
+	}
+	planned := resourcesModel{
+		CPU:     pick(cfg.CPU, func(r workshop.Resources) string { return r.CPU }, prior.CPU),
+		Memory:  pick(cfg.Memory, func(r workshop.Resources) string { return r.Memory }, prior.Memory),
+		Storage: pick(cfg.Storage, func(r workshop.Resources) string { return r.Storage }, prior.Storage),
+	}
+	plan.Resources = planned.object(&resp.Diagnostics)
+	if config.Duration.IsNull() {
+		if inherited != nil && inherited.Duration != "" {
+			plan.Duration = types.StringValue(inherited.Duration)
+		} else {
+			plan.Duration = state.Duration
+		}
+	}
+
+	// expires_at = created_at + duration, known at plan time.
+	plan.ExpiresAt = types.StringUnknown()
+	if created, ok := parseTime(state.CreatedAt); ok && knownString(plan.Duration) {
+		if d, err := workshop.ParseSessionDuration(plan.Duration.ValueString()); err == nil {
+			plan.ExpiresAt = types.StringValue(formatTime(created.Add(d)))
+		}
+	}
+
+	// A Docker container's writable layer cannot be resized.
+	if state.InfrastructureType.ValueString() == string(workshop.InfraDocker) && !sameQuantityValue(planned.Storage, prior.Storage) {
+		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("resources").AtName("storage"))
+	}
+
+	// Degraded: replace. Expired (reaped): kept as is, unless the configuration asks
+	// for something only a live session can do.
+	status := state.Status.ValueString()
+	reaped, d := req.Private.GetKey(ctx, privateReapedKey)
+	resp.Diagnostics.Append(d...)
+	resourcesChanged := !sameQuantityValue(planned.CPU, prior.CPU) || !sameQuantityValue(planned.Memory, prior.Memory) ||
+		!sameQuantityValue(planned.Storage, prior.Storage)
+	durationChanged := !valuesEqual(plan.Duration, state.Duration)
+	if status == workshop.StatusDegraded || (len(reaped) > 0 && (resourcesChanged || durationChanged)) {
+		tflog.Info(ctx, "session will be replaced", map[string]any{"session_id": state.ID.ValueString(), "status": status})
+		plan.Status = types.StringUnknown()
+		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("status"))
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// sameQuantityValue compares two planned quantities; unknown compares unequal.
+func sameQuantityValue(a, b types.String) bool {
+	if a.IsUnknown() || b.IsUnknown() {
+		return false
+	}
+	if a.IsNull() || b.IsNull() {
+		return a.IsNull() == b.IsNull()
+	}
+	return workshop.SameQuantity(a.ValueString(), b.ValueString())
+}
+
+func (r *workshopSessionResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan workshopSessionModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := plan.Timeouts.Create(ctx, sessionCreateTimeout)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	templateIDValue := plan.TemplateID.ValueString()
+	infra, _, _, err := workshop.ParseTemplateID(templateIDValue)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("template_id"), "Invalid template ID", err.Error())
+		return
+	}
+	b, bd := r.data.Backend(ctx, infra)
+	resp.Diagnostics.Append(bd...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	tmpl, err := b.GetTemplate(ctx, templateIDValue)
+	if errors.Is(err, workshop.ErrNotFound) {
+		resp.Diagnostics.AddAttributeError(path.Root("template_id"), "Template not found",
+			fmt.Sprintf("template_id: no template %s is stored on the %s backend. Reference a nalabo_workshop_template's id "+
+				"(nalabo_workshop_template.<name>.id) so Terraform applies it first.", templateIDValue, infra))
+		return
+	}
+	if err != nil {
+		addBackendError(&resp.Diagnostics, "read the template "+templateIDValue, err)
+		return
+	}
+
+	// Effective settings: the session's over the template's over the backend defaults.
+	inherited := inheritedFrom(tmpl)
+	planned := resourcesFrom(ctx, plan.Resources, &resp.Diagnostics)
+	orInherited := func(v types.String, inh string) types.String {
+		if knownString(v) {
+			return v
+		}
+		return types.StringValue(inh)
+	}
+	res := resourcesModel{
+		CPU:     orInherited(planned.CPU, inherited.Resources.CPU),
+		Memory:  orInherited(planned.Memory, inherited.Resources.Memory),
+		Storage: orInherited(planned.Storage, inherited.Resources.Storage),
+	}
+	plan.Duration = orInherited(plan.Duration, inherited.Duration)
+	duration, err := workshop.ParseSessionDuration(plan.Duration.ValueString())
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("duration"), "Invalid duration", "duration: "+err.Error())
+		return
+	}
+	created := r.clock().UTC().Truncate(time.Second)
+	spec := &workshop.SessionSpec{
+		ID:          workshop.NewSessionID(),
+		Template:    tmpl,
+		Participant: plan.Participant.ValueString(),
+		Resources:   res.workshop(),
+		CreatedAt:   created,
+		Duration:    duration,
+		ExpiresAt:   created.Add(duration),
+	}
+	logFields := map[string]any{
+		"session_id": spec.ID, "template_id": tmpl.ID, "participant": spec.Participant,
+		"cpu": spec.Resources.CPU, "memory": spec.Resources.Memory, "storage": spec.Resources.Storage,
+		"expires_at": formatTime(spec.ExpiresAt),
+	}
+	tflog.Info(ctx, "creating workshop session", logFields)
+	s, err := b.CreateSession(ctx, spec)
+	if err != nil {
+		addBackendError(&resp.Diagnostics, fmt.Sprintf("create the session of %s", spec.Participant), err)
+		return
+	}
+	tflog.Info(ctx, "created workshop session", logFields)
+
+	plan.ID = types.StringValue(spec.ID)
+	plan.Resources = res.object(&resp.Diagnostics)
+	plan.CreatedAt = types.StringValue(formatTime(created))
+	plan.ExpiresAt = types.StringValue(formatTime(spec.ExpiresAt))
+	if s.ID == "" {
+		s.ID = spec.ID
+	}
+	plan.setLive(ctx, s, fillAll, &resp.Diagnostics)
+	resp.Diagnostics.Append(setInherited(ctx, resp.Private, inherited)...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *workshopSessionResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state workshopSessionModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := state.Timeouts.Read(ctx, sessionReadTimeout)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	b, ok := r.backendOf(ctx, state, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	id := state.ID.ValueString()
+	s, err := b.GetSession(ctx, id)
+	if errors.Is(err, workshop.ErrNotFound) {
+		if exp, ok := parseTime(state.ExpiresAt); ok && !r.clock().Before(exp) {
+			// Reaped after it expired: keep it, so that a plan shows an expired session
+			// and not a surprise re-creation.
+			tflog.Info(ctx, "session expired and is gone; keeping it in state as expired", map[string]any{"session_id": id})
+			state.Status = types.StringValue(workshop.StatusExpired)
+			resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateReapedKey, []byte("true"))...)
+			resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+			return
+		}
+		tflog.Warn(ctx, "session not found; removing it from state so that the next apply re-creates it", map[string]any{"session_id": id})
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		addBackendError(&resp.Diagnostics, "read the session "+id, err)
+		return
+	}
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateReapedKey, nil)...)
+
+	merged := mergeLiveResources(resourcesFrom(ctx, state.Resources, &resp.Diagnostics), s.Resources)
+	state.Resources = merged.object(&resp.Diagnostics)
+	if !s.ExpiresAt.IsZero() {
+		state.ExpiresAt = types.StringValue(formatTime(s.ExpiresAt))
+	}
+	if state.CreatedAt.IsNull() && !s.CreatedAt.IsZero() {
+		state.CreatedAt = types.StringValue(formatTime(s.CreatedAt))
+	}
+	if state.TemplateID.IsNull() && s.TemplateID != "" {
+		state.TemplateID = types.StringValue(s.TemplateID)
+	}
+	if state.Participant.IsNull() && s.Participant != "" {
+		state.Participant = types.StringValue(s.Participant)
+	}
+	state.setLive(ctx, s, fillAll, &resp.Diagnostics)
+
+	// Sessions imported (or created by an older version) learn what they inherit.
+	if getInherited(ctx, req.Private, &resp.Diagnostics) == nil && knownString(state.TemplateID) {
+		if t, err := b.GetTemplate(ctx, state.TemplateID.ValueString()); err == nil {
+			resp.Diagnostics.Append(setInherited(ctx, resp.Private, inheritedFrom(t))...)
+		} else {
+			tflog.Debug(ctx, "template of an imported session not found; unset resources keep their live values",
+				map[string]any{"session_id": id, "template_id": state.TemplateID.ValueString()})
+		}
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *workshopSessionResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state workshopSessionModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := plan.Timeouts.Update(ctx, sessionUpdateTimeout)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	b, ok := r.backendOf(ctx, state, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	id := state.ID.ValueString()
+	tmpl, err := b.GetTemplate(ctx, state.TemplateID.ValueString())
+	if err != nil {
+		// The session keeps running without its stored template; labels need the name.
+		tmpl = &workshop.Template{
+			ID: state.TemplateID.ValueString(), Name: state.TemplateName.ValueString(),
+			Infrastructure: workshop.InfrastructureType(state.InfrastructureType.ValueString()),
+		}
+	}
+	res := resourcesFrom(ctx, plan.Resources, &resp.Diagnostics)
+	duration, err := workshop.ParseSessionDuration(plan.Duration.ValueString())
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("duration"), "Invalid duration", "duration: "+err.Error())
+		return
+	}
+	created, ok := parseTime(state.CreatedAt)
+	if !ok {
+		resp.Diagnostics.AddAttributeError(path.Root("created_at"), "Invalid state",
+			fmt.Sprintf("created_at %q is not an RFC 3339 timestamp.", state.CreatedAt.ValueString()))
+		return
+	}
+	spec := &workshop.SessionSpec{
+		ID:          id,
+		Template:    tmpl,
+		Participant: state.Participant.ValueString(),
+		Resources:   res.workshop(),
+		CreatedAt:   created,
+		Duration:    duration,
+		ExpiresAt:   created.Add(duration),
+	}
+	tflog.Info(ctx, "updating workshop session", map[string]any{
+		"session_id": id, "cpu": spec.Resources.CPU, "memory": spec.Resources.Memory, "expires_at": formatTime(spec.ExpiresAt),
+	})
+	s, err := b.UpdateSession(ctx, id, spec)
+	if err != nil {
+		addBackendError(&resp.Diagnostics, "update the session "+id, err)
+		return
+	}
+	plan.ExpiresAt = types.StringValue(formatTime(spec.ExpiresAt))
+	plan.setLive(ctx, s, fillUnknown, &resp.Diagnostics)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *workshopSessionResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state workshopSessionModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := state.Timeouts.Delete(ctx, sessionDeleteTimeout)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	b, ok := r.backendOf(ctx, state, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	id := state.ID.ValueString()
+	tflog.Info(ctx, "deleting workshop session", map[string]any{"session_id": id, "participant": state.Participant.ValueString()})
+	if err := b.DeleteSession(ctx, id); err != nil {
+		addBackendError(&resp.Diagnostics, "delete the session "+id, err)
+	}
+}
+
+// backendOf returns the backend a session in state lives on.
+func (r *workshopSessionResource) backendOf(ctx context.Context, state workshopSessionModel, diags *diag.Diagnostics) (backendImpl, bool) {
+	infra := workshop.InfrastructureType(state.InfrastructureType.ValueString())
+	if infra == "" {
+		if i, _, _, err := workshop.ParseTemplateID(state.TemplateID.ValueString()); err == nil {
+			infra = i
+		}
+	}
+	b, d := r.data.Backend(ctx, infra)
+	diags.Append(d...)
+	return b, !diags.HasError()
+}
+
+// ImportState imports a session by ID (nalabo_workshop_session.<name>.id), on
+// whichever configured backend holds it.
+func (r *workshopSessionResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if err := workshop.ValidateSessionID(req.ID); err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", err.Error())
+		return
+	}
+	_, s, diags := r.data.FindSession(ctx, req.ID)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if s == nil {
+		resp.Diagnostics.AddError("Session not found", fmt.Sprintf("No configured backend has a session %q.", req.ID))
+		return
+	}
+	m := sessionModelFromImport(ctx, s, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// sessionModelFromImport builds a state from a live session. The duration is the
+// session's lifetime rounded to the minute and created_at is expires_at minus that
+// duration, so that expires_at = created_at + duration holds as it does after create.
+func sessionModelFromImport(ctx context.Context, s *workshop.Session, diags *diag.Diagnostics) workshopSessionModel {
+	m := workshopSessionModel{
+		ID:          types.StringValue(s.ID),
+		TemplateID:  types.StringValue(s.TemplateID),
+		Participant: types.StringValue(s.Participant),
+		Timeouts:    timeouts.Value{Object: types.ObjectNull(timeoutsAttrTypes(ctx))},
+		CreatedAt:   types.StringNull(),
+		ExpiresAt:   types.StringNull(),
+		Duration:    types.StringNull(),
+	}
+	m.Resources = resourcesModel{
+		CPU:     optString(s.Resources.CPU, types.StringNull()),
+		Memory:  optString(s.Resources.Memory, types.StringNull()),
+		Storage: optString(s.Resources.Storage, types.StringNull()),
+	}.object(diags)
+	if !s.ExpiresAt.IsZero() && !s.CreatedAt.IsZero() {
+		d := s.ExpiresAt.Sub(s.CreatedAt).Round(time.Minute)
+		if d < workshop.MinDuration {
+			d = workshop.MinDuration
+		}
+		m.Duration = types.StringValue(shortDuration(d))
+		m.CreatedAt = types.StringValue(formatTime(s.ExpiresAt.Add(-d)))
+		m.ExpiresAt = types.StringValue(formatTime(s.ExpiresAt))
+	}
+	m.setLive(ctx, s, fillAll, diags)
+	return m
+}

@@ -1,0 +1,194 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// workshopSessionModel is the state and plan of nalabo_workshop_session.
+type workshopSessionModel struct {
+	ID          types.String   `tfsdk:"id"`
+	TemplateID  types.String   `tfsdk:"template_id"`
+	Participant types.String   `tfsdk:"participant"`
+	Resources   types.Object   `tfsdk:"resources"`
+	Duration    types.String   `tfsdk:"duration"`
+	Timeouts    timeouts.Value `tfsdk:"timeouts"`
+
+	InfrastructureType types.String `tfsdk:"infrastructure_type"`
+	TemplateName       types.String `tfsdk:"template_name"`
+	Status             types.String `tfsdk:"status"`
+	CreatedAt          types.String `tfsdk:"created_at"`
+	ExpiresAt          types.String `tfsdk:"expires_at"`
+	WorkspaceName      types.String `tfsdk:"workspace_name"`
+	NetworkName        types.String `tfsdk:"network_name"`
+	Namespace          types.String `tfsdk:"namespace"`
+	Volumes            types.List   `tfsdk:"volumes"`
+	Containers         types.List   `tfsdk:"containers"`
+	Ports              types.List   `tfsdk:"ports"`
+	StorageEnforced    types.Bool   `tfsdk:"storage_enforced"`
+	Kubeconfig         types.String `tfsdk:"kubeconfig"`
+}
+
+var portAttrTypes = map[string]attr.Type{
+	"container":      types.StringType,
+	"container_port": types.Int64Type,
+	"protocol":       types.StringType,
+	"host_ip":        types.StringType,
+	"host_port":      types.Int64Type,
+}
+
+// liveFill says which computed attributes setLive may write: all of them after create,
+// read and import; after an update only those the plan left unknown (Terraform
+// requires the applied values to match the known planned ones).
+type liveFill int
+
+const (
+	fillAll liveFill = iota
+	fillUnknown
+)
+
+// setLive copies what the backend reports about a session into the computed
+// attributes (not resources, duration or the timestamps: see the callers).
+func (m *workshopSessionModel) setLive(ctx context.Context, s *workshop.Session, fill liveFill, diags *diag.Diagnostics) {
+	str := func(dst *types.String, v string) {
+		if fill == fillUnknown && !dst.IsUnknown() {
+			return
+		}
+		if v == "" {
+			*dst = types.StringNull()
+			return
+		}
+		*dst = types.StringValue(v)
+	}
+	list := func(dst *types.List, v []string) {
+		if fill == fillUnknown && !dst.IsUnknown() {
+			return
+		}
+		if v == nil {
+			v = []string{}
+		}
+		l, d := types.ListValueFrom(ctx, types.StringType, v)
+		diags.Append(d...)
+		*dst = l
+	}
+	status := s.Status
+	if status == "" {
+		status = workshop.StatusRunning
+	}
+	str(&m.ID, s.ID)
+	str(&m.Status, status)
+	str(&m.InfrastructureType, string(s.Infrastructure))
+	str(&m.TemplateName, s.TemplateName)
+	str(&m.WorkspaceName, s.WorkspaceName)
+	str(&m.NetworkName, s.NetworkName)
+	str(&m.Namespace, s.Namespace)
+	str(&m.Kubeconfig, s.Kubeconfig)
+	list(&m.Volumes, s.Volumes)
+	list(&m.Containers, s.Containers)
+	if fill == fillAll || m.Ports.IsUnknown() {
+		ports := make([]attr.Value, 0, len(s.Ports))
+		for _, p := range s.Ports {
+			o, d := types.ObjectValue(portAttrTypes, map[string]attr.Value{
+				"container":      types.StringValue(p.Container),
+				"container_port": types.Int64Value(int64(p.ContainerPort)),
+				"protocol":       types.StringValue(p.Protocol),
+				"host_ip":        types.StringValue(p.HostIP),
+				"host_port":      types.Int64Value(int64(p.HostPort)),
+			})
+			diags.Append(d...)
+			ports = append(ports, o)
+		}
+		l, d := types.ListValue(types.ObjectType{AttrTypes: portAttrTypes}, ports)
+		diags.Append(d...)
+		m.Ports = l
+	}
+	if fill == fillAll || m.StorageEnforced.IsUnknown() {
+		m.StorageEnforced = types.BoolValue(s.StorageEnforced)
+	}
+}
+
+// mergeLiveResources writes the live resources into the state: a value equal in
+// quantity to the state's keeps the user's spelling ("1" stays "1" when Docker says
+// 1000m); a different one is drift and is written as the backend reports it; an empty
+// live value (not reported) keeps the state's.
+func mergeLiveResources(state resourcesModel, live workshop.Resources) resourcesModel {
+	merge := func(s types.String, l string) types.String {
+		if l == "" {
+			return s
+		}
+		if knownString(s) && workshop.SameQuantity(s.ValueString(), l) {
+			return s
+		}
+		return types.StringValue(l)
+	}
+	return resourcesModel{
+		CPU:     merge(state.CPU, live.CPU),
+		Memory:  merge(state.Memory, live.Memory),
+		Storage: merge(state.Storage, live.Storage),
+	}
+}
+
+// inheritedSettings are what a session gets for attributes its configuration leaves
+// unset: the template's resources over the backend defaults, and the template's
+// duration. Kept in private state so that a plan can tell "unset" from "drifted".
+type inheritedSettings struct {
+	Resources workshop.Resources `json:"resources"`
+	Duration  string             `json:"duration"`
+}
+
+const privateInheritedKey = "inherited"
+
+// privateReapedKey marks a session that expired and is gone (kept in state as expired).
+const privateReapedKey = "reaped"
+
+func inheritedFrom(t *workshop.Template) inheritedSettings {
+	in := inheritedSettings{
+		Resources: t.Resources.Over(workshop.DefaultResources(t.Infrastructure)),
+		Duration:  t.Duration,
+	}
+	if in.Duration == "" {
+		in.Duration = workshop.DefaultDuration
+	}
+	return in
+}
+
+func getInherited(ctx context.Context, p privateGetter, diags *diag.Diagnostics) *inheritedSettings {
+	if p == nil {
+		return nil
+	}
+	raw, d := p.GetKey(ctx, privateInheritedKey)
+	diags.Append(d...)
+	if len(raw) == 0 {
+		return nil
+	}
+	var in inheritedSettings
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return nil
+	}
+	return &in
+}
+
+func setInherited(ctx context.Context, p privateSetter, in inheritedSettings) diag.Diagnostics {
+	raw, _ := json.Marshal(in)
+	return p.SetKey(ctx, privateInheritedKey, raw)
+}
+
+// parseTime reads an RFC 3339 timestamp attribute.
+func parseTime(v types.String) (time.Time, bool) {
+	if !knownString(v) {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, v.ValueString())
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}

@@ -1,0 +1,208 @@
+package provider
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// Session operation timeouts.
+const (
+	sessionCreateTimeout = 10 * time.Minute
+	sessionReadTimeout   = 2 * time.Minute
+	sessionUpdateTimeout = 10 * time.Minute
+	sessionDeleteTimeout = 10 * time.Minute
+)
+
+// keep is the plan modifier of computed attributes that do not change once the session
+// exists (a replacement re-plans from scratch, so they become unknown then).
+func keep() []planmodifier.String { return []planmodifier.String{stringplanmodifier.UseStateForUnknown()} }
+
+func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	dockerDefaults := workshop.DefaultResources(workshop.InfraDocker)
+	k8sDefaults := workshop.DefaultResources(workshop.InfraKubernetes)
+	inherit := func(pick func(workshop.Resources) string) string {
+		return "Unset: the template's value, else `" + pick(dockerDefaults) + "` on docker and `" + pick(k8sDefaults) + "` on kubernetes."
+	}
+
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "One participant's isolated, resource-limited environment, built from a " +
+			"`nalabo_workshop_template`. On Docker: its own network (a small subnet from the provider's " +
+			"`docker.subnet_pool`), a workspace container named `nalabo-session-<id>` with CPU, memory and " +
+			"process limits, not privileged, capabilities dropped to a small allow-list, `no-new-privileges`, " +
+			"and the template's ports published on the provider's `docker.bind_address`.\n\n" +
+			"Create waits until the workspace runs (and is healthy when its image has a healthcheck). " +
+			"Refresh notices objects removed or limits changed outside Terraform. CPU, memory and `duration` " +
+			"change in place; a new template `id`, participant or (on Docker) storage replaces the session.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "Session ID: 10 lower-case hex characters. The workspace container is `nalabo-session-<id>`.",
+				Computed:            true,
+				PlanModifiers:       keep(),
+			},
+			"template_id": schema.StringAttribute{
+				MarkdownDescription: "`id` of the `nalabo_workshop_template` the session is built from. A change replaces the session.",
+				Required:            true,
+				Validators:          []validator.String{templateID()},
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"participant": schema.StringAttribute{
+				MarkdownDescription: "Who the session is for: 1-63 letters, digits, `-`, `_` or `.`, starting and ending with " +
+					"a letter or digit (it becomes the label `nalabo.io/participant`). A change replaces the session.",
+				Required:      true,
+				Validators:    []validator.String{participantName()},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"resources": schema.SingleNestedAttribute{
+				MarkdownDescription: "Resources of this session, Kubernetes quantity syntax; each unset value is inherited. " +
+					"CPU and memory change in place.",
+				Optional:      true,
+				Computed:      true,
+				PlanModifiers: []planmodifier.Object{objectplanmodifier.UseStateForUnknown()},
+				Attributes: map[string]schema.Attribute{
+					"cpu": schema.StringAttribute{
+						MarkdownDescription: "CPU limit, for example `500m` or `2`. " + inherit(func(r workshop.Resources) string { return r.CPU }),
+						Optional:            true,
+						Computed:            true,
+						Validators:          []validator.String{cpuQuantity()},
+						PlanModifiers:       keep(),
+					},
+					"memory": schema.StringAttribute{
+						MarkdownDescription: "Memory limit (no swap), for example `512Mi` or `2Gi`. " + inherit(func(r workshop.Resources) string { return r.Memory }),
+						Optional:            true,
+						Computed:            true,
+						Validators:          []validator.String{memoryQuantity()},
+						PlanModifiers:       keep(),
+					},
+					"storage": schema.StringAttribute{
+						MarkdownDescription: "Storage cap, for example `10Gi`. " + inherit(func(r workshop.Resources) string { return r.Storage }) +
+							" On Docker a change replaces the session (a container's writable layer cannot be resized), and the cap " +
+							"is enforced only where the storage driver supports it (see `storage_enforced`).",
+						Optional:      true,
+						Computed:      true,
+						Validators:    []validator.String{storageQuantity()},
+						PlanModifiers: keep(),
+					},
+				},
+			},
+			"duration": schema.StringAttribute{
+				MarkdownDescription: "Lifetime of the session, such as `90m`, `3h` or `2d` (1m to 90d); `expires_at` is " +
+					"`created_at` plus `duration`. Unset: the template's `duration` (default `" + workshop.DefaultDuration + "`). " +
+					"Changes in place.",
+				Optional:      true,
+				Computed:      true,
+				Validators:    []validator.String{sessionDuration()},
+				PlanModifiers: keep(),
+			},
+			"timeouts": timeoutsAttribute(ctx, sessionCreateTimeout, sessionReadTimeout, sessionUpdateTimeout, sessionDeleteTimeout),
+
+			"infrastructure_type": schema.StringAttribute{
+				MarkdownDescription: "`docker` or `kubernetes`, from the template.",
+				Computed:            true,
+				PlanModifiers:       keep(),
+			},
+			"template_name": schema.StringAttribute{
+				MarkdownDescription: "Name of the template (the label `nalabo.io/template`).",
+				Computed:            true,
+				PlanModifiers:       keep(),
+			},
+			"status": schema.StringAttribute{
+				MarkdownDescription: "Live status: `running`, `pending`, `unhealthy`, `stopped`, `failed`, `degraded` (part of the " +
+					"session was removed outside Terraform: the next apply replaces it) or `expired` (past `expires_at` and " +
+					"reaped: kept in state, not re-created, until its configuration changes).",
+				Computed:      true,
+				PlanModifiers: keep(),
+			},
+			"created_at": schema.StringAttribute{
+				MarkdownDescription: "When the session was created (RFC 3339, UTC).",
+				Computed:            true,
+				PlanModifiers:       keep(),
+			},
+			"expires_at": schema.StringAttribute{
+				MarkdownDescription: "When the session expires (RFC 3339, UTC): `created_at` plus `duration`. Also the label " +
+					"`nalabo.io/expires-at` (unix seconds) the reconciler reaps by.",
+				Computed: true,
+			},
+			"workspace_name": schema.StringAttribute{
+				MarkdownDescription: "Name of the workspace: the Docker container or Kubernetes pod (`nalabo-session-<id>` on Docker).",
+				Computed:            true,
+				PlanModifiers:       keep(),
+			},
+			"network_name": schema.StringAttribute{
+				MarkdownDescription: "Docker only: the session's network, `<docker.network>-<id>`.",
+				Computed:            true,
+				PlanModifiers:       keep(),
+			},
+			"namespace": schema.StringAttribute{
+				MarkdownDescription: "Kubernetes only: the session's namespace, `nalabo-session-<id>`. Null on Docker.",
+				Computed:            true,
+				PlanModifiers:       keep(),
+			},
+			"volumes": schema.ListAttribute{
+				MarkdownDescription: "Docker volumes the session owns (removed with it).",
+				ElementType:         types.StringType,
+				Computed:            true,
+				PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
+			},
+			"containers": schema.ListAttribute{
+				MarkdownDescription: "Every container of the session, the workspace first.",
+				ElementType:         types.StringType,
+				Computed:            true,
+				PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
+			},
+			"ports": schema.ListNestedAttribute{
+				MarkdownDescription: "Published ports of the session (the template's `workspace.ports`).",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.List{listplanmodifier.UseStateForUnknown()},
+				NestedObject: schema.NestedAttributeObject{
+					Attributes: map[string]schema.Attribute{
+						"container": schema.StringAttribute{
+							MarkdownDescription: "Container that listens.",
+							Computed:            true,
+						},
+						"container_port": schema.Int64Attribute{
+							MarkdownDescription: "Port inside the container.",
+							Computed:            true,
+						},
+						"protocol": schema.StringAttribute{
+							MarkdownDescription: "`tcp` or `udp`.",
+							Computed:            true,
+						},
+						"host_ip": schema.StringAttribute{
+							MarkdownDescription: "Host address the port is published on (the provider's `docker.bind_address`).",
+							Computed:            true,
+						},
+						"host_port": schema.Int64Attribute{
+							MarkdownDescription: "Host port Docker chose.",
+							Computed:            true,
+						},
+					},
+				},
+			},
+			"storage_enforced": schema.BoolAttribute{
+				MarkdownDescription: "Whether `resources.storage` is enforced. On Docker it is only where the storage driver " +
+					"supports a per-container size (overlay2 on xfs with pquota, btrfs, zfs, devicemapper); on overlay2 " +
+					"over ext4 it is `false` and the cap is not enforced.",
+				Computed:      true,
+				PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
+			},
+			"kubeconfig": schema.StringAttribute{
+				MarkdownDescription: "Kubernetes only: a kubeconfig for the session's cluster or namespace. Sensitive. Null on Docker.",
+				Computed:            true,
+				Sensitive:           true,
+				PlanModifiers:       keep(),
+			},
+		},
+	}
+}

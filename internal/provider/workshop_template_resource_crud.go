@@ -1,0 +1,440 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+var (
+	_ resource.Resource                   = (*workshopTemplateResource)(nil)
+	_ resource.ResourceWithConfigure      = (*workshopTemplateResource)(nil)
+	_ resource.ResourceWithImportState    = (*workshopTemplateResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*workshopTemplateResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*workshopTemplateResource)(nil)
+)
+
+// NewWorkshopTemplateResource is the nalabo_workshop_template resource.
+func NewWorkshopTemplateResource() resource.Resource { return &workshopTemplateResource{} }
+
+type workshopTemplateResource struct {
+	data *providerData
+}
+
+func (r *workshopTemplateResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_workshop_template"
+}
+
+func (r *workshopTemplateResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// ValidateConfig checks what single-attribute validators cannot: attributes that only
+// apply to one infrastructure type, unsupported features, unique check names.
+func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m workshopTemplateModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	set := func(v attr.Value) bool { return v != nil && !v.IsNull() }
+
+	if set(m.Compose) {
+		resp.Diagnostics.AddAttributeError(path.Root("compose"), "Compose is not supported yet",
+			"compose: compose templates are not supported by this version yet. Remove compose and give the workspace only.")
+	}
+	if knownString(m.InfrastructureType) {
+		ws := m.workspace(ctx, &resp.Diagnostics)
+		switch workshop.InfrastructureType(m.InfrastructureType.ValueString()) {
+		case workshop.InfraDocker:
+			for name, v := range map[string]attr.Value{"isolation": m.Isolation, "manifests": m.Manifests, "pod_security": m.PodSecurity} {
+				if set(v) {
+					resp.Diagnostics.AddAttributeError(path.Root(name), "Attribute applies to kubernetes templates only",
+						fmt.Sprintf("%s applies to kubernetes templates only; this template has infrastructure_type = \"docker\".", name))
+				}
+			}
+		case workshop.InfraKubernetes:
+			if ws != nil && set(ws.Build) {
+				resp.Diagnostics.AddAttributeError(path.Root("workspace").AtName("build"), "Attribute applies to docker templates only",
+					"workspace.build is supported for docker templates only; give workspace.image (built and pushed to a registry the cluster can pull from).")
+			}
+			if !m.DockerInDocker.IsNull() && !m.DockerInDocker.IsUnknown() && m.DockerInDocker.ValueBool() {
+				resp.Diagnostics.AddAttributeError(path.Root("docker_in_docker"), "Attribute applies to docker templates only",
+					"docker_in_docker applies to docker templates only.")
+			}
+		}
+	}
+	seen := map[string]int{}
+	for i, v := range m.validations(ctx, &resp.Diagnostics) {
+		if !knownString(v.Name) {
+			continue
+		}
+		if j, dup := seen[v.Name.ValueString()]; dup {
+			resp.Diagnostics.AddAttributeError(path.Root("validations").AtListIndex(i).AtName("name"), "Duplicate validation name",
+				fmt.Sprintf("validations[%d].name: %q is already the name of validations[%d].", i, v.Name.ValueString(), j))
+			continue
+		}
+		seen[v.Name.ValueString()] = i
+	}
+}
+
+// digestShaping lists the attributes whose change changes the digest (everything but
+// validations, timeouts and the computed id, digest and images).
+var digestShaping = []string{
+	"name", "infrastructure_type", "isolation", "workspace", "manifests", "compose",
+	"resources", "duration", "pod_security", "docker_in_docker",
+}
+
+// ModifyPlan fills the infrastructure's defaults, hashes the build context (so a
+// changed file changes the digest) and tells Terraform whether id, digest and images
+// will change.
+func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var plan, config workshopTemplateModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	// Infrastructure defaults: isolation and resources follow the configuration
+	// (an attribute removed from it goes back to the default).
+	if knownString(plan.InfrastructureType) {
+		infra := workshop.InfrastructureType(plan.InfrastructureType.ValueString())
+		switch {
+		case !config.Isolation.IsNull():
+			plan.Isolation = config.Isolation
+		case infra == workshop.InfraKubernetes:
+			plan.Isolation = types.StringValue(string(workshop.IsolationVCluster))
+		default:
+			plan.Isolation = types.StringNull()
+		}
+		def := workshop.DefaultResources(infra)
+		cfg := resourcesFrom(ctx, config.Resources, &resp.Diagnostics)
+		pick := func(c types.String, d string) types.String {
+			if c.IsNull() {
+				return types.StringValue(d)
+			}
+			return c
+		}
+		plan.Resources = resourcesModel{
+			CPU:     pick(cfg.CPU, def.CPU),
+			Memory:  pick(cfg.Memory, def.Memory),
+			Storage: pick(cfg.Storage, def.Storage),
+		}.object(&resp.Diagnostics)
+	}
+
+	// Build context hash, at plan time.
+	if ws := plan.workspace(ctx, &resp.Diagnostics); ws != nil {
+		if b := ws.build(ctx, &resp.Diagnostics); b != nil {
+			b.ContextSHA256 = types.StringUnknown()
+			if knownString(b.Context) && !b.Dockerfile.IsUnknown() {
+				sum, err := workshop.HashBuildContext(b.Context.ValueString(), b.Dockerfile.ValueString())
+				if err != nil {
+					resp.Diagnostics.AddAttributeError(path.Root("workspace").AtName("build").AtName("context"),
+						"Invalid build context", "workspace.build.context: "+err.Error())
+					return
+				}
+				b.ContextSHA256 = types.StringValue(sum)
+			}
+			obj, d := types.ObjectValueFrom(ctx, buildAttrTypes, b)
+			resp.Diagnostics.Append(d...)
+			ws.Build = obj
+			wobj, d := types.ObjectValueFrom(ctx, workspaceAttrTypes, ws)
+			resp.Diagnostics.Append(d...)
+			plan.Workspace = wobj
+		}
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	// id, digest, images: unknown when something digest-shaping changes, else kept.
+	if !req.State.Raw.IsNull() {
+		var state workshopTemplateModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		changed := changedDigestAttributes(plan, state)
+		if len(changed) > 0 {
+			tflog.Debug(ctx, "template digest will change", map[string]any{"template_id": state.ID.ValueString(), "changed": changed})
+			plan.ID = types.StringUnknown()
+			plan.Digest = types.StringUnknown()
+			plan.Images = types.MapUnknown(types.StringType)
+		} else {
+			plan.ID, plan.Digest, plan.Images = state.ID, state.Digest, state.Images
+		}
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// changedDigestAttributes names the digest-shaping attributes that differ.
+func changedDigestAttributes(plan, state workshopTemplateModel) []string {
+	values := func(m workshopTemplateModel) []attr.Value {
+		return []attr.Value{m.Name, m.InfrastructureType, m.Isolation, m.Workspace, m.Manifests, m.Compose,
+			m.Resources, m.Duration, m.PodSecurity, m.DockerInDocker}
+	}
+	p, s := values(plan), values(state)
+	var changed []string
+	for i := range p {
+		if !valuesEqual(p[i], s[i]) {
+			changed = append(changed, digestShaping[i])
+		}
+	}
+	return changed
+}
+
+func (r *workshopTemplateResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan workshopTemplateModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := plan.Timeouts.Create(ctx, templateCreateTimeout)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	r.apply(ctx, &plan, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *workshopTemplateResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state workshopTemplateModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := plan.Timeouts.Update(ctx, templateUpdateTimeout)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	plannedID := plan.ID
+	b := r.apply(ctx, &plan, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if knownString(plannedID) && plannedID.ValueString() != plan.ID.ValueString() {
+		// Only validations changed, yet the digest moved: an image the template names
+		// now resolves to another image ID on the host. Save the truth and say so.
+		resp.Diagnostics.AddError("Template images changed on the host",
+			fmt.Sprintf("Only validations changed, so the template was expected to keep the ID %s, but it is now %s: "+
+				"an image it names resolves to a different image ID on the host than when it was created. "+
+				"The new ID is saved; run terraform apply again to replace the sessions built from the old one.",
+				plannedID.ValueString(), plan.ID.ValueString()))
+	}
+	// The previous version is no longer referenced once the ID changed. Its built image
+	// may still run in sessions that Terraform replaces only after this update, so a
+	// failed removal is remembered in private state and retried on the next update and
+	// on delete.
+	superseded := supersededTemplates(ctx, req.Private, &resp.Diagnostics)
+	if knownString(state.ID) && state.ID.ValueString() != plan.ID.ValueString() {
+		superseded = append(superseded, state.ID.ValueString())
+	}
+	remaining := deleteTemplates(ctx, b, superseded, plan.ID.ValueString())
+	resp.Diagnostics.Append(setSupersededTemplates(ctx, resp.Private, remaining)...)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// privateSupersededKey holds the IDs of earlier versions whose removal failed.
+const privateSupersededKey = "superseded_templates"
+
+type privateGetter interface {
+	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
+}
+
+type privateSetter interface {
+	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
+}
+
+func supersededTemplates(ctx context.Context, p privateGetter, diags *diag.Diagnostics) []string {
+	if p == nil {
+		return nil
+	}
+	raw, d := p.GetKey(ctx, privateSupersededKey)
+	diags.Append(d...)
+	var ids []string
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &ids)
+	}
+	return ids
+}
+
+func setSupersededTemplates(ctx context.Context, p privateSetter, ids []string) diag.Diagnostics {
+	if p == nil {
+		return nil
+	}
+	if len(ids) == 0 {
+		return p.SetKey(ctx, privateSupersededKey, nil)
+	}
+	raw, _ := json.Marshal(ids)
+	return p.SetKey(ctx, privateSupersededKey, raw)
+}
+
+// deleteTemplates removes stored template versions (never keep) and returns the IDs
+// whose removal failed.
+func deleteTemplates(ctx context.Context, b backendImpl, ids []string, keep string) []string {
+	var failed []string
+	for _, id := range ids {
+		if id == keep || id == "" {
+			continue
+		}
+		if err := b.DeleteTemplate(ctx, id); err != nil {
+			tflog.Debug(ctx, "removing a superseded template version failed; will retry", map[string]any{"template_id": id, "error": err.Error()})
+			failed = append(failed, id)
+			continue
+		}
+		tflog.Info(ctx, "removed superseded template version", map[string]any{"template_id": id})
+	}
+	return failed
+}
+
+// apply sends the planned template to its backend and fills id, digest and images.
+func (r *workshopTemplateResource) apply(ctx context.Context, plan *workshopTemplateModel, diags *diag.Diagnostics) backendImpl {
+	t := plan.toTemplate(ctx, diags)
+	if diags.HasError() {
+		return nil
+	}
+	if err := t.Validate(); err != nil {
+		addBackendError(diags, "apply the template", err)
+		return nil
+	}
+	b, bd := r.data.Backend(ctx, t.Infrastructure)
+	diags.Append(bd...)
+	if diags.HasError() {
+		return nil
+	}
+	tflog.Info(ctx, "applying workshop template", map[string]any{
+		"template_name": t.Name, "infrastructure_type": string(t.Infrastructure),
+		"workspace_image": t.WorkspaceImage(), "validations": len(t.Validations),
+	})
+	sealed, err := b.ApplyTemplate(ctx, &t)
+	if err != nil {
+		addBackendError(diags, "apply the template "+t.Name, err)
+		return nil
+	}
+	plan.setComputed(ctx, sealed, diags)
+	tflog.Info(ctx, "applied workshop template", map[string]any{"template_id": sealed.ID, "digest": sealed.Digest})
+	return b
+}
+
+func (r *workshopTemplateResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state workshopTemplateModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := state.Timeouts.Read(ctx, templateReadTimeout)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	t, found := r.get(ctx, state.ID.ValueString(), &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !found {
+		tflog.Warn(ctx, "workshop template not found; removing it from state", map[string]any{"template_id": state.ID.ValueString()})
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	m := templateModelFrom(ctx, t, &state, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// get reads a stored template; found is false when the backend does not know it.
+func (r *workshopTemplateResource) get(ctx context.Context, id string, diags *diag.Diagnostics) (*workshop.Template, bool) {
+	infra, _, _, err := workshop.ParseTemplateID(id)
+	if err != nil {
+		diags.AddAttributeError(path.Root("id"), "Invalid template ID", err.Error())
+		return nil, false
+	}
+	b, bd := r.data.Backend(ctx, infra)
+	diags.Append(bd...)
+	if diags.HasError() {
+		return nil, false
+	}
+	t, err := b.GetTemplate(ctx, id)
+	if errors.Is(err, workshop.ErrNotFound) {
+		return nil, false
+	}
+	if err != nil {
+		addBackendError(diags, "read the template "+id, err)
+		return nil, false
+	}
+	return t, true
+}
+
+func (r *workshopTemplateResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state workshopTemplateModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := state.Timeouts.Delete(ctx, templateDeleteTimeout)
+	resp.Diagnostics.Append(d...)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	infra, _, _, err := workshop.ParseTemplateID(state.ID.ValueString())
+	if err != nil {
+		return // nothing was ever stored under a malformed ID
+	}
+	b, bd := r.data.Backend(ctx, infra)
+	resp.Diagnostics.Append(bd...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	tflog.Info(ctx, "deleting workshop template", map[string]any{"template_id": state.ID.ValueString()})
+	if err := b.DeleteTemplate(ctx, state.ID.ValueString()); err != nil {
+		addBackendError(&resp.Diagnostics, "delete the template "+state.ID.ValueString(), err)
+		return
+	}
+	for _, id := range deleteTemplates(ctx, b, supersededTemplates(ctx, req.Private, &resp.Diagnostics), "") {
+		resp.Diagnostics.AddWarning("Earlier template version not removed",
+			fmt.Sprintf("The stored template version %s (superseded by an update) could not be removed; remove the objects labelled nalabo.io/template-id=%s by hand.", id, id))
+	}
+}
+
+// ImportState imports a template by ID (nalabo_workshop_template.<name>.id).
+func (r *workshopTemplateResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if _, _, _, err := workshop.ParseTemplateID(req.ID); err != nil {
+		resp.Diagnostics.AddError("Invalid import ID", err.Error())
+		return
+	}
+	t, found := r.get(ctx, req.ID, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !found {
+		resp.Diagnostics.AddError("Template not found",
+			fmt.Sprintf("No stored template has the ID %q. Was it applied on this engine?", req.ID))
+		return
+	}
+	m := templateModelFrom(ctx, t, nil, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}

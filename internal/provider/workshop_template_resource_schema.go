@@ -1,0 +1,258 @@
+package provider
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// Template operation timeouts (building a workspace image can take a while).
+const (
+	templateCreateTimeout = 20 * time.Minute
+	templateReadTimeout   = 5 * time.Minute
+	templateUpdateTimeout = 20 * time.Minute
+	templateDeleteTimeout = 10 * time.Minute
+)
+
+// Default timeout of a validation check.
+const defaultValidationTimeout = "30s"
+
+// podSecurityLevels are the Pod Security Standards levels.
+var podSecurityLevels = []string{"privileged", "baseline", "restricted"}
+
+func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	dockerDefaults := workshop.DefaultResources(workshop.InfraDocker)
+	k8sDefaults := workshop.DefaultResources(workshop.InfraKubernetes)
+	defaultsText := func(pick func(workshop.Resources) string) string {
+		return "Default `" + pick(dockerDefaults) + "` on docker, `" + pick(k8sDefaults) + "` on kubernetes."
+	}
+
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A validated, content-addressed workshop definition that sessions are built from. " +
+			"Creating or updating it makes every image it names present on the host (building the workspace " +
+			"image when `workspace.build` is given) and stores the definition so sessions can find it by `id`.\n\n" +
+			"The `id` and `digest` change whenever anything that shapes a session changes (everything but " +
+			"`validations`), so sessions that reference the template by `id` are replaced. Changing only " +
+			"`validations` updates the template in place and keeps its `id`.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "Template ID, `<infrastructure_type>.<name>.<first 12 hex digits of digest>`. " +
+					"Changes whenever `digest` does.",
+				Computed: true,
+			},
+			"name": schema.StringAttribute{
+				MarkdownDescription: "Template name: 1-63 lower-case letters, digits or `-` (a DNS label). It is part of the " +
+					"`id`, of object labels (`nalabo.io/template`) and of built image tags.",
+				Required:   true,
+				Validators: []validator.String{templateName()},
+			},
+			"infrastructure_type": schema.StringAttribute{
+				MarkdownDescription: "Where sessions run: `docker` or `kubernetes`.",
+				Required:            true,
+				Validators:          []validator.String{stringvalidator.OneOf(workshop.InfrastructureTypes...)},
+			},
+			"isolation": schema.StringAttribute{
+				MarkdownDescription: "Kubernetes only: `vcluster` (default; a vCluster per session) or `namespace` " +
+					"(a locked-down namespace per session). Always null on docker templates; setting it there is an error.",
+				Optional:   true,
+				Computed:   true,
+				Validators: []validator.String{stringvalidator.OneOf(workshop.Isolations...)},
+			},
+			"workspace": schema.SingleNestedAttribute{
+				MarkdownDescription: "The participant's main container. Give exactly one of `image` and `build`.",
+				Required:            true,
+				Attributes: map[string]schema.Attribute{
+					"image": schema.StringAttribute{
+						MarkdownDescription: "Image reference of the workspace, for example `registry.example.com/workshop/shell:1`. " +
+							"Pulled once for the whole class (with the provider's registry_auth) when not present on the host.",
+						Optional: true,
+						Validators: []validator.String{
+							stringvalidator.LengthAtLeast(1),
+							stringvalidator.ExactlyOneOf(path.MatchRoot("workspace").AtName("build")),
+						},
+					},
+					"build": schema.SingleNestedAttribute{
+						MarkdownDescription: "Builds the workspace image from a Dockerfile on the machine running Terraform " +
+							"(docker templates only). The image is tagged `nalabo/<name>:<first 12 hex of context_sha256>`.",
+						Optional: true,
+						Attributes: map[string]schema.Attribute{
+							"context": schema.StringAttribute{
+								MarkdownDescription: "Path of the build context directory (relative paths are relative to the " +
+									"directory Terraform runs in). Every file in it counts towards `context_sha256`.",
+								Required:   true,
+								Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+							},
+							"dockerfile": schema.StringAttribute{
+								MarkdownDescription: "Path of the Dockerfile, relative to `context`. Default `" + workshop.DefaultDockerfile + "`.",
+								Optional:            true,
+								Computed:            true,
+								Default:             stringdefault.StaticString(workshop.DefaultDockerfile),
+								Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+							},
+							"args": schema.MapAttribute{
+								MarkdownDescription: "Build arguments (`ARG` values).",
+								ElementType:         types.StringType,
+								Optional:            true,
+							},
+							"context_sha256": schema.StringAttribute{
+								MarkdownDescription: "SHA-256 of the build context's files, computed at plan time: a changed, added or " +
+									"removed file changes it, hence the template's `digest`, and replaces the sessions.",
+								Computed: true,
+							},
+						},
+					},
+					"command": schema.ListAttribute{
+						MarkdownDescription: "Command (argv) the workspace runs instead of the image's default, for example `[\"sleep\", \"infinity\"]`.",
+						ElementType:         types.StringType,
+						Optional:            true,
+					},
+					"env": schema.MapAttribute{
+						MarkdownDescription: "Environment variables of the workspace.",
+						ElementType:         types.StringType,
+						Optional:            true,
+					},
+					"user": schema.StringAttribute{
+						MarkdownDescription: "User (name or `uid[:gid]`) the workspace runs as. Default the image's.",
+						Optional:            true,
+					},
+					"working_dir": schema.StringAttribute{
+						MarkdownDescription: "Working directory of the workspace. Default the image's.",
+						Optional:            true,
+					},
+					"ports": schema.ListAttribute{
+						MarkdownDescription: "Container ports (1-65535, TCP) published for every session. On Docker they listen on the " +
+							"provider's `docker.bind_address` (default `127.0.0.1`) with a host port Docker picks; the " +
+							"session's `ports` attribute tells which.",
+						ElementType: types.Int64Type,
+						Optional:    true,
+						Validators: []validator.List{
+							listvalidator.ValueInt64sAre(int64validator.Between(1, 65535)),
+							listvalidator.UniqueValues(),
+						},
+					},
+				},
+			},
+			"manifests": schema.StringAttribute{
+				MarkdownDescription: "Kubernetes only: multi-document YAML applied into every session.",
+				Optional:            true,
+			},
+			"compose": schema.StringAttribute{
+				MarkdownDescription: "Docker only: a Compose file whose services run next to the workspace. " +
+					"Not supported by this version of the provider yet (a plan-time error).",
+				Optional: true,
+			},
+			"resources": schema.SingleNestedAttribute{
+				MarkdownDescription: "Default resources of the template's sessions (a session's own `resources` win). " +
+					"Kubernetes quantity syntax. Unset values get the backend defaults at plan time.",
+				Optional: true,
+				Computed: true,
+				Attributes: map[string]schema.Attribute{
+					"cpu": schema.StringAttribute{
+						MarkdownDescription: "CPU limit, for example `500m` or `2`. " + defaultsText(func(r workshop.Resources) string { return r.CPU }),
+						Optional:            true,
+						Computed:            true,
+						Validators:          []validator.String{cpuQuantity()},
+					},
+					"memory": schema.StringAttribute{
+						MarkdownDescription: "Memory limit, for example `512Mi` or `2Gi`. " + defaultsText(func(r workshop.Resources) string { return r.Memory }),
+						Optional:            true,
+						Computed:            true,
+						Validators:          []validator.String{memoryQuantity()},
+					},
+					"storage": schema.StringAttribute{
+						MarkdownDescription: "Storage cap, for example `10Gi`. " + defaultsText(func(r workshop.Resources) string { return r.Storage }),
+						Optional:            true,
+						Computed:            true,
+						Validators:          []validator.String{storageQuantity()},
+					},
+				},
+			},
+			"duration": schema.StringAttribute{
+				MarkdownDescription: "Default lifetime of the template's sessions, such as `90m`, `4h` or `2d` (1m to 90d). " +
+					"Default `" + workshop.DefaultDuration + "`.",
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(workshop.DefaultDuration),
+				Validators: []validator.String{sessionDuration()},
+			},
+			"pod_security": schema.StringAttribute{
+				MarkdownDescription: "Kubernetes only: Pod Security Standards level of session namespaces, one of `" +
+					strings.Join(podSecurityLevels, "`, `") + "`.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.OneOf(podSecurityLevels...)},
+			},
+			"docker_in_docker": schema.BoolAttribute{
+				MarkdownDescription: "Docker only, default `false`. Runs the workspace **privileged** so that it can run its own " +
+					"Docker engine. A privileged container can take over the host (and every other session on it): " +
+					"enable it only for trusted participants on a dedicated host.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+			},
+			"validations": schema.ListNestedAttribute{
+				MarkdownDescription: "Checks that grade a session (stored with the template; not part of the digest, so " +
+					"changing them keeps the `id` and the sessions).",
+				Optional: true,
+				NestedObject: schema.NestedAttributeObject{
+					Attributes: map[string]schema.Attribute{
+						"name": schema.StringAttribute{
+							MarkdownDescription: "Name of the check, unique within the template.",
+							Required:            true,
+							Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+						},
+						"command": schema.ListAttribute{
+							MarkdownDescription: "Command (argv) run in the session's workspace.",
+							ElementType:         types.StringType,
+							Required:            true,
+							Validators:          []validator.List{listvalidator.SizeAtLeast(1)},
+						},
+						"expected_exit_code": schema.Int64Attribute{
+							MarkdownDescription: "Exit code that means success. Default `0`.",
+							Optional:            true,
+							Computed:            true,
+							Default:             int64default.StaticInt64(0),
+							Validators:          []validator.Int64{int64validator.Between(0, 255)},
+						},
+						"output_pattern": schema.StringAttribute{
+							MarkdownDescription: "Go regular expression (RE2) that stdout must also match.",
+							Optional:            true,
+							Validators:          []validator.String{goRegexp()},
+						},
+						"timeout": schema.StringAttribute{
+							MarkdownDescription: "How long the check may run. Default `" + defaultValidationTimeout + "`.",
+							Optional:            true,
+							Computed:            true,
+							Default:             stringdefault.StaticString(defaultValidationTimeout),
+							Validators:          []validator.String{timeoutDuration()},
+						},
+					},
+				},
+			},
+			"digest": schema.StringAttribute{
+				MarkdownDescription: "`sha256:` digest of everything that shapes a session (all attributes but `validations`, " +
+					"plus the resolved image IDs).",
+				Computed: true,
+			},
+			"images": schema.MapAttribute{
+				MarkdownDescription: "Every image the template uses, image reference to the image ID present on the host.",
+				ElementType:         types.StringType,
+				Computed:            true,
+			},
+			"timeouts": timeoutsAttribute(ctx, templateCreateTimeout, templateReadTimeout, templateUpdateTimeout, templateDeleteTimeout),
+		},
+	}
+}

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# make bench: a class of N sessions through the real Terraform CLI and the provider,
+# next to tools/bench, a Go program that does the same Docker API work directly
+# (per participant: a bridge network with an explicit /28 subnet, then a limited,
+# unprivileged container on it, started and running; all N at once; then removal).
+#
+# Each repetition runs, in this order:
+#   direct            tools/bench: network + container per participant
+#   direct+volumes    the same plus 2 volumes per participant (the provider also creates
+#                     a lease volume and a workspace volume per session)
+#   terraform apply   -auto-approve -parallelism=N, whole command (template + N sessions)
+#   terraform plan    refresh of the applied class (should report no changes)
+#   terraform destroy -auto-approve -parallelism=N, whole command
+# and prints the medians and the ratios provider/direct (goal: 1.3x at most).
+#
+# Environment: BENCH_N (30), BENCH_R (3), BENCH_VOLUMES (1: also time direct+volumes),
+# BENCH_IMAGE (nalabo-test/shell:1), CACHE (/var/cache/nalabo), TERRAFORM.
+# Needs: the provider binary in ./bin (make build), scripts/install-deps.sh done.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+export PATH="/usr/local/go/bin:$PATH"
+export CHECKPOINT_DISABLE=1
+CACHE=${CACHE:-/var/cache/nalabo}
+TERRAFORM=${TERRAFORM:-$CACHE/bin/terraform}
+N=${BENCH_N:-30}
+R=${BENCH_R:-3}
+VOLUMES=${BENCH_VOLUMES:-1}
+IMAGE=${BENCH_IMAGE:-nalabo-test/shell:1}
+bin="$here/bin"
+
+log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+[ -x "$TERRAFORM" ] || die "missing $TERRAFORM: run scripts/install-deps.sh"
+[ -x "$bin/terraform-provider-nalabo" ] || die "missing $bin/terraform-provider-nalabo: run make build"
+docker image inspect "$IMAGE" >/dev/null 2>&1 || die "missing image $IMAGE: run scripts/build-test-images.sh"
+
+log "building tools/bench"
+(cd "$here/tools" && go build -o "$bin/nalabo-bench" ./bench)
+
+work=$(mktemp -d /tmp/nalabo-bench.XXXXXX)
+class="$work/class"
+mkdir -p "$class" "$work/logs"
+cat >"$work/dev-overrides.tfrc" <<EOF
+provider_installation {
+  dev_overrides {
+    "nalabo/nalabo" = "$bin"
+  }
+  direct {}
+}
+EOF
+export TF_CLI_CONFIG_FILE="$work/dev-overrides.tfrc"
+export TF_IN_AUTOMATION=1
+
+cat >"$class/main.tf" <<EOF
+terraform {
+  required_providers {
+    nalabo = { source = "nalabo/nalabo" }
+  }
+}
+
+provider "nalabo" {
+  docker = { network = "nalabo-bench-tf" }
+}
+
+resource "nalabo_workshop_template" "bench" {
+  name                = "bench"
+  infrastructure_type = "docker"
+  workspace           = { image = "$IMAGE" }
+  resources           = { cpu = "100m", memory = "32Mi" }
+}
+
+resource "nalabo_workshop_session" "student" {
+  for_each    = toset([for i in range($N) : format("student-%02d", i)])
+  template_id = nalabo_workshop_template.bench.id
+  participant = each.key
+  resources   = { cpu = "100m", memory = "32Mi" }
+}
+EOF
+
+tf() { "$TERRAFORM" -chdir="$class" "$@"; }
+
+# Whatever happens, the class is destroyed and the temp dir removed.
+cleanup() {
+  local rc=$?
+  if [ -f "$class/terraform.tfstate" ] && [ -n "$(tf state list 2>/dev/null)" ]; then
+    log "cleanup: terraform destroy"
+    tf destroy -auto-approve -parallelism="$N" -no-color >"$work/logs/cleanup-destroy.log" 2>&1 ||
+      { log "cleanup destroy failed:"; tail -n 20 "$work/logs/cleanup-destroy.log" >&2; }
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+# timed NAME CMD...: runs CMD with its output in a log, prints the seconds it took.
+timed() {
+  local name=$1 t
+  shift
+  t=$(now)
+  if ! "$@" >"$work/logs/$name.log" 2>&1; then
+    log "$name failed; last lines of its output:"
+    tail -n 40 "$work/logs/$name.log" >&2
+    return 1
+  fi
+  elapsed "$t"
+}
+
+declare -a d_up d_down v_up v_down p_apply p_destroy p_plan
+plan_changes=0
+
+for r in $(seq 1 "$R"); do
+  log "repetition $r/$R: direct API work (network + container) x $N"
+  "$bin/nalabo-bench" -n "$N" -image "$IMAGE" >"$work/logs/direct-$r.log" 2>&1 ||
+    { cat "$work/logs/direct-$r.log" >&2; die "direct run failed"; }
+  line=$(grep '^direct ' "$work/logs/direct-$r.log")
+  d_up+=("$(sed -E 's/.* up=([0-9.]+).*/\1/' <<<"$line")")
+  d_down+=("$(sed -E 's/.* down=([0-9.]+).*/\1/' <<<"$line")")
+  log "  $line"
+
+  if [ "$VOLUMES" = 1 ]; then
+    log "repetition $r/$R: direct API work + 2 volumes per participant x $N"
+    "$bin/nalabo-bench" -n "$N" -image "$IMAGE" -volumes >"$work/logs/direct-vol-$r.log" 2>&1 ||
+      { cat "$work/logs/direct-vol-$r.log" >&2; die "direct run (volumes) failed"; }
+    line=$(grep '^direct ' "$work/logs/direct-vol-$r.log")
+    v_up+=("$(sed -E 's/.* up=([0-9.]+).*/\1/' <<<"$line")")
+    v_down+=("$(sed -E 's/.* down=([0-9.]+).*/\1/' <<<"$line")")
+    log "  $line"
+  fi
+
+  log "repetition $r/$R: terraform apply -parallelism=$N"
+  s=$(timed "apply-$r" tf apply -auto-approve -parallelism="$N" -no-color) || die "terraform apply failed"
+  p_apply+=("$s")
+  log "  apply $s s"
+
+  log "repetition $r/$R: terraform plan (refresh of $N sessions)"
+  t=$(now)
+  set +e
+  tf plan -detailed-exitcode -parallelism="$N" -no-color >"$work/logs/plan-$r.log" 2>&1
+  rc=$?
+  set -e
+  s=$(elapsed "$t")
+  case $rc in
+  0) ;;
+  2) plan_changes=$((plan_changes + 1)); log "  plan after apply is NOT empty:"; grep -E '^  # |Plan:' "$work/logs/plan-$r.log" | head -n 10 >&2 ;;
+  *) tail -n 40 "$work/logs/plan-$r.log" >&2; die "terraform plan failed" ;;
+  esac
+  p_plan+=("$s")
+  log "  plan $s s"
+
+  log "repetition $r/$R: terraform destroy -parallelism=$N"
+  s=$(timed "destroy-$r" tf destroy -auto-approve -parallelism="$N" -no-color) || die "terraform destroy failed"
+  p_destroy+=("$s")
+  log "  destroy $s s"
+
+  left=$(docker ps -aq --filter label=nalabo.io/managed-by=terraform-provider-nalabo | wc -l)
+  [ "$left" = 0 ] || log "  WARNING: $left containers with the provider's label remain after destroy"
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > 0 && a / b <= 1.3) ? "within goal" : "ABOVE goal" }'; }
+
+mdu=$(median "${d_up[@]}")
+mdd=$(median "${d_down[@]}")
+mpa=$(median "${p_apply[@]}")
+mpd=$(median "${p_destroy[@]}")
+mpp=$(median "${p_plan[@]}")
+
+echo
+echo "Class of $N sessions, $R repetitions, median seconds (image $IMAGE, cpu 100m, memory 32Mi)"
+printf '  %-44s %10s %10s\n' "" "up/apply" "down/destroy"
+printf '  %-44s %10s %10s\n' "direct Docker API (network + container)" "$mdu" "$mdd"
+if [ "$VOLUMES" = 1 ]; then
+  mvu=$(median "${v_up[@]}")
+  mvd=$(median "${v_down[@]}")
+  printf '  %-44s %10s %10s\n' "direct Docker API (+ 2 volumes each)" "$mvu" "$mvd"
+fi
+printf '  %-44s %10s %10s\n' "provider: terraform apply / destroy" "$mpa" "$mpd"
+printf '  %-44s %10s %10s   goal <= 1.30x: apply %s, destroy %s\n' "ratio provider / direct" \
+  "$(ratio "$mpa" "$mdu")" "$(ratio "$mpd" "$mdd")" "$(verdict "$mpa" "$mdu")" "$(verdict "$mpd" "$mdd")"
+if [ "$VOLUMES" = 1 ]; then
+  printf '  %-44s %10s %10s\n' "ratio provider / direct (+ 2 volumes)" "$(ratio "$mpa" "$mvu")" "$(ratio "$mpd" "$mvd")"
+fi
+printf '  %-44s %10s\n' "terraform plan on the applied class (refresh)" "$mpp"
+echo
+echo "  samples: direct up ${d_up[*]} | down ${d_down[*]}"
+[ "$VOLUMES" != 1 ] || echo "           direct+volumes up ${v_up[*]} | down ${v_down[*]}"
+echo "           apply ${p_apply[*]} | destroy ${p_destroy[*]} | plan ${p_plan[*]}"
+[ "$plan_changes" = 0 ] || echo "  WARNING: the plan after apply was not empty in $plan_changes of $R repetitions"
+echo
+echo "Notes: terraform times are whole commands (CLI start, provider start, state, template);"
+echo "the provider also creates a lease and a workspace volume per session, so the"
+echo "'+ 2 volumes' row is the like-for-like Docker work; the goal compares with the first row,"
+echo "the network + container work the issue names. Compare ratios within one run, not"
+echo "absolute times across machines or loads."

@@ -158,8 +158,8 @@ for r in $(seq 1 "$R"); do
   p_destroy+=("$s")
   log "  destroy $s s"
 
-  left=$(docker ps -aq --filter label=nalabo.io/managed-by=terraform-provider-nalabo | wc -l)
-  [ "$left" = 0 ] || log "  WARNING: $left containers with the provider's label remain after destroy"
+  left=$(docker ps -aq --filter label=nalabo.io/managed-by=terraform-provider-nalabo --filter label=nalabo.io/template=bench | wc -l)
+  [ "$left" = 0 ] || log "  WARNING: $left containers of this class remain after destroy"
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

@@ -315,6 +315,7 @@ failCgroupV1: false
 failSwapOn: false
 clusterDomain: cluster.local
 volumePluginDir: $TC_KUBELET_DIR/volume-plugins
+podLogsDir: $TESTCLUSTER_STATE_DIR/pod-logs
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard:

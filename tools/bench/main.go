@@ -259,11 +259,10 @@ func (p *participant) down(ctx context.Context, cli *client.Client) error {
 	return nil
 }
 
-// forAll runs fn for every participant at once and returns the errors joined. The
-// first error cancels the others.
+// forAll runs fn for every participant at once and returns the errors joined. An
+// error does not cancel the others: a cancelled request may still be carried out by
+// the daemon after the client gave up on it, and then be missed by the cleanup.
 func forAll(ctx context.Context, parts []participant, fn func(context.Context, *participant) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -277,7 +276,6 @@ func forAll(ctx context.Context, parts []participant, fn func(context.Context, *
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
-				cancel()
 			}
 		}(&parts[i])
 	}
@@ -286,11 +284,29 @@ func forAll(ctx context.Context, parts []participant, fn func(context.Context, *
 }
 
 // cleanup force-removes every container, then every network and volume matching f,
-// with its own deadline (the run's context may be cancelled already). It returns how
-// many objects it found.
+// with its own deadline (the run's context may be cancelled already). It goes round
+// until a round finds nothing, and when it found something, checks once more a second
+// later: after an interruption the daemon may still complete a create the client
+// cancelled. It returns how many objects it found in all.
 func cleanup(cli *client.Client, f filters.KeyValuePair) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	total := 0
+	for round := 0; round < 30; round++ {
+		n, err := cleanupOnce(ctx, cli, f)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n == 0 && (total == 0 || round > 1) {
+			return total, nil
+		}
+		time.Sleep(time.Second)
+	}
+	return total, fmt.Errorf("objects labelled %s=%s keep appearing", f.Key, f.Value)
+}
+
+func cleanupOnce(ctx context.Context, cli *client.Client, f filters.KeyValuePair) (int, error) {
 	args := filters.NewArgs(f)
 	var errs []error
 	found := 0

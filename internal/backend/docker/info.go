@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/system"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -23,6 +24,9 @@ const (
 	// daemon's info does not tell. The first create tries and remembers the answer.
 	storageSizeTry
 )
+
+// sharedCallTimeout bounds a request several callers wait for.
+const sharedCallTimeout = time.Minute
 
 // daemonFacts is what the backend learns about the daemon once.
 type daemonFacts struct {
@@ -47,25 +51,43 @@ func storageSizeFor(driver, backingFS string) int32 {
 	return storageSizeUnsupported
 }
 
-// daemonFactsCache holds the facts once they were read successfully.
+// daemonFactsCache holds the facts once they were read successfully; concurrent first
+// readers share one request, and each waits only as long as its own context allows.
 type daemonFactsCache struct {
-	mu    sync.Mutex
-	facts *daemonFacts
+	facts atomic.Pointer[daemonFacts]
+	group singleflight.Group
 }
 
 // daemonFacts returns the cached facts, reading them on first use.
 func (b *Backend) daemonFacts(ctx context.Context) (*daemonFacts, error) {
-	b.facts.mu.Lock()
-	defer b.facts.mu.Unlock()
-	if b.facts.facts != nil {
-		return b.facts.facts, nil
+	if f := b.facts.facts.Load(); f != nil {
+		return f, nil
 	}
-	ver, info, err := b.versionAndInfo(ctx)
-	if err != nil {
-		return nil, err
+	ch := b.facts.group.DoChan("facts", func() (any, error) {
+		// Shared: not tied to the first caller's cancellation.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedCallTimeout)
+		defer cancel()
+		ver, info, err := b.versionAndInfo(sctx)
+		if err != nil {
+			return nil, err
+		}
+		return b.facts.remember(factsFrom(ver, info)), nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*daemonFacts), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	b.facts.facts = factsFrom(ver, info)
-	return b.facts.facts, nil
+}
+
+// remember stores f unless facts are already known, and returns the known facts.
+func (c *daemonFactsCache) remember(f *daemonFacts) *daemonFacts {
+	c.facts.CompareAndSwap(nil, f)
+	return c.facts.Load()
 }
 
 func factsFrom(ver types.Version, info system.Info) *daemonFacts {
@@ -107,12 +129,7 @@ func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.facts.mu.Lock()
-	if b.facts.facts == nil {
-		b.facts.facts = factsFrom(ver, info)
-	}
-	facts := b.facts.facts
-	b.facts.mu.Unlock()
+	facts := b.facts.remember(factsFrom(ver, info))
 
 	out := &workshop.Info{
 		Type:                workshop.InfraDocker,
@@ -127,7 +144,7 @@ func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 			"cgroup_driver":      info.CgroupDriver,
 			"cgroup_version":     info.CgroupVersion,
 			"daemon_api_version": ver.APIVersion,
-			"storage_enforced":   strconv.FormatBool(facts.storageSize.Load() != storageSizeUnsupported),
+			"storage_enforced":   storageEnforcedDetail(facts.storageSize.Load()),
 			"init":               strconv.FormatBool(facts.init),
 			"network_prefix":     b.cfg.NetworkPrefix,
 			"subnet_pool":        b.cfg.SubnetPool,
@@ -187,4 +204,14 @@ func (b *Backend) listWorkspaces(ctx context.Context) ([]container.Summary, erro
 		return nil, fmt.Errorf("list workspace containers: %w", err)
 	}
 	return list, nil
+}
+
+func storageEnforcedDetail(mode int32) string {
+	switch mode {
+	case storageSizeSupported:
+		return "true"
+	case storageSizeTry:
+		return "unknown until the first session (overlay2 on xfs caps only with the pquota mount option)"
+	}
+	return "false"
 }

@@ -7,9 +7,11 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/client"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -31,8 +33,8 @@ type subnetAllocator struct {
 	pool netip.Prefix
 	bits int
 
-	loadMu sync.Mutex // serialises the one-off listing of networks
-	loaded bool
+	loaded atomic.Bool        // the one-off listing of networks succeeded
+	load1  singleflight.Group // concurrent first creates share that listing
 
 	mu       sync.Mutex
 	used     map[netip.Prefix]bool   // taken by networks this process did not reserve
@@ -163,19 +165,30 @@ func (a *subnetAllocator) forget(s netip.Prefix) {
 	}
 }
 
-// load lists every network once to learn the subnets in use. A failed listing is
-// retried by the next create.
+// load lists every network once to learn the subnets in use. Concurrent callers share
+// one listing; a failed listing is retried by the next create.
 func (a *subnetAllocator) load(ctx context.Context, cli client.APIClient) error {
-	a.loadMu.Lock()
-	defer a.loadMu.Unlock()
-	if a.loaded {
+	if a.loaded.Load() {
 		return nil
 	}
-	if err := a.refresh(ctx, cli); err != nil {
-		return err
+	ch := a.load1.DoChan("load", func() (any, error) {
+		if a.loaded.Load() {
+			return nil, nil
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedCallTimeout)
+		defer cancel()
+		if err := a.refresh(sctx, cli); err != nil {
+			return nil, err
+		}
+		a.loaded.Store(true)
+		return nil, nil
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	a.loaded = true
-	return nil
 }
 
 // refresh lists every network and marks their subnets used (networks another process

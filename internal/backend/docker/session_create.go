@@ -18,6 +18,9 @@ import (
 // create's own context may be what ended).
 const cleanupTimeout = 60 * time.Second
 
+// mutationTimeout bounds one create step that runs past the caller's context.
+const mutationTimeout = 2 * time.Minute
+
 // CreateSession creates the session's network, lease, workspace volume and workspace
 // container, starts it and waits until it is ready. On any failure (ctx included) it
 // removes everything labelled with the session before returning the error.
@@ -83,20 +86,33 @@ func withExpiry(spec *workshop.SessionSpec) *workshop.SessionSpec {
 	return &c
 }
 
+// createSession runs the steps of a create. Each call that creates something runs to
+// its end even when ctx ends meanwhile (a cancelled HTTP request does not stop the
+// daemon, which would then create the object after the cleanup looked for it); ctx is
+// checked between the steps and bounds the wait for readiness.
 func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec, res workshop.ParsedResources, facts *daemonFacts) (*workshop.Session, error) {
-	// The network and both volumes do not depend on each other.
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { _, err := b.createNetwork(gctx, spec); return err })
-	g.Go(func() error { _, err := b.createLease(gctx, spec.ID, spec.Labels(), spec.ExpiresAt, 1); return err })
-	g.Go(func() error { return b.createWorkspaceVolume(gctx, spec) })
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
+	defer cancel()
+	// The network and both volumes do not depend on each other. No errgroup context:
+	// one failing step must not cut the others short (see above).
+	var g errgroup.Group
+	g.Go(func() error { _, err := b.createNetwork(dctx, spec); return err })
+	g.Go(func() error { _, err := b.createLease(dctx, spec.ID, spec.Labels(), spec.ExpiresAt, 1); return err })
+	g.Go(func() error { return b.createWorkspaceVolume(dctx, spec) })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	name, err := b.createWorkspace(ctx, spec, res, facts)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	name, err := b.createWorkspace(dctx, spec, res, facts)
 	if err != nil {
 		return nil, err
 	}
-	if err := b.cli.ContainerStart(ctx, name, container.StartOptions{}); err != nil {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := b.cli.ContainerStart(dctx, name, container.StartOptions{}); err != nil {
 		return nil, fmt.Errorf("start container %s: %w", name, err)
 	}
 	ins, err := b.waitReady(ctx, name)

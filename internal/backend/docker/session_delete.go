@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
@@ -112,7 +113,7 @@ func isRemovalInProgress(err error) bool {
 
 func containerName(c container.Summary) string {
 	if len(c.Names) > 0 {
-		return c.Names[0][1:]
+		return strings.TrimPrefix(c.Names[0], "/")
 	}
 	return c.ID
 }
@@ -140,6 +141,7 @@ func (b *Backend) removeNetworks(ctx context.Context, id string, nets []network.
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	b.subnets.release(id)
 	for _, s := range subnets {
 		b.subnets.forget(s)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/network"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -375,19 +376,19 @@ func TestConcurrentSessions(t *testing.T) {
 	}
 }
 
-// runAll runs f(0..n-1) at once and returns their errors.
+// runAll runs f(0..n-1) concurrently (an errgroup limited to n, as Terraform's
+// -parallelism would) and returns every error.
 func runAll(n int, f func(i int) error) []error {
 	errs := make([]error, n)
-	done := make(chan struct{})
+	var g errgroup.Group
+	g.SetLimit(n)
 	for i := 0; i < n; i++ {
-		go func() {
+		g.Go(func() error {
 			errs[i] = f(i)
-			done <- struct{}{}
-		}()
+			return nil
+		})
 	}
-	for i := 0; i < n; i++ {
-		<-done
-	}
+	_ = g.Wait()
 	return errs
 }
 

@@ -258,3 +258,69 @@ func TestLeaseOrdering(t *testing.T) {
 		t.Fatal(leaseName("abc", time.Unix(1700000000, 0)))
 	}
 }
+
+func TestStorageSupport(t *testing.T) {
+	cases := map[[2]string]int32{
+		{"overlay2", "extfs"}: storageSizeUnsupported,
+		{"overlay2", "xfs"}:   storageSizeTry,
+		{"btrfs", "btrfs"}:    storageSizeSupported,
+		{"zfs", "zfs"}:        storageSizeSupported,
+		{"devicemapper", ""}:  storageSizeSupported,
+		{"vfs", "extfs"}:      storageSizeUnsupported,
+	}
+	for in, want := range cases {
+		if got := storageSizeFor(in[0], in[1]); got != want {
+			t.Errorf("%v: %d, want %d", in, got, want)
+		}
+	}
+	// Docker 20.10's refusal on overlay2 without pquota.
+	if !isStorageOptRefused(errors.New("Error response from daemon: --storage-opt is supported only for overlay over xfs with 'pquota' mount option")) {
+		t.Error("refusal not recognised")
+	}
+	if isStorageOptRefused(errors.New("No such image: x")) {
+		t.Error("false positive")
+	}
+}
+
+func TestPlanWorkspace(t *testing.T) {
+	b, err := New(Config{BindAddress: "127.0.0.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &workshop.Template{ID: "docker.x.0123456789ab", Name: "x", Infrastructure: workshop.InfraDocker,
+		Workspace: workshop.Workspace{Image: "img:1", Ports: []int{80, 8080}, Env: map[string]string{"B": "2", "A": "1"}}}
+	spec := &workshop.SessionSpec{ID: "abcdef0123", Template: tpl, Participant: "p",
+		Resources: workshop.Resources{CPU: "1500m", Memory: "1Gi", Storage: "2Gi"}, ExpiresAt: time.Unix(1800000000, 0)}
+	res, _ := effectiveResources(spec).Parse()
+	p, err := b.planWorkspace(spec, res, true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := p.host
+	if p.name != "nalabo-session-abcdef0123" || p.config.Hostname != "nalabo-abcdef0123" || p.config.WorkingDir != "/workspace" ||
+		strings.Join(p.config.Env, ",") != "A=1,B=2" || p.config.Labels[LabelStorage] != "2Gi" || p.config.Labels[workshop.LabelRole] != "workspace" {
+		t.Fatalf("config: %+v", p.config)
+	}
+	if h.NanoCPUs != 1_500_000_000 || h.Memory != 1<<30 || h.MemorySwap != 1<<30 || *h.PidsLimit != DefaultPidsLimit ||
+		h.StorageOpt["size"] != "2147483648" || h.Init == nil || !*h.Init || h.Privileged || h.CapDrop[0] != "ALL" {
+		t.Fatalf("host config: %+v", h)
+	}
+	if bnd := h.PortBindings["8080/tcp"]; len(bnd) != 1 || bnd[0].HostIP != "127.0.0.2" || bnd[0].HostPort != "" {
+		t.Fatalf("bindings: %v", h.PortBindings)
+	}
+	if h.Mounts[0].Source != "nalabo-session-abcdef0123-workspace" || h.Mounts[0].Target != "/workspace" {
+		t.Fatalf("mounts: %+v", h.Mounts)
+	}
+	if _, ok := p.networking.EndpointsConfig["nalabo-network-abcdef0123"]; !ok {
+		t.Fatalf("networking: %+v", p.networking)
+	}
+	tpl.DockerInDocker = true
+	p, _ = b.planWorkspace(spec, res, false, false)
+	if !p.host.Privileged || len(p.host.CapDrop) != 0 || p.host.StorageOpt != nil || p.host.Init != nil {
+		t.Fatalf("docker-in-docker: %+v", p.host)
+	}
+	tpl.Workspace.WorkingDir = "relative"
+	if _, err := b.planWorkspace(spec, res, false, false); err == nil {
+		t.Fatal("relative working dir accepted")
+	}
+}

@@ -106,8 +106,8 @@ resource "nalabo_exec" "e" {
 	steps := make([]resource.TestStep, 0, len(cases))
 	for _, c := range cases {
 		steps = append(steps, resource.TestStep{
-			Config:      c.config,
-			PlanOnly:    true,
+			Config:   c.config,
+			PlanOnly: true,
 			// Terraform wraps diagnostics at 78 columns: a space may be a line break.
 			ExpectError: regexp.MustCompile(strings.ReplaceAll(c.want, " ", `\s+`)),
 		})

@@ -63,17 +63,7 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 	}
 
 	if req.State.Raw.IsNull() {
-		// Create: what the template ID tells already.
-		if knownString(plan.TemplateID) {
-			if infra, name, _, err := workshop.ParseTemplateID(plan.TemplateID.ValueString()); err == nil {
-				plan.InfrastructureType = types.StringValue(string(infra))
-				plan.TemplateName = types.StringValue(name)
-				if infra == workshop.InfraDocker {
-					plan.Namespace = types.StringNull()
-					plan.Kubeconfig = types.StringNull()
-				}
-			}
-		}
+		planSessionCreate(&plan)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
 	}
@@ -84,11 +74,46 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 		return
 	}
 	inherited := getInherited(ctx, req.Private, &resp.Diagnostics)
+	reaped, d := req.Private.GetKey(ctx, privateReapedKey)
+	resp.Diagnostics.Append(d...)
+	replace := planSessionUpdate(ctx, &plan, config, state, inherited, len(reaped) > 0, &resp.Diagnostics)
+	if len(replace) > 0 {
+		tflog.Info(ctx, "session will be replaced", map[string]any{
+			"session_id": state.ID.ValueString(), "status": state.Status.ValueString(), "because": replace.String(),
+		})
+	}
+	resp.RequiresReplace = append(resp.RequiresReplace, replace...)
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// planSessionCreate fills what the template ID tells already.
+func planSessionCreate(plan *workshopSessionModel) {
+	if !knownString(plan.TemplateID) {
+		return
+	}
+	infra, name, _, err := workshop.ParseTemplateID(plan.TemplateID.ValueString())
+	if err != nil {
+		return
+	}
+	plan.InfrastructureType = types.StringValue(string(infra))
+	plan.TemplateName = types.StringValue(name)
+	if infra == workshop.InfraDocker {
+		plan.Namespace = types.StringNull()
+		plan.Kubeconfig = types.StringNull()
+	}
+}
+
+// planSessionUpdate plans an existing session and returns the paths that require
+// replacing it. inherited is nil when unknown; reaped is true for a session that
+// expired and is gone.
+func planSessionUpdate(ctx context.Context, plan *workshopSessionModel, config, state workshopSessionModel,
+	inherited *inheritedSettings, reaped bool, diags *diag.Diagnostics) path.Paths {
+	var replace path.Paths
 
 	// Resources and duration: configured values win; unset ones take the inherited
 	// value (or, without one, e.g. after an import whose template is gone, the state's).
-	cfg := resourcesFrom(ctx, config.Resources, &resp.Diagnostics)
-	prior := resourcesFrom(ctx, state.Resources, &resp.Diagnostics)
+	cfg := resourcesFrom(ctx, config.Resources, diags)
+	prior := resourcesFrom(ctx, state.Resources, diags)
 	pick := func(c types.String, inh func(workshop.Resources) string, s types.String) types.String {
 		switch {
 		case !c.IsNull():
@@ -104,7 +129,7 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 		Memory:  pick(cfg.Memory, func(r workshop.Resources) string { return r.Memory }, prior.Memory),
 		Storage: pick(cfg.Storage, func(r workshop.Resources) string { return r.Storage }, prior.Storage),
 	}
-	plan.Resources = planned.object(&resp.Diagnostics)
+	plan.Resources = planned.object(diags)
 	if config.Duration.IsNull() {
 		if inherited != nil && inherited.Duration != "" {
 			plan.Duration = types.StringValue(inherited.Duration)
@@ -123,23 +148,41 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 
 	// A Docker container's writable layer cannot be resized.
 	if state.InfrastructureType.ValueString() == string(workshop.InfraDocker) && !sameQuantityValue(planned.Storage, prior.Storage) {
-		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("resources").AtName("storage"))
+		replace = append(replace, path.Root("resources").AtName("storage"))
 	}
 
-	// Degraded: replace. Expired (reaped): kept as is, unless the configuration asks
+	// Degraded: replace. Expired and reaped: kept as is, unless the configuration asks
 	// for something only a live session can do.
-	status := state.Status.ValueString()
-	reaped, d := req.Private.GetKey(ctx, privateReapedKey)
-	resp.Diagnostics.Append(d...)
 	resourcesChanged := !sameQuantityValue(planned.CPU, prior.CPU) || !sameQuantityValue(planned.Memory, prior.Memory) ||
 		!sameQuantityValue(planned.Storage, prior.Storage)
 	durationChanged := !valuesEqual(plan.Duration, state.Duration)
-	if status == workshop.StatusDegraded || (len(reaped) > 0 && (resourcesChanged || durationChanged)) {
-		tflog.Info(ctx, "session will be replaced", map[string]any{"session_id": state.ID.ValueString(), "status": status})
+	if state.Status.ValueString() == workshop.StatusDegraded || (reaped && (resourcesChanged || durationChanged)) {
 		plan.Status = types.StringUnknown()
-		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("status"))
+		replace = append(replace, path.Root("status"))
 	}
-	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	return replace
+}
+
+// effectiveSession sets the plan's unset resources and duration to what the session
+// inherits (the template's over the backend defaults) and returns the resources and
+// the inherited settings. Configured values keep their spelling.
+func effectiveSession(ctx context.Context, plan *workshopSessionModel, tmpl *workshop.Template, diags *diag.Diagnostics) (resourcesModel, inheritedSettings) {
+	inherited := inheritedFrom(tmpl)
+	planned := resourcesFrom(ctx, plan.Resources, diags)
+	orInherited := func(v types.String, inh string) types.String {
+		if knownString(v) {
+			return v
+		}
+		return types.StringValue(inh)
+	}
+	res := resourcesModel{
+		CPU:     orInherited(planned.CPU, inherited.Resources.CPU),
+		Memory:  orInherited(planned.Memory, inherited.Resources.Memory),
+		Storage: orInherited(planned.Storage, inherited.Resources.Storage),
+	}
+	plan.Resources = res.object(diags)
+	plan.Duration = orInherited(plan.Duration, inherited.Duration)
+	return res, inherited
 }
 
 // sameQuantityValue compares two planned quantities; unknown compares unequal.
@@ -187,21 +230,7 @@ func (r *workshopSessionResource) Create(ctx context.Context, req resource.Creat
 		return
 	}
 
-	// Effective settings: the session's over the template's over the backend defaults.
-	inherited := inheritedFrom(tmpl)
-	planned := resourcesFrom(ctx, plan.Resources, &resp.Diagnostics)
-	orInherited := func(v types.String, inh string) types.String {
-		if knownString(v) {
-			return v
-		}
-		return types.StringValue(inh)
-	}
-	res := resourcesModel{
-		CPU:     orInherited(planned.CPU, inherited.Resources.CPU),
-		Memory:  orInherited(planned.Memory, inherited.Resources.Memory),
-		Storage: orInherited(planned.Storage, inherited.Resources.Storage),
-	}
-	plan.Duration = orInherited(plan.Duration, inherited.Duration)
+	res, inherited := effectiveSession(ctx, &plan, tmpl, &resp.Diagnostics)
 	duration, err := workshop.ParseSessionDuration(plan.Duration.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("duration"), "Invalid duration", "duration: "+err.Error())
@@ -231,7 +260,6 @@ func (r *workshopSessionResource) Create(ctx context.Context, req resource.Creat
 	tflog.Info(ctx, "created workshop session", logFields)
 
 	plan.ID = types.StringValue(spec.ID)
-	plan.Resources = res.object(&resp.Diagnostics)
 	plan.CreatedAt = types.StringValue(formatTime(created))
 	plan.ExpiresAt = types.StringValue(formatTime(spec.ExpiresAt))
 	if s.ID == "" {
@@ -279,21 +307,7 @@ func (r *workshopSessionResource) Read(ctx context.Context, req resource.ReadReq
 	}
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateReapedKey, nil)...)
 
-	merged := mergeLiveResources(resourcesFrom(ctx, state.Resources, &resp.Diagnostics), s.Resources)
-	state.Resources = merged.object(&resp.Diagnostics)
-	if !s.ExpiresAt.IsZero() {
-		state.ExpiresAt = types.StringValue(formatTime(s.ExpiresAt))
-	}
-	if state.CreatedAt.IsNull() && !s.CreatedAt.IsZero() {
-		state.CreatedAt = types.StringValue(formatTime(s.CreatedAt))
-	}
-	if state.TemplateID.IsNull() && s.TemplateID != "" {
-		state.TemplateID = types.StringValue(s.TemplateID)
-	}
-	if state.Participant.IsNull() && s.Participant != "" {
-		state.Participant = types.StringValue(s.Participant)
-	}
-	state.setLive(ctx, s, fillAll, &resp.Diagnostics)
+	refreshSession(ctx, &state, s, &resp.Diagnostics)
 
 	// Sessions imported (or created by an older version) learn what they inherit.
 	if getInherited(ctx, req.Private, &resp.Diagnostics) == nil && knownString(state.TemplateID) {
@@ -386,6 +400,25 @@ func (r *workshopSessionResource) Delete(ctx context.Context, req resource.Delet
 	if err := b.DeleteSession(ctx, id); err != nil {
 		addBackendError(&resp.Diagnostics, "delete the session "+id, err)
 	}
+}
+
+// refreshSession writes a live session into the state (see mergeLiveResources).
+func refreshSession(ctx context.Context, state *workshopSessionModel, s *workshop.Session, diags *diag.Diagnostics) {
+	merged := mergeLiveResources(resourcesFrom(ctx, state.Resources, diags), s.Resources)
+	state.Resources = merged.object(diags)
+	if !s.ExpiresAt.IsZero() {
+		state.ExpiresAt = types.StringValue(formatTime(s.ExpiresAt))
+	}
+	if state.CreatedAt.IsNull() && !s.CreatedAt.IsZero() {
+		state.CreatedAt = types.StringValue(formatTime(s.CreatedAt))
+	}
+	if state.TemplateID.IsNull() && s.TemplateID != "" {
+		state.TemplateID = types.StringValue(s.TemplateID)
+	}
+	if state.Participant.IsNull() && s.Participant != "" {
+		state.Participant = types.StringValue(s.Participant)
+	}
+	state.setLive(ctx, s, fillAll, diags)
 }
 
 // backendOf returns the backend a session in state lives on.

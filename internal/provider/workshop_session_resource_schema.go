@@ -27,7 +27,9 @@ const (
 
 // keep is the plan modifier of computed attributes that do not change once the session
 // exists (a replacement re-plans from scratch, so they become unknown then).
-func keep() []planmodifier.String { return []planmodifier.String{stringplanmodifier.UseStateForUnknown()} }
+func keep() []planmodifier.String {
+	return []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
+}
 
 func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	dockerDefaults := workshop.DefaultResources(workshop.InfraDocker)

@@ -13,6 +13,25 @@ var _ workshop.Backend = (*Backend)(nil)
 
 // Backend is the Docker implementation of workshop.Backend. Every method is safe for
 // concurrent use.
+//
+// A session <id> owns, all labelled nalabo.io/session=<id> (and the other session
+// labels):
+//   - the network <NetworkPrefix>-<id>: a bridge with a subnet from SubnetPool;
+//   - the lease volume nalabo-lease-<id>-<unix expiry> (role=lease): its expiry;
+//   - the volume nalabo-session-<id>-workspace (role=volume) at the working directory;
+//   - the workspace container nalabo-session-<id> (role=workspace), alias "workspace"
+//     on the network, hostname nalabo-<id>: CPU and memory limits (no swap), pids limit,
+//     every capability dropped but DefaultCapabilities, no-new-privileges, docker-init
+//     as PID 1 when the daemon has it, restart unless-stopped, logs rotated (2 x 10m),
+//     ports published on BindAddress with host ports Docker picks.
+//
+// Storage: the writable layer is capped (StorageOpt size) only where the storage driver
+// can (btrfs, zfs, devicemapper, overlay2 on xfs mounted with pquota; the first create
+// finds out). On overlay2 over ext4 nothing caps it, and Session.StorageEnforced is
+// false; volumes are never capped.
+//
+// A template (its images made present) is stored as the volume
+// nalabo-template-<name>-<digest12>, its JSON in the label nalabo.io/template-spec.
 type Backend struct {
 	cfg     settings
 	cli     *client.Client

@@ -74,6 +74,9 @@ func (b *Backend) runExec(ctx context.Context, target string, req *workshop.Exec
 		if isConflict(err) {
 			return nil, fmt.Errorf("the container is not running: %w", err)
 		}
+		if isNotFound(err) {
+			return nil, fmt.Errorf("the container is gone (%v): %w", err, workshop.ErrNotFound)
+		}
 		return nil, fmt.Errorf("create exec: %w", err)
 	}
 	resp, err := b.cli.ContainerExecAttach(ctx, created.ID, container.ExecAttachOptions{})

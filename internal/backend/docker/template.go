@@ -39,25 +39,31 @@ func (b *Backend) ApplyTemplate(ctx context.Context, in *workshop.Template) (*wo
 	if err != nil {
 		return nil, err
 	}
-	t.Images = map[string]string{}
-	if t.Workspace.Build != nil {
-		ref, id, err := b.ensureBuilt(ctx, t)
-		if err != nil {
-			return nil, err
-		}
-		t.Images[ref] = id
-	} else {
-		id, err := b.ensureImage(ctx, t.Workspace.Image)
-		if err != nil {
-			return nil, fmt.Errorf("template %s: %w", t.Name, err)
-		}
-		t.Images[t.Workspace.Image] = id
+	if t.Images, err = b.resolveImages(ctx, t); err != nil {
+		return nil, err
 	}
 	workshop.SealTemplate(t)
 	if err := b.storeTemplate(ctx, t); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// resolveImages makes every image of t present (built or pulled) and maps each
+// reference to its image ID. A build fills t.Workspace.Build.ContextDigest.
+func (b *Backend) resolveImages(ctx context.Context, t *workshop.Template) (map[string]string, error) {
+	if t.Workspace.Build != nil {
+		ref, id, err := b.ensureBuilt(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{ref: id}, nil
+	}
+	id, err := b.ensureImage(ctx, t.Workspace.Image)
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", t.Name, err)
+	}
+	return map[string]string{t.Workspace.Image: id}, nil
 }
 
 // cloneTemplate deep-copies a template (every field has a JSON form).

@@ -255,14 +255,15 @@ resource "nalabo_workshop_session" "s" {
   duration    = "1h"
 }
 `, hclList(participants...))
-	start := time.Now()
+	var start time.Time
 	resource.ParallelTest(t, resource.TestCase{
 		PreCheck:                 func() { testAccPreCheck(t) },
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		CheckDestroy:             acctest.CheckDestroy(t, participants, []string{name}),
 		Steps: []resource.TestStep{
 			{
-				Config: config,
+				PreConfig: func() { start = time.Now() },
+				Config:    config,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					checkCount(t, 40, 40, workshop.LabelTemplate+"="+name),
 					func(s *terraform.State) error {
@@ -275,7 +276,7 @@ resource "nalabo_workshop_session" "s" {
 						if running != 40 {
 							return fmt.Errorf("%d sessions running, want 40", running)
 						}
-						t.Logf("class of 40 applied in %s", time.Since(start).Round(time.Second))
+						t.Logf("class of 40: plan, apply and refresh in %s", time.Since(start).Round(time.Second))
 						return nil
 					},
 				),

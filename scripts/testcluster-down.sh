@@ -36,16 +36,17 @@ if tc_pid kube-apiserver >/dev/null && tc_pid kubelet >/dev/null && tc_pid conta
   done
   # Give the kubelet a moment to tear the sandboxes' networks down (CNI DEL).
   for ((i = 0; i < 50; i++)); do
-    [ -z "$(ls /var/run/netns 2>/dev/null | grep '^cni-')" ] && break
+    compgen -G '/var/run/netns/cni-*' >/dev/null || break
     sleep 0.1
   done
 fi
 
 # --- Node and control plane -----------------------------------------------------------------
 tc_stop kubelet 15
+# Every client goes before the apiserver: it waits (up to a minute) for open watches to end.
+tc_stop kube-proxy 10
 tc_stop kube-apiserver 20
 tc_stop etcd 10
-tc_stop kube-proxy 10
 if [ -x "$TESTCLUSTER_BIN_DIR/kube-proxy" ] && [ -d "$TESTCLUSTER_STATE_DIR" ]; then
   "$TESTCLUSTER_BIN_DIR/kube-proxy" --cleanup --v=0 >>"$TC_LOGS/kube-proxy-cleanup.log" 2>&1 || true
 fi
@@ -71,19 +72,18 @@ for h in /sys/fs/cgroup/*/; do
 done
 
 # --- This containerd's shims, then containerd ---------------------------------------------------
-ours() { tr '\0' ' ' < "/proc/$1/cmdline" 2>/dev/null | grep -qF -- "-address $TC_CONTAINERD_SOCK "; }
-for p in /proc/[0-9]*; do
-  pid=${p#/proc/}
-  [ "$(readlink "$p/exe" 2>/dev/null)" = /usr/bin/containerd-shim-runc-v2 ] && ours "$pid" && kill -TERM "$pid" 2>/dev/null
-done
+# A shim of this containerd has "-address <this socket>" in its command line (Docker's have
+# /var/run/docker/containerd/containerd.sock).
+our_shims() {
+  local pid
+  for pid in $(pgrep -f -- 'containerd-shim' 2>/dev/null); do
+    tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -qF -- "-address $TC_CONTAINERD_SOCK " && echo "$pid"
+  done
+}
+for pid in $(our_shims); do kill -TERM "$pid" 2>/dev/null; done
 tc_stop containerd 15
 sleep 0.2
-for p in /proc/[0-9]*; do
-  pid=${p#/proc/}
-  case $(readlink "$p/exe" 2>/dev/null) in
-    */containerd-shim*) ours "$pid" && kill -KILL "$pid" 2>/dev/null ;;
-  esac
-done
+for pid in $(our_shims); do kill -KILL "$pid" 2>/dev/null; done
 for h in /sys/fs/cgroup/*/; do
   [ -d "$h/kubepods" ] && find "$h/kubepods" -depth -type d -exec rmdir {} \; 2>/dev/null
 done
@@ -97,8 +97,8 @@ for d in "$TESTCLUSTER_RUN_DIR" "$TESTCLUSTER_STATE_DIR" "$TESTCLUSTER_ETCD_DIR"
 done
 # Sandboxes' network namespaces (containerd's CRI names them cni-<uuid>; Docker keeps its
 # own under /var/run/docker/netns).
-for n in $(ls /var/run/netns 2>/dev/null | grep '^cni-'); do
-  ip netns delete "$n" 2>/dev/null || true
+for n in /var/run/netns/cni-*; do
+  [ -e "$n" ] && { ip netns delete "${n##*/}" 2>/dev/null || true; }
 done
 
 # --- Links, iptables, sysctls ---------------------------------------------------------------------
@@ -122,5 +122,10 @@ if [ -s "$TESTCLUSTER_STATE_DIR/sysctl.saved" ]; then
 fi
 
 # --- State ---------------------------------------------------------------------------------------------
+# Keep the last run's logs for a post-mortem (CI prints them on failure).
+if [ -d "$TC_LOGS" ]; then
+  rm -rf "$TESTCLUSTER_CACHE_DIR/last-logs"
+  cp -r "$TC_LOGS" "$TESTCLUSTER_CACHE_DIR/last-logs" 2>/dev/null || true
+fi
 rm -rf "$TESTCLUSTER_STATE_DIR" "$TESTCLUSTER_RUN_DIR" "$TESTCLUSTER_ETCD_DIR" "$TESTCLUSTER_KUBECONFIG"
 tc_log "down in $(tc_since "$t0") s (binaries kept in $TESTCLUSTER_BIN_DIR)"

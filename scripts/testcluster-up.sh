@@ -59,12 +59,15 @@ need=()
 command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
 [ -x "$TC_CNI_BIN_DIR/bridge" ] && [ -x "$TC_CNI_BIN_DIR/firewall" ] || need+=(containernetworking-plugins)
-file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || need+=(busybox-static)
 command -v iptables >/dev/null || need+=(iptables)
-command -v conntrack >/dev/null || need+=(conntrack)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
-command -v file >/dev/null || need+=(file)
+if ! command -v file >/dev/null; then
+  need+=(file)
+  dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
+elif ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
+  need+=(busybox-static)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   tc_log "apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -217,10 +220,12 @@ wait_for containerd 30 tc_ctr version
 alive containerd
 phase containerd "$s"
 
-s=$(tc_now)
+# Images are imported in the background while the control plane starts; the check pod
+# below waits for them.
+s_import=$(tc_now)
 # shellcheck disable=SC2086
-"$lib/images.sh" import "$TC_PAUSE_IMAGE" "$TC_WORKSPACE_IMAGE" "$TC_HTTPD_IMAGE" ${TESTCLUSTER_EXTRA_IMAGES:-}
-phase images-import "$s"
+"$lib/images.sh" import "$TC_PAUSE_IMAGE" "$TC_WORKSPACE_IMAGE" "$TC_HTTPD_IMAGE" ${TESTCLUSTER_EXTRA_IMAGES:-} 9>&- &
+import_pid=$!
 
 # --- Control plane -----------------------------------------------------------------------------------
 s=$(tc_now)
@@ -235,11 +240,6 @@ start etcd "$B/etcd" --name nalabo-testcluster --data-dir "$TESTCLUSTER_ETCD_DIR
   --initial-advertise-peer-urls "http://127.0.0.1:$TC_ETCD_PEER_PORT" \
   --initial-cluster "nalabo-testcluster=http://127.0.0.1:$TC_ETCD_PEER_PORT" \
   --listen-metrics-urls "" --unsafe-no-fsync --log-level warn
-wait_for etcd 30 curl -sf "$etcd_url/health"
-alive etcd
-phase etcd "$s"
-
-s=$(tc_now)
 start kube-apiserver "$B/kube-apiserver" \
   --etcd-servers "$etcd_url" \
   --secure-port "$TC_APISERVER_PORT" --advertise-address "$TC_NODE_IP" \
@@ -258,6 +258,10 @@ start kube-apiserver "$B/kube-apiserver" \
   --requestheader-extra-headers-prefix X-Remote-Extra- \
   --proxy-client-cert-file "$P/front-proxy-client.crt" --proxy-client-key-file "$P/front-proxy-client.key" \
   --profiling=false --v=0
+wait_for etcd 30 curl -sf "$etcd_url/health"
+alive etcd
+phase etcd "$s"
+s=$(tc_now)
 apiserver=https://127.0.0.1:$TC_APISERVER_PORT
 wait_for kube-apiserver 90 curl -sf --cacert "$P/ca.crt" --cert "$P/admin.crt" --key "$P/admin.key" "$apiserver/readyz"
 alive kube-apiserver
@@ -273,7 +277,7 @@ controllers+=,ttl-after-finished-controller,endpoints-controller,endpointslice-c
 controllers+=,endpointslice-mirroring-controller,disruption-controller,pod-garbage-collector-controller
 controllers+=,persistentvolume-binder-controller,persistentvolume-protection-controller
 controllers+=,persistentvolumeclaim-protection-controller,ephemeral-volume-controller
-controllers+=,service-cidr-controller
+controllers+=,service-cidr-controller,node-lifecycle-controller
 start kube-controller-manager "$B/kube-controller-manager" \
   --kubeconfig "$P/kube-controller-manager.kubeconfig" \
   --authentication-kubeconfig "$P/kube-controller-manager.kubeconfig" \
@@ -335,6 +339,8 @@ for c in kube-controller-manager kube-scheduler kube-proxy kubelet; do alive "$c
 phase node-ready "$s"
 
 # --- A pod runs and exec works ----------------------------------------------------------------------
+wait "$import_pid" || tc_die "importing the images failed"
+phase images-import "$s_import"
 s=$(tc_now)
 ns=testcluster-check
 tc_kubectl create namespace "$ns" --dry-run=client -o yaml | tc_kubectl apply -f - >/dev/null

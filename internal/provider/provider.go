@@ -254,6 +254,7 @@ func (p *nalaboProvider) Resources(_ context.Context) []func() resource.Resource
 		NewWorkshopTemplateResource,
 		NewWorkshopSessionResource,
 		NewExecResource,
+		NewApplyResource,
 	}
 }
 

@@ -183,6 +183,7 @@ func templateModel(t *testing.T, name, image string) workshopTemplateModel {
 	return workshopTemplateModel{
 		ID: types.StringNull(), Name: types.StringValue(name), InfrastructureType: types.StringValue("docker"),
 		Isolation: types.StringNull(), Workspace: ws, Manifests: types.StringNull(), Compose: types.StringNull(),
+		ComposeDirectory: types.StringNull(), ComposeBuilds: types.MapNull(types.StringType),
 		Resources: types.ObjectNull(resourcesAttrTypes), Duration: types.StringValue("4h"), PodSecurity: types.StringNull(),
 		DockerInDocker: types.BoolValue(false), Validations: types.ListNull(types.ObjectType{AttrTypes: validationAttrTypes}),
 		Digest: types.StringNull(), Images: types.MapNull(types.StringType), Timeouts: nullTimeouts(),

@@ -64,7 +64,7 @@ resource "nalabo_workshop_session" "s" {
 		{"isolation on docker", goodTemplate(`  isolation = "namespace"`), `(?s)kubernetes templates only.*isolation`},
 		{"pod_security on docker", goodTemplate(`  pod_security = "restricted"`), `(?s)kubernetes templates only.*pod_security`},
 		{"isolation value", template("demo", "kubernetes", `{ image = "nalabo-test/shell:1" }`, `  isolation = "vm"`), `(?s)isolation.*value must be one of`},
-		{"compose", goodTemplate(`  compose = "services: {}"`), `(?s)compose templates are not supported by this version yet`},
+		{"compose unknown key", goodTemplate(`  compose = "services:\n  web:\n    image: nalabo-test/shell:1\n    bogus: 1\n"`), `(?s)Invalid Compose file.*service "web": unknown key "bogus"`},
 		{"template duration", goodTemplate(`  duration = "4 hours"`), `(?s)Invalid duration.*duration`},
 		{"template cpu", goodTemplate(`  resources = { cpu = "abc" }`), `(?s)Invalid CPU quantity.*resources\.cpu`},
 		{"port", template("demo", "docker", `{

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -13,6 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/compose"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -49,9 +51,9 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 	}
 	set := func(v attr.Value) bool { return v != nil && !v.IsNull() }
 
-	if set(m.Compose) {
-		resp.Diagnostics.AddAttributeError(path.Root("compose"), "Compose is not supported yet",
-			"compose: compose templates are not supported by this version yet. Remove compose and give the workspace only.")
+	if knownString(m.Compose) && knownString(m.InfrastructureType) &&
+		m.InfrastructureType.ValueString() == string(workshop.InfraDocker) && !m.ComposeDirectory.IsUnknown() {
+		validateCompose(ctx, m, &resp.Diagnostics)
 	}
 	if knownString(m.InfrastructureType) {
 		ws := m.workspace(ctx, &resp.Diagnostics)
@@ -64,6 +66,10 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 				}
 			}
 		case workshop.InfraKubernetes:
+			if set(m.Compose) {
+				resp.Diagnostics.AddAttributeError(path.Root("compose"), "Attribute applies to docker templates only",
+					"compose applies to docker templates only; kubernetes templates use manifests.")
+			}
 			if ws != nil && set(ws.Build) {
 				resp.Diagnostics.AddAttributeError(path.Root("workspace").AtName("build"), "Attribute applies to docker templates only",
 					"workspace.build is supported for docker templates only; give workspace.image (built and pushed to a registry the cluster can pull from).")
@@ -92,7 +98,7 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 // validations, timeouts and the computed id, digest and images).
 var digestShaping = []string{
 	"name", "infrastructure_type", "isolation", "workspace", "manifests", "compose",
-	"resources", "duration", "pod_security", "docker_in_docker",
+	"resources", "duration", "pod_security", "docker_in_docker", "compose_directory", "compose_builds",
 }
 
 // ModifyPlan fills the infrastructure's defaults, hashes the build context (so a
@@ -161,6 +167,23 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 		return
 	}
 
+	// Compose build contexts, hashed at plan time.
+	plan.ComposeBuilds = types.MapNull(types.StringType)
+	if plan.Compose.IsUnknown() || plan.ComposeDirectory.IsUnknown() {
+		plan.ComposeBuilds = types.MapUnknown(types.StringType)
+	} else if knownString(plan.Compose) {
+		p, ok := parseComposeAttr(ctx, plan.Compose.ValueString(), plan.Name.ValueString(), plan.ComposeDirectory.ValueString(), &resp.Diagnostics)
+		if !ok {
+			return
+		}
+		builds, err := compose.HashBuilds(p)
+		if err != nil {
+			addComposeError(&resp.Diagnostics, err)
+			return
+		}
+		plan.ComposeBuilds = composeBuildsValue(ctx, builds, &resp.Diagnostics)
+	}
+
 	// id, digest, images: unknown when something digest-shaping changes, else kept.
 	if !req.State.Raw.IsNull() {
 		var state workshopTemplateModel
@@ -185,7 +208,7 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 func changedDigestAttributes(plan, state workshopTemplateModel) []string {
 	values := func(m workshopTemplateModel) []attr.Value {
 		return []attr.Value{m.Name, m.InfrastructureType, m.Isolation, m.Workspace, m.Manifests, m.Compose,
-			m.Resources, m.Duration, m.PodSecurity, m.DockerInDocker}
+			m.Resources, m.Duration, m.PodSecurity, m.DockerInDocker, m.ComposeDirectory, m.ComposeBuilds}
 	}
 	p, s := values(plan), values(state)
 	var changed []string
@@ -437,4 +460,55 @@ func (r *workshopTemplateResource) ImportState(ctx context.Context, req resource
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// validateCompose parses and validates a docker template's Compose file: diagnostics on
+// the compose attribute name the service and the problem. Services must fit the
+// template's resources (or the Docker defaults) together with the workspace.
+func validateCompose(ctx context.Context, m workshopTemplateModel, diags *diag.Diagnostics) {
+	p, ok := parseComposeAttr(ctx, m.Compose.ValueString(), m.Name.ValueString(), m.ComposeDirectory.ValueString(), diags)
+	if !ok {
+		return
+	}
+	r := resourcesFrom(ctx, m.Resources, diags)
+	if r.CPU.IsUnknown() || r.Memory.IsUnknown() {
+		return
+	}
+	res := r.workshop().Over(workshop.DefaultResources(workshop.InfraDocker))
+	if _, err := res.Parse(); err != nil {
+		return // the resources' own validators report it
+	}
+	if err := compose.CheckBudget(p, res); err != nil {
+		addComposeError(diags, fmt.Errorf("%w (the template's resources: cpu %s, memory %s)", err, res.CPU, res.Memory))
+	}
+}
+
+// parseComposeAttr parses the compose attribute; ok is false after adding diagnostics.
+func parseComposeAttr(ctx context.Context, content, name, dir string, diags *diag.Diagnostics) (*compose.Project, bool) {
+	if name == "" || workshop.ValidateTemplateName(name) != nil {
+		name = "nalabo"
+	}
+	p, err := compose.Parse(ctx, content, compose.Options{ProjectName: name, Dir: dir})
+	if err != nil {
+		addComposeError(diags, err)
+		return nil, false
+	}
+	return p, true
+}
+
+// addComposeError adds one diagnostic on the compose attribute per problem.
+func addComposeError(diags *diag.Diagnostics, err error) {
+	probs := compose.Problems(err)
+	if len(probs) == 0 {
+		diags.AddAttributeError(path.Root("compose"), "Invalid Compose file", "compose: "+err.Error())
+		return
+	}
+	suffix := ""
+	if u, ok := err.(interface{ Unwrap() error }); ok && len(probs) == 1 && u.Unwrap() != nil {
+		// A wrapped problem: keep the wrapper's context.
+		suffix = strings.TrimPrefix(err.Error(), probs[0].Error())
+	}
+	for _, p := range probs {
+		diags.AddAttributeError(path.Root("compose"), "Invalid Compose file", "compose: "+p.Error()+suffix)
+	}
 }

@@ -22,6 +22,8 @@ type workshopTemplateModel struct {
 	Workspace          types.Object   `tfsdk:"workspace"`
 	Manifests          types.String   `tfsdk:"manifests"`
 	Compose            types.String   `tfsdk:"compose"`
+	ComposeDirectory   types.String   `tfsdk:"compose_directory"`
+	ComposeBuilds      types.Map      `tfsdk:"compose_builds"`
 	Resources          types.Object   `tfsdk:"resources"`
 	Duration           types.String   `tfsdk:"duration"`
 	PodSecurity        types.String   `tfsdk:"pod_security"`
@@ -156,6 +158,8 @@ func (m *workshopTemplateModel) toTemplate(ctx context.Context, diags *diag.Diag
 		Isolation:      workshop.Isolation(m.Isolation.ValueString()),
 		Manifests:      m.Manifests.ValueString(),
 		Compose:        m.Compose.ValueString(),
+		ComposeDir:     m.ComposeDirectory.ValueString(),
+		ComposeBuilds:  mapStrings(ctx, m.ComposeBuilds, diags),
 		Resources:      resourcesFrom(ctx, m.Resources, diags).workshop(),
 		Duration:       m.Duration.ValueString(),
 		PodSecurity:    m.PodSecurity.ValueString(),
@@ -207,6 +211,7 @@ func (m *workshopTemplateModel) setComputed(ctx context.Context, t *workshop.Tem
 	}
 	diags.Append(d...)
 	m.Images = images
+	m.ComposeBuilds = composeBuildsValue(ctx, t.ComposeBuilds, diags)
 }
 
 // fromTemplate refreshes every attribute from a stored template. prior (the state, or
@@ -226,6 +231,7 @@ func templateModelFrom(ctx context.Context, t *workshop.Template, prior *worksho
 		Isolation:          optString(string(t.Isolation), types.StringNull()),
 		Manifests:          optString(t.Manifests, prior.Manifests),
 		Compose:            optString(t.Compose, prior.Compose),
+		ComposeDirectory:   optString(t.ComposeDir, prior.ComposeDirectory),
 		Duration:           types.StringValue(t.Duration),
 		PodSecurity:        optString(t.PodSecurity, prior.PodSecurity),
 		DockerInDocker:     types.BoolValue(t.DockerInDocker),
@@ -320,4 +326,14 @@ func timeoutsAttrTypes(_ context.Context) map[string]attr.Type {
 	return map[string]attr.Type{
 		"create": types.StringType, "read": types.StringType, "update": types.StringType, "delete": types.StringType,
 	}
+}
+
+// composeBuildsValue is the compose_builds attribute: null when no service is built.
+func composeBuildsValue(ctx context.Context, builds map[string]string, diags *diag.Diagnostics) types.Map {
+	if len(builds) == 0 {
+		return types.MapNull(types.StringType)
+	}
+	v, d := types.MapValueFrom(ctx, types.StringType, builds)
+	diags.Append(d...)
+	return v
 }

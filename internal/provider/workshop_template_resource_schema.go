@@ -151,9 +151,34 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				Optional:            true,
 			},
 			"compose": schema.StringAttribute{
-				MarkdownDescription: "Docker only: a Compose file whose services run next to the workspace. " +
-					"Not supported by this version of the provider yet (a plan-time error).",
-				Optional: true,
+				MarkdownDescription: "Docker only: a Compose file whose services run in every session next to the workspace, " +
+					"on the session's own network (each reachable by its service name), as containers " +
+					"`nalabo-session-<id>-<service>` with the session's labels and the workspace's security defaults " +
+					"(capabilities dropped to the allow-list, no-new-privileges, pids limit, never privileged). " +
+					"Validated at plan time (unknown keys, `depends_on` cycles, services without an image or build, " +
+					"bind mounts outside `compose_directory`, services asking for more CPU or memory than `resources`). " +
+					"Every service image is made present when the template is created (pulled once, or built from its " +
+					"`build` section). Named volumes are per session (`nalabo-session-<id>-<volume>`, removed with it); " +
+					"ports are published on the provider's `docker.bind_address` with a host port Docker picks, whatever " +
+					"the file says. The session's `cpu` and `memory` are the budget of the workspace and all services " +
+					"together: a service with its own limits (`deploy.resources.limits`, `cpus`, `mem_limit`) takes them, " +
+					"the rest is shared equally. Not supported: `env_file`, `configs`, `secrets`, `network_mode`, devices, " +
+					"`privileged`, `container_name`, `extends` from another file, external volumes.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"compose_directory": schema.StringAttribute{
+				MarkdownDescription: "Docker only, with `compose`: the directory the Compose file's relative paths resolve " +
+					"against (build contexts and bind-mount sources), on the machine running Terraform. Bind mounts " +
+					"from anywhere else are refused; without it, every bind mount is. Named volumes need no directory.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1), stringvalidator.AlsoRequires(path.MatchRoot("compose"))},
+			},
+			"compose_builds": schema.MapAttribute{
+				MarkdownDescription: "SHA-256 of the build context of every Compose service with a `build` section (service " +
+					"name to hash), computed at plan time: a changed file changes the template's `digest`.",
+				ElementType: types.StringType,
+				Computed:    true,
 			},
 			"resources": schema.SingleNestedAttribute{
 				MarkdownDescription: "Default resources of the template's sessions (a session's own `resources` win). " +

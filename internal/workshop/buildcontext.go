@@ -25,6 +25,17 @@ func HashBuildContext(dir, dockerfile string) (string, error) {
 	if _, err := ResolveDockerfile(dir, dockerfile); err != nil {
 		return "", err
 	}
+	return HashDirectory(dir)
+}
+
+// HashDirectory returns the hex sha256 of a directory's files, as HashBuildContext
+// does, without requiring a Dockerfile in it.
+func HashDirectory(dir string) (string, error) {
+	if info, err := os.Stat(dir); err != nil {
+		return "", fmt.Errorf("directory %s: %w", dir, err)
+	} else if !info.IsDir() {
+		return "", fmt.Errorf("%s is not a directory", dir)
+	}
 	type entry struct {
 		rel  string
 		path string

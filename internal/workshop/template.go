@@ -21,8 +21,14 @@ type Template struct {
 	Workspace      Workspace          `json:"workspace"`
 	Manifests      string             `json:"manifests,omitempty"` // kubernetes, multi-document YAML
 	Compose        string             `json:"compose,omitempty"`   // docker, a Compose file
-	Resources      Resources          `json:"resources"`
-	Duration       string             `json:"duration"`
+	// ComposeDir is the directory the Compose file's relative paths resolve against
+	// (build contexts, bind-mount sources); bind mounts from elsewhere are refused.
+	ComposeDir string `json:"compose_directory,omitempty"`
+	// ComposeBuilds maps each built Compose service to its build context's digest
+	// (HashBuildContext), so that a changed file changes the template digest.
+	ComposeBuilds map[string]string `json:"compose_builds,omitempty"`
+	Resources     Resources         `json:"resources"`
+	Duration      string            `json:"duration"`
 	// PodSecurity is the Pod Security Standards level of session namespaces.
 	PodSecurity string `json:"pod_security,omitempty"`
 	// DockerInDocker runs the workspace privileged (opt-in, documented risk).
@@ -104,6 +110,9 @@ func (t *Template) Validate() error {
 		if t.Manifests != "" {
 			add("manifests", "applies to kubernetes templates only; docker templates use compose")
 		}
+		if t.ComposeDir != "" && t.Compose == "" {
+			add("compose_directory", "applies only with compose")
+		}
 	case InfraKubernetes:
 		if t.Compose != "" {
 			add("compose", "applies to docker templates only; kubernetes templates use manifests")
@@ -173,6 +182,9 @@ type digestInput struct {
 	PodSecurity    string             `json:"pod_security"`
 	DockerInDocker bool               `json:"docker_in_docker"`
 	Images         [][2]string        `json:"images"`
+	// Omitted when empty, so templates without them keep their digests.
+	ComposeDir    string      `json:"compose_directory,omitempty"`
+	ComposeBuilds [][2]string `json:"compose_builds,omitempty"`
 }
 
 // SealTemplate computes the template's Digest and ID from its content and resolved
@@ -188,6 +200,13 @@ func SealTemplate(t *Template) {
 		in.Images = append(in.Images, [2]string{ref, id})
 	}
 	sort.Slice(in.Images, func(i, j int) bool { return in.Images[i][0] < in.Images[j][0] })
+	if t.Compose != "" {
+		in.ComposeDir = t.ComposeDir
+		for svc, d := range t.ComposeBuilds {
+			in.ComposeBuilds = append(in.ComposeBuilds, [2]string{svc, d})
+		}
+		sort.Slice(in.ComposeBuilds, func(i, j int) bool { return in.ComposeBuilds[i][0] < in.ComposeBuilds[j][0] })
+	}
 	b, _ := json.Marshal(in) // maps marshal with sorted keys
 	sum := sha256.Sum256(b)
 	t.Digest = "sha256:" + hex.EncodeToString(sum[:])

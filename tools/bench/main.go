@@ -41,16 +41,17 @@ const (
 )
 
 type options struct {
-	n          int
-	image      string
-	pool       netip.Prefix
-	prefixLen  int
-	nanoCPUs   int64
-	memory     int64
-	pidsLimit  int64
-	volumes    bool
-	timeout    time.Duration
-	namePrefix string
+	n           int
+	image       string
+	pool        netip.Prefix
+	prefixLen   int
+	nanoCPUs    int64
+	memory      int64
+	pidsLimit   int64
+	volumes     bool
+	timeout     time.Duration
+	namePrefix  string
+	concurrency int
 }
 
 func main() {
@@ -68,6 +69,7 @@ func main() {
 	flag.BoolVar(&o.volumes, "volumes", false, "also create and remove 2 labelled volumes per participant (a lease and a mounted workspace volume), as the provider does")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up (and clean up) after this long")
 	flag.StringVar(&o.namePrefix, "name-prefix", "nalabo-bench", "name prefix of the objects created")
+	flag.IntVar(&o.concurrency, "concurrency", 0, "participants handled at once (0: all of them, like terraform -parallelism=N)")
 	flag.Parse()
 
 	p, err := netip.ParsePrefix(pool)
@@ -133,13 +135,13 @@ func run(ctx context.Context, o options) (err error) {
 	}
 
 	start := time.Now()
-	if err := forAll(ctx, parts, func(ctx context.Context, p *participant) error { return p.up(ctx, cli, o) }); err != nil {
+	if err := forAll(ctx, parts, o.concurrency, func(ctx context.Context, p *participant) error { return p.up(ctx, cli, o) }); err != nil {
 		return fmt.Errorf("up: %w", err)
 	}
 	up := time.Since(start)
 
 	start = time.Now()
-	if err := forAll(ctx, parts, func(ctx context.Context, p *participant) error { return p.down(ctx, cli) }); err != nil {
+	if err := forAll(ctx, parts, o.concurrency, func(ctx context.Context, p *participant) error { return p.down(ctx, cli) }); err != nil {
 		return fmt.Errorf("down: %w", err)
 	}
 	down := time.Since(start)
@@ -187,7 +189,9 @@ func newParticipant(o options, runID string, i int) participant {
 func (p *participant) up(ctx context.Context, cli *client.Client, o options) error {
 	if _, err := cli.NetworkCreate(ctx, p.name, network.CreateOptions{
 		Driver: "bridge",
-		IPAM:   &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{Subnet: p.subnet.String()}}},
+		IPAM: &network.IPAM{Driver: "default", Config: []network.IPAMConfig{{
+			Subnet: p.subnet.String(), Gateway: p.subnet.Addr().Next().String(),
+		}}},
 		Labels: p.labels,
 	}); err != nil {
 		return fmt.Errorf("network %s (%s): %w", p.name, p.subnet, err)
@@ -262,16 +266,22 @@ func (p *participant) down(ctx context.Context, cli *client.Client) error {
 // forAll runs fn for every participant at once and returns the errors joined. An
 // error does not cancel the others: a cancelled request may still be carried out by
 // the daemon after the client gave up on it, and then be missed by the cleanup.
-func forAll(ctx context.Context, parts []participant, fn func(context.Context, *participant) error) error {
+func forAll(ctx context.Context, parts []participant, concurrency int, fn func(context.Context, *participant) error) error {
+	if concurrency <= 0 || concurrency > len(parts) {
+		concurrency = len(parts)
+	}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
+		sem  = make(chan struct{}, concurrency)
 	)
 	for i := range parts {
 		wg.Add(1)
 		go func(p *participant) {
 			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			if err := fn(ctx, p); err != nil {
 				mu.Lock()
 				errs = append(errs, err)

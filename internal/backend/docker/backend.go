@@ -2,6 +2,7 @@ package docker
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/docker/docker/client"
 	"golang.org/x/sync/singleflight"
@@ -39,6 +40,17 @@ type Backend struct {
 	facts   daemonFactsCache
 	pulls   singleflight.Group // image pulls in flight, by reference
 	builds  singleflight.Group // image builds in flight, by tag
+	// sessionLocks serialises the changes that share a session's budget again
+	// (applies, their deletes, session updates) per session, within this process.
+	sessionLocks sync.Map // session ID -> *sync.Mutex
+}
+
+// lockSession takes the session's lock; the caller runs the returned unlock.
+func (b *Backend) lockSession(id string) func() {
+	m, _ := b.sessionLocks.LoadOrStore(id, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // New checks the configuration and builds a client; it does not dial the daemon.

@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // A build context is streamed to the daemon as a tar of the context directory. It
@@ -89,8 +90,16 @@ func hasNegation(rules []ignoreRule) bool {
 
 // newContextTar streams dir as a tar. Read errors surface through the reader.
 func newContextTar(dir, dockerfile string) (io.ReadCloser, error) {
+	return newContextTarWith(dir, dockerfile, nil)
+}
+
+// newContextTarWith streams dir ("" for none) as a tar after the extra in-memory files
+// (name -> content; a file of dir with the same name is left out).
+func newContextTarWith(dir, dockerfile string, extra map[string][]byte) (io.ReadCloser, error) {
 	var rules []ignoreRule
-	if f, err := os.Open(filepath.Join(dir, ".dockerignore")); err == nil {
+	if dir == "" {
+		// No directory: only the extra files.
+	} else if f, err := os.Open(filepath.Join(dir, ".dockerignore")); err == nil {
 		rules, err = parseDockerignore(f)
 		f.Close()
 		if err != nil {
@@ -101,13 +110,25 @@ func newContextTar(dir, dockerfile string) (io.ReadCloser, error) {
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		pw.CloseWithError(writeContextTar(pw, dir, dockerfile, rules))
+		pw.CloseWithError(writeContextTar(pw, dir, dockerfile, rules, extra))
 	}()
 	return pr, nil
 }
 
-func writeContextTar(w io.Writer, dir, dockerfile string, rules []ignoreRule) error {
+func writeContextTar(w io.Writer, dir, dockerfile string, rules []ignoreRule, extra map[string][]byte) error {
 	tw := tar.NewWriter(w)
+	for name, content := range extra {
+		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := tw.Write(content); err != nil {
+			return err
+		}
+	}
+	if dir == "" {
+		return tw.Close()
+	}
 	keep := map[string]bool{dockerfile: true, ".dockerignore": true}
 	skipDirs := !hasNegation(rules)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -121,6 +142,9 @@ func writeContextTar(w io.Writer, dir, dockerfile string, rules []ignoreRule) er
 		rel = filepath.ToSlash(rel)
 		if d.IsDir() && d.Name() == ".git" {
 			return filepath.SkipDir
+		}
+		if _, dup := extra[rel]; dup {
+			return nil
 		}
 		if !keep[rel] && ignored(rules, rel) {
 			if d.IsDir() && skipDirs && !strings.HasPrefix(dockerfile, rel+"/") {

@@ -19,10 +19,9 @@ import (
 // among others: NET_RAW (raw sockets, ping), NET_ADMIN, SYS_ADMIN, SYS_PTRACE, MKNOD,
 // AUDIT_WRITE, SYS_CHROOT. A Docker-in-Docker template runs privileged instead and keeps
 // every capability.
-var DefaultCapabilities = []string{
-	"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL",
-	"SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE",
-}
+// Compose services get the same list (workshop.AllowedCapabilities; their cap_add may
+// only name these).
+var DefaultCapabilities = workshop.AllowedCapabilities
 
 // DefaultWorkingDir is the workspace's working directory (and its volume's mount point)
 // when the template gives none.

@@ -119,31 +119,48 @@ func readJSONStream(r io.Reader) ([]string, error) {
 // inputs exists, and returns its tag and image ID. It fills Build.ContextDigest.
 func (b *Backend) ensureBuilt(ctx context.Context, t *workshop.Template) (string, string, error) {
 	bd := t.Workspace.Build
-	dockerfile, err := workshop.ResolveDockerfile(bd.Context, bd.Dockerfile)
-	if err != nil {
-		return "", "", fmt.Errorf("template %s: workspace.build: %w", t.Name, err)
-	}
 	if bd.ContextDigest == "" {
+		var err error
 		if bd.ContextDigest, err = workshop.HashBuildContext(bd.Context, bd.Dockerfile); err != nil {
 			return "", "", fmt.Errorf("template %s: workspace.build: %w", t.Name, err)
 		}
 	}
 	tag := workshop.BuiltImageTag(t.Name, bd.ContextDigest)
-	want := buildDigest(bd.ContextDigest, dockerfile, bd.Args)
-	if id, ok, err := b.builtImage(ctx, tag, t.Name, want); err != nil || ok {
-		return tag, id, err
+	id, err := b.ensureBuiltImage(ctx, t.Name, tag, bd, nil)
+	if err != nil {
+		return "", "", fmt.Errorf("template %s: workspace.build: %w", t.Name, err)
 	}
+	return tag, id, nil
+}
+
+// ensureBuiltImage builds tag from bd (whose ContextDigest is set) unless an image with
+// the same build inputs exists, and returns its image ID. The image is labelled with
+// the template name (and extra labels).
+func (b *Backend) ensureBuiltImage(ctx context.Context, templateName, tag string, bd *workshop.Build, extra map[string]string) (string, error) {
+	dockerfile, err := workshop.ResolveDockerfile(bd.Context, bd.Dockerfile)
+	if err != nil {
+		return "", err
+	}
+	want := buildDigest(bd.ContextDigest, dockerfile, bd.Args)
+	if id, ok, err := b.builtImage(ctx, tag, templateName, want); err != nil || ok {
+		return id, err
+	}
+	labels := workshop.WithLabels(extra,
+		workshop.LabelManagedBy, workshop.ManagedByValue,
+		workshop.LabelRole, workshop.RoleImage,
+		workshop.LabelTemplate, templateName,
+		LabelBuildDigest, want)
 	_, err, _ = b.builds.Do(tag+"@"+want, func() (any, error) {
-		return nil, b.build(ctx, t.Name, tag, dockerfile, want, bd)
+		return nil, b.build(ctx, tag, dockerfile, labels, bd)
 	})
 	if err != nil {
-		return "", "", fmt.Errorf("template %s: build %s from %s: %w", t.Name, tag, bd.Context, err)
+		return "", fmt.Errorf("build %s from %s: %w", tag, bd.Context, err)
 	}
-	id, ok, err := b.builtImage(ctx, tag, t.Name, want)
+	id, ok, err := b.builtImage(ctx, tag, templateName, want)
 	if err == nil && !ok {
-		err = fmt.Errorf("template %s: image %s is missing after its build", t.Name, tag)
+		err = fmt.Errorf("image %s is missing after its build", tag)
 	}
-	return tag, id, err
+	return id, err
 }
 
 // builtImage returns the ID of tag when the provider built it from the same inputs.
@@ -181,7 +198,7 @@ func buildDigest(contextDigest, dockerfile string, args map[string]string) strin
 }
 
 // build sends the context to the daemon's builder and reads its output.
-func (b *Backend) build(ctx context.Context, name, tag, dockerfile, digest string, bd *workshop.Build) error {
+func (b *Backend) build(ctx context.Context, tag, dockerfile string, labels map[string]string, bd *workshop.Build) error {
 	buildCtx, err := newContextTar(bd.Context, dockerfile)
 	if err != nil {
 		return err
@@ -199,12 +216,7 @@ func (b *Backend) build(ctx context.Context, name, tag, dockerfile, digest strin
 		ForceRemove: true,
 		Version:     build.BuilderV1,
 		AuthConfigs: b.buildAuthConfigs(),
-		Labels: map[string]string{
-			workshop.LabelManagedBy: workshop.ManagedByValue,
-			workshop.LabelRole:      workshop.RoleImage,
-			workshop.LabelTemplate:  name,
-			LabelBuildDigest:        digest,
-		},
+		Labels:      labels,
 	})
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/docker/docker/api/types/volume"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/compose"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -34,7 +35,17 @@ func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec)
 	if err != nil {
 		return nil, err
 	}
-	s, err := b.createSession(ctx, spec, res, facts)
+	// Services and the budget are checked before anything is created.
+	proj, err := templateServices(ctx, spec.Template)
+	if err != nil {
+		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)
+	}
+	shares, err := workshop.Allocate(res, compose.Claims(proj))
+	if err != nil {
+		return nil, fmt.Errorf("create session %s: the resources (cpu %s, memory %s) do not fit the template's services: %w",
+			spec.ID, workshop.FormatMilliCPU(res.MilliCPU), workshop.FormatBytes(res.MemoryBytes), err)
+	}
+	s, err := b.createSession(ctx, spec, res, facts, proj, shares)
 	if err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
@@ -90,23 +101,46 @@ func withExpiry(spec *workshop.SessionSpec) *workshop.SessionSpec {
 // its end even when ctx ends meanwhile (a cancelled HTTP request does not stop the
 // daemon, which would then create the object after the cleanup looked for it); ctx is
 // checked between the steps and bounds the wait for readiness.
-func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec, res workshop.ParsedResources, facts *daemonFacts) (*workshop.Session, error) {
+func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec, res workshop.ParsedResources, facts *daemonFacts,
+	proj *compose.Project, shares map[string]workshop.Share) (*workshop.Session, error) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
 	defer cancel()
+	var services []serviceSpec
+	if proj != nil {
+		for _, svc := range proj.Services {
+			services = append(services, serviceSpec{svc: svc, image: serviceImageRef(spec.Template, svc), share: shares[svc.Name]})
+		}
+	}
+	wsShare := shares[compose.WorkspaceClaim]
 	// The network and both volumes do not depend on each other. No errgroup context:
 	// one failing step must not cut the others short (see above).
 	var g errgroup.Group
 	g.Go(func() error { _, err := b.createNetwork(dctx, spec); return err })
 	g.Go(func() error { _, err := b.createLease(dctx, spec.ID, spec.Labels(), spec.ExpiresAt, 1); return err })
 	g.Go(func() error { return b.createWorkspaceVolume(dctx, spec) })
+	if proj != nil && len(proj.Volumes) > 0 {
+		g.Go(func() error { return b.createServiceVolumes(dctx, spec.ID, spec.Labels(), nil, proj.Volumes) })
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	name, err := b.createWorkspace(dctx, spec, res, facts)
-	if err != nil {
+	var name string
+	var names []string
+	for _, ss := range services {
+		names = append(names, ss.svc.Name)
+	}
+	g = errgroup.Group{}
+	g.Go(func() (err error) {
+		name, err = b.createWorkspace(dctx, spec, res, facts, wsShare, names)
+		return err
+	})
+	if len(services) > 0 {
+		g.Go(func() error { return b.createServices(dctx, spec.ID, spec.Labels(), services, facts.init) })
+	}
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -115,8 +149,11 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if err := b.cli.ContainerStart(dctx, name, container.StartOptions{}); err != nil {
 		return nil, fmt.Errorf("start container %s: %w", name, err)
 	}
-	ins, err := b.waitReady(ctx, name)
-	if err != nil {
+	var ins container.InspectResponse
+	g2, gctx := errgroup.WithContext(ctx)
+	g2.Go(func() (err error) { ins, err = b.waitReady(gctx, name); return err })
+	g2.Go(func() error { return b.startServices(gctx, dctx, spec.ID, services) })
+	if err := g2.Wait(); err != nil {
 		return nil, err
 	}
 	return b.readSession(ctx, spec.ID, &ins)
@@ -136,18 +173,20 @@ func (b *Backend) createWorkspaceVolume(ctx context.Context, spec *workshop.Sess
 // createWorkspace creates the workspace container. Where the storage driver may cap
 // the writable layer only with a mount option the daemon's info does not show
 // (overlay2 on xfs needs pquota), the first create tries and remembers the answer.
-func (b *Backend) createWorkspace(ctx context.Context, spec *workshop.SessionSpec, res workshop.ParsedResources, facts *daemonFacts) (string, error) {
+func (b *Backend) createWorkspace(ctx context.Context, spec *workshop.SessionSpec, res workshop.ParsedResources, facts *daemonFacts, share workshop.Share, services []string) (string, error) {
 	mode := facts.storageSize.Load()
 	plan, err := b.planWorkspace(spec, res, mode != storageSizeUnsupported, facts.init)
 	if err != nil {
 		return "", err
 	}
+	withShare(plan, share, services)
 	_, err = b.cli.ContainerCreate(ctx, plan.config, plan.host, plan.networking, nil, plan.name)
 	if err != nil && mode == storageSizeTry && isStorageOptRefused(err) {
 		facts.storageSize.CompareAndSwap(storageSizeTry, storageSizeUnsupported)
 		if plan, err = b.planWorkspace(spec, res, false, facts.init); err != nil {
 			return "", err
 		}
+		withShare(plan, share, services)
 		_, err = b.cli.ContainerCreate(ctx, plan.config, plan.host, plan.networking, nil, plan.name)
 	} else if err == nil && mode == storageSizeTry {
 		facts.storageSize.CompareAndSwap(storageSizeTry, storageSizeSupported)
@@ -156,6 +195,20 @@ func (b *Backend) createWorkspace(ctx context.Context, spec *workshop.SessionSpe
 		return "", fmt.Errorf("create container %s (image %s): %w", plan.name, plan.config.Image, err)
 	}
 	return plan.name, nil
+}
+
+// withShare limits the workspace to its share of the budget (the whole budget when the
+// session has no services).
+func withShare(plan *workspacePlan, share workshop.Share, services []string) {
+	if len(services) > 0 {
+		plan.config.Labels[LabelServices] = strings.Join(services, ",")
+	}
+	if share.NanoCPUs > 0 {
+		plan.host.NanoCPUs = share.NanoCPUs
+	}
+	if share.MemoryBytes > 0 {
+		plan.host.Memory, plan.host.MemorySwap = share.MemoryBytes, share.MemoryBytes
+	}
 }
 
 // isStorageOptRefused reports the daemon's refusal of a size cap on its storage driver.

@@ -33,6 +33,8 @@ type sessionParts struct {
 	ctr  *container.InspectResponse
 	net  *network.Inspect
 	vols []*volume.Volume
+	// services are the session's other containers (Compose services, applies).
+	services []container.InspectResponse
 }
 
 // readSession reads a session; ctr, when given, is a fresh inspect of its workspace.
@@ -41,11 +43,51 @@ func (b *Backend) readSession(ctx context.Context, id string, ctr *container.Ins
 	if err != nil {
 		return nil, err
 	}
+	if p.net != nil {
+		if p.services, err = b.inspectServices(ctx, id, otherContainers(id, p.net.Containers)); err != nil {
+			return nil, err
+		}
+	}
 	if p.ctr == nil && p.net == nil && len(p.vols) == 0 {
 		return nil, fmt.Errorf("session %s: no container %s, network %s or volume on Docker at %s: %w",
 			id, workshop.SessionObjectName(id), b.networkName(id), b.cfg.Host, workshop.ErrNotFound)
 	}
 	return b.sessionFromParts(id, p, time.Now()), nil
+}
+
+// inspectServices inspects the session's other containers (found on its network).
+func (b *Backend) inspectServices(ctx context.Context, id string, names []string) ([]container.InspectResponse, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	out := make([]container.InspectResponse, len(names))
+	found := make([]bool, len(names))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, n := range names {
+		g.Go(func() error {
+			ins, err := b.cli.ContainerInspect(gctx, n)
+			if isNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("inspect container %s: %w", n, err)
+			}
+			if ins.Config != nil && ins.Config.Labels[workshop.LabelSession] == id {
+				out[i], found[i] = ins, true
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var kept []container.InspectResponse
+	for i := range out {
+		if found[i] {
+			kept = append(kept, out[i])
+		}
+	}
+	return kept, nil
 }
 
 // fetchParts inspects the container and network and lists the volumes concurrently.
@@ -104,13 +146,36 @@ func (b *Backend) sessionFromParts(id string, p sessionParts, now time.Time) *wo
 		state = c.State
 		s.CreatedAt = parseDockerTime(c.Created)
 		if hc := c.HostConfig; hc != nil {
-			s.Resources.CPU = workshop.FormatMilliCPU(hc.NanoCPUs / 1e6)
-			s.Resources.Memory = workshop.FormatBytes(hc.Memory)
+			// The session's CPU and memory are shared by the workspace and its
+			// services: the session's limits are their sum.
+			cpu, mem := hc.NanoCPUs, hc.Memory
+			for _, sv := range p.services {
+				if sv.HostConfig != nil {
+					cpu += sv.HostConfig.NanoCPUs
+					mem += sv.HostConfig.Memory
+				}
+			}
+			s.Resources.CPU = workshop.FormatMilliCPU(cpu / 1e6)
+			s.Resources.Memory = workshop.FormatBytes(mem)
 			s.StorageEnforced = hc.StorageOpt["size"] != ""
 		}
 		if c.NetworkSettings != nil {
 			s.Ports = portsFromMap(c.NetworkSettings.Ports)
 		}
+		for _, sv := range p.services {
+			if sv.NetworkSettings == nil || sv.Config == nil {
+				continue
+			}
+			name := sv.Config.Labels[LabelService]
+			if name == "" {
+				name = strings.TrimPrefix(sv.Name, "/")
+			}
+			for _, port := range portsFromMap(sv.NetworkSettings.Ports) {
+				port.Container = name
+				s.Ports = append(s.Ports, port)
+			}
+		}
+		sortPorts(s.Ports)
 		s.Containers = []string{s.WorkspaceName}
 	} else if p.net != nil {
 		s.CreatedAt = p.net.Created.UTC()
@@ -124,8 +189,28 @@ func (b *Backend) sessionFromParts(id string, p sessionParts, now time.Time) *wo
 		}
 	}
 	sort.Strings(s.Volumes)
-	s.Status = sessionStatus(now, s.ExpiresAt, p.ctr == nil || p.net == nil, state)
+	s.Status = sessionStatus(now, s.ExpiresAt, p.ctr == nil || p.net == nil || missingService(p), state)
 	return s
+}
+
+// missingService reports whether a service of the template (listed on the workspace)
+// has no container.
+func missingService(p sessionParts) bool {
+	if p.ctr == nil || p.ctr.Config == nil || p.ctr.Config.Labels[LabelServices] == "" {
+		return false
+	}
+	have := map[string]bool{}
+	for _, sv := range p.services {
+		if sv.Config != nil {
+			have[sv.Config.Labels[LabelService]] = true
+		}
+	}
+	for _, n := range strings.Split(p.ctr.Config.Labels[LabelServices], ",") {
+		if !have[n] {
+			return true
+		}
+	}
+	return false
 }
 
 // partsLabels returns the session labels of the first object present.

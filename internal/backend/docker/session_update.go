@@ -24,7 +24,22 @@ func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.S
 	if err != nil {
 		return nil, fmt.Errorf("update session %s: resources: %w", id, err)
 	}
-	if err := b.updateLimits(ctx, id, res); err != nil {
+	unlock := b.lockSession(id)
+	ctrs, err := b.sessionContainers(ctx, id)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	if len(ctrs) > 1 {
+		// Services share the budget with the workspace.
+		if _, err = b.rebalance(ctx, id, res, nil, nil, true); err != nil {
+			err = fmt.Errorf("update session %s: %w", id, err)
+		}
+	} else {
+		err = b.updateLimits(ctx, id, res)
+	}
+	unlock()
+	if err != nil {
 		return nil, err
 	}
 	if !spec.ExpiresAt.IsZero() {

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/compose"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/volume"
@@ -42,6 +45,11 @@ func (b *Backend) ApplyTemplate(ctx context.Context, in *workshop.Template) (*wo
 	if t.Images, err = b.resolveImages(ctx, t); err != nil {
 		return nil, err
 	}
+	if t.Compose != "" {
+		if err := b.resolveComposeImages(ctx, t); err != nil {
+			return nil, err
+		}
+	}
 	workshop.SealTemplate(t)
 	if err := b.storeTemplate(ctx, t); err != nil {
 		return nil, err
@@ -64,6 +72,73 @@ func (b *Backend) resolveImages(ctx context.Context, t *workshop.Template) (map[
 		return nil, fmt.Errorf("template %s: %w", t.Name, err)
 	}
 	return map[string]string{t.Workspace.Image: id}, nil
+}
+
+// resolveComposeImages parses the template's Compose file, checks its services fit the
+// template's resources, and makes every service image present (pulled once, or built
+// and tagged nalabo/<template>-<service>:<context digest>), adding them to t.Images. It
+// fills t.ComposeBuilds when the caller did not.
+func (b *Backend) resolveComposeImages(ctx context.Context, t *workshop.Template) error {
+	p, err := compose.Parse(ctx, t.Compose, compose.Options{ProjectName: t.Name, Dir: t.ComposeDir})
+	if err != nil {
+		return &workshop.FieldError{Path: "compose", Msg: err.Error()}
+	}
+	if err := compose.CheckBudget(p, effectiveTemplateResources(t)); err != nil {
+		return &workshop.FieldError{Path: "compose", Msg: err.Error()}
+	}
+	if t.ComposeBuilds == nil {
+		if t.ComposeBuilds, err = compose.HashBuilds(p); err != nil {
+			return &workshop.FieldError{Path: "compose", Msg: err.Error()}
+		}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range p.Services {
+		g.Go(func() error {
+			ref, id, err := b.serviceImage(gctx, t, s)
+			if err != nil {
+				return fmt.Errorf("template %s: compose service %q: %w", t.Name, s.Name, err)
+			}
+			mu.Lock()
+			t.Images[ref] = id
+			mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// serviceImage makes one service's image present and returns its reference and ID.
+func (b *Backend) serviceImage(ctx context.Context, t *workshop.Template, s compose.Service) (string, string, error) {
+	if s.Build == nil {
+		id, err := b.ensureImage(ctx, s.Image)
+		return s.Image, id, err
+	}
+	bd := *s.Build
+	bd.ContextDigest = t.ComposeBuilds[s.Name]
+	if bd.ContextDigest == "" {
+		var err error
+		if bd.ContextDigest, err = workshop.HashBuildContext(bd.Context, bd.Dockerfile); err != nil {
+			return "", "", err
+		}
+	}
+	tag := serviceImageRef(t, s)
+	id, err := b.ensureBuiltImage(ctx, t.Name, tag, &bd, nil)
+	return tag, id, err
+}
+
+// serviceImageRef is the image a template's service runs: its image, or the tag of its
+// built image.
+func serviceImageRef(t *workshop.Template, s compose.Service) string {
+	if s.Build == nil {
+		return s.Image
+	}
+	return compose.ServiceImageTag(t.Name, s.Name, t.ComposeBuilds[s.Name])
+}
+
+// effectiveTemplateResources are the template's resources over the Docker defaults.
+func effectiveTemplateResources(t *workshop.Template) workshop.Resources {
+	return t.Resources.Over(workshop.DefaultResources(workshop.InfraDocker))
 }
 
 // cloneTemplate deep-copies a template (every field has a JSON form).

@@ -1,12 +1,13 @@
 # Sourced by scripts/testcluster-*.sh and tools/testcluster/lib/*.sh: paths and settings of
 # the local Kubernetes test cluster. Every one can be overridden from the environment.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
 
 TC_MODULE_DIR=${TC_MODULE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 TC_REPO_DIR=${TC_REPO_DIR:-$(cd "$TC_MODULE_DIR/../.." && pwd)}
 
-# Cached across clones and runs (never inside the clone).
-TESTCLUSTER_CACHE_DIR=${TESTCLUSTER_CACHE_DIR:-/var/cache/nalabo/k8s}
+# Cached across clones and runs (never inside the clone). $CACHE is the project's cache dir
+# (GNUmakefile, scripts/install-deps.sh).
+TESTCLUSTER_CACHE_DIR=${TESTCLUSTER_CACHE_DIR:-${CACHE:-/var/cache/nalabo}/k8s}
 TESTCLUSTER_BIN_DIR=${TESTCLUSTER_BIN_DIR:-$TESTCLUSTER_CACHE_DIR/bin}
 # The admin kubeconfig that tests read.
 TESTCLUSTER_KUBECONFIG=${TESTCLUSTER_KUBECONFIG:-$TESTCLUSTER_CACHE_DIR/kubeconfig}
@@ -67,19 +68,25 @@ tc_pid() {
   [ "${cur% (deleted)}" = "$exe" ] || return 1
   echo "$pid"
 }
+# tc_gone PID: the process has exited (a zombie counts: PID 1 here may reap it late).
+tc_gone() {
+  local _pid _comm st
+  read -r _pid _comm st _ 2>/dev/null < "/proc/$1/stat" || return 0
+  [ "$st" = Z ]
+}
 # tc_stop NAME [SECONDS]: SIGTERM, wait, then SIGKILL; removes the pid file.
 tc_stop() {
   local name=$1 secs=${2:-10} pid i
   if pid=$(tc_pid "$name"); then
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < secs * 10; i++)); do
-      [ -e "/proc/$pid" ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] || break
+      tc_gone "$pid" && break
       sleep 0.1
     done
-    if [ -e "/proc/$pid" ]; then
+    if ! tc_gone "$pid"; then
       tc_log "$name did not stop in ${secs}s; SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.2
+      for ((i = 0; i < 50; i++)); do tc_gone "$pid" && break; sleep 0.1; done
     fi
   fi
   rm -f "$TC_PIDS/$name.pid"

@@ -43,7 +43,9 @@ cmd_build() {
   if ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked'; then
     tc_die "$busybox is not static; install Debian's busybox-static"
   fi
-  [ -x "$TESTCLUSTER_BIN_DIR/pause" ] && [ -x "$TESTCLUSTER_BIN_DIR/kubectl" ] || tc_die "binaries missing in $TESTCLUSTER_BIN_DIR; run lib/build.sh"
+  if [ ! -x "$TESTCLUSTER_BIN_DIR/pause" ] || [ ! -x "$TESTCLUSTER_BIN_DIR/kubectl" ]; then
+    tc_die "binaries missing in $TESTCLUSTER_BIN_DIR; run lib/build.sh"
+  fi
   build_image "$TC_PAUSE_IMAGE" "$dockerfiles/pause" "$TESTCLUSTER_BIN_DIR/pause"
   build_image "$TC_WORKSPACE_IMAGE" "$dockerfiles/workspace" "$busybox" "$TESTCLUSTER_BIN_DIR/kubectl"
   build_image "$TC_HTTPD_IMAGE" "$dockerfiles/httpd" "$busybox"

@@ -232,7 +232,7 @@ func TestSmoke(t *testing.T) {
 	// RBAC: the namespace's default service account may read pods here, nothing more.
 	if _, err := cs.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "pod-reader"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods", "services"}, Verbs: []string{"get", "list", "watch"}}},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods", "services"}, Verbs: []string{"get", "list", "watch"}}},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +264,7 @@ func TestSmoke(t *testing.T) {
 	}
 	svc, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
-		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromString("http")}}},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromString("http")}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +309,9 @@ func TestSmoke(t *testing.T) {
 	url := fmt.Sprintf("http://%s/", svc.Spec.ClusterIP)
 	var body string
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		body, _, code, err = execIn(ctx, cfg, cs, ns, "workspace", "wget", "-q", "-T", "3", "-O", "-", url)
+		// busybox-static's wget segfaults (exit 139) even on IP addresses: use nc.
+		body, _, code, err = execIn(ctx, cfg, cs, ns, "workspace", "sh", "-c",
+			fmt.Sprintf(`printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 3 %s 80`, svc.Spec.ClusterIP))
 		return err == nil && code == 0 && strings.Contains(body, "nalabo-test httpd"), nil
 	})
 	if err != nil {

@@ -1,0 +1,661 @@
+// Package compose parses and validates the Compose files of Docker templates and of
+// nalabo_apply (type "compose") with compose-go, and turns them into the small,
+// backend-neutral shape the Docker backend runs. It is shared by the provider (plan-time
+// validation) and the Docker backend (session create, apply); it imports neither
+// Terraform nor Docker client packages.
+package compose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// FileName is how diagnostics name the Compose document.
+const FileName = "compose.yaml"
+
+// Dependency conditions.
+const (
+	ConditionStarted   = "service_started"
+	ConditionHealthy   = "service_healthy"
+	ConditionCompleted = "service_completed_successfully"
+)
+
+// Project is a parsed, validated Compose file.
+type Project struct {
+	Name string
+	// Dir is the directory relative paths resolved against ("" when none was given).
+	Dir string
+	// Services in dependency order (a service comes after every service it depends on).
+	Services []Service
+	// Volumes are the named volumes the services use.
+	Volumes []string
+}
+
+// Service is one Compose service, reduced to what sessions run.
+type Service struct {
+	Name       string
+	Image      string          // "" when the service is built
+	Build      *workshop.Build // nil unless the service has a build section
+	Command    []string
+	Entrypoint []string
+	Env        map[string]string
+	WorkingDir string
+	User       string
+	Hostname   string
+	Restart    string // "no" (default), "always", "unless-stopped", "on-failure"
+	Health     *Healthcheck
+	Mounts     []Mount
+	Ports      []Port
+	DependsOn  []Dependency
+	CapAdd     []string
+	// Own limits (deploy.resources.limits, cpus, mem_limit); 0 means "a share".
+	MilliCPU    int64
+	MemoryBytes int64
+}
+
+// Healthcheck is a service's healthcheck (Disable turns off the image's).
+type Healthcheck struct {
+	Test        []string
+	Interval    time.Duration
+	Timeout     time.Duration
+	StartPeriod time.Duration
+	Retries     int
+	Disable     bool
+}
+
+// Mount types.
+const (
+	MountVolume = "volume"
+	MountBind   = "bind"
+	MountTmpfs  = "tmpfs"
+)
+
+// Mount is a service mount: a named volume, a bind mount from the declared directory,
+// or a tmpfs.
+type Mount struct {
+	Type     string
+	Source   string // volume name, or absolute host path inside Dir
+	Target   string
+	ReadOnly bool
+}
+
+// Port is a container port to publish (the host side is always the backend's bind
+// address with a port Docker picks, whatever the file says).
+type Port struct {
+	Target   int
+	Protocol string
+}
+
+// Dependency is one depends_on entry.
+type Dependency struct {
+	Service   string
+	Condition string
+}
+
+// Problem is one thing wrong with a Compose file. Service is "" for file-level problems.
+type Problem struct {
+	Service string
+	Msg     string
+}
+
+func (p *Problem) Error() string {
+	if p.Service == "" {
+		return FileName + ": " + p.Msg
+	}
+	return fmt.Sprintf("%s: service %q: %s", FileName, p.Service, p.Msg)
+}
+
+// Problems returns every *Problem inside err.
+func Problems(err error) []*Problem {
+	var out []*Problem
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if p, ok := e.(*Problem); ok {
+			out = append(out, p)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
+// serviceNameRE: a service name becomes a DNS alias, part of a container name and of an
+// image tag, so it is a DNS label.
+var serviceNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Reserved names: the workspace's DNS alias and its volume.
+const reservedName = "workspace"
+
+// Options tune Parse.
+type Options struct {
+	// ProjectName is the template name or the session ID.
+	ProjectName string
+	// Dir is the directory relative build contexts and bind-mount sources resolve
+	// against; bind mounts from anywhere else are refused. "" refuses every bind mount
+	// and resolves build contexts against the current directory.
+	Dir string
+}
+
+// Parse loads, validates and normalizes a Compose file held in memory. Every error is
+// a *Problem (joined), naming the service where there is one.
+func Parse(ctx context.Context, content string, o Options) (*Project, error) {
+	if strings.TrimSpace(content) == "" {
+		return nil, &Problem{Msg: "the Compose file is empty"}
+	}
+	dir := o.Dir
+	workDir := dir
+	if workDir == "" {
+		wd, err := filepath.Abs(".")
+		if err != nil {
+			return nil, &Problem{Msg: err.Error()}
+		}
+		workDir = wd
+	} else {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, &Problem{Msg: fmt.Sprintf("directory %s: %v", dir, err)}
+		}
+		dir, workDir = abs, abs
+	}
+	name := loader.NormalizeProjectName(o.ProjectName)
+	if name == "" {
+		name = "nalabo"
+	}
+	details := types.ConfigDetails{
+		WorkingDir:  workDir,
+		ConfigFiles: []types.ConfigFile{{Filename: FileName, Content: []byte(content)}},
+		// No host environment: ${VAR:-default} works, the instructor's variables do
+		// not leak into sessions (nor change the digest from one shell to another).
+		Environment: types.Mapping{},
+	}
+	p, err := loader.LoadWithContext(ctx, details, func(opts *loader.Options) {
+		opts.SetProjectName(name, true)
+		opts.SkipInclude = false
+	})
+	if err != nil {
+		return nil, loaderProblem(err)
+	}
+	return convert(p, dir)
+}
+
+var (
+	schemaErrRE = regexp.MustCompile(`^validating [^:]+: (.*)$`)
+	// "services.web.bogus false schema" / "services.web additional properties 'x' not allowed"
+	unknownKeyRE = regexp.MustCompile(`^services\.([^.\s]+)\.(\S+) (?:false schema|additional propert)`)
+	addlPropsRE  = regexp.MustCompile(`^services\.([^.\s]+)(?:\.(\S+))? additional properties? '([^']+)' not allowed`)
+	topKeyRE     = regexp.MustCompile(`^\(root\) additional properties? '([^']+)' not allowed|^([a-z_-]+) false schema$`)
+	neitherRE    = regexp.MustCompile(`service "([^"]+)" has neither an image nor a build context`)
+	cycleRE      = regexp.MustCompile(`dependency cycle detected: (.*)`)
+	svcQuotedRE  = regexp.MustCompile(`service "([^"]+)"`)
+)
+
+// loaderProblem turns a compose-go error into a Problem naming the service and saying
+// what is wrong in plain words.
+func loaderProblem(err error) error {
+	msg := err.Error()
+	if m := schemaErrRE.FindStringSubmatch(msg); m != nil {
+		inner := m[1]
+		if k := addlPropsRE.FindStringSubmatch(inner); k != nil {
+			key := k[3]
+			if k[2] != "" {
+				key = k[2] + "." + key
+			}
+			return &Problem{Service: k[1], Msg: fmt.Sprintf("unknown key %q", key)}
+		}
+		if k := unknownKeyRE.FindStringSubmatch(inner); k != nil {
+			return &Problem{Service: k[1], Msg: fmt.Sprintf("unknown key %q", k[2])}
+		}
+		if k := topKeyRE.FindStringSubmatch(inner); k != nil {
+			key := k[1] + k[2]
+			return &Problem{Msg: fmt.Sprintf("unknown top-level key %q", key)}
+		}
+		if strings.HasPrefix(inner, "services.") {
+			parts := strings.SplitN(strings.TrimPrefix(inner, "services."), ".", 2)
+			svc := strings.Fields(parts[0])[0]
+			return &Problem{Service: svc, Msg: inner}
+		}
+		return &Problem{Msg: inner}
+	}
+	if m := neitherRE.FindStringSubmatch(msg); m != nil {
+		return &Problem{Service: m[1], Msg: "has neither an image nor a build section"}
+	}
+	if m := cycleRE.FindStringSubmatch(msg); m != nil {
+		first := strings.TrimSpace(strings.SplitN(m[1], "->", 2)[0])
+		return &Problem{Service: first, Msg: "depends_on cycle: " + m[1]}
+	}
+	if strings.Contains(msg, "failed to parse") || strings.Contains(msg, "yaml:") {
+		return &Problem{Msg: "not valid YAML: " + strings.TrimPrefix(msg, "failed to parse "+FileName+": ")}
+	}
+	if m := svcQuotedRE.FindStringSubmatch(msg); m != nil {
+		return &Problem{Service: m[1], Msg: msg}
+	}
+	return &Problem{Msg: msg}
+}
+
+// convert checks what sessions cannot do and reduces the project.
+func convert(p *types.Project, dir string) (*Project, error) {
+	out := &Project{Name: p.Name, Dir: dir}
+	var errs []error
+	bad := func(svc, format string, a ...any) {
+		errs = append(errs, &Problem{Service: svc, Msg: fmt.Sprintf(format, a...)})
+	}
+	for name, v := range p.Volumes {
+		if !serviceNameRE.MatchString(name) || name == reservedName {
+			bad("", "volume name %q must be a lower-case DNS label other than %q (it becomes part of the per-session volume name)", name, reservedName)
+		}
+		if bool(v.External) {
+			bad("", "volume %q: external volumes are not supported (every session gets its own volumes)", name)
+		}
+		if v.Driver != "" && v.Driver != "local" {
+			bad("", "volume %q: driver %q is not supported (only local)", name, v.Driver)
+		}
+	}
+	volumes := map[string]bool{}
+	names := make([]string, 0, len(p.Services))
+	for name := range p.Services {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	services := map[string]Service{}
+	for _, name := range names {
+		sc := p.Services[name]
+		s, serrs := convertService(sc, dir)
+		errs = append(errs, serrs...)
+		for _, m := range s.Mounts {
+			if m.Type == MountVolume {
+				volumes[m.Source] = true
+			}
+		}
+		services[name] = s
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for v := range volumes {
+		out.Volumes = append(out.Volumes, v)
+	}
+	sort.Strings(out.Volumes)
+	order, err := dependencyOrder(services)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range order {
+		out.Services = append(out.Services, services[n])
+	}
+	return out, nil
+}
+
+func convertService(sc types.ServiceConfig, dir string) (Service, []error) {
+	name := sc.Name
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, &Problem{Service: name, Msg: fmt.Sprintf(format, a...)})
+	}
+	if !serviceNameRE.MatchString(name) {
+		bad("the service name must be 1-63 lower-case letters, digits or '-' (it becomes a DNS name and part of container names)")
+	}
+	if name == reservedName {
+		bad("the name %q is reserved for the participant's workspace container", reservedName)
+	}
+	s := Service{
+		Name:       name,
+		Image:      sc.Image,
+		Command:    []string(sc.Command),
+		Entrypoint: []string(sc.Entrypoint),
+		WorkingDir: sc.WorkingDir,
+		User:       sc.User,
+		Hostname:   sc.Hostname,
+		Restart:    sc.Restart,
+	}
+	if s.Restart == "" {
+		s.Restart = "no"
+	}
+	if d := sc.Deploy; d != nil && d.RestartPolicy != nil && sc.Restart == "" {
+		switch d.RestartPolicy.Condition {
+		case "any":
+			s.Restart = "always"
+		case "on-failure":
+			s.Restart = "on-failure"
+		}
+	}
+	switch strings.SplitN(s.Restart, ":", 2)[0] {
+	case "no", "always", "unless-stopped", "on-failure":
+	default:
+		bad("restart %q is not one of no, always, unless-stopped, on-failure", s.Restart)
+	}
+	if len(sc.Environment) > 0 {
+		s.Env = map[string]string{}
+		for k, v := range sc.Environment {
+			if v != nil {
+				s.Env[k] = *v
+			} else {
+				s.Env[k] = ""
+			}
+		}
+	}
+	// Refused: what would weaken the session's isolation or reach outside it.
+	switch {
+	case sc.Privileged:
+		bad("privileged services are not allowed")
+	case sc.NetworkMode != "":
+		bad("network_mode is not allowed: every service runs on the session's own network")
+	case sc.Pid != "" || sc.Ipc != "" || sc.UserNSMode != "" || sc.Uts != "" || sc.Cgroup != "" || sc.CgroupParent != "":
+		bad("pid, ipc, uts, cgroup and userns_mode settings are not allowed")
+	case len(sc.Devices) > 0 || len(sc.DeviceCgroupRules) > 0 || len(sc.Gpus) > 0:
+		bad("devices are not allowed")
+	case len(sc.SecurityOpt) > 0:
+		bad("security_opt is not allowed (services get no-new-privileges and the default seccomp profile)")
+	case len(sc.Sysctls) > 0:
+		bad("sysctls are not allowed")
+	case sc.UseAPISocket:
+		bad("use_api_socket is not allowed")
+	case len(sc.VolumesFrom) > 0:
+		bad("volumes_from is not supported; use named volumes")
+	case len(sc.EnvFiles) > 0:
+		bad("env_file is not supported; put the variables in environment")
+	case len(sc.Configs) > 0 || len(sc.Secrets) > 0:
+		bad("configs and secrets are not supported; use environment or a bind mount from the declared directory")
+	case sc.ContainerName != "":
+		bad("container_name is not supported: service containers are named nalabo-session-<id>-<service>")
+	case sc.Extends != nil && sc.Extends.File != "":
+		bad("extends from another file is not supported")
+	case sc.Provider != nil:
+		bad("provider services are not supported")
+	case sc.GetScale() != 1:
+		bad("scale/replicas must be 1")
+	}
+	for _, c := range sc.CapAdd {
+		c = strings.TrimPrefix(strings.ToUpper(c), "CAP_")
+		if !allowedCap(c) {
+			bad("cap_add %s is outside the allowed capabilities (%s)", c, strings.Join(workshop.AllowedCapabilities, ", "))
+			continue
+		}
+		s.CapAdd = append(s.CapAdd, c)
+	}
+	if b := sc.Build; b != nil {
+		if b.DockerfileInline != "" {
+			bad("build.dockerfile_inline is not supported; put the Dockerfile in the build context")
+		}
+		ctxDir := b.Context
+		if ctxDir == "" {
+			ctxDir = "."
+		}
+		if strings.Contains(ctxDir, "://") || strings.HasPrefix(ctxDir, "git@") {
+			bad("build.context %q must be a local directory", ctxDir)
+		} else {
+			if !filepath.IsAbs(ctxDir) {
+				base := dir
+				if base == "" {
+					base, _ = filepath.Abs(".")
+				}
+				ctxDir = filepath.Join(base, ctxDir)
+			}
+			s.Build = &workshop.Build{Context: ctxDir, Dockerfile: b.Dockerfile}
+			if len(b.Args) > 0 {
+				s.Build.Args = map[string]string{}
+				for k, v := range b.Args {
+					if v != nil {
+						s.Build.Args[k] = *v
+					}
+				}
+			}
+			if dir != "" && !inside(dir, ctxDir) {
+				bad("build.context %s is outside the declared directory %s", ctxDir, dir)
+			} else if _, err := workshop.ResolveDockerfile(ctxDir, b.Dockerfile); err != nil {
+				bad("build: %v", err)
+			}
+		}
+	}
+	if s.Image == "" && s.Build == nil {
+		bad("has neither an image nor a build section")
+	}
+	if hc := sc.HealthCheck; hc != nil {
+		h := &Healthcheck{Test: []string(hc.Test), Disable: hc.Disable}
+		if hc.Interval != nil {
+			h.Interval = time.Duration(*hc.Interval)
+		}
+		if hc.Timeout != nil {
+			h.Timeout = time.Duration(*hc.Timeout)
+		}
+		if hc.StartPeriod != nil {
+			h.StartPeriod = time.Duration(*hc.StartPeriod)
+		}
+		if hc.Retries != nil {
+			h.Retries = int(*hc.Retries)
+		}
+		if len(h.Test) > 0 && h.Test[0] == "NONE" {
+			h.Disable = true
+		}
+		s.Health = h
+	}
+	for _, v := range sc.Volumes {
+		switch v.Type {
+		case types.VolumeTypeVolume:
+			if v.Source == "" {
+				bad("anonymous volume at %s: give it a name (named volumes are per session)", v.Target)
+				continue
+			}
+			s.Mounts = append(s.Mounts, Mount{Type: MountVolume, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly})
+		case types.VolumeTypeBind:
+			src := v.Source
+			switch {
+			case dir == "":
+				bad("bind mount %s: bind mounts need the template's compose_directory (or the apply's context); none is declared", src)
+				continue
+			case !filepath.IsAbs(src) || !inside(dir, src):
+				bad("bind mount source %s is outside the declared directory %s", src, dir)
+				continue
+			}
+			s.Mounts = append(s.Mounts, Mount{Type: MountBind, Source: filepath.Clean(src), Target: v.Target, ReadOnly: v.ReadOnly})
+		case types.VolumeTypeTmpfs:
+			s.Mounts = append(s.Mounts, Mount{Type: MountTmpfs, Target: v.Target})
+		default:
+			bad("volume type %q is not supported (volume, bind from the declared directory, tmpfs)", v.Type)
+		}
+	}
+	for _, t := range sc.Tmpfs {
+		s.Mounts = append(s.Mounts, Mount{Type: MountTmpfs, Target: strings.SplitN(t, ":", 2)[0]})
+	}
+	for _, pc := range sc.Ports {
+		proto := pc.Protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		if pc.Target == 0 {
+			bad("port %q has no container port", pc.Published)
+			continue
+		}
+		s.Ports = append(s.Ports, Port{Target: int(pc.Target), Protocol: proto})
+	}
+	deps := make([]string, 0, len(sc.DependsOn))
+	for d := range sc.DependsOn {
+		deps = append(deps, d)
+	}
+	sort.Strings(deps)
+	for _, d := range deps {
+		c := sc.DependsOn[d].Condition
+		if c == "" {
+			c = ConditionStarted
+		}
+		switch c {
+		case ConditionStarted, ConditionHealthy, ConditionCompleted:
+		default:
+			bad("depends_on %s: condition %q is not one of %s, %s, %s", d, c, ConditionStarted, ConditionHealthy, ConditionCompleted)
+		}
+		s.DependsOn = append(s.DependsOn, Dependency{Service: d, Condition: c})
+	}
+	// Own limits: deploy.resources.limits win over cpus and mem_limit.
+	cpus, mem := float64(sc.CPUS), int64(sc.MemLimit)
+	if d := sc.Deploy; d != nil && d.Resources.Limits != nil {
+		if d.Resources.Limits.NanoCPUs > 0 {
+			cpus = float64(d.Resources.Limits.NanoCPUs)
+		}
+		if d.Resources.Limits.MemoryBytes > 0 {
+			mem = int64(d.Resources.Limits.MemoryBytes)
+		}
+	}
+	if cpus > 0 {
+		s.MilliCPU = int64(math.Round(cpus * 1000))
+		if s.MilliCPU < workshop.MinMilliCPU {
+			bad("cpus %g is below the minimum of %dm", cpus, workshop.MinMilliCPU)
+		}
+	}
+	if mem > 0 {
+		s.MemoryBytes = mem
+		if mem < workshop.MinMemoryBytes {
+			bad("memory limit %d bytes is below the minimum of 6Mi", mem)
+		}
+	}
+	return s, errs
+}
+
+func allowedCap(c string) bool {
+	for _, a := range workshop.AllowedCapabilities {
+		if a == c {
+			return true
+		}
+	}
+	return false
+}
+
+// inside reports whether p is dir or below it (lexically, after cleaning; symlinks
+// inside the directory are resolved when they exist).
+func inside(dir, p string) bool {
+	d := filepath.Clean(dir)
+	c := filepath.Clean(p)
+	if r, err := filepath.EvalSymlinks(c); err == nil {
+		c = r
+		if rd, err := filepath.EvalSymlinks(d); err == nil {
+			d = rd
+		}
+	}
+	rel, err := filepath.Rel(d, c)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// dependencyOrder sorts services so that each comes after its dependencies (names
+// break ties). compose-go already refused cycles and unknown services.
+func dependencyOrder(services map[string]Service) ([]string, error) {
+	done := map[string]bool{}
+	visiting := map[string]bool{}
+	var order []string
+	var visit func(n string, path []string) error
+	visit = func(n string, path []string) error {
+		if done[n] {
+			return nil
+		}
+		if visiting[n] {
+			return &Problem{Service: n, Msg: "depends_on cycle: " + strings.Join(append(path, n), " -> ")}
+		}
+		s, ok := services[n]
+		if !ok {
+			return &Problem{Service: path[len(path)-1], Msg: fmt.Sprintf("depends_on names an unknown service %q", n)}
+		}
+		visiting[n] = true
+		for _, d := range s.DependsOn {
+			if err := visit(d.Service, append(path, n)); err != nil {
+				return err
+			}
+		}
+		visiting[n] = false
+		done[n] = true
+		order = append(order, n)
+		return nil
+	}
+	names := make([]string, 0, len(services))
+	for n := range services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := visit(n, nil); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+// HashBuilds hashes the build context of every built service (service name ->
+// HashBuildContext), so a changed file changes the template's digest.
+func HashBuilds(p *Project) (map[string]string, error) {
+	out := map[string]string{}
+	var errs []error
+	for _, s := range p.Services {
+		if s.Build == nil {
+			continue
+		}
+		sum, err := workshop.HashBuildContext(s.Build.Context, s.Build.Dockerfile)
+		if err != nil {
+			errs = append(errs, &Problem{Service: s.Name, Msg: "build: " + err.Error()})
+			continue
+		}
+		out[s.Name] = sum
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, errors.Join(errs...)
+}
+
+// ServiceImageTag is the tag a template's built service image gets.
+func ServiceImageTag(templateName, service, contextDigest string) string {
+	return workshop.BuiltImageTag(templateName+"-"+service, contextDigest)
+}
+
+// WorkspaceClaim names the workspace in budget claims.
+const WorkspaceClaim = reservedName
+
+// Claims are the workspace's claim (a share) and every service's, for workshop.Allocate.
+func Claims(p *Project) []workshop.Claim {
+	claims := []workshop.Claim{{Name: WorkspaceClaim}}
+	if p != nil {
+		for _, s := range p.Services {
+			claims = append(claims, workshop.Claim{Name: s.Name, MilliCPU: s.MilliCPU, MemoryBytes: s.MemoryBytes})
+		}
+	}
+	return claims
+}
+
+// CheckBudget checks that a project's services fit a session's CPU and memory together
+// with the workspace. A *workshop.BudgetError names the services at fault.
+func CheckBudget(p *Project, r workshop.Resources) error {
+	res, err := r.Parse()
+	if err != nil {
+		return err
+	}
+	_, err = workshop.Allocate(res, Claims(p))
+	if be, ok := err.(*workshop.BudgetError); ok {
+		var errs []error
+		for _, n := range be.Names {
+			errs = append(errs, &Problem{Service: n, Msg: be.Msg})
+		}
+		if len(errs) == 0 {
+			return &Problem{Msg: be.Msg}
+		}
+		return errors.Join(errs...)
+	}
+	return err
+}

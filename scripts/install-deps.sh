@@ -17,6 +17,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${CACHE:-/var/cache/nalabo}
 TERRAFORM_VERSION=${TERRAFORM_VERSION:-1.8.5}
 export PATH="/usr/local/go/bin:$PATH"
+export CHECKPOINT_DISABLE=1 # terraform version must not phone home
 
 log() { printf '[install-deps %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 t_total=$(date +%s)

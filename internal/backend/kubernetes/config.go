@@ -1,0 +1,52 @@
+// Package kubernetes is the Kubernetes backend in its "namespace" isolation mode: one
+// locked-down namespace per session (Pod Security, ResourceQuota, LimitRange,
+// NetworkPolicies, a ServiceAccount bound to its own namespace), a workspace pod and the
+// template's manifests applied by server-side apply.
+package kubernetes
+
+import (
+	"errors"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Config is the Kubernetes backend's configuration. The provider fills it from the
+// provider block and its environment fallbacks (KUBECONFIG, K8S_CONTEXT, K8S_ENDPOINT,
+// K8S_TOKEN, K8S_NAMESPACE).
+type Config struct {
+	// ConfigPath is a kubeconfig file; Context selects one of its contexts.
+	ConfigPath string
+	Context    string
+	// Host, Token and ClusterCACertificate (PEM) configure the client directly; they
+	// override what the kubeconfig says.
+	Host                 string
+	Token                string // secret: never log it
+	ClusterCACertificate string
+	Insecure             bool
+	// Namespace is the control namespace where templates are stored, default "nalabo".
+	Namespace string
+	// ParticipantServer is the API server address written into participant
+	// kubeconfigs, default the address this backend talks to.
+	ParticipantServer string
+}
+
+// DefaultNamespace is the default control namespace.
+const DefaultNamespace = "nalabo"
+
+// validate fills defaults and checks every field.
+func (c Config) validate() (Config, error) {
+	if c.Namespace == "" {
+		c.Namespace = DefaultNamespace
+	}
+	if errs := validation.IsDNS1123Label(c.Namespace); len(errs) > 0 {
+		return c, fmt.Errorf("kubernetes namespace %q: %s", c.Namespace, errs[0])
+	}
+	if c.ConfigPath == "" && c.Host == "" {
+		return c, errors.New("kubernetes: neither config_path nor host is set")
+	}
+	if c.Insecure && c.ClusterCACertificate != "" {
+		return c, errors.New("kubernetes: insecure and cluster_ca_certificate are mutually exclusive")
+	}
+	return c, nil
+}

@@ -1,0 +1,475 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	authv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// Names of the objects in a session's namespace.
+const (
+	fieldManager        = "nalabo"
+	workspacePodName    = "workspace"
+	workspaceContainer  = "workspace"
+	participantSA       = "participant"
+	participantRole     = "nalabo-participant"
+	quotaName           = "nalabo-quota"
+	limitRangeName      = "nalabo-limits"
+	kubeconfigSecret    = "nalabo-kubeconfig"
+	secretKeyInPod      = "config"      // kubeconfig the workspace uses (in-cluster address)
+	secretKeyPartic     = "participant" // kubeconfig handed to the participant
+	workspaceHome       = "/home/nalabo"
+	workspaceKubeconfig = workspaceHome + "/.kube/config"
+	workspaceUID        = int64(1000)
+	// maxPods caps pods per session namespace.
+	maxPods = 20
+	// minTokenSeconds is the API's minimum TokenRequest lifetime.
+	minTokenSeconds = 600
+)
+
+// cleanupTimeout bounds removing a half-created session on a fresh context.
+const cleanupTimeout = 2 * time.Minute
+
+func sessionSelector() string {
+	return workshop.LabelManagedBy + "=" + workshop.ManagedByValue + "," + workshop.LabelSession
+}
+
+// CreateSession builds the session namespace and everything in it, and waits until the
+// workspace pod and the template's objects are ready (kstatus Current). On any failure
+// it deletes the namespace and waits until it is gone.
+func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec) (*workshop.Session, error) {
+	res, err := checkSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := decodeManifests(spec.Template.Manifests)
+	if err != nil {
+		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)
+	}
+	unlock := b.lockSession(spec.ID)
+	defer unlock()
+	s, err := b.createSession(ctx, spec, res, objs)
+	var keep *keepError
+	if errors.As(err, &keep) {
+		return nil, fmt.Errorf("create session %s: %w", spec.ID, keep.err)
+	}
+	if err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if cerr := b.removeNamespace(cctx, spec.ID); cerr != nil {
+			err = fmt.Errorf("%w\n(removing what was created also failed: %v)", err, cerr)
+		}
+		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)
+	}
+	return s, nil
+}
+
+// keepError is a create failure after which nothing must be removed.
+type keepError struct{ err error }
+
+func (e *keepError) Error() string { return e.err.Error() }
+
+func checkSpec(spec *workshop.SessionSpec) (workshop.ParsedResources, error) {
+	var res workshop.ParsedResources
+	if spec == nil || spec.Template == nil {
+		return res, errors.New("create session: no spec or template given")
+	}
+	if spec.ID == "" {
+		return res, errors.New("create session: no session ID")
+	}
+	if spec.Template.Infrastructure != workshop.InfraKubernetes || spec.Template.Isolation != workshop.IsolationNamespace {
+		return res, fmt.Errorf("create session %s: template %s is not a kubernetes namespace-isolated template", spec.ID, spec.Template.ID)
+	}
+	r := spec.Resources.Over(spec.Template.Resources).Over(workshop.DefaultResources(workshop.InfraKubernetes))
+	res, err := r.Parse()
+	if err != nil {
+		return res, fmt.Errorf("create session %s: resources: %w", spec.ID, err)
+	}
+	return res, nil
+}
+
+func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec, res workshop.ParsedResources, objs []*unstructured.Unstructured) (*workshop.Session, error) {
+	ns := workshop.SessionObjectName(spec.ID)
+	labels := spec.Labels()
+	core := b.cs.CoreV1()
+	create := metav1.CreateOptions{FieldManager: fieldManager}
+
+	if _, err := core.Namespaces().Create(ctx, namespaceObject(spec), create); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			// Not ours to remove: the cleanup must not delete another session.
+			return nil, &keepError{fmt.Errorf("namespace %s already exists (session ID reused?)", ns)}
+		}
+		return nil, fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	om := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
+	}
+	if _, err := core.ResourceQuotas(ns).Create(ctx, quotaObject(om(quotaName), res), create); err != nil {
+		return nil, fmt.Errorf("create resource quota: %w", err)
+	}
+	if _, err := core.LimitRanges(ns).Create(ctx, limitRangeObject(om(limitRangeName), res), create); err != nil {
+		return nil, fmt.Errorf("create limit range: %w", err)
+	}
+	for _, np := range networkPolicies(om) {
+		if _, err := b.cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, np, create); err != nil {
+			return nil, fmt.Errorf("create network policy %s: %w", np.Name, err)
+		}
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: om(participantSA), AutomountServiceAccountToken: ptr.To(false)}
+	if _, err := core.ServiceAccounts(ns).Create(ctx, sa, create); err != nil {
+		return nil, fmt.Errorf("create service account: %w", err)
+	}
+	role := &rbacv1.Role{ObjectMeta: om(participantRole), Rules: participantRules()}
+	if _, err := b.cs.RbacV1().Roles(ns).Create(ctx, role, create); err != nil {
+		return nil, fmt.Errorf("create role: %w", err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: om(participantRole),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: participantRole},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: participantSA, Namespace: ns}},
+	}
+	if _, err := b.cs.RbacV1().RoleBindings(ns).Create(ctx, rb, create); err != nil {
+		return nil, fmt.Errorf("create role binding: %w", err)
+	}
+	token, err := b.participantToken(ctx, ns, spec.ExpiresAt)
+	if err != nil {
+		return nil, err
+	}
+	inPod, partic, err := b.kubeconfigs(ctx, ns, token)
+	if err != nil {
+		return nil, err
+	}
+	secret := &corev1.Secret{
+		ObjectMeta: om(kubeconfigSecret), Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{secretKeyInPod: inPod, secretKeyPartic: partic},
+	}
+	if _, err := core.Secrets(ns).Create(ctx, secret, create); err != nil {
+		return nil, fmt.Errorf("create kubeconfig secret: %w", err)
+	}
+	if _, err := core.Pods(ns).Create(ctx, workspacePod(spec, om(workspacePodName), res), create); err != nil {
+		return nil, fmt.Errorf("create workspace pod: %w", err)
+	}
+	applied, err := b.applyObjects(ctx, ns, labels, objs)
+	if err != nil {
+		return nil, err
+	}
+	pod := &unstructured.Unstructured{}
+	pod.SetAPIVersion("v1")
+	pod.SetKind("Pod")
+	pod.SetName(workspacePodName)
+	pod.SetNamespace(ns)
+	if err := b.waitReady(ctx, append([]*unstructured.Unstructured{pod}, applied...)); err != nil {
+		return nil, err
+	}
+	return b.getSession(ctx, spec.ID)
+}
+
+func namespaceObject(spec *workshop.SessionSpec) *corev1.Namespace {
+	level := spec.Template.PodSecurity
+	if level == "" {
+		level = "restricted"
+	}
+	labels := workshop.WithLabels(spec.Labels(),
+		"pod-security.kubernetes.io/enforce", level,
+		"pod-security.kubernetes.io/enforce-version", "latest",
+		"pod-security.kubernetes.io/warn", level,
+		"pod-security.kubernetes.io/audit", level,
+		workshop.LabelBackend, string(workshop.InfraKubernetes),
+	)
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: workshop.SessionObjectName(spec.ID), Labels: labels,
+		Annotations: map[string]string{
+			annotationTemplateID:                 spec.Template.ID,
+			workshop.LabelPrefix + "created-at":  spec.CreatedAt.UTC().Format(time.RFC3339),
+			workshop.LabelPrefix + "duration":    spec.Duration.String(),
+			workshop.LabelPrefix + "participant": spec.Participant,
+		},
+	}}
+}
+
+func milli(v int64) resource.Quantity { return *resource.NewMilliQuantity(v, resource.DecimalSI) }
+func bytesQ(v int64) resource.Quantity {
+	return *resource.NewQuantity(v, resource.BinarySI)
+}
+
+func quotaSpec(res workshop.ParsedResources) corev1.ResourceQuotaSpec {
+	hard := corev1.ResourceList{
+		corev1.ResourceRequestsCPU:    milli(res.MilliCPU),
+		corev1.ResourceLimitsCPU:      milli(res.MilliCPU),
+		corev1.ResourceRequestsMemory: bytesQ(res.MemoryBytes),
+		corev1.ResourceLimitsMemory:   bytesQ(res.MemoryBytes),
+		corev1.ResourcePods:           *resource.NewQuantity(maxPods, resource.DecimalSI),
+	}
+	if res.StorageBytes > 0 {
+		hard[corev1.ResourceRequestsStorage] = bytesQ(res.StorageBytes)
+	}
+	return corev1.ResourceQuotaSpec{Hard: hard}
+}
+
+func quotaObject(om metav1.ObjectMeta, res workshop.ParsedResources) *corev1.ResourceQuota {
+	return &corev1.ResourceQuota{ObjectMeta: om, Spec: quotaSpec(res)}
+}
+
+// limitRangeSpec gives containers without resources a quarter of the session as
+// limit and a sixteenth as request.
+func limitRangeSpec(res workshop.ParsedResources) corev1.LimitRangeSpec {
+	return corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+		Type: corev1.LimitTypeContainer,
+		Default: corev1.ResourceList{
+			corev1.ResourceCPU: milli(max(res.MilliCPU/4, 10)), corev1.ResourceMemory: bytesQ(res.MemoryBytes / 4),
+		},
+		DefaultRequest: corev1.ResourceList{
+			corev1.ResourceCPU: milli(max(res.MilliCPU/16, 5)), corev1.ResourceMemory: bytesQ(res.MemoryBytes / 16),
+		},
+	}}}
+}
+
+func limitRangeObject(om metav1.ObjectMeta, res workshop.ParsedResources) *corev1.LimitRange {
+	return &corev1.LimitRange{ObjectMeta: om, Spec: limitRangeSpec(res)}
+}
+
+// networkPolicies: ingress only from the same namespace; egress anywhere but the cloud
+// metadata address.
+func networkPolicies(om func(string) metav1.ObjectMeta) []*networkingv1.NetworkPolicy {
+	return []*networkingv1.NetworkPolicy{
+		{
+			ObjectMeta: om("nalabo-ingress-same-namespace"),
+			Spec: networkingv1.NetworkPolicySpec{
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{
+					From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}},
+				}},
+			},
+		},
+		{
+			ObjectMeta: om("nalabo-egress-no-metadata"),
+			Spec: networkingv1.NetworkPolicySpec{
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+				Egress: []networkingv1.NetworkPolicyEgressRule{{
+					To: []networkingv1.NetworkPolicyPeer{
+						{NamespaceSelector: &metav1.LabelSelector{}},
+						{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: []string{"169.254.169.254/32"}}},
+						{IPBlock: &networkingv1.IPBlock{CIDR: "::/0"}},
+					},
+				}},
+			},
+		},
+	}
+}
+
+func participantRules() []rbacv1.PolicyRule {
+	all := []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
+	read := []string{"get", "list", "watch"}
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Verbs: all, Resources: []string{
+			"pods", "pods/log", "pods/exec", "pods/attach", "pods/portforward", "services", "endpoints",
+			"configmaps", "secrets", "persistentvolumeclaims",
+		}},
+		{APIGroups: []string{""}, Verbs: read, Resources: []string{"events", "serviceaccounts", "resourcequotas", "limitranges"}},
+		{APIGroups: []string{"apps"}, Verbs: all, Resources: []string{
+			"deployments", "deployments/scale", "replicasets", "replicasets/scale", "statefulsets", "statefulsets/scale", "daemonsets",
+		}},
+		{APIGroups: []string{"batch"}, Verbs: all, Resources: []string{"jobs", "cronjobs"}},
+		{APIGroups: []string{"networking.k8s.io"}, Verbs: all, Resources: []string{"ingresses"}},
+		{APIGroups: []string{"networking.k8s.io"}, Verbs: read, Resources: []string{"networkpolicies"}},
+		{APIGroups: []string{"autoscaling"}, Verbs: all, Resources: []string{"horizontalpodautoscalers"}},
+		{APIGroups: []string{"policy"}, Verbs: all, Resources: []string{"poddisruptionbudgets"}},
+		{APIGroups: []string{"events.k8s.io"}, Verbs: read, Resources: []string{"events"}},
+		{APIGroups: []string{"metrics.k8s.io"}, Verbs: read, Resources: []string{"pods"}},
+	}
+}
+
+// participantToken requests a token for the participant service account that expires
+// with the session (the API's minimum is ten minutes).
+func (b *Backend) participantToken(ctx context.Context, ns string, expires time.Time) (string, error) {
+	secs := int64(time.Until(expires).Seconds())
+	if secs < minTokenSeconds {
+		secs = minTokenSeconds
+	}
+	tr := &authv1.TokenRequest{Spec: authv1.TokenRequestSpec{ExpirationSeconds: &secs}}
+	out, err := b.cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, participantSA, tr, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("request participant token: %w", err)
+	}
+	return out.Status.Token, nil
+}
+
+// kubeconfigs returns the workspace's kubeconfig (the in-cluster API address) and the
+// participant's (ParticipantServer, default the backend's address).
+func (b *Backend) kubeconfigs(ctx context.Context, ns, token string) (inPod, participant []byte, err error) {
+	ca := b.rest.CAData
+	if len(ca) == 0 && b.rest.CAFile != "" {
+		if ca, err = os.ReadFile(b.rest.CAFile); err != nil {
+			return nil, nil, fmt.Errorf("read cluster CA %s: %w", b.rest.CAFile, err)
+		}
+	}
+	inCluster := "https://kubernetes.default.svc"
+	if svc, err := b.cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{}); err == nil && svc.Spec.ClusterIP != "" {
+		port := "443"
+		if len(svc.Spec.Ports) > 0 {
+			port = strconv.Itoa(int(svc.Spec.Ports[0].Port))
+		}
+		inCluster = "https://" + net.JoinHostPort(svc.Spec.ClusterIP, port)
+	}
+	external := b.cfg.ParticipantServer
+	if external == "" {
+		external = b.rest.Host
+	}
+	build := func(server string, caData []byte) ([]byte, error) {
+		c := clientcmdapi.NewConfig()
+		c.Clusters["nalabo"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caData, InsecureSkipTLSVerify: b.cfg.Insecure && len(caData) == 0}
+		c.AuthInfos[participantSA] = &clientcmdapi.AuthInfo{Token: token}
+		c.Contexts[ns] = &clientcmdapi.Context{Cluster: "nalabo", AuthInfo: participantSA, Namespace: ns}
+		c.CurrentContext = ns
+		return clientcmd.Write(*c)
+	}
+	if inPod, err = build(inCluster, ca); err != nil {
+		return nil, nil, err
+	}
+	if participant, err = build(external, ca); err != nil {
+		return nil, nil, err
+	}
+	return inPod, participant, nil
+}
+
+func workspacePod(spec *workshop.SessionSpec, om metav1.ObjectMeta, res workshop.ParsedResources) *corev1.Pod {
+	om.Labels = workshop.WithLabels(om.Labels, workshop.LabelRole, workshop.RoleWorkspace)
+	ws := spec.Template.Workspace
+	uid := workspaceUID
+	if n, err := strconv.ParseInt(ws.User, 10, 64); err == nil && n > 0 {
+		uid = n
+	}
+	env := []corev1.EnvVar{{Name: "KUBECONFIG", Value: workspaceKubeconfig}, {Name: "HOME", Value: workspaceHome}}
+	for k, v := range ws.Env {
+		env = append(env, corev1.EnvVar{Name: k, Value: v})
+	}
+	sortEnv(env)
+	return &corev1.Pod{
+		ObjectMeta: om,
+		Spec: corev1.PodSpec{
+			AutomountServiceAccountToken:  ptr.To(false),
+			ServiceAccountName:            participantSA,
+			TerminationGracePeriodSeconds: ptr.To(int64(5)),
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To(uid), RunAsGroup: ptr.To(uid), FSGroup: ptr.To(uid),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			Volumes: []corev1.Volume{
+				{Name: "home", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "kubeconfig", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+					SecretName: kubeconfigSecret, DefaultMode: ptr.To(int32(0o440)),
+					Items: []corev1.KeyToPath{{Key: secretKeyInPod, Path: "config"}},
+				}}},
+			},
+			Containers: []corev1.Container{{
+				Name: workspaceContainer, Image: spec.Template.WorkspaceImage(), ImagePullPolicy: corev1.PullIfNotPresent,
+				Command: ws.Command, Env: env, WorkingDir: ws.WorkingDir,
+				Resources: corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: milli(max(res.MilliCPU/8, 5)), corev1.ResourceMemory: bytesQ(res.MemoryBytes / 8)},
+					Limits:   corev1.ResourceList{corev1.ResourceCPU: milli(max(res.MilliCPU/2, 10)), corev1.ResourceMemory: bytesQ(res.MemoryBytes / 2)},
+				},
+				SecurityContext: &corev1.SecurityContext{
+					AllowPrivilegeEscalation: ptr.To(false), RunAsNonRoot: ptr.To(true),
+					Capabilities:   &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+				},
+				VolumeMounts: []corev1.VolumeMount{
+					{Name: "home", MountPath: workspaceHome},
+					{Name: "kubeconfig", MountPath: workspaceKubeconfig, SubPath: "config", ReadOnly: true},
+				},
+			}},
+		},
+	}
+}
+
+func sortEnv(env []corev1.EnvVar) {
+	for i := 1; i < len(env); i++ {
+		for j := i; j > 0 && env[j].Name < env[j-1].Name; j-- {
+			env[j], env[j-1] = env[j-1], env[j]
+		}
+	}
+}
+
+// applyObjects server-side applies the template's objects into ns with the session's
+// labels; a cluster-scoped kind (by discovery) is refused.
+func (b *Backend) applyObjects(ctx context.Context, ns string, labels map[string]string, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	for i, in := range objs {
+		o := in.DeepCopy()
+		gvk := o.GroupVersionKind()
+		mapping, err := b.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if meta.IsNoMatchError(err) {
+			b.mapper.Reset()
+			mapping, err = b.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("manifest document %d (%s %s): %w", i+1, gvk.Kind, o.GetName(), err)
+		}
+		if mapping.Scope.Name() != meta.RESTScopeNameNamespace {
+			return nil, fmt.Errorf("manifest document %d (%s %s): cluster-scoped, which namespace isolation does not allow", i+1, gvk.Kind, o.GetName())
+		}
+		o.SetNamespace(ns)
+		l := o.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		for k, v := range labels {
+			l[k] = v
+		}
+		o.SetLabels(l)
+		applied, err := b.dyn.Resource(mapping.Resource).Namespace(ns).Apply(ctx, o.GetName(), o,
+			metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
+		if err != nil {
+			return nil, fmt.Errorf("apply manifest document %d (%s %s): %w", i+1, gvk.Kind, o.GetName(), err)
+		}
+		out = append(out, applied)
+	}
+	return out, nil
+}
+
+// removeNamespace deletes the session namespace and waits until it is gone.
+func (b *Backend) removeNamespace(ctx context.Context, id string) error {
+	ns := workshop.SessionObjectName(id)
+	// Pods first with a short grace period: namespace deletion would otherwise wait for
+	// each workload's own (often 30 s) grace period.
+	_ = b.cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(1))}, metav1.ListOptions{})
+	err := b.cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete namespace %s: %w", ns, err)
+	}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := b.cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("namespace %s is still terminating: %w", ns, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}

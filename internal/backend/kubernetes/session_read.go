@@ -1,0 +1,215 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// GetSession reads a session's namespace, quota, kubeconfig and workspace pod. A
+// missing (or terminating) namespace is an error wrapping workshop.ErrNotFound; a
+// missing workspace pod or quota makes the session degraded.
+func (b *Backend) GetSession(ctx context.Context, id string) (*workshop.Session, error) {
+	return b.getSession(ctx, id)
+}
+
+func (b *Backend) getSession(ctx context.Context, id string) (*workshop.Session, error) {
+	name := workshop.SessionObjectName(id)
+	ns, err := b.cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) || (err == nil && ns.Labels[workshop.LabelSession] != id) {
+		return nil, fmt.Errorf("session %s: no namespace %s: %w", id, name, workshop.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("session %s: read namespace %s: %w", id, name, err)
+	}
+	if ns.DeletionTimestamp != nil {
+		return nil, fmt.Errorf("session %s: namespace %s is terminating: %w", id, name, workshop.ErrNotFound)
+	}
+	s := sessionFromNamespace(ns)
+	degraded := false
+	q, err := b.cs.CoreV1().ResourceQuotas(name).Get(ctx, quotaName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		degraded = true
+	case err != nil:
+		return nil, fmt.Errorf("session %s: read quota: %w", id, err)
+	default:
+		s.Resources = resourcesFromQuota(q)
+		s.StorageEnforced = s.Resources.Storage != ""
+	}
+	sec, err := b.cs.CoreV1().Secrets(name).Get(ctx, kubeconfigSecret, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		degraded = true
+	case err != nil:
+		return nil, fmt.Errorf("session %s: read kubeconfig secret: %w", id, err)
+	default:
+		s.Kubeconfig = string(sec.Data[secretKeyPartic])
+	}
+	pod, err := b.cs.CoreV1().Pods(name).Get(ctx, workspacePodName, metav1.GetOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("session %s: read workspace pod: %w", id, err)
+	}
+	if err != nil {
+		pod, degraded = nil, true
+	}
+	s.Status = sessionStatus(time.Now(), s.ExpiresAt, degraded, pod)
+	return s, nil
+}
+
+func sessionFromNamespace(ns *corev1.Namespace) *workshop.Session {
+	s := &workshop.Session{
+		ID:             ns.Labels[workshop.LabelSession],
+		Infrastructure: workshop.InfraKubernetes,
+		TemplateID:     ns.Annotations[annotationTemplateID],
+		TemplateName:   ns.Labels[workshop.LabelTemplate],
+		Participant:    ns.Annotations[workshop.LabelPrefix+"participant"],
+		CreatedAt:      ns.CreationTimestamp.UTC(),
+		WorkspaceName:  workspacePodName,
+		Namespace:      ns.Name,
+		Containers:     []string{workspacePodName},
+	}
+	if s.Participant == "" {
+		s.Participant = ns.Labels[workshop.LabelParticipant]
+	}
+	if t, err := time.Parse(time.RFC3339, ns.Annotations[workshop.LabelPrefix+"created-at"]); err == nil {
+		s.CreatedAt = t.UTC()
+	}
+	if t, ok := workshop.ParseExpiresAt(ns.Labels); ok {
+		s.ExpiresAt = t
+	}
+	return s
+}
+
+func resourcesFromQuota(q *corev1.ResourceQuota) workshop.Resources {
+	var r workshop.Resources
+	if c, ok := q.Spec.Hard[corev1.ResourceLimitsCPU]; ok {
+		r.CPU = workshop.FormatMilliCPU(c.MilliValue())
+	}
+	if m, ok := q.Spec.Hard[corev1.ResourceLimitsMemory]; ok {
+		r.Memory = workshop.FormatBytes(m.Value())
+	}
+	if st, ok := q.Spec.Hard[corev1.ResourceRequestsStorage]; ok {
+		r.Storage = workshop.FormatBytes(st.Value())
+	}
+	return r
+}
+
+func sessionStatus(now, expires time.Time, degraded bool, pod *corev1.Pod) string {
+	switch {
+	case degraded || pod == nil:
+		return workshop.StatusDegraded
+	case !expires.IsZero() && now.After(expires):
+		return workshop.StatusExpired
+	case pod.Status.Phase == corev1.PodFailed:
+		return workshop.StatusFailed
+	case pod.Status.Phase == corev1.PodSucceeded:
+		return workshop.StatusStopped
+	case pod.Status.Phase == corev1.PodPending:
+		return workshop.StatusPending
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			if c.Status == corev1.ConditionTrue {
+				return workshop.StatusRunning
+			}
+			return workshop.StatusUnhealthy
+		}
+	}
+	return workshop.StatusPending
+}
+
+// ListSessions lists the session namespaces by label (no per-session reads: Status is
+// derived from expiry only, Resources and Kubeconfig are left empty).
+func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error) {
+	list, err := b.cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: sessionSelector()})
+	if err != nil {
+		return nil, fmt.Errorf("list session namespaces: %w", err)
+	}
+	now := time.Now()
+	out := make([]*workshop.Session, 0, len(list.Items))
+	for i := range list.Items {
+		ns := &list.Items[i]
+		if ns.Labels[workshop.LabelBackend] != string(workshop.InfraKubernetes) {
+			continue
+		}
+		s := sessionFromNamespace(ns)
+		switch {
+		case ns.DeletionTimestamp != nil:
+			s.Status = workshop.StatusStopped
+		case !s.ExpiresAt.IsZero() && now.After(s.ExpiresAt):
+			s.Status = workshop.StatusExpired
+		default:
+			s.Status = workshop.StatusRunning
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// UpdateSession changes the quota, the limit range and the expiry label in place. The
+// participant token keeps its original lifetime (a TokenRequest cannot be extended).
+func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.SessionSpec) (*workshop.Session, error) {
+	if spec == nil || spec.Template == nil {
+		return nil, errors.New("update session: no spec or template given")
+	}
+	spec.ID = id
+	res, err := checkSpec(spec)
+	if err != nil {
+		return nil, err
+	}
+	unlock := b.lockSession(id)
+	defer unlock()
+	name := workshop.SessionObjectName(id)
+	core := b.cs.CoreV1()
+	ns, err := core.Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("update session %s: %w", id, workshop.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update session %s: %w", id, err)
+	}
+	if !spec.ExpiresAt.IsZero() {
+		ns.Labels[workshop.LabelExpiresAt] = strconv.FormatInt(spec.ExpiresAt.Unix(), 10)
+		ns.Annotations[workshop.LabelPrefix+"duration"] = spec.Duration.String()
+		if _, err := core.Namespaces().Update(ctx, ns, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+			return nil, fmt.Errorf("update session %s: namespace: %w", id, err)
+		}
+	}
+	q, err := core.ResourceQuotas(name).Get(ctx, quotaName, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("update session %s: read quota: %w", id, err)
+	}
+	q.Spec = quotaSpec(res)
+	if _, err := core.ResourceQuotas(name).Update(ctx, q, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+		return nil, fmt.Errorf("update session %s: quota: %w", id, err)
+	}
+	lr, err := core.LimitRanges(name).Get(ctx, limitRangeName, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("update session %s: read limit range: %w", id, err)
+	}
+	lr.Spec = limitRangeSpec(res)
+	if _, err := core.LimitRanges(name).Update(ctx, lr, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+		return nil, fmt.Errorf("update session %s: limit range: %w", id, err)
+	}
+	return b.getSession(ctx, id)
+}
+
+// DeleteSession deletes the session namespace and waits until it is gone. A missing
+// session is not an error.
+func (b *Backend) DeleteSession(ctx context.Context, id string) error {
+	unlock := b.lockSession(id)
+	defer unlock()
+	if err := b.removeNamespace(ctx, id); err != nil {
+		return fmt.Errorf("delete session %s: %w", id, err)
+	}
+	return nil
+}

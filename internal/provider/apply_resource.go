@@ -355,6 +355,21 @@ func (m *applyModel) inventoryOf(ctx context.Context, diags *diag.Diagnostics) *
 	return &workshop.Inventory{ApplyID: m.ID.ValueString(), Objects: objectsFrom(ctx, m.Objects, diags), Image: m.Image.ValueString()}
 }
 
+// requireConfigurator is configurator for Create and Update, where a missing session is
+// an error on session_id.
+func (r *applyResource) requireConfigurator(ctx context.Context, sessionID string, diags *diag.Diagnostics) (workshop.Configurator, bool) {
+	c, found := r.configurator(ctx, sessionID, diags)
+	if diags.HasError() {
+		return nil, false
+	}
+	if !found {
+		diags.AddAttributeError(path.Root("session_id"), "Session not found",
+			fmt.Sprintf("session_id: no configured backend has a session %q.", sessionID))
+		return nil, false
+	}
+	return c, true
+}
+
 // configurator finds the session's backend and checks it can apply configurations.
 // found is false (without an error) when no backend knows the session.
 func (r *applyResource) configurator(ctx context.Context, sessionID string, diags *diag.Diagnostics) (workshop.Configurator, bool) {
@@ -382,14 +397,8 @@ func (r *applyResource) Create(ctx context.Context, req resource.CreateRequest, 
 	resp.Diagnostics.Append(d...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	sid := plan.SessionID.ValueString()
-	c, found := r.configurator(ctx, sid, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if !found {
-		resp.Diagnostics.AddAttributeError(path.Root("session_id"), "Session not found",
-			fmt.Sprintf("session_id: no configured backend has a session %q.", sid))
+	c, ok := r.requireConfigurator(ctx, plan.SessionID.ValueString(), &resp.Diagnostics)
+	if !ok {
 		return
 	}
 	id := randomHex(8)
@@ -411,14 +420,8 @@ func (r *applyResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	resp.Diagnostics.Append(d...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	sid := plan.SessionID.ValueString()
-	c, found := r.configurator(ctx, sid, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if !found {
-		resp.Diagnostics.AddAttributeError(path.Root("session_id"), "Session not found",
-			fmt.Sprintf("session_id: no configured backend has a session %q.", sid))
+	c, ok := r.requireConfigurator(ctx, plan.SessionID.ValueString(), &resp.Diagnostics)
+	if !ok {
 		return
 	}
 	r.apply(ctx, c, &plan, state.ID.ValueString(), state.inventoryOf(ctx, &resp.Diagnostics), &resp.Diagnostics)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -268,36 +267,6 @@ func serviceReadiness(ins container.InspectResponse) (bool, error) {
 		return true, nil
 	}
 	return readiness(ins)
-}
-
-// waitContainer polls a container until ready says so, says it never will be, or ctx
-// ends. A container must be seen ready twice, minStable apart.
-func (b *Backend) waitContainer(ctx context.Context, name, what string, ready func(container.InspectResponse) (bool, error)) (container.InspectResponse, error) {
-	bo := newBackoff(pollFirstDelay, pollMaxDelay)
-	var firstReady time.Time
-	for {
-		ins, err := b.cli.ContainerInspect(ctx, name)
-		if err != nil {
-			return ins, fmt.Errorf("wait for container %s: %w", name, err)
-		}
-		ok, err := ready(ins)
-		if err != nil {
-			return ins, fmt.Errorf("%s (container %s) is not ready: %w%s", what, name, err, b.logTail(ctx, name))
-		}
-		if ok && firstReady.IsZero() {
-			firstReady = time.Now()
-		}
-		if ok && time.Since(firstReady) >= minStable {
-			return ins, nil
-		}
-		if ok {
-			bo.next = minStable - time.Since(firstReady)
-		}
-		if err := bo.wait(ctx); err != nil {
-			return ins, fmt.Errorf("%s (container %s) did not become ready (%s): %w%s",
-				what, name, describeState(ins), err, b.logTail(ctx, name))
-		}
-	}
 }
 
 // templateServices parses a template's Compose file and returns the services to run

@@ -93,10 +93,15 @@ func describeState(ins container.InspectResponse) string {
 	return s
 }
 
-// waitReady polls the container until it is ready, will never be, or ctx ends. A
-// container without a healthcheck must be seen running twice, minStable apart, so that
-// a command that fails at once is caught rather than reported ready.
+// waitReady waits for the workspace container: running, and healthy when it has a
+// healthcheck (see waitContainer for the stability rule).
 func (b *Backend) waitReady(ctx context.Context, name string) (container.InspectResponse, error) {
+	return b.waitContainer(ctx, name, "workspace", readiness)
+}
+
+// waitContainer polls a container until ready says so, says it never will be, or ctx
+// ends. A container must be seen ready twice, minStable apart.
+func (b *Backend) waitContainer(ctx context.Context, name, what string, ready func(container.InspectResponse) (bool, error)) (container.InspectResponse, error) {
 	bo := newBackoff(pollFirstDelay, pollMaxDelay)
 	var firstReady time.Time
 	for {
@@ -104,9 +109,9 @@ func (b *Backend) waitReady(ctx context.Context, name string) (container.Inspect
 		if err != nil {
 			return ins, fmt.Errorf("wait for container %s: %w", name, err)
 		}
-		ok, err := readiness(ins)
+		ok, err := ready(ins)
 		if err != nil {
-			return ins, fmt.Errorf("workspace container %s is not ready: %w%s", name, err, b.logTail(ctx, name))
+			return ins, fmt.Errorf("%s (container %s) is not ready: %w%s", what, name, err, b.logTail(ctx, name))
 		}
 		if ok && firstReady.IsZero() {
 			firstReady = time.Now()
@@ -118,8 +123,8 @@ func (b *Backend) waitReady(ctx context.Context, name string) (container.Inspect
 			bo.next = minStable - time.Since(firstReady)
 		}
 		if err := bo.wait(ctx); err != nil {
-			return ins, fmt.Errorf("workspace container %s did not become ready (%s): %w%s",
-				name, describeState(ins), err, b.logTail(ctx, name))
+			return ins, fmt.Errorf("%s (container %s) did not become ready (%s): %w%s",
+				what, name, describeState(ins), err, b.logTail(ctx, name))
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
 )
 
 var (
@@ -37,7 +38,8 @@ type nalaboProvider struct {
 }
 
 type providerModel struct {
-	Docker *dockerModel `tfsdk:"docker"`
+	Docker     *dockerModel     `tfsdk:"docker"`
+	Kubernetes *kubernetesModel `tfsdk:"kubernetes"`
 }
 
 type dockerModel struct {
@@ -148,6 +150,7 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 					},
 				},
 			},
+			"kubernetes": kubernetesProviderSchema(),
 		},
 	}
 }
@@ -155,7 +158,11 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 func (p *nalaboProvider) ValidateConfig(ctx context.Context, req provider.ValidateConfigRequest, resp *provider.ValidateConfigResponse) {
 	var m providerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() || m.Docker == nil {
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	validateKubernetesBlock(m.Kubernetes, &resp.Diagnostics)
+	if m.Docker == nil {
 		return
 	}
 	d := m.Docker
@@ -178,6 +185,14 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 	}
 	data := &providerData{}
 	dockerCfg, known := dockerConfigFrom(m.Docker)
+	k8sCfg, k8sConfigured, k8sKnown := kubernetesConfigFrom(ctx, m.Kubernetes, &resp.Diagnostics)
+	if (!known || !k8sKnown) && req.ClientCapabilities.DeferralAllowed {
+		// Terraform >= 1.9 with deferred actions: plan the resources later, once the
+		// values the provider block depends on are known.
+		tflog.Debug(ctx, "provider configuration has unknown values; deferring")
+		resp.Deferred = &provider.Deferred{Reason: provider.DeferredReasonProviderConfigUnknown}
+		return
+	}
 	if !known {
 		// Part of the docker block depends on values known only after apply. Nothing
 		// dials anything now; a resource that needs the engine says so clearly.
@@ -185,7 +200,23 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		tflog.Debug(ctx, "docker configuration has unknown values; the Docker backend is not configured during this plan")
 	}
 	data.docker = newLazyBackend("docker", func() (backendImpl, error) { return docker.New(dockerCfg) }, dockerCfg.Host)
-	tflog.Debug(ctx, "configured nalabo provider", map[string]any{"docker_host": dockerCfg.Host, "docker_network": dockerCfg.NetworkPrefix})
+	data.kubernetesConfigured = k8sConfigured
+	data.kubernetesUnknown = !k8sKnown
+	if k8sConfigured && k8sKnown {
+		endpoint := k8sCfg.Host
+		if endpoint == "" {
+			endpoint = "the kubeconfig " + k8sCfg.ConfigPath
+			if k8sCfg.Context != "" {
+				endpoint += " (context " + k8sCfg.Context + ")"
+			}
+		}
+		data.kubernetes = newLazyBackend("kubernetes", func() (backendImpl, error) { return kubernetes.New(k8sCfg) }, endpoint)
+	}
+	tflog.Debug(ctx, "configured nalabo provider", map[string]any{
+		"docker_host": dockerCfg.Host, "docker_network": dockerCfg.NetworkPrefix,
+		"kubernetes_configured": k8sConfigured, "kubernetes_config_path": k8sCfg.ConfigPath,
+		"kubernetes_context": k8sCfg.Context, "kubernetes_host": k8sCfg.Host, "kubernetes_namespace": k8sCfg.Namespace,
+	})
 	resp.ResourceData = data
 	resp.DataSourceData = data
 }

@@ -18,6 +18,10 @@ type backendImpl = workshop.Backend
 type providerData struct {
 	docker        *lazyBackend
 	dockerUnknown bool
+
+	kubernetes           *lazyBackend // nil when not configured or unknown
+	kubernetesConfigured bool
+	kubernetesUnknown    bool
 }
 
 // lazyBackend connects on first use and pings once, so `terraform validate` and plans
@@ -76,9 +80,24 @@ func (d *providerData) Backend(ctx context.Context, infra workshop.Infrastructur
 		}
 		return b, nil
 	case workshop.InfraKubernetes:
-		diags.AddError("Kubernetes backend not available",
-			"This version of the provider does not configure a Kubernetes backend yet; use infrastructure_type = \"docker\".")
-		return nil, diags
+		switch {
+		case d.kubernetesUnknown:
+			diags.AddError("Kubernetes backend not configured yet",
+				"The provider's kubernetes block depends on values that are not known yet. Apply the resources it depends on first (terraform apply -target=...).")
+			return nil, diags
+		case !d.kubernetesConfigured || d.kubernetes == nil:
+			diags.AddError("Kubernetes backend not configured",
+				"This resource needs a Kubernetes cluster, but the provider has no kubernetes block and neither KUBECONFIG nor K8S_ENDPOINT is set. "+
+					"Add kubernetes = { config_path = \"~/.kube/config\" } (or host and token) to the provider block.")
+			return nil, diags
+		}
+		b, err := d.kubernetes.get(ctx)
+		if err != nil {
+			diags.AddError("Cannot reach the Kubernetes cluster",
+				fmt.Sprintf("The Kubernetes API configured by %s did not answer: %v\n\nCheck the provider's kubernetes block (config_path, context, host, token) or KUBECONFIG, K8S_CONTEXT, K8S_ENDPOINT, K8S_TOKEN.", d.kubernetes.endpoint, err))
+			return nil, diags
+		}
+		return b, nil
 	default:
 		diags.AddError("Unknown infrastructure type", fmt.Sprintf("%q is not a known infrastructure type.", infra))
 		return nil, diags
@@ -88,7 +107,11 @@ func (d *providerData) Backend(ctx context.Context, infra workshop.Infrastructur
 // configuredBackends lists the infrastructure types a session may live on, in the order
 // they are probed.
 func (d *providerData) configuredBackends() []workshop.InfrastructureType {
-	return []workshop.InfrastructureType{workshop.InfraDocker}
+	out := []workshop.InfrastructureType{workshop.InfraDocker}
+	if d != nil && d.kubernetesConfigured {
+		out = append(out, workshop.InfraKubernetes)
+	}
+	return out
 }
 
 // FindSession finds the backend that holds a session. It returns a nil session and no

@@ -14,6 +14,9 @@ import (
 var (
 	dockerHostRE = regexp.MustCompile(`^(unix|tcp|http|https|npipe|ssh)://.+`)
 	dockerNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+	k8sHostRE    = regexp.MustCompile(`^https?://[^\s/]+`)
+	pemRE        = regexp.MustCompile(`-----BEGIN [A-Z ]+-----`)
+	dnsLabelRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
 // ipAddressValidator accepts an IPv4 or IPv6 address.

@@ -146,6 +146,11 @@ func planSessionUpdate(ctx context.Context, plan *workshopSessionModel, config, 
 		}
 	}
 
+	// Kubernetes: a new expiry comes with a new participant token, so a new kubeconfig.
+	if state.InfrastructureType.ValueString() == string(workshop.InfraKubernetes) && !valuesEqual(plan.ExpiresAt, state.ExpiresAt) {
+		plan.Kubeconfig = types.StringUnknown()
+	}
+
 	// A Docker container's writable layer cannot be resized.
 	if state.InfrastructureType.ValueString() == string(workshop.InfraDocker) && !sameQuantityValue(planned.Storage, prior.Storage) {
 		replace = append(replace, path.Root("resources").AtName("storage"))

@@ -14,7 +14,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
 	"github.com/nalabo/terraform-provider-nalabo/internal/compose"
+	"github.com/nalabo/terraform-provider-nalabo/internal/manifest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -77,6 +79,9 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 			if !m.DockerInDocker.IsNull() && !m.DockerInDocker.IsUnknown() && m.DockerInDocker.ValueBool() {
 				resp.Diagnostics.AddAttributeError(path.Root("docker_in_docker"), "Attribute applies to docker templates only",
 					"docker_in_docker applies to docker templates only.")
+			}
+			if knownString(m.Manifests) && !m.Isolation.IsUnknown() {
+				validateManifestsAttr(m.Manifests.ValueString(), workshop.Isolation(m.Isolation.ValueString()), &resp.Diagnostics)
 			}
 		}
 	}
@@ -510,5 +515,23 @@ func addComposeError(diags *diag.Diagnostics, err error) {
 	}
 	for _, p := range probs {
 		diags.AddAttributeError(path.Root("compose"), "Invalid Compose file", "compose: "+p.Error()+suffix)
+	}
+}
+
+// validateManifestsAttr checks a kubernetes template's manifests at plan time: every
+// document parses and has apiVersion, kind and metadata.name; in namespace isolation no
+// document is cluster-scoped or names a namespace. Each problem names its document.
+func validateManifestsAttr(content string, isolation workshop.Isolation, diags *diag.Diagnostics) {
+	var err error
+	if isolation == workshop.IsolationNamespace {
+		err = kubernetes.ValidateManifests(content)
+	} else {
+		_, err = manifest.Parse(content)
+	}
+	if err == nil {
+		return
+	}
+	for _, e := range splitJoined(err) {
+		diags.AddAttributeError(path.Root("manifests"), "Invalid manifests", "manifests: "+e.Error())
 	}
 }

@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"fmt"
+	"path/filepath"
+	"sort"
 	"sync"
 
 	"k8s.io/client-go/discovery"
@@ -11,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -59,7 +62,11 @@ func New(cfg Config) (*Backend, error) {
 func restConfig(c Config) (*rest.Config, error) {
 	var rc *rest.Config
 	if c.ConfigPath != "" {
+		// KUBECONFIG may list several files (merged, first wins), like kubectl.
 		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: c.ConfigPath}
+		if paths := filepath.SplitList(c.ConfigPath); len(paths) > 1 {
+			rules = &clientcmd.ClientConfigLoadingRules{Precedence: paths}
+		}
 		overrides := &clientcmd.ConfigOverrides{CurrentContext: c.Context}
 		var err error
 		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
@@ -79,6 +86,23 @@ func restConfig(c Config) (*rest.Config, error) {
 	if c.ClusterCACertificate != "" {
 		rc.CAData = []byte(c.ClusterCACertificate)
 		rc.CAFile = ""
+	}
+	if c.Exec != nil {
+		ec := &clientcmdapi.ExecConfig{
+			APIVersion:      c.Exec.APIVersion,
+			Command:         c.Exec.Command,
+			Args:            c.Exec.Args,
+			InteractiveMode: clientcmdapi.NeverExecInteractiveMode,
+		}
+		for k, v := range c.Exec.Env {
+			ec.Env = append(ec.Env, clientcmdapi.ExecEnvVar{Name: k, Value: v})
+		}
+		sort.Slice(ec.Env, func(i, j int) bool { return ec.Env[i].Name < ec.Env[j].Name })
+		rc.ExecProvider = ec
+		rc.BearerToken, rc.BearerTokenFile = "", ""
+		rc.Username, rc.Password = "", ""
+		rc.CertData, rc.KeyData, rc.CertFile, rc.KeyFile = nil, nil, "", ""
+		rc.AuthProvider = nil
 	}
 	if c.Insecure {
 		rc.Insecure = true

@@ -29,6 +29,19 @@ type Config struct {
 	// ParticipantServer is the API server address written into participant
 	// kubeconfigs, default the address this backend talks to.
 	ParticipantServer string
+	// Exec is a client-go credential plugin (client.authentication.k8s.io) run to get
+	// a token; it overrides the kubeconfig user's credentials.
+	Exec *ExecPlugin
+	// VCluster configures isolation = "vcluster" (see vcluster_config.go).
+	VCluster VClusterConfig
+}
+
+// ExecPlugin is an exec credential plugin, as in a kubeconfig's users[].user.exec.
+type ExecPlugin struct {
+	APIVersion string
+	Command    string
+	Args       []string
+	Env        map[string]string
 }
 
 // DefaultNamespace is the default control namespace.
@@ -44,6 +57,9 @@ func (c Config) validate() (Config, error) {
 	}
 	if c.ConfigPath == "" && c.Host == "" {
 		return c, errors.New("kubernetes: neither config_path nor host is set")
+	}
+	if c.Exec != nil && (c.Exec.Command == "" || c.Exec.APIVersion == "") {
+		return c, errors.New("kubernetes exec: api_version and command are required")
 	}
 	if c.Insecure && c.ClusterCACertificate != "" {
 		return c, errors.New("kubernetes: insecure and cluster_ca_certificate are mutually exclusive")

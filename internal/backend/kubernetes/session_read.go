@@ -155,8 +155,8 @@ func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error)
 	return out, nil
 }
 
-// UpdateSession changes the quota, the limit range and the expiry label in place. The
-// participant token keeps its original lifetime (a TokenRequest cannot be extended).
+// UpdateSession changes the quota, the limit range and the expiry in place; a new expiry
+// also gets a new participant token (and kubeconfig) that expires with the session.
 func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.SessionSpec) (*workshop.Session, error) {
 	if spec == nil || spec.Template == nil {
 		return nil, errors.New("update session: no spec or template given")
@@ -182,6 +182,12 @@ func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.S
 		ns.Annotations[workshop.LabelPrefix+"duration"] = spec.Duration.String()
 		if _, err := core.Namespaces().Update(ctx, ns, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
 			return nil, fmt.Errorf("update session %s: namespace: %w", id, err)
+		}
+		// A TokenRequest cannot be extended: request a new token that expires with the
+		// session and rewrite both kubeconfigs (the workspace's mounted copy follows
+		// within the kubelet's sync period). The old token expires on its own.
+		if err := b.refreshKubeconfigs(ctx, name, spec.ExpiresAt); err != nil {
+			return nil, fmt.Errorf("update session %s: %w", id, err)
 		}
 	}
 	q, err := core.ResourceQuotas(name).Get(ctx, quotaName, metav1.GetOptions{})
@@ -210,6 +216,29 @@ func (b *Backend) DeleteSession(ctx context.Context, id string) error {
 	defer unlock()
 	if err := b.removeNamespace(ctx, id); err != nil {
 		return fmt.Errorf("delete session %s: %w", id, err)
+	}
+	return nil
+}
+
+// refreshKubeconfigs requests a participant token expiring at expires and rewrites the
+// kubeconfig secret with it.
+func (b *Backend) refreshKubeconfigs(ctx context.Context, ns string, expires time.Time) error {
+	token, err := b.participantToken(ctx, ns, expires)
+	if err != nil {
+		return err
+	}
+	inPod, partic, err := b.kubeconfigs(ctx, ns, token)
+	if err != nil {
+		return err
+	}
+	secrets := b.cs.CoreV1().Secrets(ns)
+	sec, err := secrets.Get(ctx, kubeconfigSecret, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("read kubeconfig secret: %w", err)
+	}
+	sec.Data = map[string][]byte{secretKeyInPod: inPod, secretKeyPartic: partic}
+	if _, err := secrets.Update(ctx, sec, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+		return fmt.Errorf("update kubeconfig secret: %w", err)
 	}
 	return nil
 }

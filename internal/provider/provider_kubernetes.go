@@ -1,0 +1,273 @@
+package provider
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+)
+
+// Environment fallbacks of the kubernetes block (SPEC.md, as the design names them).
+const (
+	envKubeconfig = "KUBECONFIG"
+	envK8sContext = "K8S_CONTEXT"
+	envK8sHost    = "K8S_ENDPOINT"
+	envK8sToken   = "K8S_TOKEN"
+	envK8sNS      = "K8S_NAMESPACE"
+)
+
+type kubernetesModel struct {
+	ConfigPath           types.String   `tfsdk:"config_path"`
+	Context              types.String   `tfsdk:"context"`
+	Host                 types.String   `tfsdk:"host"`
+	Token                types.String   `tfsdk:"token"`
+	ClusterCACertificate types.String   `tfsdk:"cluster_ca_certificate"`
+	Insecure             types.Bool     `tfsdk:"insecure"`
+	Namespace            types.String   `tfsdk:"namespace"`
+	ParticipantServer    types.String   `tfsdk:"participant_server"`
+	Exec                 *k8sExecModel  `tfsdk:"exec"`
+	VCluster             *vclusterModel `tfsdk:"vcluster"`
+}
+
+type k8sExecModel struct {
+	APIVersion types.String `tfsdk:"api_version"`
+	Command    types.String `tfsdk:"command"`
+	Args       types.List   `tfsdk:"args"`
+	Env        types.Map    `tfsdk:"env"`
+}
+
+type vclusterModel struct {
+	ChartRepository types.String `tfsdk:"chart_repository"`
+	ChartPath       types.String `tfsdk:"chart_path"`
+	ChartVersion    types.String `tfsdk:"chart_version"`
+	Values          types.String `tfsdk:"values"`
+}
+
+func kubernetesProviderSchema() schema.SingleNestedAttribute {
+	return schema.SingleNestedAttribute{
+		MarkdownDescription: "The Kubernetes cluster sessions of `kubernetes` templates run on. " +
+			"Configured when this block is present or when `KUBECONFIG` or `K8S_ENDPOINT` is set; " +
+			"otherwise a `kubernetes` template fails with a clear diagnostic (the provider never dials a default address).",
+		Optional: true,
+		Attributes: map[string]schema.Attribute{
+			"config_path": schema.StringAttribute{
+				MarkdownDescription: "Path of a kubeconfig file (`~` is expanded; several files separated by `:` are merged like kubectl does). " +
+					"Falls back to `KUBECONFIG`.",
+				Optional: true,
+			},
+			"context": schema.StringAttribute{
+				MarkdownDescription: "Context of the kubeconfig to use. Falls back to `K8S_CONTEXT`, then the kubeconfig's current context.",
+				Optional:            true,
+			},
+			"host": schema.StringAttribute{
+				MarkdownDescription: "API server address (`https://host:port`); overrides the kubeconfig's. Falls back to `K8S_ENDPOINT`.",
+				Optional:            true,
+				Validators:          []validator.String{stringvalidator.RegexMatches(k8sHostRE, "must be an http:// or https:// address")},
+			},
+			"token": schema.StringAttribute{
+				MarkdownDescription: "Bearer token; overrides the kubeconfig user's credentials. Falls back to `K8S_TOKEN`. " +
+					"Sensitive; provider configuration is never written to state.",
+				Optional:  true,
+				Sensitive: true,
+			},
+			"cluster_ca_certificate": schema.StringAttribute{
+				MarkdownDescription: "PEM-encoded CA certificate of the API server; overrides the kubeconfig's.",
+				Optional:            true,
+				Validators:          []validator.String{stringvalidator.RegexMatches(pemRE, "must be a PEM-encoded certificate")},
+			},
+			"insecure": schema.BoolAttribute{
+				MarkdownDescription: "Skip TLS verification of the API server (tests only). Conflicts with `cluster_ca_certificate`.",
+				Optional:            true,
+			},
+			"namespace": schema.StringAttribute{
+				MarkdownDescription: "Control namespace: where templates are stored (ConfigMaps) and the reconciler's lease lives. " +
+					"Falls back to `K8S_NAMESPACE`, then `" + kubernetes.DefaultNamespace + "`.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.RegexMatches(dnsLabelRE, "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)")},
+			},
+			"participant_server": schema.StringAttribute{
+				MarkdownDescription: "API server address written into participants' kubeconfigs, for participants who reach " +
+					"the cluster by another address than Terraform does. Default: the address the provider uses.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.RegexMatches(k8sHostRE, "must be an http:// or https:// address")},
+			},
+			"exec": schema.SingleNestedAttribute{
+				MarkdownDescription: "A client-go exec credential plugin (as `users[].user.exec` of a kubeconfig), for clusters " +
+					"that hand out short-lived tokens (EKS, GKE, AKS, OIDC). Overrides the kubeconfig user's credentials.",
+				Optional: true,
+				Attributes: map[string]schema.Attribute{
+					"api_version": schema.StringAttribute{
+						MarkdownDescription: "API version of the ExecCredential, for example `client.authentication.k8s.io/v1`.",
+						Required:            true,
+						Validators: []validator.String{stringvalidator.OneOf(
+							"client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")},
+					},
+					"command": schema.StringAttribute{
+						MarkdownDescription: "Command to run (a path or a name on `PATH`).",
+						Required:            true,
+						Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+					},
+					"args": schema.ListAttribute{
+						MarkdownDescription: "Arguments of the command.",
+						ElementType:         types.StringType,
+						Optional:            true,
+						Validators:          []validator.List{listvalidator.SizeAtMost(64)},
+					},
+					"env": schema.MapAttribute{
+						MarkdownDescription: "Environment variables set for the command.",
+						ElementType:         types.StringType,
+						Optional:            true,
+					},
+				},
+			},
+			"vcluster": schema.SingleNestedAttribute{
+				MarkdownDescription: "Where the vCluster Helm chart of `isolation = \"vcluster\"` templates comes from, and values merged over the provider's.",
+				Optional:            true,
+				Attributes: map[string]schema.Attribute{
+					"chart_repository": schema.StringAttribute{
+						MarkdownDescription: "Helm repository URL of the chart, for example `https://charts.loft.sh`. Conflicts with `chart_path`.",
+						Optional:            true,
+						Validators: []validator.String{
+							stringvalidator.RegexMatches(k8sHostRE, "must be an http:// or https:// address"),
+							stringvalidator.ConflictsWith(path.MatchRelative().AtParent().AtName("chart_path")),
+						},
+					},
+					"chart_path": schema.StringAttribute{
+						MarkdownDescription: "A local chart directory or archive (air-gapped clusters).",
+						Optional:            true,
+					},
+					"chart_version": schema.StringAttribute{
+						MarkdownDescription: "Chart version, for example `0.30.0`.",
+						Optional:            true,
+					},
+					"values": schema.StringAttribute{
+						MarkdownDescription: "YAML values merged over the provider's defaults for every vCluster (a template's own values are merged last).",
+						Optional:            true,
+					},
+				},
+			},
+		},
+	}
+}
+
+// kubernetesConfigFrom applies environment fallbacks. configured is false when neither
+// the block nor KUBECONFIG/K8S_ENDPOINT says where a cluster is; known is false when a
+// value is unknown at plan time.
+func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, diags *diag.Diagnostics) (cfg kubernetes.Config, configured, known bool) {
+	known = true
+	str := func(v types.String, env string) string {
+		if v.IsUnknown() {
+			known = false
+			return ""
+		}
+		if !v.IsNull() && v.ValueString() != "" {
+			return v.ValueString()
+		}
+		if env != "" {
+			return os.Getenv(env)
+		}
+		return ""
+	}
+	configured = m != nil || os.Getenv(envKubeconfig) != "" || os.Getenv(envK8sHost) != ""
+	if m == nil {
+		m = &kubernetesModel{}
+	}
+	cfg = kubernetes.Config{
+		ConfigPath:           expandHome(str(m.ConfigPath, envKubeconfig)),
+		Context:              str(m.Context, envK8sContext),
+		Host:                 str(m.Host, envK8sHost),
+		Token:                str(m.Token, envK8sToken),
+		ClusterCACertificate: str(m.ClusterCACertificate, ""),
+		Namespace:            str(m.Namespace, envK8sNS),
+		ParticipantServer:    str(m.ParticipantServer, ""),
+	}
+	if m.Insecure.IsUnknown() {
+		known = false
+	}
+	cfg.Insecure = m.Insecure.ValueBool()
+	if e := m.Exec; e != nil {
+		cfg.Exec = &kubernetes.ExecPlugin{APIVersion: str(e.APIVersion, ""), Command: str(e.Command, "")}
+		if e.Args.IsUnknown() || e.Env.IsUnknown() || !allKnown(e.Args.Elements()) || !allKnown(mapValues(e.Env.Elements())) {
+			known = false
+		} else {
+			diags.Append(e.Args.ElementsAs(ctx, &cfg.Exec.Args, false)...)
+			if !e.Env.IsNull() {
+				diags.Append(e.Env.ElementsAs(ctx, &cfg.Exec.Env, false)...)
+			}
+		}
+	}
+	return cfg, configured, known
+}
+
+func allKnown(vs []attr.Value) bool {
+	for _, v := range vs {
+		if v.IsUnknown() {
+			return false
+		}
+	}
+	return true
+}
+
+func mapValues(m map[string]attr.Value) []attr.Value {
+	out := make([]attr.Value, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// expandHome expands a leading ~/ in every element of a path list.
+func expandHome(p string) string {
+	if !strings.Contains(p, "~") {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return p
+	}
+	parts := filepath.SplitList(p)
+	for i, s := range parts {
+		if s == "~" {
+			parts[i] = home
+		} else if strings.HasPrefix(s, "~/") {
+			parts[i] = filepath.Join(home, s[2:])
+		}
+	}
+	return strings.Join(parts, string(filepath.ListSeparator))
+}
+
+// validateKubernetesBlock checks what single-attribute validators cannot.
+func validateKubernetesBlock(m *kubernetesModel, diags *diag.Diagnostics) {
+	if m == nil {
+		return
+	}
+	k := path.Root("kubernetes")
+	if !m.Insecure.IsNull() && !m.Insecure.IsUnknown() && m.Insecure.ValueBool() && !m.ClusterCACertificate.IsNull() {
+		diags.AddAttributeError(k.AtName("insecure"), "Conflicting TLS settings",
+			"Set either kubernetes.insecure = true or kubernetes.cluster_ca_certificate, not both.")
+	}
+	if m.ConfigPath.IsNull() && m.Host.IsNull() && os.Getenv(envKubeconfig) == "" && os.Getenv(envK8sHost) == "" {
+		diags.AddAttributeError(k, "Kubernetes cluster not specified",
+			"The kubernetes block needs config_path or host (or the KUBECONFIG or K8S_ENDPOINT environment variable) to know which cluster to use.")
+	}
+	if knownString(m.ConfigPath) {
+		// One file must exist (kubectl ignores missing files only in a list).
+		if f := expandHome(m.ConfigPath.ValueString()); len(filepath.SplitList(f)) == 1 {
+			if _, err := os.Stat(f); err != nil {
+				diags.AddAttributeError(k.AtName("config_path"), "Kubeconfig not readable",
+					"kubernetes.config_path: "+err.Error())
+			}
+		}
+	}
+}

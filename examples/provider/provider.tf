@@ -37,3 +37,37 @@ provider "nalabo" {
     }
   }
 }
+
+# A Kubernetes cluster for `kubernetes` templates. config_path falls back to KUBECONFIG,
+# context to K8S_CONTEXT, host to K8S_ENDPOINT, token to K8S_TOKEN, namespace to
+# K8S_NAMESPACE. The control namespace holds the templates and the reconciler's lease.
+provider "nalabo" {
+  alias = "cluster"
+  kubernetes = {
+    config_path = "~/.kube/config"
+    context     = "workshops"
+    namespace   = "nalabo"
+    # The address written into participants' kubeconfigs, when they reach the API
+    # server by another name than Terraform does.
+    participant_server = "https://k8s.workshops.example.com:6443"
+  }
+}
+
+# A managed cluster whose tokens come from an exec credential plugin.
+variable "eks_ca_pem" {
+  type    = string
+  default = null
+}
+
+provider "nalabo" {
+  alias = "eks"
+  kubernetes = {
+    host                   = "https://ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
+    cluster_ca_certificate = var.eks_ca_pem
+    exec = {
+      api_version = "client.authentication.k8s.io/v1beta1"
+      command     = "aws"
+      args        = ["eks", "get-token", "--cluster-name", "workshops"]
+    }
+  }
+}

@@ -47,3 +47,58 @@ resource "nalabo_workshop_template" "built" {
   resources = { cpu = "500m", memory = "512Mi" }
   duration  = "90m"
 }
+
+# A Kubernetes template: a locked-down namespace per session (Pod Security
+# "restricted", a ResourceQuota and LimitRange from the session's resources,
+# NetworkPolicies, a ServiceAccount bound to its own namespace), a workspace pod with
+# kubectl and the participant's kubeconfig, and the design's nginx-demo manifests,
+# applied by server-side apply and awaited the kstatus way. In namespace isolation a
+# cluster-scoped document (a ClusterRole, say) is a plan-time error.
+resource "nalabo_workshop_template" "k8s_intro" {
+  name                = "k8s-intro"
+  infrastructure_type = "kubernetes"
+  isolation           = "namespace"
+  pod_security        = "restricted"
+  workspace = {
+    image   = "registry.example.com/workshop/kubectl-shell:1"
+    command = ["sleep", "infinity"]
+  }
+  manifests = <<-EOT
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: nginx-demo
+    spec:
+      replicas: 1
+      selector:
+        matchLabels: {app: nginx-demo}
+      template:
+        metadata:
+          labels: {app: nginx-demo}
+        spec:
+          securityContext:
+            runAsNonRoot: true
+            runAsUser: 101
+            seccompProfile: {type: RuntimeDefault}
+          containers:
+          - name: web
+            image: nginxinc/nginx-unprivileged:1.27
+            ports: [{containerPort: 8080}]
+            securityContext:
+              allowPrivilegeEscalation: false
+              capabilities: {drop: [ALL]}
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata:
+      name: nginx-demo
+    spec:
+      selector: {app: nginx-demo}
+      ports: [{port: 80, targetPort: 8080}]
+  EOT
+  resources = { cpu = "2000m", memory = "4Gi", storage = "20Gi" }
+  duration  = "4h"
+  validations = [
+    { name = "pods-running", command = ["sh", "-c", "kubectl get pods"], timeout = "30s" },
+  ]
+}

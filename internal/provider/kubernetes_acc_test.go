@@ -378,6 +378,30 @@ resource "nalabo_exec" "pods" {
 				ImportStateVerify:       true,
 				ImportStateVerifyIgnore: []string{"timeouts", "kubeconfig"},
 			},
+			// Drift: the quota is changed outside Terraform; an in-place update is planned.
+			{
+				PreConfig: func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					qs := k8sAdmin(t).CoreV1().ResourceQuotas(nsA)
+					list, err := qs.List(ctx, metav1.ListOptions{})
+					if err != nil || len(list.Items) != 1 {
+						t.Fatalf("quotas of %s: %v (%d)", nsA, err, len(list.Items))
+					}
+					q := list.Items[0]
+					q.Spec.Hard[corev1.ResourceLimitsCPU] = mustQuantity("3")
+					q.Spec.Hard[corev1.ResourceRequestsCPU] = mustQuantity("3")
+					if _, err := qs.Update(ctx, &q, metav1.UpdateOptions{}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: cfg(`  resources = { cpu = "500m", memory = "256Mi" }
+  duration  = "2h"`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("nalabo_workshop_session.a", plancheck.ResourceActionUpdate),
+				}},
+				Check: checkQuota(t, "nalabo_workshop_session.a", "500m", "256Mi"),
+			},
 			// Drift: the namespace is deleted outside Terraform; a re-creation is planned.
 			{
 				PreConfig: func() {

@@ -1,20 +1,35 @@
-// Command terraform-provider-nalabo serves the Nalabo Terraform provider.
+// Command terraform-provider-nalabo serves the Nalabo Terraform provider; its
+// `reconcile` sub-command runs the reconciler (expired session cleanup, health checks,
+// Prometheus metrics): terraform-provider-nalabo reconcile --help.
 package main
 
 import (
 	"context"
 	"flag"
 	"log"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/provider"
+	"github.com/nalabo/terraform-provider-nalabo/internal/reconciler"
 )
 
 // version is set by goreleaser.
 var version = "dev"
 
 func main() {
+	// Terraform starts the plugin without arguments; only an explicit sub-command
+	// runs the reconciler.
+	if len(os.Args) > 1 && os.Args[1] == "reconcile" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := reconciler.Main(ctx, os.Args[2:], os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+
 	var debug bool
 	flag.BoolVar(&debug, "debug", false, "run the provider with support for debuggers like delve")
 	flag.Parse()

@@ -290,5 +290,9 @@ func (p *nalaboProvider) Resources(_ context.Context) []func() resource.Resource
 }
 
 func (p *nalaboProvider) DataSources(_ context.Context) []func() datasource.DataSource {
-	return []func() datasource.DataSource{}
+	return []func() datasource.DataSource{
+		NewInfrastructureDataSource,
+		NewWorkshopSessionDataSource,
+		NewSessionValidationDataSource,
+	}
 }

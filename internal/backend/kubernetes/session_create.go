@@ -57,6 +57,9 @@ func sessionSelector() string {
 // workspace pod and the template's objects are ready (kstatus Current). On any failure
 // it deletes the namespace and waits until it is gone.
 func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec) (*workshop.Session, error) {
+	if isVCluster(spec) {
+		return b.createVClusterSession(ctx, spec)
+	}
 	res, err := checkSpec(spec)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,9 @@ import (
 // missing (or terminating) namespace is an error wrapping workshop.ErrNotFound; a
 // missing workspace pod or quota makes the session degraded.
 func (b *Backend) GetSession(ctx context.Context, id string) (*workshop.Session, error) {
+	if s, ok, err := b.getVClusterSession(ctx, id); ok {
+		return s, err
+	}
 	return b.getSession(ctx, id)
 }
 
@@ -161,6 +164,9 @@ func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.S
 	if spec == nil || spec.Template == nil {
 		return nil, errors.New("update session: no spec or template given")
 	}
+	if isVCluster(spec) {
+		return b.updateVClusterSession(ctx, id, spec)
+	}
 	spec.ID = id
 	res, err := checkSpec(spec)
 	if err != nil {
@@ -214,7 +220,7 @@ func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.S
 func (b *Backend) DeleteSession(ctx context.Context, id string) error {
 	unlock := b.lockSession(id)
 	defer unlock()
-	if err := b.removeNamespace(ctx, id); err != nil {
+	if err := b.removeSessionObjects(ctx, id); err != nil {
 		return fmt.Errorf("delete session %s: %w", id, err)
 	}
 	return nil

@@ -108,13 +108,17 @@ func (b *Backend) ApplyTemplate(ctx context.Context, in *workshop.Template) (*wo
 	if in.Infrastructure != workshop.InfraKubernetes {
 		return nil, fmt.Errorf("template %s: the kubernetes backend cannot apply a %q template", in.Name, in.Infrastructure)
 	}
-	if in.Isolation != workshop.IsolationNamespace {
-		return nil, fmt.Errorf("template %s: isolation %q is not supported yet by this backend; use \"namespace\"", in.Name, in.Isolation)
+	if in.Isolation != workshop.IsolationNamespace && in.Isolation != workshop.IsolationVCluster {
+		return nil, fmt.Errorf("template %s: isolation %q is not supported by this backend; use \"vcluster\" or \"namespace\"", in.Name, in.Isolation)
 	}
 	if err := checkPodSecurity(in.PodSecurity); err != nil {
 		return nil, fmt.Errorf("template %s: pod_security: %w", in.Name, err)
 	}
-	if err := ValidateManifests(in.Manifests); err != nil {
+	validate := ValidateManifests
+	if in.Isolation == workshop.IsolationVCluster {
+		validate = ValidateVClusterManifests
+	}
+	if err := validate(in.Manifests); err != nil {
 		return nil, fmt.Errorf("template %s: manifests: %w", in.Name, err)
 	}
 	raw, err := json.Marshal(in)

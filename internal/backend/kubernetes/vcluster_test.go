@@ -1,0 +1,569 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8s "k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+func TestVClusterValues(t *testing.T) {
+	s, err := VClusterConfig{
+		SyncerImage: "nalabo-test/vcluster-syncer:v0.30.0", ControlPlaneImage: "reg.example:5000/k8s:v1.34.0",
+		CoreDNSImage: "nalabo-test/coredns:1.12.1", ImagePullPolicy: "Never",
+		Values: "telemetry: {enabled: true}\ncontrolPlane:\n  statefulSet:\n    resources:\n      limits: {memory: 3Gi}\n",
+	}.settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &workshop.SessionSpec{ID: "abc", Participant: "ada", Template: &workshop.Template{Name: "t"}, ExpiresAt: time.Unix(1900000000, 0)}
+	v := vclusterValues(s, spec)
+	get := func(path ...string) any {
+		var cur any = v
+		for _, p := range path {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				t.Fatalf("%v: not a map at %s", path, p)
+			}
+			cur = m[p]
+		}
+		return cur
+	}
+	if got := get("controlPlane", "statefulSet", "image", "repository"); got != "nalabo-test/vcluster-syncer" {
+		t.Errorf("syncer repository %v", got)
+	}
+	if got := get("controlPlane", "distro", "k8s", "image", "repository"); got != "reg.example:5000/k8s" {
+		t.Errorf("control-plane repository %v", got)
+	}
+	if got := get("controlPlane", "distro", "k8s", "image", "tag"); got != "v1.34.0" {
+		t.Errorf("control-plane tag %v", got)
+	}
+	if got := get("controlPlane", "statefulSet", "persistence", "volumeClaim", "enabled"); got != false {
+		t.Errorf("persistence %v, want off by default", got)
+	}
+	if got := get("controlPlane", "coredns", "deployment", "image"); got != "nalabo-test/coredns:1.12.1" {
+		t.Errorf("coredns image %v", got)
+	}
+	// Extra values are merged last, key by key.
+	if got := get("telemetry", "enabled"); got != true {
+		t.Errorf("telemetry %v, want the extra values' true", got)
+	}
+	if got := get("controlPlane", "statefulSet", "resources", "limits", "memory"); got != "3Gi" {
+		t.Errorf("limits.memory %v, want the extra values' 3Gi", got)
+	}
+	if got := get("controlPlane", "statefulSet", "resources", "limits", "cpu"); got != "1" {
+		t.Errorf("limits.cpu %v, want the default kept", got)
+	}
+	podLabels := get("controlPlane", "statefulSet", "pods", "labels").(map[string]any)
+	if _, ok := podLabels[workshop.LabelExpiresAt]; ok {
+		t.Error("pod labels must not carry the expiry (an update would restart the control plane)")
+	}
+	if podLabels[workshop.LabelSession] != "abc" {
+		t.Errorf("pod labels %v", podLabels)
+	}
+	if _, err := (VClusterConfig{SyncerImage: "x@sha256:abc"}).settings(); err == nil {
+		t.Error("a digest must be refused")
+	}
+	if _, err := (VClusterConfig{APIAccess: "magic"}).settings(); err == nil {
+		t.Error("an unknown api access must be refused")
+	}
+}
+
+func TestValidateVClusterManifests(t *testing.T) {
+	if err := ValidateVClusterManifests(vclusterManifest); err != nil {
+		t.Fatal(err)
+	}
+	if err := ValidateVClusterManifests("apiVersion: v1\nkind: ConfigMap\n"); err == nil {
+		t.Fatal("a document without metadata.name must be refused")
+	}
+}
+
+// vclusterManifest has a cluster-scoped ClusterRole and Namespace next to a Deployment
+// and a Service: allowed in vcluster mode, where they land in the virtual cluster.
+const vclusterManifest = httpdManifest + `---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: workshop-reader
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list]
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: demo
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  namespace: demo
+data:
+  color: blue
+`
+
+// testVClusterBackend is a backend configured for the local vCluster harness
+// (scripts/vcluster-harness.sh --env), or skips.
+func testVClusterBackend(t *testing.T) *Backend {
+	t.Helper()
+	if os.Getenv("NALABO_VCLUSTER_TESTS") != "1" {
+		t.Skip("NALABO_VCLUSTER_TESTS=1 is not set (needs the test cluster and scripts/vcluster-harness.sh)")
+	}
+	path := os.Getenv("NALABO_K8S_KUBECONFIG")
+	chart := os.Getenv("NALABO_VCLUSTER_CHART")
+	if path == "" || chart == "" {
+		t.Skip("NALABO_K8S_KUBECONFIG and NALABO_VCLUSTER_CHART must be set (eval \"$(scripts/vcluster-harness.sh --env)\")")
+	}
+	b, err := New(Config{ConfigPath: path, Namespace: "nalabo-test", VCluster: VClusterConfig{
+		ChartPath:         chart,
+		SyncerImage:       os.Getenv("NALABO_VCLUSTER_SYNCER_IMAGE"),
+		ControlPlaneImage: os.Getenv("NALABO_VCLUSTER_K8S_IMAGE"),
+		CoreDNSImage:      os.Getenv("NALABO_VCLUSTER_COREDNS_IMAGE"),
+		ImagePullPolicy:   "Never",
+		APIAccess:         os.Getenv("NALABO_VCLUSTER_API_ACCESS"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func vclusterSpec(id string, manifests string, res workshop.Resources) *workshop.SessionSpec {
+	now := time.Now().UTC().Truncate(time.Second)
+	tpl := &workshop.Template{
+		ID: "kubernetes.vc-test.000000000000", Name: "vc-test", Infrastructure: workshop.InfraKubernetes,
+		Isolation: workshop.IsolationVCluster, Manifests: manifests,
+		Workspace: workshop.Workspace{Image: "nalabo-test/k8s-workspace:1", Command: []string{"sleep", "infinity"}},
+	}
+	return &workshop.SessionSpec{ID: id, Template: tpl, Participant: "p-" + id, Resources: res,
+		CreatedAt: now, Duration: time.Hour, ExpiresAt: now.Add(time.Hour)}
+}
+
+func testID(prefix string) string {
+	return fmt.Sprintf("%s%06d", prefix, time.Now().UnixNano()/1000%1000000)
+}
+
+// phaseLog collects vclusterTrace phases per session.
+type phaseLog struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+func (p *phaseLog) install(t *testing.T) {
+	p.m = map[string][]string{}
+	vclusterTrace = func(id, phase string, d time.Duration) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.m[id] = append(p.m[id], fmt.Sprintf("%s %.1fs", phase, d.Seconds()))
+	}
+	t.Cleanup(func() { vclusterTrace = nil })
+}
+
+func (p *phaseLog) get(id string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.m[id], ", ")
+}
+
+func deleteAndCheck(t *testing.T, b *Backend, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := b.DeleteSession(ctx, id); err != nil {
+		t.Errorf("delete %s: %v", id, err)
+		return
+	}
+	t.Logf("session %s deleted in %.1f s", id, time.Since(start).Seconds())
+	ns := workshop.SessionObjectName(id)
+	if _, err := b.cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace %s still there: %v", ns, err)
+	}
+	if rel, err := b.helmRelease(ns, workshop.VClusterReleaseName(id)); err != nil || rel != nil {
+		t.Errorf("release of %s still there: %v %v", id, rel, err)
+	}
+	sel := metav1.ListOptions{LabelSelector: workshop.LabelSession + "=" + id}
+	pvs, err := b.cs.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pv := range pvs.Items {
+		if pv.Spec.ClaimRef != nil && pv.Spec.ClaimRef.Namespace == ns {
+			t.Errorf("persistent volume %s of %s still there", pv.Name, ns)
+		}
+	}
+	pvcs, _ := b.cs.CoreV1().PersistentVolumeClaims("").List(ctx, metav1.ListOptions{})
+	for _, c := range pvcs.Items {
+		if c.Namespace == ns {
+			t.Errorf("PVC %s/%s still there", c.Namespace, c.Name)
+		}
+	}
+	// Nothing labelled with the session anywhere (namespaced kinds across namespaces,
+	// and the cluster-scoped kinds the chart could create).
+	checks := map[string]func() (int, error){
+		"pods":         func() (int, error) { l, err := b.cs.CoreV1().Pods("").List(ctx, sel); return n(l, err) },
+		"secrets":      func() (int, error) { l, err := b.cs.CoreV1().Secrets("").List(ctx, sel); return n(l, err) },
+		"configmaps":   func() (int, error) { l, err := b.cs.CoreV1().ConfigMaps("").List(ctx, sel); return n(l, err) },
+		"services":     func() (int, error) { l, err := b.cs.CoreV1().Services("").List(ctx, sel); return n(l, err) },
+		"statefulsets": func() (int, error) { l, err := b.cs.AppsV1().StatefulSets("").List(ctx, sel); return n(l, err) },
+		"deployments":  func() (int, error) { l, err := b.cs.AppsV1().Deployments("").List(ctx, sel); return n(l, err) },
+		"pvs":          func() (int, error) { l, err := b.cs.CoreV1().PersistentVolumes().List(ctx, sel); return n(l, err) },
+		"clusterroles": func() (int, error) { l, err := b.cs.RbacV1().ClusterRoles().List(ctx, sel); return n(l, err) },
+		"clusterrolebindings": func() (int, error) {
+			l, err := b.cs.RbacV1().ClusterRoleBindings().List(ctx, sel)
+			return n(l, err)
+		},
+		"namespaces": func() (int, error) { l, err := b.cs.CoreV1().Namespaces().List(ctx, sel); return n(l, err) },
+	}
+	for kind, f := range checks {
+		if n, err := f(); err != nil || n > 0 {
+			t.Errorf("%d %s labelled %s=%s left (%v)", n, kind, workshop.LabelSession, id, err)
+		}
+	}
+	// The chart's cluster-scoped objects are named after the release and namespace.
+	crs, _ := b.cs.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{})
+	for _, cr := range crs.Items {
+		if strings.Contains(cr.Name, ns) {
+			t.Errorf("cluster role %s left", cr.Name)
+		}
+	}
+}
+
+// n counts a list's items (through its metadata, the same for every kind).
+func n(l metav1.ListInterface, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	items, err := meta.ExtractList(l.(runtime.Object))
+	return len(items), err
+}
+
+// TestVClusterSessions: two vcluster sessions built concurrently; the template's
+// manifests (a cluster-scoped ClusterRole and Namespace among them) ready inside each;
+// kubectl in each workspace sees its own virtual cluster only; each participant
+// kubeconfig works against its own virtual API only; resize in place; delete leaves
+// nothing behind.
+func TestVClusterSessions(t *testing.T) {
+	b := testVClusterBackend(t)
+	var phases phaseLog
+	phases.install(t)
+	ids := []string{testID("vca"), testID("vcb")}
+	res := workshop.Resources{CPU: "1000m", Memory: "2Gi"}
+	sessions := make([]*workshop.Session, 2)
+	errs := make([]error, 2)
+	took := make([]time.Duration, 2)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		t.Cleanup(func() { deleteAndCheck(t, b, id) })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			start := time.Now()
+			sessions[i], errs[i] = b.CreateSession(ctx, vclusterSpec(id, vclusterManifest, res))
+			took[i] = time.Since(start)
+		}()
+	}
+	wg.Wait()
+	for i := range ids {
+		if errs[i] != nil {
+			t.Fatalf("create %s: %v", ids[i], errs[i])
+		}
+		t.Logf("session %s ready in %.1f s (%s)", ids[i], took[i].Seconds(), phases.get(ids[i]))
+		if sessions[i].Status != workshop.StatusRunning {
+			t.Errorf("session %s status %s", ids[i], sessions[i].Status)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	// Participant kubeconfigs: each works against its own virtual API.
+	vcs := make([]*k8s.Clientset, 2)
+	for i, s := range sessions {
+		rc, err := clientcmd.RESTConfigFromKubeConfig([]byte(s.Kubeconfig))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Timeout = 10 * time.Second
+		vcs[i] = k8s.NewForConfigOrDie(rc)
+		if _, err := vcs[i].RbacV1().ClusterRoles().Get(ctx, "workshop-reader", metav1.GetOptions{}); err != nil {
+			t.Errorf("session %s: cluster role of the manifest: %v", ids[i], err)
+		}
+		cm, err := vcs[i].CoreV1().ConfigMaps("demo").Get(ctx, "settings", metav1.GetOptions{})
+		if err != nil || cm.Data["color"] != "blue" {
+			t.Errorf("session %s: configmap demo/settings: %v", ids[i], err)
+		}
+		marker := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "only-in-" + ids[i]}}
+		if _, err := vcs[i].CoreV1().ConfigMaps("default").Create(ctx, marker, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("session %s: create marker: %v", ids[i], err)
+		}
+	}
+	// The host never sees the virtual cluster's cluster-scoped objects.
+	if _, err := b.cs.RbacV1().ClusterRoles().Get(ctx, "workshop-reader", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the manifest's ClusterRole reached the host cluster: %v", err)
+	}
+	// A's credentials against B's API fail (another CA, another client CA).
+	crossed, err := clientcmd.RESTConfigFromKubeConfig([]byte(sessions[0].Kubeconfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := clientcmd.RESTConfigFromKubeConfig([]byte(sessions[1].Kubeconfig))
+	crossed.Host = other.Host
+	crossed.Timeout = 10 * time.Second
+	if _, err := k8s.NewForConfigOrDie(crossed).CoreV1().Pods("").List(ctx, metav1.ListOptions{}); err == nil {
+		t.Error("session A's kubeconfig works against session B's virtual API")
+	} else {
+		t.Logf("A's credentials against B's API: %v", err)
+	}
+
+	// kubectl in each workspace talks to its own virtual cluster.
+	for i, id := range ids {
+		out := execOK(t, b, id, "kubectl get pods -A -o name; kubectl get configmaps -A -o name; kubectl get clusterrole workshop-reader -o name")
+		own, err := vcs[i].CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil || len(own.Items) == 0 {
+			t.Fatalf("session %s: virtual web pods: %v", id, err)
+		}
+		if !strings.Contains(out, "pod/"+own.Items[0].Name) {
+			t.Errorf("session %s: workspace kubectl does not list its virtual pod %s:\n%s", id, own.Items[0].Name, out)
+		}
+		if !strings.Contains(out, "pod/coredns-") {
+			t.Errorf("session %s: workspace kubectl does not list the virtual CoreDNS:\n%s", id, out)
+		}
+		if !strings.Contains(out, "configmap/only-in-"+id) {
+			t.Errorf("session %s: workspace kubectl misses its own marker:\n%s", id, out)
+		}
+		otherID := ids[1-i]
+		if strings.Contains(out, "only-in-"+otherID) {
+			t.Errorf("session %s: workspace kubectl sees session %s's marker:\n%s", id, otherID, out)
+		}
+		theirs, _ := vcs[1-i].CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		for _, p := range theirs.Items {
+			if strings.Contains(out, "pod/"+p.Name) {
+				t.Errorf("session %s: workspace kubectl sees session %s's pod %s", id, otherID, p.Name)
+			}
+		}
+		if !strings.Contains(out, "clusterrole.rbac.authorization.k8s.io/workshop-reader") {
+			t.Errorf("session %s: no virtual cluster role:\n%s", id, out)
+		}
+		// The virtual pods run on the host, in the session namespace, under its quota.
+		host, err := b.cs.CoreV1().Pods(workshop.SessionObjectName(id)).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, p := range host.Items {
+			names = append(names, p.Name)
+		}
+		sort.Strings(names)
+		t.Logf("session %s: host pods %v", id, names)
+	}
+
+	// Read: running, with the participant's resources.
+	got, err := b.GetSession(ctx, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != workshop.StatusRunning || got.Resources.CPU != "1000m" || got.Resources.Memory != "2Gi" {
+		t.Errorf("read: status %s resources %+v", got.Status, got.Resources)
+	}
+
+	// Resize in place: the quota follows, the control plane is not restarted.
+	ns := workshop.SessionObjectName(ids[0])
+	before, err := b.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: controlPlaneSelector(workshop.VClusterReleaseName(ids[0]))})
+	if err != nil || len(before.Items) != 1 {
+		t.Fatalf("control-plane pods: %v %v", before, err)
+	}
+	start := time.Now()
+	upd, err := b.UpdateSession(ctx, ids[0], vclusterSpec(ids[0], vclusterManifest, workshop.Resources{CPU: "1500m", Memory: "3Gi"}))
+	if err != nil {
+		t.Fatalf("resize: %v", err)
+	}
+	t.Logf("resize in %.1f s", time.Since(start).Seconds())
+	if upd.Resources.CPU != "1500m" || upd.Resources.Memory != "3Gi" || upd.Status != workshop.StatusRunning {
+		t.Errorf("after resize: %s %+v", upd.Status, upd.Resources)
+	}
+	q, err := b.cs.CoreV1().ResourceQuotas(ns).Get(ctx, quotaName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := b.cfg.VCluster.settings()
+	wantCPU := resource.NewMilliQuantity(1500+s.cpuMilli+vclusterDNSCPU, resource.DecimalSI)
+	if c := q.Spec.Hard[corev1.ResourceLimitsCPU]; c.Cmp(*wantCPU) != 0 {
+		t.Errorf("quota limits.cpu %s, want %s", c.String(), wantCPU.String())
+	}
+	after, _ := b.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: controlPlaneSelector(workshop.VClusterReleaseName(ids[0]))})
+	if len(after.Items) != 1 || after.Items[0].UID != before.Items[0].UID {
+		t.Errorf("the control plane was restarted by the resize")
+	}
+	if _, err := vcs[0].CoreV1().ConfigMaps("default").Get(ctx, "only-in-"+ids[0], metav1.GetOptions{}); err != nil {
+		t.Errorf("virtual state lost by the resize: %v", err)
+	}
+}
+
+func execOK(t *testing.T, b *Backend, id, script string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := b.Exec(ctx, id, &workshop.ExecRequest{Command: []string{"/bin/sh", "-c", script}, Timeout: 40 * time.Second})
+	if err != nil {
+		t.Fatalf("exec in %s: %v", id, err)
+	}
+	if r.ExitCode != 0 {
+		t.Fatalf("exec in %s: exit %d\nstdout: %s\nstderr: %s", id, r.ExitCode, r.Stdout, r.Stderr)
+	}
+	return r.Stdout
+}
+
+// TestVClusterPersistence: persistence on, with a volume made by hand (the test cluster
+// has no storage class): the chart's retained PVC and its volume are removed by
+// DeleteSession.
+func TestVClusterPersistence(t *testing.T) {
+	b := testVClusterBackend(t)
+	b.cfg.VCluster.Persistence = true
+	id := testID("vcp")
+	ns := workshop.SessionObjectName(id)
+	release := workshop.VClusterReleaseName(id)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "nalabo-test-" + id},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
+			ClaimRef:                      &corev1.ObjectReference{Namespace: ns, Name: "data-" + release + "-0"},
+			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/nalabo-test-pv-" + id}},
+		},
+	}
+	if _, err := b.cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = b.cs.CoreV1().PersistentVolumes().Delete(context.Background(), pv.Name, metav1.DeleteOptions{})
+		_ = os.RemoveAll("/tmp/nalabo-test-pv-" + id)
+	})
+	start := time.Now()
+	s, err := b.CreateSession(ctx, vclusterSpec(id, "", workshop.Resources{CPU: "1000m", Memory: "2Gi", Storage: "5Gi"}))
+	if err != nil {
+		_ = b.DeleteSession(context.Background(), id)
+		t.Fatalf("create: %v", err)
+	}
+	t.Logf("with persistence: ready in %.1f s, status %s", time.Since(start).Seconds(), s.Status)
+	pvc, err := b.cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data-"+release+"-0", metav1.GetOptions{})
+	if err != nil || pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName != pv.Name {
+		t.Fatalf("data PVC: %v %v", pvc, err)
+	}
+	deleteAndCheck(t, b, id)
+	if _, err := b.cs.CoreV1().PersistentVolumes().Get(ctx, pv.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("volume %s still there: %v", pv.Name, err)
+	}
+}
+
+// TestVClusterDiagnostics: a missing image fails fast with a message naming the step.
+func TestVClusterDiagnostics(t *testing.T) {
+	b := testVClusterBackend(t)
+	b.cfg.VCluster.SyncerImage = "nalabo-test/no-such-image:1"
+	b.cfg.VCluster.ControlPlaneImage = "nalabo-test/no-such-image:2"
+	id := testID("vcd")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, err := b.CreateSession(ctx, vclusterSpec(id, "", workshop.Resources{CPU: "1000m", Memory: "2Gi"}))
+	if err == nil {
+		_ = b.DeleteSession(context.Background(), id)
+		t.Fatal("create succeeded with a missing image")
+	}
+	t.Logf("after %.1f s: %v", time.Since(start).Seconds(), err)
+	if !strings.Contains(err.Error(), "image missing") || !strings.Contains(err.Error(), "no-such-image") {
+		t.Errorf("the error does not name the missing image: %v", err)
+	}
+	if _, err := b.cs.CoreV1().Namespaces().Get(ctx, workshop.SessionObjectName(id), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a failed create left its namespace: %v", err)
+	}
+}
+
+// TestVClusterTiming: time from CreateSession to a ready session (sequential runs, the
+// median), then a class created concurrently (NALABO_VCLUSTER_CLASS sessions, default 0).
+func TestVClusterTiming(t *testing.T) {
+	b := testVClusterBackend(t)
+	var phases phaseLog
+	phases.install(t)
+	runs := 3
+	var times []float64
+	for i := 0; i < runs; i++ {
+		id := testID("vct")
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		start := time.Now()
+		_, err := b.CreateSession(ctx, vclusterSpec(id, httpdManifest, workshop.Resources{CPU: "1000m", Memory: "2Gi"}))
+		d := time.Since(start)
+		cancel()
+		if err != nil {
+			t.Fatalf("create %s: %v", id, err)
+		}
+		times = append(times, d.Seconds())
+		t.Logf("run %d: ready in %.1f s (%s)", i+1, d.Seconds(), phases.get(id))
+		deleteAndCheck(t, b, id)
+	}
+	sort.Float64s(times)
+	t.Logf("vcluster session create: median %.1f s of %v", times[len(times)/2], times)
+
+	n := 0
+	fmt.Sscan(os.Getenv("NALABO_VCLUSTER_CLASS"), &n)
+	if n <= 0 {
+		return
+	}
+	ids := make([]string, n)
+	durs := make([]float64, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s%02d", testID("vck"), i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			s := time.Now()
+			_, errs[i] = b.CreateSession(ctx, vclusterSpec(ids[i], httpdManifest, workshop.Resources{CPU: "500m", Memory: "1Gi"}))
+			durs[i] = time.Since(s).Seconds()
+		}()
+	}
+	wg.Wait()
+	total := time.Since(start).Seconds()
+	failed := 0
+	for i := range ids {
+		if errs[i] != nil {
+			failed++
+			t.Errorf("class session %s: %v", ids[i], errs[i])
+		}
+	}
+	sort.Float64s(durs)
+	t.Logf("class of %d: all done in %.1f s; per session median %.1f s, max %.1f s; %d failed", n, total, durs[n/2], durs[n-1], failed)
+	dstart := time.Now()
+	var dwg sync.WaitGroup
+	for _, id := range ids {
+		dwg.Add(1)
+		go func() { defer dwg.Done(); deleteAndCheck(t, b, id) }()
+	}
+	dwg.Wait()
+	t.Logf("class of %d deleted in %.1f s", n, time.Since(dstart).Seconds())
+}

@@ -1,0 +1,232 @@
+package provider
+
+import (
+	"context"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+var (
+	_ datasource.DataSource              = (*infrastructureDataSource)(nil)
+	_ datasource.DataSourceWithConfigure = (*infrastructureDataSource)(nil)
+)
+
+// NewInfrastructureDataSource is the nalabo_infrastructure data source.
+func NewInfrastructureDataSource() datasource.DataSource { return &infrastructureDataSource{} }
+
+type infrastructureDataSource struct {
+	data *providerData
+}
+
+type infrastructureModel struct {
+	ID           types.String `tfsdk:"id"`
+	Backends     types.Map    `tfsdk:"backends"`
+	AllReachable types.Bool   `tfsdk:"all_reachable"`
+	Sessions     types.Int64  `tfsdk:"sessions"`
+}
+
+var infrastructureBackendAttrTypes = map[string]attr.Type{
+	"type":                       types.StringType,
+	"reachable":                  types.BoolType,
+	"error":                      types.StringType,
+	"endpoint":                   types.StringType,
+	"server_version":             types.StringType,
+	"api_version":                types.StringType,
+	"allocatable_cpu_millicores": types.Int64Type,
+	"allocatable_memory_bytes":   types.Int64Type,
+	"used_cpu_millicores":        types.Int64Type,
+	"used_memory_bytes":          types.Int64Type,
+	"sessions":                   types.Int64Type,
+	"details":                    types.MapType{ElemType: types.StringType},
+}
+
+func (d *infrastructureDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_infrastructure"
+}
+
+func (d *infrastructureDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
+	d.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Health checks of the infrastructure the provider is configured for: for each backend " +
+			"(`docker`, and `kubernetes` when the provider has a `kubernetes` block or `KUBECONFIG`/`K8S_ENDPOINT`), " +
+			"whether its API answers, its versions, the CPU and memory it can give, what the sessions reserve, and how " +
+			"many sessions it holds. An unreachable backend is reported with `reachable = false` and its `error`, not " +
+			"as a failure, so a `check` block can assert on it.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				MarkdownDescription: "The configured backend types, comma-separated (for example `docker,kubernetes`).",
+				Computed:            true,
+			},
+			"backends": schema.MapNestedAttribute{
+				MarkdownDescription: "One entry per configured backend, keyed by its type: " +
+					"`data.nalabo_infrastructure.this.backends[\"docker\"].reachable`.",
+				Computed: true,
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"type": schema.StringAttribute{
+						MarkdownDescription: "`docker` or `kubernetes`.",
+						Computed:            true,
+					},
+					"reachable": schema.BoolAttribute{
+						MarkdownDescription: "Whether the Docker engine or the Kubernetes API answered.",
+						Computed:            true,
+					},
+					"error": schema.StringAttribute{
+						MarkdownDescription: "Why the backend is not reachable; null when it is.",
+						Computed:            true,
+					},
+					"endpoint": schema.StringAttribute{
+						MarkdownDescription: "The address the provider talks to (Docker host, Kubernetes API server).",
+						Computed:            true,
+					},
+					"server_version": schema.StringAttribute{
+						MarkdownDescription: "Version of the Docker engine or of Kubernetes (`v1.33.1`).",
+						Computed:            true,
+					},
+					"api_version": schema.StringAttribute{
+						MarkdownDescription: "API version in use (Docker Engine API version negotiated by the client; Kubernetes `major.minor`).",
+						Computed:            true,
+					},
+					"allocatable_cpu_millicores": schema.Int64Attribute{
+						MarkdownDescription: "CPU the host (Docker) or the nodes (Kubernetes, allocatable) can give, in millicores.",
+						Computed:            true,
+					},
+					"allocatable_memory_bytes": schema.Int64Attribute{
+						MarkdownDescription: "Memory the host or the nodes can give, in bytes.",
+						Computed:            true,
+					},
+					"used_cpu_millicores": schema.Int64Attribute{
+						MarkdownDescription: "CPU reserved by the sessions: the sum of their limits (Docker) or quotas (Kubernetes), in millicores.",
+						Computed:            true,
+					},
+					"used_memory_bytes": schema.Int64Attribute{
+						MarkdownDescription: "Memory reserved by the sessions, in bytes.",
+						Computed:            true,
+					},
+					"sessions": schema.Int64Attribute{
+						MarkdownDescription: "Sessions the backend holds (every template, every Terraform configuration).",
+						Computed:            true,
+					},
+					"details": schema.MapAttribute{
+						MarkdownDescription: "Backend-specific facts: storage and cgroup drivers, whether storage caps are enforced, " +
+							"the subnet pool (Docker); the number of nodes and the platform (Kubernetes).",
+						Computed:    true,
+						ElementType: types.StringType,
+					},
+				}},
+			},
+			"all_reachable": schema.BoolAttribute{
+				MarkdownDescription: "Whether every configured backend answered.",
+				Computed:            true,
+			},
+			"sessions": schema.Int64Attribute{
+				MarkdownDescription: "Sessions on every reachable backend together.",
+				Computed:            true,
+			},
+		},
+	}
+}
+
+func (d *infrastructureDataSource) Read(ctx context.Context, _ datasource.ReadRequest, resp *datasource.ReadResponse) {
+	if d.data == nil {
+		resp.Diagnostics.AddError("Provider not configured",
+			"The nalabo provider was not configured before nalabo_infrastructure was read. This is a bug in the provider; please report it.")
+		return
+	}
+	infras := d.data.configuredBackends()
+	entries := map[string]attr.Value{}
+	allReachable := true
+	var total int64
+	var names []string
+	for _, infra := range infras {
+		names = append(names, string(infra))
+		info, errText := d.ping(ctx, infra)
+		if info == nil {
+			allReachable = false
+			tflog.Warn(ctx, "backend unreachable", map[string]any{"backend": string(infra), "error": errText})
+		} else {
+			total += int64(info.Sessions)
+		}
+		entries[string(infra)] = infrastructureEntry(ctx, infra, info, errText, &resp.Diagnostics)
+	}
+	backends, diags := types.MapValue(types.ObjectType{AttrTypes: infrastructureBackendAttrTypes}, entries)
+	resp.Diagnostics.Append(diags...)
+	m := infrastructureModel{
+		ID:           types.StringValue(strings.Join(names, ",")),
+		Backends:     backends,
+		AllReachable: types.BoolValue(allReachable),
+		Sessions:     types.Int64Value(total),
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// ping returns a backend's fresh Info, or nil and why it could not be had.
+func (d *infrastructureDataSource) ping(ctx context.Context, infra workshop.InfrastructureType) (*workshop.Info, string) {
+	b, bd := d.data.Backend(ctx, infra)
+	if bd.HasError() {
+		return nil, diagText(bd)
+	}
+	info, err := b.Ping(ctx)
+	if err != nil {
+		return nil, err.Error()
+	}
+	return info, ""
+}
+
+// diagText joins the summaries and details of error diagnostics.
+func diagText(diags diag.Diagnostics) string {
+	var parts []string
+	for _, e := range diags.Errors() {
+		parts = append(parts, e.Summary()+": "+e.Detail())
+	}
+	return strings.Join(parts, "; ")
+}
+
+func infrastructureEntry(ctx context.Context, infra workshop.InfrastructureType, info *workshop.Info, errText string, diags *diag.Diagnostics) attr.Value {
+	v := map[string]attr.Value{
+		"type":                       types.StringValue(string(infra)),
+		"reachable":                  types.BoolValue(info != nil),
+		"error":                      types.StringNull(),
+		"endpoint":                   types.StringNull(),
+		"server_version":             types.StringNull(),
+		"api_version":                types.StringNull(),
+		"allocatable_cpu_millicores": types.Int64Null(),
+		"allocatable_memory_bytes":   types.Int64Null(),
+		"used_cpu_millicores":        types.Int64Null(),
+		"used_memory_bytes":          types.Int64Null(),
+		"sessions":                   types.Int64Null(),
+		"details":                    types.MapNull(types.StringType),
+	}
+	if info == nil {
+		v["error"] = types.StringValue(errText)
+	} else {
+		v["endpoint"] = optString(info.Endpoint, types.StringNull())
+		v["server_version"] = optString(info.ServerVersion, types.StringNull())
+		v["api_version"] = optString(info.APIVersion, types.StringNull())
+		v["allocatable_cpu_millicores"] = types.Int64Value(info.AllocatableMilliCPU)
+		v["allocatable_memory_bytes"] = types.Int64Value(info.AllocatableMemory)
+		v["used_cpu_millicores"] = types.Int64Value(info.UsedMilliCPU)
+		v["used_memory_bytes"] = types.Int64Value(info.UsedMemory)
+		v["sessions"] = types.Int64Value(int64(info.Sessions))
+		details := info.Details
+		if details == nil {
+			details = map[string]string{}
+		}
+		m, d := types.MapValueFrom(ctx, types.StringType, details)
+		diags.Append(d...)
+		v["details"] = m
+	}
+	obj, d := types.ObjectValue(infrastructureBackendAttrTypes, v)
+	diags.Append(d...)
+	return obj
+}

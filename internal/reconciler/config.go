@@ -1,0 +1,330 @@
+// Package reconciler is `terraform-provider-nalabo reconcile`: a long-running process
+// that, every interval, lists the sessions of every configured backend by label,
+// deletes those past expires_at plus a grace period, samples their usage, optionally
+// runs their templates' validation checks, and serves /healthz, /readyz and Prometheus
+// /metrics. On Kubernetes, replicas elect a leader (a Lease in the control namespace):
+// only the leader deletes and validates. On Docker, two reconcilers on one host are
+// safe: a delete of a deleted session succeeds and each session is counted once.
+package reconciler
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// Defaults of the flags.
+const (
+	DefaultInterval         = time.Minute
+	DefaultGrace            = 5 * time.Minute
+	DefaultListen           = "127.0.0.1:9464"
+	DefaultValidateInterval = 5 * time.Minute
+	DefaultParallelism      = 4
+	DefaultDeleteTimeout    = 5 * time.Minute
+)
+
+// Config is the reconciler's configuration: flags over environment variables.
+type Config struct {
+	Interval time.Duration
+	Grace    time.Duration
+	Listen   string // "" serves nothing
+	Backends []workshop.InfrastructureType
+	Once     bool
+	// Templates, when set, restricts the reconciler to sessions of these template names.
+	Templates []string
+	// ValidateInterval is how often each session's validation checks run (0: never).
+	ValidateInterval time.Duration
+	Parallelism      int
+	DeleteTimeout    time.Duration
+	DryRun           bool
+	// Leader election (Kubernetes backend only).
+	LeaderElect bool
+	LeaseName   string
+	Identity    string
+	// Logging.
+	LogLevel string
+	LogJSON  bool
+
+	Docker     docker.Config
+	Kubernetes kubernetes.Config
+}
+
+// backendList is the repeatable --backend flag.
+type backendList struct {
+	set  bool
+	list []workshop.InfrastructureType
+}
+
+func (b *backendList) String() string {
+	s := make([]string, len(b.list))
+	for i, v := range b.list {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ",")
+}
+
+func (b *backendList) Set(v string) error {
+	if !b.set {
+		b.list, b.set = nil, true
+	}
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		switch workshop.InfrastructureType(part) {
+		case workshop.InfraDocker, workshop.InfraKubernetes:
+		default:
+			return fmt.Errorf("must be docker or kubernetes, got %q", part)
+		}
+		for _, have := range b.list {
+			if string(have) == part {
+				return fmt.Errorf("%s given twice", part)
+			}
+		}
+		b.list = append(b.list, workshop.InfrastructureType(part))
+	}
+	return nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// Usage is printed by -h.
+const usageHead = `Usage: terraform-provider-nalabo reconcile [flags]
+
+Deletes the sessions past expires_at plus --grace on every --backend, every --interval,
+and serves /healthz, /readyz and /metrics on --listen.
+
+Environment (as the provider): DOCKER_HOST, DOCKER_NETWORK, DOCKER_CERT_PATH,
+DOCKER_USERNAME, DOCKER_PASSWORD; KUBECONFIG, K8S_CONTEXT, K8S_ENDPOINT, K8S_TOKEN,
+K8S_CLUSTER_CA_CERTIFICATE, K8S_INSECURE, K8S_NAMESPACE (the control namespace, default
+"nalabo"). Inside a pod without any of these, the pod's service account is used.
+NALABO_LOG_LEVEL sets the log level, POD_NAME the leader election identity.
+
+Flags:
+`
+
+// ParseArgs parses the reconcile sub-command's arguments; getenv reads the environment
+// (os.Getenv, or a map in tests). Errors name the flag or variable.
+func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg := &Config{}
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	if usageOut == nil {
+		usageOut = io.Discard
+	}
+	fs.SetOutput(usageOut)
+	fs.Usage = func() {
+		fmt.Fprint(usageOut, usageHead)
+		fs.PrintDefaults()
+	}
+	backends := &backendList{list: []workshop.InfrastructureType{workshop.InfraDocker}}
+	var templates stringList
+	fs.DurationVar(&cfg.Interval, "interval", DefaultInterval, "time between two passes")
+	fs.DurationVar(&cfg.Grace, "grace", DefaultGrace, "how long after expires_at a session is deleted")
+	fs.StringVar(&cfg.Listen, "listen", DefaultListen, "address of /healthz, /readyz and /metrics (empty: no HTTP server)")
+	fs.Var(backends, "backend", "docker or kubernetes; repeat (or comma-separate) for both (default docker)")
+	fs.BoolVar(&cfg.Once, "once", false, "run one pass and exit (no HTTP server, no leader election); exit status 1 when the pass had errors")
+	fs.Var(&templates, "template", "only handle sessions of this template name; repeatable (default all)")
+	fs.DurationVar(&cfg.ValidateInterval, "validate-interval", DefaultValidateInterval,
+		"how often the templates' validation checks run in each live session (0 disables)")
+	fs.IntVar(&cfg.Parallelism, "parallelism", DefaultParallelism, "sessions deleted, sampled or validated at once, per backend")
+	fs.DurationVar(&cfg.DeleteTimeout, "delete-timeout", DefaultDeleteTimeout, "how long one session's delete may take")
+	fs.BoolVar(&cfg.DryRun, "dry-run", false, "log what would be deleted, delete nothing")
+	fs.BoolVar(&cfg.LeaderElect, "leader-elect", true, "with the kubernetes backend, elect a leader through a Lease in the control namespace; only the leader deletes and validates")
+	fs.StringVar(&cfg.LeaseName, "lease-name", kubernetes.DefaultLeaseName, "name of the leader election Lease")
+	fs.StringVar(&cfg.Identity, "identity", "", "leader election identity (default $POD_NAME, else host name and process id)")
+	fs.StringVar(&cfg.LogLevel, "log-level", "", "trace, debug, info, warn or error (default $NALABO_LOG_LEVEL, else info)")
+	fs.BoolVar(&cfg.LogJSON, "log-json", false, "write logs as JSON lines")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	cfg.Backends = backends.list
+	cfg.Templates = templates
+	for _, n := range cfg.Templates {
+		if err := workshop.ValidateTemplateName(n); err != nil {
+			return nil, fmt.Errorf("--template %q: %v", n, err)
+		}
+	}
+	if cfg.Interval <= 0 {
+		return nil, fmt.Errorf("--interval must be positive, got %s", cfg.Interval)
+	}
+	if cfg.Grace < 0 {
+		return nil, fmt.Errorf("--grace must not be negative, got %s", cfg.Grace)
+	}
+	if cfg.ValidateInterval < 0 {
+		return nil, fmt.Errorf("--validate-interval must not be negative, got %s", cfg.ValidateInterval)
+	}
+	if cfg.Parallelism < 1 {
+		return nil, fmt.Errorf("--parallelism must be at least 1, got %d", cfg.Parallelism)
+	}
+	if cfg.DeleteTimeout <= 0 {
+		return nil, fmt.Errorf("--delete-timeout must be positive, got %s", cfg.DeleteTimeout)
+	}
+	if cfg.Listen != "" {
+		if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+			return nil, fmt.Errorf("--listen %q: %v (want host:port, e.g. %s)", cfg.Listen, err, DefaultListen)
+		}
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = getenv("NALABO_LOG_LEVEL")
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "info"
+	}
+	switch strings.ToLower(cfg.LogLevel) {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		return nil, fmt.Errorf("--log-level must be trace, debug, info, warn or error, got %q", cfg.LogLevel)
+	}
+	if cfg.Identity == "" {
+		cfg.Identity = getenv("POD_NAME")
+	}
+	if cfg.Identity == "" {
+		host, _ := os.Hostname()
+		cfg.Identity = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	var err error
+	for _, b := range cfg.Backends {
+		switch b {
+		case workshop.InfraDocker:
+			cfg.Docker = dockerConfigFromEnv(getenv)
+		case workshop.InfraKubernetes:
+			if cfg.Kubernetes, err = kubernetesConfigFromEnv(getenv); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return cfg, nil
+}
+
+// HasBackend reports whether a backend type is configured.
+func (c *Config) HasBackend(t workshop.InfrastructureType) bool {
+	for _, b := range c.Backends {
+		if b == t {
+			return true
+		}
+	}
+	return false
+}
+
+// dockerConfigFromEnv reads the provider's Docker environment variables. Only what a
+// reconciler needs matters (the daemon and its TLS material; the network prefix names
+// the session networks it removes); the rest keeps the backend's defaults.
+func dockerConfigFromEnv(getenv func(string) string) docker.Config {
+	or := func(env, def string) string {
+		if v := getenv(env); v != "" {
+			return v
+		}
+		return def
+	}
+	cfg := docker.Config{
+		Host:          or("DOCKER_HOST", docker.DefaultHost),
+		NetworkPrefix: or("DOCKER_NETWORK", docker.DefaultNetworkPrefix),
+		CertPath:      getenv("DOCKER_CERT_PATH"),
+	}
+	if u := getenv("DOCKER_USERNAME"); u != "" {
+		cfg.RegistryAuth = &docker.RegistryAuth{Username: u, Password: getenv("DOCKER_PASSWORD")}
+	}
+	return cfg
+}
+
+// In-cluster service account files (a pod's projected token, rotated by the kubelet).
+var (
+	serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+)
+
+// kubernetesConfigFromEnv reads the provider's Kubernetes environment variables; inside
+// a pod with none of them it uses the pod's service account.
+func kubernetesConfigFromEnv(getenv func(string) string) (kubernetes.Config, error) {
+	cfg := kubernetes.Config{
+		Context:              getenv("K8S_CONTEXT"),
+		Host:                 getenv("K8S_ENDPOINT"),
+		Token:                getenv("K8S_TOKEN"),
+		ClusterCACertificate: getenv("K8S_CLUSTER_CA_CERTIFICATE"),
+		Namespace:            getenv("K8S_NAMESPACE"),
+	}
+	if v := getenv("K8S_INSECURE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("K8S_INSECURE %q: want true or false", v)
+		}
+		cfg.Insecure = b
+	}
+	if kc := getenv("KUBECONFIG"); kc != "" {
+		// The backend reads one file: the first of a list, as kubectl would merge into.
+		cfg.ConfigPath = strings.Split(kc, string(os.PathListSeparator))[0]
+	}
+	if cfg.ConfigPath == "" && cfg.Host == "" {
+		host, port := getenv("KUBERNETES_SERVICE_HOST"), getenv("KUBERNETES_SERVICE_PORT")
+		if host == "" || port == "" {
+			return cfg, errors.New("--backend kubernetes: set KUBECONFIG or K8S_ENDPOINT (with K8S_TOKEN), " +
+				"or run inside a pod with a service account")
+		}
+		path, err := writeInClusterKubeconfig("https://"+net.JoinHostPort(host, port), serviceAccountDir)
+		if err != nil {
+			return cfg, fmt.Errorf("--backend kubernetes: in-cluster configuration: %w", err)
+		}
+		cfg.ConfigPath = path
+		if cfg.Namespace == "" {
+			if ns, err := os.ReadFile(serviceAccountDir + "/namespace"); err == nil {
+				cfg.Namespace = strings.TrimSpace(string(ns))
+			}
+		}
+	}
+	return cfg, nil
+}
+
+// writeInClusterKubeconfig writes a kubeconfig that points at the pod's service account
+// files by path (tokenFile), so the client re-reads the token the kubelet rotates. The
+// file holds no secret itself.
+func writeInClusterKubeconfig(server, saDir string) (string, error) {
+	for _, f := range []string{"token", "ca.crt"} {
+		if _, err := os.Stat(saDir + "/" + f); err != nil {
+			return "", fmt.Errorf("service account %s: %w", f, err)
+		}
+	}
+	content := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: in-cluster
+  cluster:
+    server: %s
+    certificate-authority: %s/ca.crt
+users:
+- name: service-account
+  user:
+    tokenFile: %s/token
+contexts:
+- name: in-cluster
+  context:
+    cluster: in-cluster
+    user: service-account
+current-context: in-cluster
+`, server, saDir, saDir)
+	f, err := os.CreateTemp("", "nalabo-reconciler-kubeconfig-*.yaml")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if _, err := f.WriteString(content); err != nil {
+		return "", err
+	}
+	return f.Name(), nil
+}

@@ -1,0 +1,557 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// Timeouts of single backend calls within a pass.
+const (
+	pingTimeout     = 30 * time.Second
+	listTimeout     = time.Minute
+	statsTimeout    = 20 * time.Second
+	templateTimeout = 30 * time.Second
+)
+
+// ReapDue reports whether a session is due for deletion at now: it has an expiry and
+// now is at or past expires_at plus grace. A session without expiry is never due.
+func ReapDue(s *workshop.Session, now time.Time, grace time.Duration) bool {
+	if s == nil || s.ExpiresAt.IsZero() {
+		return false
+	}
+	return !now.Before(s.ExpiresAt.Add(grace))
+}
+
+// Reconciler runs passes over its backends. Its methods are safe for concurrent use,
+// but passes themselves are serialised.
+type Reconciler struct {
+	cfg      *Config
+	backends []workshop.Backend
+	log      hclog.Logger
+	metrics  *Metrics
+	now      func() time.Time
+	// mutator returns the context deletes and validations run under, and false when
+	// this reconciler must only observe (it does not lead).
+	mutator func() (context.Context, bool)
+
+	passMu sync.Mutex // one pass at a time
+
+	mu            sync.Mutex
+	templates     map[string]*workshop.Template // by template ID
+	lastValidated map[string]time.Time          // backend/session -> last validation run
+	lastResults   map[string]map[string]bool    // backend/session -> check -> passed
+	prevStats     map[string]*workshop.SessionStats
+
+	ready readiness
+}
+
+// Option changes a Reconciler built by New.
+type Option func(*Reconciler)
+
+// WithClock replaces time.Now (tests).
+func WithClock(now func() time.Time) Option { return func(r *Reconciler) { r.now = now } }
+
+// New builds a reconciler over already constructed backends.
+func New(cfg *Config, backends []workshop.Backend, log hclog.Logger, m *Metrics, opts ...Option) *Reconciler {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	r := &Reconciler{
+		cfg: cfg, backends: backends, log: log, metrics: m, now: time.Now,
+		templates:     map[string]*workshop.Template{},
+		lastValidated: map[string]time.Time{},
+		lastResults:   map[string]map[string]bool{},
+		prevStats:     map[string]*workshop.SessionStats{},
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	r.metrics.snap.now = r.now
+	r.SetLeading(nil) // no election: always allowed to act
+	return r
+}
+
+// Metrics returns the reconciler's metrics.
+func (r *Reconciler) Metrics() *Metrics { return r.metrics }
+
+// SetLeading installs the leadership test: fn returns the context to act under and
+// whether this reconciler leads. nil means "always leads" (no election).
+func (r *Reconciler) SetLeading(fn func() (context.Context, bool)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if fn == nil {
+		fn = func() (context.Context, bool) { return context.Background(), true }
+	}
+	r.mutator = fn
+}
+
+func (r *Reconciler) leading() (context.Context, bool) {
+	r.mu.Lock()
+	fn := r.mutator
+	r.mu.Unlock()
+	ctx, ok := fn()
+	if ok {
+		r.metrics.Leader.Set(1)
+	} else {
+		r.metrics.Leader.Set(0)
+	}
+	return ctx, ok
+}
+
+// PassResult is what one pass did on one backend.
+type PassResult struct {
+	Backend string
+	// Listed is how many sessions (of the selected templates) were listed.
+	Listed int
+	// Due are the sessions past expires_at plus grace.
+	Due []string
+	// Reaped are the sessions this reconciler deleted and claimed.
+	Reaped []string
+	// DeletedByOther are due sessions another reconciler (or Terraform) removed first.
+	DeletedByOther []string
+	// Validated is how many sessions had their checks run.
+	Validated int
+	Errors    []error
+	Took      time.Duration
+}
+
+// Err joins the pass's errors.
+func (p PassResult) Err() error { return errors.Join(p.Errors...) }
+
+// RunOnce runs one pass over every backend, concurrently, and returns a result per
+// backend in configuration order.
+func (r *Reconciler) RunOnce(ctx context.Context) []PassResult {
+	r.passMu.Lock()
+	defer r.passMu.Unlock()
+	out := make([]PassResult, len(r.backends))
+	var wg sync.WaitGroup
+	for i, b := range r.backends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = r.pass(ctx, b)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// Run runs a pass at once, then every interval until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Interval)
+	defer t.Stop()
+	for {
+		r.RunOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// selected reports whether the configuration covers a session's template.
+func (r *Reconciler) selected(s *workshop.Session) bool {
+	if len(r.cfg.Templates) == 0 {
+		return true
+	}
+	for _, n := range r.cfg.Templates {
+		if s.TemplateName == n {
+			return true
+		}
+	}
+	return false
+}
+
+// pass is one backend's pass: ping, list, reap what is due, sample and validate the
+// rest, publish the snapshot.
+func (r *Reconciler) pass(ctx context.Context, b workshop.Backend) (res PassResult) {
+	name := string(b.Type())
+	log := r.log.With("backend", name)
+	res.Backend = name
+	start := time.Now()
+	fail := func(op string, err error) {
+		r.metrics.Errors.WithLabelValues(name, op).Inc()
+		res.Errors = append(res.Errors, fmt.Errorf("%s: %s: %w", name, op, err))
+	}
+	defer func() {
+		res.Took = time.Since(start)
+		r.metrics.Duration.WithLabelValues(name).Observe(res.Took.Seconds())
+		if len(res.Errors) == 0 {
+			r.metrics.Passes.WithLabelValues(name, "ok").Inc()
+			r.metrics.LastSuccess.WithLabelValues(name).Set(float64(r.now().Unix()))
+		} else {
+			r.metrics.Passes.WithLabelValues(name, "error").Inc()
+		}
+		log.Debug("pass done", "listed", res.Listed, "due", len(res.Due), "reaped", len(res.Reaped),
+			"validated", res.Validated, "errors", len(res.Errors), "took", res.Took)
+	}()
+
+	// Ping: readiness and capacity gauges.
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	info, err := b.Ping(pctx)
+	cancel()
+	r.ready.record(name, info, err, time.Now())
+	r.metrics.snap.setBackend(name, backendSample{Up: err == nil, Info: info})
+	if err != nil {
+		fail("ping", err)
+		log.Error("backend does not answer", "error", err)
+		return res
+	}
+
+	lctx, cancel := context.WithTimeout(ctx, listTimeout)
+	all, err := b.ListSessions(lctx)
+	cancel()
+	if err != nil {
+		fail("list", err)
+		log.Error("cannot list sessions", "error", err)
+		return res
+	}
+	var sessions []*workshop.Session
+	for _, s := range all {
+		if r.selected(s) {
+			sessions = append(sessions, s)
+		}
+	}
+	res.Listed = len(sessions)
+
+	now := r.now()
+	actCtx, leads := r.leading()
+	var keep []*workshop.Session
+	var due []*workshop.Session
+	for _, s := range sessions {
+		if ReapDue(s, now, r.cfg.Grace) {
+			due = append(due, s)
+			res.Due = append(res.Due, s.ID)
+		} else {
+			keep = append(keep, s)
+		}
+	}
+	if len(due) > 0 && !leads {
+		log.Debug("sessions are due but this reconciler does not lead; leaving them to the leader", "due", len(due))
+		keep = append(keep, due...)
+		due = nil
+	}
+
+	// Reap. The due sessions are listed again first: one may have been extended or
+	// removed meanwhile (by Terraform, or another reconciler).
+	var mu sync.Mutex
+	if len(due) > 0 {
+		fresh, err := r.relist(ctx, b)
+		if err != nil {
+			fail("list", err)
+			log.Error("cannot list sessions again before deleting", "error", err)
+			keep = append(keep, due...)
+			due = nil
+		}
+		g := new(errgroup.Group)
+		g.SetLimit(r.cfg.Parallelism)
+		for _, s := range due {
+			g.Go(func() error {
+				outcome, err := r.reap(ctx, actCtx, b, s, fresh[s.ID], log)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil:
+					fail(outcome, err)
+					keep = append(keep, s)
+				case outcome == outcomeReaped:
+					res.Reaped = append(res.Reaped, s.ID)
+				case outcome == outcomeGone:
+					res.DeletedByOther = append(res.DeletedByOther, s.ID)
+				default: // kept: extended (as listed now), dry run
+					if c := fresh[s.ID]; c != nil {
+						s = c
+					}
+					keep = append(keep, s)
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+	}
+
+	// Sample and validate what is left.
+	samples := make([]sessionSample, len(keep))
+	g := new(errgroup.Group)
+	g.SetLimit(r.cfg.Parallelism)
+	validated := 0
+	for i, s := range keep {
+		samples[i] = sessionSample{Backend: name, ID: s.ID, Participant: s.Participant, Template: s.TemplateName,
+			Status: s.Status, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt}
+		g.Go(func() error {
+			st, delta, err := r.sample(ctx, b, s)
+			if err != nil {
+				mu.Lock()
+				fail("stats", err)
+				mu.Unlock()
+				log.Warn("cannot read session usage", "session_id", s.ID, "error", err)
+			}
+			samples[i].Stats, samples[i].CPUMilliFromDelta = st, delta
+			if leads && r.validationDue(name, s, now) {
+				results, verr := r.validate(actCtx, b, s, log)
+				mu.Lock()
+				if verr != nil {
+					fail("validate", verr)
+				} else if results != nil {
+					validated++
+				}
+				mu.Unlock()
+			}
+			samples[i].Validation = r.lastValidation(name, s.ID)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	res.Validated = validated
+	r.forgetGone(name, keep)
+	r.metrics.snap.setSessions(name, samples)
+	return res
+}
+
+// Reap outcomes; an error's outcome names the failed operation.
+const (
+	outcomeReaped = "reaped"
+	outcomeGone   = "gone"
+	outcomeKept   = "kept"
+)
+
+// relist lists the backend's sessions by ID.
+func (r *Reconciler) relist(ctx context.Context, b workshop.Backend) (map[string]*workshop.Session, error) {
+	lctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	list, err := b.ListSessions(lctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*workshop.Session, len(list))
+	for _, s := range list {
+		out[s.ID] = s
+	}
+	return out, nil
+}
+
+// reap deletes a due session; cur is what a fresh listing says of it (nil: gone).
+// The listing, not a per-session read, is the re-check, so the reconciler needs no
+// more rights than listing and deleting (no secrets, no quotas).
+func (r *Reconciler) reap(ctx, actCtx context.Context, b workshop.Backend, s, cur *workshop.Session, log hclog.Logger) (string, error) {
+	fields := []any{"session_id", s.ID, "participant", s.Participant, "template", s.TemplateName,
+		"expired_at", s.ExpiresAt.UTC().Format(time.RFC3339)}
+	if cur == nil {
+		log.Debug("due session is already gone", fields...)
+		return outcomeGone, nil
+	}
+	if !ReapDue(cur, r.now(), r.cfg.Grace) {
+		log.Info("session was extended; not deleting it", append(fields, "expires_at", cur.ExpiresAt.UTC().Format(time.RFC3339))...)
+		return outcomeKept, nil
+	}
+	// The delete stops when the pass's ctx ends or this reconciler stops leading.
+	dctx, cancel := context.WithTimeout(ctx, r.cfg.DeleteTimeout)
+	defer cancel()
+	stop := context.AfterFunc(actCtx, cancel)
+	defer stop()
+	if r.cfg.DryRun {
+		log.Info("dry run: would delete expired session", fields...)
+		return outcomeKept, nil
+	}
+	start := time.Now()
+	claimed := true
+	var err error
+	if rp, ok := b.(workshop.SessionReaper); ok {
+		claimed, err = rp.ReapSession(dctx, s.ID)
+	} else {
+		err = b.DeleteSession(dctx, s.ID)
+	}
+	took := time.Since(start)
+	if err != nil {
+		log.Error("cannot delete expired session", append(fields, "error", err, "took", took)...)
+		return "delete", err
+	}
+	if !claimed {
+		log.Info("expired session was being deleted by another reconciler; made sure it is gone", append(fields, "took", took)...)
+		return outcomeGone, nil
+	}
+	r.metrics.Reaped.WithLabelValues(string(b.Type()), s.TemplateName).Inc()
+	if !cur.CreatedAt.IsZero() {
+		r.metrics.ReapedLifetime.WithLabelValues(string(b.Type()), s.TemplateName).Observe(r.now().Sub(cur.CreatedAt).Seconds())
+	}
+	log.Info("reaped expired session", append(fields, "took", took)...)
+	return outcomeReaped, nil
+}
+
+// sample reads a session's usage when the backend can; it returns no error for a
+// backend without figures (or a session gone meanwhile). delta is the CPU rate in
+// millicores between this sample and the previous one, when only a counter is known.
+func (r *Reconciler) sample(ctx context.Context, b workshop.Backend, s *workshop.Session) (*workshop.SessionStats, *float64, error) {
+	sr, ok := b.(workshop.StatsReader)
+	if !ok {
+		return nil, nil, nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, statsTimeout)
+	defer cancel()
+	st, err := sr.SessionStats(sctx, s.ID)
+	if errors.Is(err, workshop.ErrStatsUnavailable) {
+		r.log.Trace("no usage figures", "backend", b.Type(), "session_id", s.ID, "reason", err)
+		return nil, nil, nil
+	}
+	if errors.Is(err, workshop.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	key := string(b.Type()) + "/" + s.ID
+	r.mu.Lock()
+	prev := r.prevStats[key]
+	r.prevStats[key] = st
+	r.mu.Unlock()
+	var delta *float64
+	if prev != nil && st.HasCPUSeconds && prev.HasCPUSeconds && !st.HasCPUMilli {
+		if dt := st.At.Sub(prev.At).Seconds(); dt > 0 && st.CPUSeconds >= prev.CPUSeconds {
+			v := (st.CPUSeconds - prev.CPUSeconds) / dt * 1000
+			delta = &v
+		}
+	}
+	return st, delta, nil
+}
+
+// validationDue reports whether a live session's checks should run now.
+func (r *Reconciler) validationDue(backend string, s *workshop.Session, now time.Time) bool {
+	if r.cfg.ValidateInterval <= 0 || s.Status != workshop.StatusRunning || s.TemplateID == "" {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	last, ok := r.lastValidated[backend+"/"+s.ID]
+	return !ok || now.Sub(last) >= r.cfg.ValidateInterval
+}
+
+// template returns a stored template, cached by ID (an ID names one content).
+func (r *Reconciler) template(ctx context.Context, b workshop.Backend, id string) (*workshop.Template, error) {
+	key := string(b.Type()) + "/" + id
+	r.mu.Lock()
+	t, ok := r.templates[key]
+	r.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	tctx, cancel := context.WithTimeout(ctx, templateTimeout)
+	defer cancel()
+	t, err := b.GetTemplate(tctx, id)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.templates[key] = t
+	r.mu.Unlock()
+	return t, nil
+}
+
+// validate runs a session's template checks and records them. It returns nil results
+// when the template has none (or is gone).
+func (r *Reconciler) validate(ctx context.Context, b workshop.Backend, s *workshop.Session, log hclog.Logger) ([]workshop.ValidationResult, error) {
+	backend := string(b.Type())
+	key := backend + "/" + s.ID
+	r.mu.Lock()
+	r.lastValidated[key] = r.now()
+	r.mu.Unlock()
+	t, err := r.template(ctx, b, s.TemplateID)
+	if errors.Is(err, workshop.ErrNotFound) {
+		log.Debug("template of a session is gone; not validating it", "session_id", s.ID, "template_id", s.TemplateID)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("template %s: %w", s.TemplateID, err)
+	}
+	if len(t.Validations) == 0 {
+		return nil, nil
+	}
+	results := workshop.RunValidations(ctx, b, s.ID, t.Validations)
+	latest := map[string]bool{}
+	passed := 0
+	var execErrs []error
+	for _, v := range results {
+		r.metrics.Execs.WithLabelValues(backend, s.TemplateName, execResult(v)).Inc()
+		if v.ExecError != nil {
+			execErrs = append(execErrs, fmt.Errorf("check %s: %w", v.Name, v.ExecError))
+		}
+		result := "failed"
+		if v.Passed {
+			result = "passed"
+			passed++
+		}
+		r.metrics.Validations.WithLabelValues(backend, s.TemplateName, v.Name, result).Inc()
+		latest[v.Name] = v.Passed
+	}
+	r.mu.Lock()
+	r.lastResults[key] = latest
+	r.mu.Unlock()
+	log.Info("validated session", "session_id", s.ID, "participant", s.Participant, "template", s.TemplateName,
+		"passed", passed, "failed", len(results)-passed)
+	if len(execErrs) > 0 {
+		return results, errors.Join(execErrs...)
+	}
+	return results, nil
+}
+
+func execResult(v workshop.ValidationResult) string {
+	switch {
+	case v.ExecError != nil:
+		return "error"
+	case v.TimedOut:
+		return "timeout"
+	case v.ExitCode != 0:
+		return "nonzero"
+	}
+	return "ok"
+}
+
+// lastValidation returns a copy of a session's last check results.
+func (r *Reconciler) lastValidation(backend, id string) map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	src := r.lastResults[backend+"/"+id]
+	if src == nil {
+		return nil
+	}
+	out := make(map[string]bool, len(src))
+	for k, v := range src {
+		out[k] = v
+	}
+	return out
+}
+
+// forgetGone drops what is remembered about sessions no longer listed.
+func (r *Reconciler) forgetGone(backend string, live []*workshop.Session) {
+	keep := map[string]bool{}
+	for _, s := range live {
+		keep[backend+"/"+s.ID] = true
+	}
+	prefix := backend + "/"
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prune(r.lastValidated, prefix, keep)
+	prune(r.lastResults, prefix, keep)
+	prune(r.prevStats, prefix, keep)
+}
+
+// prune deletes the keys of m that start with prefix and are not in keep.
+func prune[V any](m map[string]V, prefix string, keep map[string]bool) {
+	for k := range m {
+		if strings.HasPrefix(k, prefix) && !keep[k] {
+			delete(m, k)
+		}
+	}
+}

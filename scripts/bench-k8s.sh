@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# make bench-k8s: the Kubernetes case of the class benchmark. A class of N
+# namespace-isolated sessions (workspace pod only) through the real Terraform CLI and the
+# provider, next to tools/benchk8s, a Go program that creates the same objects directly
+# with client-go (per participant: namespace, quota, limit range, 2 network policies,
+# service account, role, role binding, token request, kubeconfig secret, workspace pod;
+# all N at once, until every pod is Ready; then pods and namespaces deleted until gone).
+#
+# Each repetition runs, in this order:
+#   direct            tools/benchk8s
+#   terraform apply   -auto-approve -parallelism=N, whole command (template + N sessions)
+#   terraform plan    refresh of the applied class (should report no changes)
+#   terraform destroy -auto-approve -parallelism=N, whole command
+# and prints the medians and the ratios provider/direct (goal: 1.3x at most).
+#
+# Environment: NALABO_K8S_KUBECONFIG (required; make testcluster writes
+# /var/cache/nalabo/k8s/kubeconfig), BENCH_N (30), BENCH_R (3), BENCH_K8S_IMAGE
+# (nalabo-test/k8s-workspace:1), BENCH_BIN (./bin: where the provider binary is),
+# BENCH_K8S_QPS / BENCH_K8S_BURST (50 / 100: the direct program's client-side rate
+# limit, the same as the provider's backend uses), CACHE (/var/cache/nalabo), TERRAFORM.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+export PATH="/usr/local/go/bin:$PATH"
+export CHECKPOINT_DISABLE=1
+CACHE=${CACHE:-/var/cache/nalabo}
+TERRAFORM=${TERRAFORM:-$CACHE/bin/terraform}
+N=${BENCH_N:-30}
+R=${BENCH_R:-3}
+IMAGE=${BENCH_K8S_IMAGE:-nalabo-test/k8s-workspace:1}
+KUBECONFIG_PATH=${NALABO_K8S_KUBECONFIG:-}
+bin=${BENCH_BIN:-$here/bin}
+QPS=${BENCH_K8S_QPS:-50}
+BURST=${BENCH_K8S_BURST:-100}
+# Per session: the quota; the workspace pod requests 1/8 and is limited to 1/2 of it.
+CPU=200m
+MEMORY=256Mi
+STORAGE=1Gi
+
+log() { printf '[bench-k8s %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+[ -n "$KUBECONFIG_PATH" ] || die "NALABO_K8S_KUBECONFIG is not set (make testcluster writes $CACHE/k8s/kubeconfig)"
+[ -s "$KUBECONFIG_PATH" ] || die "no kubeconfig at $KUBECONFIG_PATH: run make testcluster"
+[ -x "$TERRAFORM" ] || die "missing $TERRAFORM: run scripts/install-deps.sh"
+[ -x "$bin/terraform-provider-nalabo" ] || die "missing $bin/terraform-provider-nalabo: run make build"
+KUBECTL=${KUBECTL:-$(command -v kubectl || echo "$CACHE/k8s/bin/kubectl")}
+kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+kc --request-timeout=10s get --raw /readyz >/dev/null || die "the cluster of $KUBECONFIG_PATH is not ready"
+
+work=$(mktemp -d /tmp/nalabo-bench-k8s.XXXXXX)
+class="$work/class"
+mkdir -p "$class" "$work/logs"
+
+log "building tools/benchk8s"
+(cd "$here/tools/benchk8s" && go build -o "$work/nalabo-benchk8s" .)
+
+cat >"$work/dev-overrides.tfrc" <<EOF
+provider_installation {
+  dev_overrides {
+    "nalabo/nalabo" = "$bin"
+  }
+  direct {}
+}
+EOF
+export TF_CLI_CONFIG_FILE="$work/dev-overrides.tfrc"
+export TF_IN_AUTOMATION=1
+
+cat >"$class/main.tf" <<EOF
+terraform {
+  required_providers {
+    nalabo = { source = "nalabo/nalabo" }
+  }
+}
+
+provider "nalabo" {
+  kubernetes = {
+    config_path = "$KUBECONFIG_PATH"
+    namespace   = "nalabo-bench"
+  }
+}
+
+resource "nalabo_workshop_template" "bench" {
+  name                = "bench-k8s"
+  infrastructure_type = "kubernetes"
+  isolation           = "namespace"
+  workspace = {
+    image   = "$IMAGE"
+    command = ["sleep", "infinity"]
+  }
+  resources = { cpu = "$CPU", memory = "$MEMORY", storage = "$STORAGE" }
+}
+
+resource "nalabo_workshop_session" "student" {
+  for_each    = toset([for i in range($N) : format("student-%02d", i)])
+  template_id = nalabo_workshop_template.bench.id
+  participant = each.key
+}
+EOF
+
+tf() { "$TERRAFORM" -chdir="$class" "$@"; }
+
+# Whatever happens, the class is destroyed and the temp dir removed.
+cleanup() {
+  local rc=$?
+  if [ -f "$class/terraform.tfstate" ] && [ -n "$(tf state list 2>/dev/null)" ]; then
+    log "cleanup: terraform destroy"
+    tf destroy -auto-approve -parallelism="$N" -no-color >"$work/logs/cleanup-destroy.log" 2>&1 ||
+      { log "cleanup destroy failed:"; tail -n 20 "$work/logs/cleanup-destroy.log" >&2; }
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+# timed NAME CMD...: runs CMD with its output in a log, prints the seconds it took.
+timed() {
+  local name=$1 t
+  shift
+  t=$(now)
+  if ! "$@" >"$work/logs/$name.log" 2>&1; then
+    log "$name failed; last lines of its output:"
+    tail -n 40 "$work/logs/$name.log" >&2
+    return 1
+  fi
+  elapsed "$t"
+}
+
+declare -a d_up d_down p_apply p_destroy p_plan
+plan_changes=0
+
+for r in $(seq 1 "$R"); do
+  log "repetition $r/$R: direct client-go work (namespace + 10 objects + pod) x $N"
+  "$work/nalabo-benchk8s" -n "$N" -kubeconfig "$KUBECONFIG_PATH" -image "$IMAGE" \
+    -cpu "$CPU" -memory "$MEMORY" -storage "$STORAGE" -qps "$QPS" -burst "$BURST" >"$work/logs/direct-$r.log" 2>&1 ||
+    { cat "$work/logs/direct-$r.log" >&2; die "direct run failed"; }
+  line=$(grep '^direct-k8s ' "$work/logs/direct-$r.log")
+  d_up+=("$(sed -E 's/.* up=([0-9.]+).*/\1/' <<<"$line")")
+  d_down+=("$(sed -E 's/.* down=([0-9.]+).*/\1/' <<<"$line")")
+  log "  $line"
+
+  log "repetition $r/$R: terraform apply -parallelism=$N"
+  s=$(timed "apply-$r" tf apply -auto-approve -parallelism="$N" -no-color) || die "terraform apply failed"
+  p_apply+=("$s")
+  log "  apply $s s"
+
+  log "repetition $r/$R: terraform plan (refresh of $N sessions)"
+  t=$(now)
+  set +e
+  tf plan -detailed-exitcode -parallelism="$N" -no-color >"$work/logs/plan-$r.log" 2>&1
+  rc=$?
+  set -e
+  s=$(elapsed "$t")
+  case $rc in
+  0) ;;
+  2) plan_changes=$((plan_changes + 1)); log "  plan after apply is NOT empty:"; grep -E '^  # |Plan:' "$work/logs/plan-$r.log" | head -n 10 >&2 ;;
+  *) tail -n 40 "$work/logs/plan-$r.log" >&2; die "terraform plan failed" ;;
+  esac
+  p_plan+=("$s")
+  log "  plan $s s"
+
+  log "repetition $r/$R: terraform destroy -parallelism=$N"
+  s=$(timed "destroy-$r" tf destroy -auto-approve -parallelism="$N" -no-color) || die "terraform destroy failed"
+  p_destroy+=("$s")
+  log "  destroy $s s"
+
+  left=$(kc get namespaces -o name -l nalabo.io/managed-by=terraform-provider-nalabo,nalabo.io/template=bench-k8s | wc -l)
+  [ "$left" = 0 ] || log "  WARNING: $left session namespaces of this class remain after destroy"
+done
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > 0 && a / b <= 1.3) ? "within goal" : "ABOVE goal" }'; }
+
+mdu=$(median "${d_up[@]}")
+mdd=$(median "${d_down[@]}")
+mpa=$(median "${p_apply[@]}")
+mpd=$(median "${p_destroy[@]}")
+mpp=$(median "${p_plan[@]}")
+
+echo
+echo "Kubernetes class of $N namespace sessions, $R repetitions, median seconds (image $IMAGE, quota cpu $CPU, memory $MEMORY)"
+printf '  %-44s %10s %10s\n' "" "up/apply" "down/destroy"
+printf '  %-44s %10s %10s\n' "direct client-go (namespace + objects + pod)" "$mdu" "$mdd"
+printf '  %-44s %10s %10s\n' "provider: terraform apply / destroy" "$mpa" "$mpd"
+printf '  %-44s %10s %10s   goal <= 1.30x: apply %s, destroy %s\n' "ratio provider / direct" \
+  "$(ratio "$mpa" "$mdu")" "$(ratio "$mpd" "$mdd")" "$(verdict "$mpa" "$mdu")" "$(verdict "$mpd" "$mdd")"
+printf '  %-44s %10s\n' "terraform plan on the applied class (refresh)" "$mpp"
+echo
+echo "  samples: direct up ${d_up[*]} | down ${d_down[*]}"
+echo "           apply ${p_apply[*]} | destroy ${p_destroy[*]} | plan ${p_plan[*]}"
+[ "$plan_changes" = 0 ] || echo "  WARNING: the plan after apply was not empty in $plan_changes of $R repetitions"
+echo
+echo "Notes: terraform times are whole commands (CLI start, provider start, state, the"
+echo "template's ConfigMap); the direct program waits with watches where the provider polls."
+echo "Compare ratios within one run, not absolute times across machines or loads."

@@ -94,8 +94,10 @@ func (r *applyResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 			"again between all its containers). A changed service's container is recreated.\n" +
 			"- `dockerfile` (Docker sessions): builds an image tagged `nalabo-session-<session id>/<id>:latest` through " +
 			"the Docker API; with `run = true` it also runs it as a service.\n" +
-			"- `yaml`: server-side apply of multi-document Kubernetes YAML into a Kubernetes session. Validated at plan " +
-			"time; a Docker session refuses it at apply.\n\n" +
+			"- `yaml` (Kubernetes sessions): server-side apply (field manager `nalabo`) of multi-document Kubernetes YAML " +
+			"into the session's namespace, awaited the kstatus way. Validated at plan time; at apply a document that names " +
+			"another namespace, a cluster-scoped kind (namespace isolation) or an object the apply does not own (the " +
+			"workspace, the template's objects) is refused, naming the document. A Docker session refuses `yaml`.\n\n" +
 			"An object removed outside Terraform shows in the plan as a re-apply. A failed apply removes what it " +
 			"created in that run.",
 		Attributes: map[string]schema.Attribute{
@@ -154,7 +156,7 @@ func (r *applyResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				Computed:            true,
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"kind": schema.StringAttribute{
-						MarkdownDescription: "`container`, `volume` or `image` on Docker; the object's kind on Kubernetes.",
+						MarkdownDescription: "`container`, `volume` or `image` on Docker; on Kubernetes the object's kind, bare for the core group (`ConfigMap`) and `Kind.group` otherwise (`Deployment.apps`).",
 						Computed:            true,
 					},
 					"name": schema.StringAttribute{

@@ -521,3 +521,99 @@ provider "nalabo" {
 }
 
 func mustQuantity(s string) k8sresource.Quantity { return k8sresource.MustParse(s) }
+
+// nalabo_apply with type yaml into a namespace session: objects applied and ready,
+// an update prunes what the configuration dropped, destroy removes the rest and leaves
+// the session's own objects alone.
+func TestAccKubernetes_applyYAML(t *testing.T) {
+	kc := k8sKubeconfig(t)
+	testAccSetup(t)
+	name := acctest.RandName("k8s-apply")
+	participant := name + "-ada"
+	configMap := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: hello\n"
+	deployment := strings.ReplaceAll(strings.Split(nginxDemoManifests, "---")[0], "nginx-demo", "extra-web")
+	cfg := func(yaml string) string {
+		return k8sProviderConfig(kc) + k8sTemplateConfig("t", name, "", "") + fmt.Sprintf(`
+resource "nalabo_workshop_session" "s" {
+  template_id = nalabo_workshop_template.t.id
+  participant = %q
+}
+
+resource "nalabo_apply" "extra" {
+  session_id    = nalabo_workshop_session.s.id
+  type          = "yaml"
+  configuration = <<-EOT
+%s  EOT
+}
+`, participant, indent(yaml, "    "))
+	}
+	objects := func(want ...string) resource.TestCheckFunc {
+		return func(s *terraform.State) error {
+			ns, err := stateAttr(s, "nalabo_workshop_session.s", "namespace")
+			if err != nil {
+				return err
+			}
+			id, err := stateAttr(s, "nalabo_apply.extra", "id")
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cs := k8sAdmin(t)
+			sel := metav1.ListOptions{LabelSelector: "nalabo.io/apply=" + id}
+			cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, sel)
+			if err != nil {
+				return err
+			}
+			deps, err := cs.AppsV1().Deployments(ns).List(ctx, sel)
+			if err != nil {
+				return err
+			}
+			var got []string
+			for _, o := range cms.Items {
+				got = append(got, "ConfigMap/"+o.Name)
+			}
+			for _, o := range deps.Items {
+				got = append(got, "Deployment/"+o.Name)
+			}
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				return fmt.Errorf("objects labelled with apply %s in %s: %v, want %v", id, ns, got, want)
+			}
+			// The session's own workspace pod is never the apply's.
+			if _, err := cs.CoreV1().Pods(ns).Get(ctx, "workspace", metav1.GetOptions{}); err != nil {
+				return fmt.Errorf("workspace pod: %w", err)
+			}
+			return nil
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             k8sCheckDestroy(t, participant),
+		Steps: []resource.TestStep{
+			{
+				Config: cfg(configMap + "---\n" + deployment),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("nalabo_apply.extra", "objects.#", "2"),
+					resource.TestCheckTypeSetElemNestedAttrs("nalabo_apply.extra", "objects.*", map[string]string{"kind": "ConfigMap", "name": "settings", "status": "ready"}),
+					resource.TestCheckTypeSetElemNestedAttrs("nalabo_apply.extra", "objects.*", map[string]string{"kind": "Deployment.apps", "name": "extra-web", "status": "ready"}),
+					objects("ConfigMap/settings", "Deployment/extra-web"),
+				),
+			},
+			{
+				Config: cfg(deployment),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("nalabo_apply.extra", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("nalabo_apply.extra", "objects.#", "1"),
+					objects("Deployment/extra-web"),
+				),
+			},
+			{
+				Config:      cfg("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: boom\n"),
+				ExpectError: regexp.MustCompile(`document\s+1\s+\(ClusterRole\s+boom\)`),
+			},
+		},
+	})
+}

@@ -2,9 +2,12 @@ package reconciler
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -364,5 +367,44 @@ func TestDockerReapSessionClaimsOnce(t *testing.T) {
 		if claimed, err := a.ReapSession(ctxFor(t, time.Minute), id); err != nil || claimed {
 			t.Fatalf("second reap of %s: claimed %v, %v", id, claimed, err)
 		}
+	}
+}
+
+// TestDockerImageReaps runs the reconciler image (examples/deploy/reconciler/Dockerfile)
+// as it is meant to run on a Docker host: non-root, read-only, no capabilities, the
+// Docker socket mounted; one --once pass reaps an expired session. It runs when
+// NALABO_RECONCILER_IMAGE names the image to test.
+func TestDockerImageReaps(t *testing.T) {
+	dockerIntegration(t)
+	image := os.Getenv("NALABO_RECONCILER_IMAGE")
+	if image == "" {
+		t.Skip("NALABO_RECONCILER_IMAGE is not set (docker build -f examples/deploy/reconciler/Dockerfile ...)")
+	}
+	b := newDocker(t)
+	name := acctest.RandName("rtest-image")
+	tpl := dockerTemplate(t, b, name)
+	expired := createDockerSession(t, b, tpl, "ada", time.Now().Add(-time.Hour), time.Minute)
+	alive := createDockerSession(t, b, tpl, "grace", time.Now(), time.Hour)
+	fi, err := os.Stat("/var/run/docker.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := fi.Sys().(*syscall.Stat_t).Gid
+	cmd := exec.Command("docker", "run", "--rm", "--user", fmt.Sprintf("65532:%d", gid), "--read-only", "--cap-drop", "ALL",
+		"--security-opt", "no-new-privileges", "--network", "none", "-v", "/var/run/docker.sock:/var/run/docker.sock",
+		image, "--once", "--grace=0", "--template="+name, "--validate-interval=0")
+	out, err := cmd.CombinedOutput()
+	t.Logf("reconciler container:\n%s", out)
+	if err != nil {
+		t.Fatalf("docker run: %v", err)
+	}
+	if !strings.Contains(string(out), "reaped expired session") || !strings.Contains(string(out), expired) {
+		t.Fatalf("the container did not log the reaping of %s", expired)
+	}
+	if n := acctest.CountLabelled(t, workshop.LabelSession+"="+expired); n.Total() != 0 {
+		t.Fatalf("the reaped session left objects behind: %s", n)
+	}
+	if n := acctest.CountLabelled(t, workshop.LabelSession+"="+alive); n.Containers != 1 {
+		t.Fatalf("the live session lost objects: %s", n)
 	}
 }

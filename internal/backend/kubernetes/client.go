@@ -113,7 +113,7 @@ func restConfig(c Config) (*rest.Config, error) {
 	}
 	rc.UserAgent = "terraform-provider-nalabo"
 	if rc.QPS == 0 {
-		rc.QPS, rc.Burst = 50, 100
+		rc.QPS, rc.Burst = 100, 200 // a class of 30 created or deleted at once
 	}
 	return rc, nil
 }

@@ -138,6 +138,7 @@ func testVClusterBackend(t *testing.T) *Backend {
 		CoreDNSImage:      os.Getenv("NALABO_VCLUSTER_COREDNS_IMAGE"),
 		ImagePullPolicy:   "Never",
 		APIAccess:         os.Getenv("NALABO_VCLUSTER_API_ACCESS"),
+		Values:            os.Getenv("NALABO_VCLUSTER_VALUES"),
 	}})
 	if err != nil {
 		t.Fatal(err)

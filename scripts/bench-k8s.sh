@@ -16,7 +16,7 @@
 # Environment: NALABO_K8S_KUBECONFIG (required; make testcluster writes
 # /var/cache/nalabo/k8s/kubeconfig), BENCH_N (30), BENCH_R (3), BENCH_K8S_IMAGE
 # (nalabo-test/k8s-workspace:1), BENCH_BIN (./bin: where the provider binary is),
-# BENCH_K8S_QPS / BENCH_K8S_BURST (50 / 100: the direct program's client-side rate
+# BENCH_K8S_QPS / BENCH_K8S_BURST (100 / 200: the direct program's client-side rate
 # limit, the same as the provider's backend uses), CACHE (/var/cache/nalabo), TERRAFORM.
 set -euo pipefail
 
@@ -30,8 +30,8 @@ R=${BENCH_R:-3}
 IMAGE=${BENCH_K8S_IMAGE:-nalabo-test/k8s-workspace:1}
 KUBECONFIG_PATH=${NALABO_K8S_KUBECONFIG:-}
 bin=${BENCH_BIN:-$here/bin}
-QPS=${BENCH_K8S_QPS:-50}
-BURST=${BENCH_K8S_BURST:-100}
+QPS=${BENCH_K8S_QPS:-100}
+BURST=${BENCH_K8S_BURST:-200}
 # Per session: the quota; the workspace pod requests 1/8 and is limited to 1/2 of it.
 CPU=200m
 MEMORY=256Mi

@@ -27,7 +27,7 @@ echo "terraform fmt -check examples"
 "$TERRAFORM" fmt -check -recursive -diff "$here/examples"
 
 failed=0
-for dir in "$here"/examples/provider "$here"/examples/resources/* "$here"/examples/quickstart "$here"/examples/cohort; do
+for dir in "$here"/examples/provider "$here"/examples/resources/* "$here"/examples/data-sources/* "$here"/examples/quickstart "$here"/examples/cohort; do
   [ -d "$dir" ] || continue
   name=${dir#"$here/"}
   copy="$tmp/$(echo "$name" | tr / _)"

@@ -136,7 +136,7 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	fs.DurationVar(&cfg.Interval, "interval", DefaultInterval, "time between two passes")
 	fs.DurationVar(&cfg.Grace, "grace", DefaultGrace, "how long after expires_at a session is deleted")
 	fs.StringVar(&cfg.Listen, "listen", DefaultListen, "address of /healthz, /readyz and /metrics (empty: no HTTP server)")
-	fs.Var(backends, "backend", "docker or kubernetes; repeat (or comma-separate) for both (default docker)")
+	fs.Var(backends, "backend", "docker or kubernetes; repeat (or comma-separate) for both")
 	fs.BoolVar(&cfg.Once, "once", false, "run one pass and exit (no HTTP server, no leader election); exit status 1 when the pass had errors")
 	fs.Var(&templates, "template", "only handle sessions of this template name; repeatable (default all)")
 	fs.DurationVar(&cfg.ValidateInterval, "validate-interval", DefaultValidateInterval,

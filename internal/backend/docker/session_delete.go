@@ -2,9 +2,11 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
@@ -48,18 +50,26 @@ func (b *Backend) removeSession(ctx context.Context, id string) error {
 		g.Go(func() error { return b.removeNetworks(gctx, id, nets) })
 		g.Go(func() error { return b.removeSessionVolumes(gctx, id) })
 		g.Go(func() error { return b.removeSessionImages(gctx, id) })
+		busy := false
 		if err := g.Wait(); err != nil {
-			return err
+			// Another client (a reconciler, a second terraform) removes the same
+			// containers at this moment: their network and volumes are still in use.
+			// Try again next round; give up only after the last.
+			if !errors.Is(err, errBusy) || round+1 == deleteRounds {
+				return err
+			}
+			busy = true
 		}
-		if nothingRunning && round == 0 {
+		if nothingRunning && round == 0 && !busy {
 			// Only volumes (or nothing) were left: nothing to wait for.
 			b.subnets.release(id)
 			return nil
 		}
+		var err error
 		if ctrs, nets, err = b.listSessionObjects(ctx, id); err != nil {
 			return err
 		}
-		if len(ctrs) == 0 && len(nets) == 0 {
+		if len(ctrs) == 0 && len(nets) == 0 && !busy {
 			b.subnets.release(id)
 			return nil
 		}
@@ -67,7 +77,26 @@ func (b *Backend) removeSession(ctx context.Context, id string) error {
 			return fmt.Errorf("%d containers and %d networks of session %s are still there after %d rounds of removal",
 				len(ctrs), len(nets), id, deleteRounds)
 		}
+		if busy {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(round+1) * 300 * time.Millisecond):
+			}
+		}
 	}
+}
+
+// errBusy marks a network or volume that a container still uses (being removed by
+// another client at the same moment).
+var errBusy = errors.New("still in use by a container being removed")
+
+func isBusy(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return isConflict(err) || strings.Contains(msg, "active endpoints") || strings.Contains(msg, "is in use")
 }
 
 // listSessionObjects lists the session's containers and networks by label.
@@ -133,7 +162,9 @@ func (b *Backend) removeNetworks(ctx context.Context, id string, nets []network.
 	for name, ref := range targets {
 		g.Go(func() error {
 			err := b.cli.NetworkRemove(gctx, ref)
-			if err = ignoreNotFound(err); err != nil {
+			if err = ignoreNotFound(err); isBusy(err) {
+				return fmt.Errorf("remove network %s: %w (%v)", name, errBusy, err)
+			} else if err != nil {
 				return fmt.Errorf("remove network %s: %w", name, err)
 			}
 			return nil
@@ -157,7 +188,13 @@ func (b *Backend) removeSessionVolumes(ctx context.Context, id string) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, v := range vols {
-		g.Go(func() error { return b.removeVolume(gctx, v.Name) })
+		g.Go(func() error {
+			err := b.removeVolume(gctx, v.Name)
+			if isBusy(err) {
+				return fmt.Errorf("remove volume %s: %w (%v)", v.Name, errBusy, err)
+			}
+			return err
+		})
 	}
 	return g.Wait()
 }

@@ -196,5 +196,5 @@ echo "           apply ${p_apply[*]} | destroy ${p_destroy[*]} | plan ${p_plan[*
 [ "$plan_changes" = 0 ] || echo "  WARNING: the plan after apply was not empty in $plan_changes of $R repetitions"
 echo
 echo "Notes: terraform times are whole commands (CLI start, provider start, state, the"
-echo "template's ConfigMap); the direct program waits with watches where the provider polls."
+echo "template's ConfigMap); both wait for namespace deletion with watches; the provider polls pod readiness (kstatus)."
 echo "Compare ratios within one run, not absolute times across machines or loads."

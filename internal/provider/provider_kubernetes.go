@@ -48,10 +48,17 @@ type k8sExecModel struct {
 }
 
 type vclusterModel struct {
-	ChartRepository types.String `tfsdk:"chart_repository"`
-	ChartPath       types.String `tfsdk:"chart_path"`
-	ChartVersion    types.String `tfsdk:"chart_version"`
-	Values          types.String `tfsdk:"values"`
+	ChartRepository   types.String `tfsdk:"chart_repository"`
+	ChartPath         types.String `tfsdk:"chart_path"`
+	ChartVersion      types.String `tfsdk:"chart_version"`
+	Values            types.String `tfsdk:"values"`
+	SyncerImage       types.String `tfsdk:"syncer_image"`
+	ControlPlaneImage types.String `tfsdk:"control_plane_image"`
+	CoreDNSImage      types.String `tfsdk:"coredns_image"`
+	ImagePullPolicy   types.String `tfsdk:"image_pull_policy"`
+	Persistence       types.Bool   `tfsdk:"persistence"`
+	StorageClass      types.String `tfsdk:"storage_class"`
+	APIAccess         types.String `tfsdk:"api_access"`
 }
 
 func kubernetesProviderSchema() schema.SingleNestedAttribute {
@@ -152,8 +159,39 @@ func kubernetesProviderSchema() schema.SingleNestedAttribute {
 						Optional:            true,
 					},
 					"values": schema.StringAttribute{
-						MarkdownDescription: "YAML values merged over the provider's defaults for every vCluster (a template's own values are merged last).",
+						MarkdownDescription: "YAML values merged over the provider's defaults for every vCluster, last.",
 						Optional:            true,
+					},
+					"syncer_image": schema.StringAttribute{
+						MarkdownDescription: "Image of the vCluster syncer (`[registry/]repository:tag`), for registries mirrored in air-gapped clusters. Default: the chart's.",
+						Optional:            true,
+					},
+					"control_plane_image": schema.StringAttribute{
+						MarkdownDescription: "Image of the virtual control plane (kube-apiserver and kube-controller-manager). Default: the chart's.",
+						Optional:            true,
+					},
+					"coredns_image": schema.StringAttribute{
+						MarkdownDescription: "Image of the virtual cluster's CoreDNS. Default: the chart's.",
+						Optional:            true,
+					},
+					"image_pull_policy": schema.StringAttribute{
+						MarkdownDescription: "Pull policy of those images: `Always`, `IfNotPresent` or `Never`. Default: the chart's.",
+						Optional:            true,
+						Validators:          []validator.String{stringvalidator.OneOf("Always", "IfNotPresent", "Never")},
+					},
+					"persistence": schema.BoolAttribute{
+						MarkdownDescription: "Keep each virtual cluster's data on a PersistentVolumeClaim (deleted with the session) instead of an emptyDir. Default `false`.",
+						Optional:            true,
+					},
+					"storage_class": schema.StringAttribute{
+						MarkdownDescription: "StorageClass of that claim. Default: the cluster's default class.",
+						Optional:            true,
+					},
+					"api_access": schema.StringAttribute{
+						MarkdownDescription: "How the provider reaches each virtual API: `port-forward` (default: through the host API server) " +
+							"or `service` (the vCluster Service's cluster IP, when Terraform runs inside the cluster's network).",
+						Optional:   true,
+						Validators: []validator.String{stringvalidator.OneOf("port-forward", "service")},
 					},
 				},
 			},
@@ -194,6 +232,24 @@ func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, diags *diag.D
 	}
 	if m.Insecure.IsUnknown() {
 		known = false
+	}
+	if v := m.VCluster; v != nil {
+		cfg.VCluster = kubernetes.VClusterConfig{
+			ChartPath:         expandHome(str(v.ChartPath, "")),
+			ChartRepository:   str(v.ChartRepository, ""),
+			ChartVersion:      str(v.ChartVersion, ""),
+			Values:            str(v.Values, ""),
+			SyncerImage:       str(v.SyncerImage, ""),
+			ControlPlaneImage: str(v.ControlPlaneImage, ""),
+			CoreDNSImage:      str(v.CoreDNSImage, ""),
+			ImagePullPolicy:   str(v.ImagePullPolicy, ""),
+			StorageClass:      str(v.StorageClass, ""),
+			APIAccess:         str(v.APIAccess, ""),
+			Persistence:       v.Persistence.ValueBool(),
+		}
+		if v.Persistence.IsUnknown() {
+			known = false
+		}
 	}
 	cfg.Insecure = m.Insecure.ValueBool()
 	if e := m.Exec; e != nil {

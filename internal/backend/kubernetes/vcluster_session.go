@@ -215,13 +215,21 @@ func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *
 			return fmt.Errorf("vcluster %s: the virtual API does not answer: %w", release, err)
 		}
 		trace(spec.ID, start, "virtual-api")
-		applied, err := applyVirtual(ctx, vb, labels, objs)
-		if err != nil {
-			return err
-		}
-		trace(spec.ID, start, "manifests-applied")
-		if err := retryTransient(ctx, func() error { return vb.waitReady(ctx, applied) }); err != nil {
-			return fmt.Errorf("in the virtual cluster: %w", err)
+		// An object applied while the syncer is still starting has been seen to vanish
+		// again (NotFound right after a successful apply): apply again, up to 3 times.
+		for attempt := 1; ; attempt++ {
+			applied, err := applyVirtual(ctx, vb, labels, objs)
+			if err != nil {
+				return err
+			}
+			trace(spec.ID, start, "manifests-applied")
+			err = retryTransient(ctx, func() error { return vb.waitReady(ctx, applied) })
+			if err == nil {
+				break
+			}
+			if !apierrors.IsNotFound(err) || attempt == 3 || ctx.Err() != nil {
+				return fmt.Errorf("in the virtual cluster: %w", err)
+			}
 		}
 		trace(spec.ID, start, "manifests-ready")
 		return nil
@@ -702,7 +710,14 @@ func (b *Backend) removeSessionObjects(ctx context.Context, id string) error {
 		return fmt.Errorf("read namespace %s: %w", name, err)
 	}
 	if ns != nil && ns.Labels[LabelIsolation] == string(workshop.IsolationVCluster) {
-		if err := b.helmUninstall(name, workshop.VClusterReleaseName(id)); err != nil {
+		release := workshop.VClusterReleaseName(id)
+		if err := b.helmUninstall(name, release); err != nil {
+			return err
+		}
+		// Stop the syncer before the namespace's pods are deleted: a running syncer
+		// re-creates the host pods of the virtual pods, which then wait out their full
+		// grace period.
+		if err := b.stopControlPlane(ctx, name, release); err != nil {
 			return err
 		}
 	}
@@ -721,6 +736,30 @@ func (b *Backend) removeSessionObjects(ctx context.Context, id string) error {
 		return err
 	}
 	return b.waitVolumesGone(ctx, append(pvs, more...))
+}
+
+// stopControlPlane deletes the release's control-plane pods with a short grace period
+// and waits until they are gone.
+func (b *Backend) stopControlPlane(ctx context.Context, ns, release string) error {
+	pods := b.cs.CoreV1().Pods(ns)
+	sel := metav1.ListOptions{LabelSelector: controlPlaneSelector(release)}
+	if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(1))}, sel); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("stop the vcluster control plane: %w", err)
+	}
+	for {
+		l, err := pods.List(ctx, sel)
+		if err != nil {
+			return fmt.Errorf("stop the vcluster control plane: %w", err)
+		}
+		if len(l.Items) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the vcluster control plane is still stopping: %w", ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // releaseVolumes deletes the PVCs in ns and the PersistentVolumes claimed from ns, and

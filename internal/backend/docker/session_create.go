@@ -16,8 +16,9 @@ import (
 )
 
 // cleanupTimeout bounds the removal of a half-created session (on a fresh context: the
-// create's own context may be what ended).
-const cleanupTimeout = 60 * time.Second
+// create's own context may be what ended). Generous: a daemon under heavy load (a class
+// of 40 on 2 cores) took over a minute, and a cut-short cleanup leaves an orphan.
+const cleanupTimeout = 3 * time.Minute
 
 // mutationTimeout bounds one create step that runs past the caller's context.
 const mutationTimeout = 2 * time.Minute

@@ -72,17 +72,24 @@ func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec)
 	unlock := b.lockSession(spec.ID)
 	defer unlock()
 	s, err := b.createSession(ctx, spec, res, objs)
+	return createdOrCleaned(ctx, spec.ID, s, err, b.removeNamespace)
+}
+
+// createdOrCleaned finishes a create: on failure (unless it is a keepError) it removes
+// what was created, on a fresh context bounded by cleanupTimeout, and reports both errors.
+func createdOrCleaned(ctx context.Context, id string, s *workshop.Session, err error,
+	remove func(context.Context, string) error) (*workshop.Session, error) {
 	var keep *keepError
 	if errors.As(err, &keep) {
-		return nil, fmt.Errorf("create session %s: %w", spec.ID, keep.err)
+		return nil, fmt.Errorf("create session %s: %w", id, keep.err)
 	}
 	if err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if cerr := b.removeNamespace(cctx, spec.ID); cerr != nil {
+		if cerr := remove(cctx, id); cerr != nil {
 			err = fmt.Errorf("%w\n(removing what was created also failed: %v)", err, cerr)
 		}
-		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)
+		return nil, fmt.Errorf("create session %s: %w", id, err)
 	}
 	return s, nil
 }

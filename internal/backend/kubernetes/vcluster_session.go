@@ -111,19 +111,7 @@ func (b *Backend) createVClusterSession(ctx context.Context, spec *workshop.Sess
 	unlock := b.lockSession(spec.ID)
 	defer unlock()
 	sess, err := b.createVCluster(ctx, s, spec, res, objs)
-	var keep *keepError
-	if errors.As(err, &keep) {
-		return nil, fmt.Errorf("create session %s: %w", spec.ID, keep.err)
-	}
-	if err != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		if cerr := b.removeSessionObjects(cctx, spec.ID); cerr != nil {
-			err = fmt.Errorf("%w\n(removing what was created also failed: %v)", err, cerr)
-		}
-		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)
-	}
-	return sess, nil
+	return createdOrCleaned(ctx, spec.ID, sess, err, b.removeSessionObjects)
 }
 
 func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *workshop.SessionSpec, res workshop.ParsedResources, objs []*unstructured.Unstructured) (*workshop.Session, error) {

@@ -457,22 +457,6 @@ func (b *Backend) applyObjects(ctx context.Context, ns string, labels map[string
 	return out, nil
 }
 
-// removeNamespace deletes the session namespace and waits until it is gone.
-func (b *Backend) removeNamespace(ctx context.Context, id string) error {
-	ns := workshop.SessionObjectName(id)
-	// Pods first with a short grace period: namespace deletion would otherwise wait for
-	// each workload's own (often 30 s) grace period.
-	_ = b.cs.CoreV1().Pods(ns).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(1))}, metav1.ListOptions{})
-	err := b.cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("delete namespace %s: %w", ns, err)
-	}
-	return b.waitNamespaceGone(ctx, ns)
-}
-
 // waitNamespaceGone watches the namespace until it is deleted (one watch per session
 // instead of polling: a class of 30 deleting at once would otherwise spend the client's
 // rate limit on GETs). A closed watch is re-opened; a slow poll backs it up.

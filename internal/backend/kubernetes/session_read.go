@@ -164,6 +164,16 @@ func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.S
 	if spec == nil || spec.Template == nil {
 		return nil, errors.New("update session: no spec or template given")
 	}
+	if !isVCluster(spec) {
+		// The namespace says which isolation the session has, whatever the caller's
+		// template says (a template that could not be read is a bare stand-in).
+		ns, err := b.cs.CoreV1().Namespaces().Get(ctx, workshop.SessionObjectName(id), metav1.GetOptions{})
+		if err == nil && ns.Labels[LabelIsolation] == string(workshop.IsolationVCluster) {
+			t := *spec.Template
+			t.Infrastructure, t.Isolation = workshop.InfraKubernetes, workshop.IsolationVCluster
+			spec.Template = &t
+		}
+	}
 	if isVCluster(spec) {
 		return b.updateVClusterSession(ctx, id, spec)
 	}

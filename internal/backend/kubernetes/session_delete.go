@@ -1,0 +1,122 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// removeNamespace deletes a session's namespace and waits until it is gone.
+//
+// The namespace goes first: once it is terminating nothing can create objects in it
+// any more (a workload controller, or a vCluster syncer still running, which would
+// re-create the host copies of its virtual pods). Then its pods are deleted at once
+// (grace period 0): the session is being destroyed, and a pod whose deletion began
+// with its own grace period (the namespace controller's delete, usually 30 s, all of
+// it waited by a process that ignores SIGTERM, such as httpd as PID 1) is not
+// shortened by a later, shorter graceful delete: the kubelet keeps the first one. The
+// kubelet still stops the containers; the API objects, the quota and the namespace
+// are gone without waiting for it.
+func (b *Backend) removeNamespace(ctx context.Context, id string) error {
+	ns := workshop.SessionObjectName(id)
+	err := b.cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete namespace %s: %w", ns, err)
+	}
+	now := metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}
+	if err := b.cs.CoreV1().Pods(ns).DeleteCollection(ctx, now, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete the pods of namespace %s: %w", ns, err)
+	}
+	return b.waitNamespaceGone(ctx, ns)
+}
+
+// removeSessionObjects deletes a session of either isolation and waits until it is
+// gone: for a vcluster session first the Helm release (and with it any cluster-scoped
+// object the chart made); then the PVCs in its namespace and the volumes bound to them
+// (the chart retains its data PVC, and Helm never deletes the namespace); then the
+// namespace with everything in it (the virtual cluster's synced pods, its CoreDNS);
+// then waits until those volumes are gone too.
+func (b *Backend) removeSessionObjects(ctx context.Context, id string) error {
+	name := workshop.SessionObjectName(id)
+	ns, err := b.cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		ns = nil
+	case err != nil:
+		return fmt.Errorf("read namespace %s: %w", name, err)
+	}
+	if ns != nil && ns.Labels[LabelIsolation] == string(workshop.IsolationVCluster) {
+		release := workshop.VClusterReleaseName(id)
+		if err := b.helmUninstall(name, release); err != nil {
+			return err
+		}
+	}
+	var pvs []string
+	if ns != nil {
+		if pvs, err = b.releaseVolumes(ctx, name); err != nil {
+			return err
+		}
+	}
+	if err := b.removeNamespace(ctx, id); err != nil {
+		return err
+	}
+	// Volumes of claims already gone (a retry after a partial delete).
+	more, err := b.releaseVolumes(ctx, name)
+	if err != nil {
+		return err
+	}
+	return b.waitVolumesGone(ctx, append(pvs, more...))
+}
+
+// releaseVolumes deletes the PVCs in ns and the PersistentVolumes claimed from ns, and
+// returns those volumes' names.
+func (b *Backend) releaseVolumes(ctx context.Context, ns string) ([]string, error) {
+	core := b.cs.CoreV1()
+	if err := core.PersistentVolumeClaims(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("delete PVCs in %s: %w", ns, err)
+	}
+	list, err := core.PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list persistent volumes: %w", err)
+	}
+	var names []string
+	for _, pv := range list.Items {
+		if pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.Namespace != ns {
+			continue
+		}
+		names = append(names, pv.Name)
+		if pv.DeletionTimestamp != nil {
+			continue
+		}
+		if err := core.PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("delete persistent volume %s: %w", pv.Name, err)
+		}
+	}
+	return names, nil
+}
+
+func (b *Backend) waitVolumesGone(ctx context.Context, names []string) error {
+	for _, n := range names {
+		for {
+			_, err := b.cs.CoreV1().PersistentVolumes().Get(ctx, n, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("persistent volume %s is still there: %w", n, ctx.Err())
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}

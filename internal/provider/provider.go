@@ -211,6 +211,7 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 			}
 		}
 		data.kubernetes = newLazyBackend("kubernetes", func() (backendImpl, error) { return kubernetes.New(k8sCfg) }, endpoint)
+		data.vcluster = k8sCfg.VCluster
 	}
 	tflog.Debug(ctx, "configured nalabo provider", map[string]any{
 		"docker_host": dockerCfg.Host, "docker_network": dockerCfg.NetworkPrefix,

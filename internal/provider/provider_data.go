@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -22,6 +23,18 @@ type providerData struct {
 	kubernetes           *lazyBackend // nil when not configured or unknown
 	kubernetesConfigured bool
 	kubernetesUnknown    bool
+	// vcluster is the kubernetes block's vCluster settings (valid when kubernetes is
+	// set): plans compare them with what each vcluster session was installed with.
+	vcluster kubernetes.VClusterConfig
+}
+
+// vclusterConfig returns the configured vCluster settings; ok is false when the
+// Kubernetes backend is not configured or its configuration is not known yet.
+func (d *providerData) vclusterConfig() (cfg kubernetes.VClusterConfig, ok bool) {
+	if d == nil || d.kubernetes == nil || d.kubernetesUnknown {
+		return cfg, false
+	}
+	return d.vcluster, true
 }
 
 // lazyBackend connects on first use and pings once, so `terraform validate` and plans

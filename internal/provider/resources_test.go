@@ -429,7 +429,7 @@ func sessionModel(templateID, participant string) workshopSessionModel {
 		CreatedAt: types.StringUnknown(), ExpiresAt: types.StringUnknown(), WorkspaceName: types.StringUnknown(),
 		NetworkName: types.StringUnknown(), Namespace: types.StringUnknown(), Volumes: types.ListUnknown(types.StringType),
 		Containers: types.ListUnknown(types.StringType), Ports: types.ListUnknown(types.ObjectType{AttrTypes: portAttrTypes}),
-		StorageEnforced: types.BoolUnknown(), Kubeconfig: types.StringUnknown(),
+		StorageEnforced: types.BoolUnknown(), Kubeconfig: types.StringUnknown(), VCluster: types.ObjectUnknown(vclusterStateAttrTypes),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -149,4 +150,10 @@ func goRegexp() validator.String {
 			}
 			return nil
 		}}
+}
+
+// chartValues accepts Helm chart values: YAML whose top level is a mapping.
+func chartValues() validator.String {
+	return checkValidator{"Invalid chart values",
+		"must be YAML whose top level is a mapping of chart values", kubernetes.ValidateVClusterValues}
 }

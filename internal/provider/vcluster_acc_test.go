@@ -58,7 +58,7 @@ data:
 
 // vclusterProviderConfig configures the kubernetes side of the provider for the local
 // vCluster harness, or skips the test.
-func vclusterProviderConfig(t *testing.T) string {
+func vclusterProviderConfig(t *testing.T, extra string) string {
 	t.Helper()
 	kc := k8sKubeconfig(t)
 	if os.Getenv("NALABO_VCLUSTER_TESTS") != "1" {
@@ -81,10 +81,11 @@ provider "nalabo" {
       control_plane_image = %q
       coredns_image       = %q
       image_pull_policy   = "Never"
+%s
     }
   }
 }
-`, kc, env["NALABO_VCLUSTER_CHART"], env["NALABO_VCLUSTER_SYNCER_IMAGE"], env["NALABO_VCLUSTER_K8S_IMAGE"], env["NALABO_VCLUSTER_COREDNS_IMAGE"])
+`, kc, env["NALABO_VCLUSTER_CHART"], env["NALABO_VCLUSTER_SYNCER_IMAGE"], env["NALABO_VCLUSTER_K8S_IMAGE"], env["NALABO_VCLUSTER_COREDNS_IMAGE"], extra)
 }
 
 // vclusterClient is a client with a session's participant kubeconfig (its server is
@@ -203,8 +204,9 @@ func checkVClusterIsolation(t *testing.T, own, other, execAddr string) resource.
 	}
 }
 
-// controlPlaneUID reads the UID of a vcluster session's control-plane pod.
-func controlPlaneUID(t *testing.T, addr string, into *string) resource.TestCheckFunc {
+// controlPlaneUID reads the UID of a vcluster session's control-plane pod into *into;
+// when *into is already set, the pod must be the same one (same) or another one.
+func controlPlaneUID(t *testing.T, addr string, into *string, same bool) resource.TestCheckFunc {
 	return func(s *terraform.State) error {
 		ns, err := stateAttr(s, addr, "namespace")
 		if err != nil {
@@ -225,8 +227,11 @@ func controlPlaneUID(t *testing.T, addr string, into *string) resource.TestCheck
 		if len(uids) != 1 {
 			return fmt.Errorf("%d control-plane pods in %s, want 1", len(uids), ns)
 		}
-		if *into != "" && *into != uids[0] {
+		if *into != "" && same && *into != uids[0] {
 			return fmt.Errorf("the control-plane pod of %s was replaced (%s -> %s)", addr, *into, uids[0])
+		}
+		if *into != "" && !same && *into == uids[0] {
+			return fmt.Errorf("the control-plane pod of %s was not restarted (%s)", addr, uids[0])
 		}
 		*into = uids[0]
 		return nil
@@ -279,7 +284,7 @@ func vclusterCheckDestroy(t *testing.T, namespaces *[]string, participants ...st
 }
 
 func TestAccVCluster_sessions(t *testing.T) {
-	provider := vclusterProviderConfig(t)
+	provider := vclusterProviderConfig(t, "")
 	testAccSetup(t)
 	name := acctest.RandName("vc")
 	a, b := name+"-ada", name+"-bob"
@@ -297,7 +302,7 @@ resource "nalabo_workshop_template" "t" {
 %s  EOT
 }
 `, name, indent(vclusterManifests, "    "))
-	cfg := func(sessionExtra string) string {
+	cfgWith := func(provider, sessionExtra string) string {
 		return provider + tmpl + fmt.Sprintf(`
 resource "nalabo_workshop_session" "a" {
   template_id = nalabo_workshop_template.t.id
@@ -317,7 +322,22 @@ resource "nalabo_exec" "kubectl" {
 }
 `, a, b, sessionExtra)
 	}
-	var nsA, cpUID string
+	cfg := func(sessionExtra string) string { return cfgWith(provider, sessionExtra) }
+	// Up, not down: pods keep the limits they were created with, so a session resized
+	// below what already runs in it has no room left for a restarted workload.
+	resized := `  resources = { cpu = "1500m", memory = "1536Mi" }
+  duration  = "2h"`
+	// Chart values changed in the provider: both sessions are upgraded in place (Helm
+	// upgrade, the control plane restarts, the template's manifests are re-applied).
+	annotated := vclusterProviderConfig(t, `      values = <<-EOT
+        controlPlane:
+          statefulSet:
+            annotations:
+              nalabo.io/acc-values: "2"
+      EOT`)
+	// Persistence cannot be switched on in place: a replacement is planned.
+	persistent := vclusterProviderConfig(t, "      persistence = true")
+	var nsA, cpUID, valuesHash string
 	var namespaces []string
 	resource.Test(t, resource.TestCase{
 		PreCheck:                 func() { testAccPreCheck(t) },
@@ -337,10 +357,15 @@ resource "nalabo_exec" "kubectl" {
 					checkVClusterIsolation(t, "nalabo_workshop_session.a", "nalabo_workshop_session.b", "nalabo_exec.kubectl"),
 					checkVClusterIsolation(t, "nalabo_workshop_session.b", "nalabo_workshop_session.a", ""),
 					// The host quota holds the participant's resources plus the vCluster's
-					// overhead (control plane 1 CPU / 1Gi, CoreDNS 100m / 128Mi).
-					checkQuota(t, "nalabo_workshop_session.a", "2100m", "2176Mi"),
+					// overhead (control plane 2 CPU / 1Gi, CoreDNS 100m / 128Mi).
+					checkQuota(t, "nalabo_workshop_session.a", "3100m", "2176Mi"),
 					captureAttr("nalabo_workshop_session.a", "namespace", &nsA),
-					controlPlaneUID(t, "nalabo_workshop_session.a", &cpUID),
+					controlPlaneUID(t, "nalabo_workshop_session.a", &cpUID, true),
+					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "vcluster.persistence", ""),
+					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "vcluster.backing_store", "sqlite"),
+					resource.TestMatchResourceAttr("nalabo_workshop_session.a", "vcluster.release", regexp.MustCompile(`^vcluster-[0-9a-f]{10}$`)),
+					resource.TestCheckResourceAttrPair("nalabo_workshop_session.a", "vcluster.values_sha256", "nalabo_workshop_session.b", "vcluster.values_sha256"),
+					captureAttr("nalabo_workshop_session.a", "vcluster.values_sha256", &valuesHash),
 					func(s *terraform.State) error {
 						for _, addr := range []string{"nalabo_workshop_session.a", "nalabo_workshop_session.b"} {
 							ns, err := stateAttr(s, addr, "namespace")
@@ -353,19 +378,49 @@ resource "nalabo_exec" "kubectl" {
 					},
 				),
 			},
-			// Resize in place: same namespace, the quota follows, the control plane keeps
-			// running (no restart: the virtual cluster keeps its state).
+			// Resize and extend in place: same namespace, the quota follows, the control
+			// plane keeps running (no restart: the virtual cluster keeps its state).
 			{
-				Config: cfg(`  resources = { cpu = "500m", memory = "512Mi" }`),
+				Config: cfg(resized),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("nalabo_workshop_session.a", plancheck.ResourceActionUpdate),
 				}},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					checkAttrEquals("nalabo_workshop_session.a", "namespace", &nsA),
-					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "resources.cpu", "500m"),
-					checkQuota(t, "nalabo_workshop_session.a", "1600m", "1664Mi"),
-					controlPlaneUID(t, "nalabo_workshop_session.a", &cpUID),
+					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "resources.cpu", "1500m"),
+					checkQuota(t, "nalabo_workshop_session.a", "3600m", "2688Mi"),
+					checkLifetime("nalabo_workshop_session.a", 2*time.Hour),
+					controlPlaneUID(t, "nalabo_workshop_session.a", &cpUID, true),
 					checkVClusterIsolation(t, "nalabo_workshop_session.a", "nalabo_workshop_session.b", ""),
+				),
+			},
+			// Persistence switched on: the data store cannot move in place, so the plan
+			// replaces both sessions (plan only).
+			{
+				Config:             cfgWith(persistent, resized),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPreRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("nalabo_workshop_session.a", plancheck.ResourceActionReplace),
+					plancheck.ExpectResourceAction("nalabo_workshop_session.b", plancheck.ResourceActionReplace),
+				}},
+			},
+			// Chart values changed: Helm upgrade in place, the control plane restarts with
+			// them, the manifests are back in the virtual cluster, the namespace stays.
+			{
+				Config: cfgWith(annotated, resized),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("nalabo_workshop_session.a", plancheck.ResourceActionUpdate),
+					plancheck.ExpectResourceAction("nalabo_workshop_session.b", plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					checkAttrEquals("nalabo_workshop_session.a", "namespace", &nsA),
+					checkAttrChanged("nalabo_workshop_session.a", "vcluster.values_sha256", &valuesHash),
+					resource.TestCheckResourceAttrPair("nalabo_workshop_session.a", "vcluster.values_sha256", "nalabo_workshop_session.b", "vcluster.values_sha256"),
+					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "status", "running"),
+					controlPlaneUID(t, "nalabo_workshop_session.a", &cpUID, false),
+					checkVClusterIsolation(t, "nalabo_workshop_session.a", "nalabo_workshop_session.b", ""),
+					checkVClusterIsolation(t, "nalabo_workshop_session.b", "nalabo_workshop_session.a", ""),
 				),
 			},
 		},

@@ -49,8 +49,9 @@ func (r *workshopSessionResource) clock() time.Time {
 
 // ModifyPlan: unset resources and duration follow the template (so a limit changed
 // outside Terraform is put back), expires_at follows duration, a storage change
-// replaces a Docker session, and a degraded session (part of it removed outside
-// Terraform) is replaced so that Delete cleans the remains and Create builds anew.
+// replaces a Docker session, a degraded session (part of it removed outside
+// Terraform) is replaced so that Delete cleans the remains and Create builds anew, and
+// a vcluster session follows the provider's vCluster settings (planVCluster).
 func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		return // destroy
@@ -77,6 +78,7 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 	reaped, d := req.Private.GetKey(ctx, privateReapedKey)
 	resp.Diagnostics.Append(d...)
 	replace := planSessionUpdate(ctx, &plan, config, state, inherited, len(reaped) > 0, &resp.Diagnostics)
+	replace = append(replace, r.planVCluster(ctx, &plan, state, &resp.Diagnostics)...)
 	if len(replace) > 0 {
 		tflog.Info(ctx, "session will be replaced", map[string]any{
 			"session_id": state.ID.ValueString(), "status": state.Status.ValueString(), "because": replace.String(),

@@ -35,6 +35,55 @@ type workshopSessionModel struct {
 	Ports              types.List   `tfsdk:"ports"`
 	StorageEnforced    types.Bool   `tfsdk:"storage_enforced"`
 	Kubeconfig         types.String `tfsdk:"kubeconfig"`
+	VCluster           types.Object `tfsdk:"vcluster"`
+}
+
+// vclusterStateModel is the session's vcluster attribute (workshop.VClusterState).
+type vclusterStateModel struct {
+	Release      types.String `tfsdk:"release"`
+	Chart        types.String `tfsdk:"chart"`
+	ValuesSHA256 types.String `tfsdk:"values_sha256"`
+	Persistence  types.String `tfsdk:"persistence"`
+	BackingStore types.String `tfsdk:"backing_store"`
+}
+
+var vclusterStateAttrTypes = map[string]attr.Type{
+	"release":       types.StringType,
+	"chart":         types.StringType,
+	"values_sha256": types.StringType,
+	"persistence":   types.StringType,
+	"backing_store": types.StringType,
+}
+
+// vclusterStateValue is the vcluster attribute of a session: null for Docker and
+// namespace sessions. Chart and values hash are null when not recorded (sessions
+// created before they were); persistence is "" when off.
+func vclusterStateValue(st *workshop.VClusterState, diags *diag.Diagnostics) types.Object {
+	if st == nil {
+		return types.ObjectNull(vclusterStateAttrTypes)
+	}
+	o, d := types.ObjectValue(vclusterStateAttrTypes, map[string]attr.Value{
+		"release":       types.StringValue(st.Release),
+		"chart":         optString(st.Chart, types.StringNull()),
+		"values_sha256": optString(st.ValuesSHA256, types.StringNull()),
+		"persistence":   types.StringValue(st.Persistence),
+		"backing_store": optString(st.BackingStore, types.StringNull()),
+	})
+	diags.Append(d...)
+	return o
+}
+
+// vclusterStateFrom reads a known, non-null vcluster attribute; nil otherwise.
+func vclusterStateFrom(ctx context.Context, o types.Object, diags *diag.Diagnostics) *workshop.VClusterState {
+	if o.IsNull() || o.IsUnknown() {
+		return nil
+	}
+	var m vclusterStateModel
+	diags.Append(o.As(ctx, &m, asOpts)...)
+	return &workshop.VClusterState{
+		Release: m.Release.ValueString(), Chart: m.Chart.ValueString(), ValuesSHA256: m.ValuesSHA256.ValueString(),
+		Persistence: m.Persistence.ValueString(), BackingStore: m.BackingStore.ValueString(),
+	}
 }
 
 var portAttrTypes = map[string]attr.Type{
@@ -112,6 +161,9 @@ func (m *workshopSessionModel) setLive(ctx context.Context, s *workshop.Session,
 	}
 	if fill == fillAll || m.StorageEnforced.IsUnknown() {
 		m.StorageEnforced = types.BoolValue(s.StorageEnforced)
+	}
+	if fill == fillAll || m.VCluster.IsUnknown() {
+		m.VCluster = vclusterStateValue(s.VCluster, diags)
 	}
 }
 

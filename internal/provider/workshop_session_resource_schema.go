@@ -205,6 +205,46 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 				Sensitive:           true,
 				PlanModifiers:       keep(),
 			},
+			"vcluster": schema.SingleNestedAttribute{
+				MarkdownDescription: "Kubernetes with `isolation = \"vcluster\"` only (null otherwise): what the session's vCluster " +
+					"release was installed with, from the provider's `kubernetes.vcluster` settings and the template's " +
+					"`vcluster_values`. When these change, a plan compares: a new `chart` or `values_sha256` is a Helm " +
+					"upgrade in place, which restarts the virtual cluster's control plane (without persistence the " +
+					"participant's own objects in it are lost; the template's manifests are applied again); a new " +
+					"`persistence` or `backing_store` cannot be applied in place and replaces the session. Both come with a " +
+					"warning saying so.",
+				Computed:      true,
+				PlanModifiers: []planmodifier.Object{objectplanmodifier.UseStateForUnknown()},
+				Attributes: map[string]schema.Attribute{
+					"release": schema.StringAttribute{
+						MarkdownDescription: "Helm release of the vCluster, `vcluster-<id>`, in the session's namespace.",
+						Computed:            true,
+					},
+					"chart": schema.StringAttribute{
+						MarkdownDescription: "The chart: `<repository>/<name>@<version>`, or the provider's `kubernetes.vcluster.chart_path`. " +
+							"Null for a session created before the provider recorded it. A change upgrades the release in place.",
+						Computed: true,
+					},
+					"values_sha256": schema.StringAttribute{
+						MarkdownDescription: "SHA-256 of the chart values without the session's own labels: equal for every session of a " +
+							"template under one provider configuration; it changes with the provider's `kubernetes.vcluster` values, " +
+							"images, image pull policy and persistence settings and with the template's `vcluster_values`. Null for a " +
+							"session created before the provider recorded it. A change upgrades the release in place.",
+						Computed: true,
+					},
+					"persistence": schema.StringAttribute{
+						MarkdownDescription: "Where the virtual cluster keeps its data: empty for an emptyDir (lost when the control " +
+							"plane restarts), else the size of its PersistentVolumeClaim, with `/<storage class>` when one is named " +
+							"(`1Gi`, `1Gi/local-path`). A change replaces the session.",
+						Computed: true,
+					},
+					"backing_store": schema.StringAttribute{
+						MarkdownDescription: "The virtual cluster's data store, from the chart's `controlPlane.backingStore`: `sqlite` (the " +
+							"default), `etcd-embedded`, `etcd-deploy`, `etcd-external` or `database-external`. A change replaces the session.",
+						Computed: true,
+					},
+				},
+			},
 		},
 	}
 }

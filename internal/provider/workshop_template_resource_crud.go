@@ -61,7 +61,7 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 		ws := m.workspace(ctx, &resp.Diagnostics)
 		switch workshop.InfrastructureType(m.InfrastructureType.ValueString()) {
 		case workshop.InfraDocker:
-			for name, v := range map[string]attr.Value{"isolation": m.Isolation, "manifests": m.Manifests, "pod_security": m.PodSecurity} {
+			for name, v := range map[string]attr.Value{"isolation": m.Isolation, "manifests": m.Manifests, "pod_security": m.PodSecurity, "vcluster_values": m.VClusterValues} {
 				if set(v) {
 					resp.Diagnostics.AddAttributeError(path.Root(name), "Attribute applies to kubernetes templates only",
 						fmt.Sprintf("%s applies to kubernetes templates only; this template has infrastructure_type = \"docker\".", name))
@@ -83,6 +83,11 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 			if knownString(m.Manifests) && !m.Isolation.IsUnknown() {
 				validateManifestsAttr(m.Manifests.ValueString(), workshop.Isolation(m.Isolation.ValueString()), &resp.Diagnostics)
 			}
+			// Unset isolation is the kubernetes default, vcluster.
+			if set(m.VClusterValues) && knownString(m.Isolation) && m.Isolation.ValueString() != string(workshop.IsolationVCluster) {
+				resp.Diagnostics.AddAttributeError(path.Root("vcluster_values"), "Attribute applies to vcluster isolation only",
+					fmt.Sprintf("vcluster_values configures the vCluster chart of isolation = \"vcluster\" sessions; this template has isolation = %q.", m.Isolation.ValueString()))
+			}
 		}
 	}
 	seen := map[string]int{}
@@ -103,7 +108,7 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 // validations, timeouts and the computed id, digest and images).
 var digestShaping = []string{
 	"name", "infrastructure_type", "isolation", "workspace", "manifests", "compose",
-	"resources", "duration", "pod_security", "docker_in_docker", "compose_directory", "compose_builds",
+	"resources", "duration", "pod_security", "docker_in_docker", "compose_directory", "compose_builds", "vcluster_values",
 }
 
 // ModifyPlan fills the infrastructure's defaults, hashes the build context (so a
@@ -213,7 +218,7 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 func changedDigestAttributes(plan, state workshopTemplateModel) []string {
 	values := func(m workshopTemplateModel) []attr.Value {
 		return []attr.Value{m.Name, m.InfrastructureType, m.Isolation, m.Workspace, m.Manifests, m.Compose,
-			m.Resources, m.Duration, m.PodSecurity, m.DockerInDocker, m.ComposeDirectory, m.ComposeBuilds}
+			m.Resources, m.Duration, m.PodSecurity, m.DockerInDocker, m.ComposeDirectory, m.ComposeBuilds, m.VClusterValues}
 	}
 	p, s := values(plan), values(state)
 	var changed []string

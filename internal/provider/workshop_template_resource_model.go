@@ -28,6 +28,7 @@ type workshopTemplateModel struct {
 	Duration           types.String   `tfsdk:"duration"`
 	PodSecurity        types.String   `tfsdk:"pod_security"`
 	DockerInDocker     types.Bool     `tfsdk:"docker_in_docker"`
+	VClusterValues     types.String   `tfsdk:"vcluster_values"`
 	Validations        types.List     `tfsdk:"validations"`
 	Digest             types.String   `tfsdk:"digest"`
 	Images             types.Map      `tfsdk:"images"`
@@ -164,6 +165,7 @@ func (m *workshopTemplateModel) toTemplate(ctx context.Context, diags *diag.Diag
 		Duration:       m.Duration.ValueString(),
 		PodSecurity:    m.PodSecurity.ValueString(),
 		DockerInDocker: m.DockerInDocker.ValueBool(),
+		VClusterValues: m.VClusterValues.ValueString(),
 	}
 	if w := m.workspace(ctx, diags); w != nil {
 		t.Workspace = workshop.Workspace{
@@ -235,6 +237,7 @@ func templateModelFrom(ctx context.Context, t *workshop.Template, prior *worksho
 		Duration:           types.StringValue(t.Duration),
 		PodSecurity:        optString(t.PodSecurity, prior.PodSecurity),
 		DockerInDocker:     types.BoolValue(t.DockerInDocker),
+		VClusterValues:     optString(t.VClusterValues, prior.VClusterValues),
 		Timeouts:           prior.Timeouts,
 	}
 	if t.Duration == "" {

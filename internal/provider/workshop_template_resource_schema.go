@@ -150,6 +150,15 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				MarkdownDescription: "Kubernetes only: multi-document YAML applied into every session.",
 				Optional:            true,
 			},
+			"vcluster_values": schema.StringAttribute{
+				MarkdownDescription: "Kubernetes with `isolation = \"vcluster\"` only: Helm values of the vCluster chart, as YAML " +
+					"whose top level is a mapping, merged over the values the provider builds and its `kubernetes.vcluster.values`, " +
+					"last (maps merge key by key, anything else replaces). Part of the `digest`, so a change replaces the " +
+					"template's sessions. Values that move the virtual cluster's data store (persistence, " +
+					"`controlPlane.backingStore`) show in each session's `vcluster`.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1), chartValues()},
+			},
 			"compose": schema.StringAttribute{
 				MarkdownDescription: "Docker only: a Compose file whose services run in every session next to the workspace, " +
 					"on the session's own network (each reachable by its service name), as containers " +

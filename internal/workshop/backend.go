@@ -128,6 +128,27 @@ type Session struct {
 	// Access details.
 	Ports      []Port
 	Kubeconfig string // sensitive
+	// VCluster is what a vcluster session's control plane was installed with; nil for
+	// Docker and namespace sessions.
+	VCluster *VClusterState
+}
+
+// VClusterState fingerprints a session's vCluster release: what decides whether a
+// configuration change is a Helm upgrade in place or needs a new session.
+type VClusterState struct {
+	// Release is the Helm release, vcluster-<id>.
+	Release string
+	// Chart is "<repository>/<name>@<version>", or the local chart path.
+	Chart string
+	// ValuesSHA256 is the hex SHA-256 of the session-independent chart values: equal for
+	// every session of one template under one provider configuration.
+	ValuesSHA256 string
+	// Persistence is "" when the virtual cluster's data lives in an emptyDir, else the
+	// claim's size, with "/<storage class>" when one is named ("1Gi", "1Gi/local-path").
+	Persistence string
+	// BackingStore is the virtual cluster's data store: "sqlite", "etcd-embedded",
+	// "etcd-deploy", "etcd-external" or "database-external".
+	BackingStore string
 }
 
 // Port is a published port of a session.

@@ -33,6 +33,9 @@ type Template struct {
 	PodSecurity string `json:"pod_security,omitempty"`
 	// DockerInDocker runs the workspace privileged (opt-in, documented risk).
 	DockerInDocker bool `json:"docker_in_docker,omitempty"`
+	// VClusterValues is YAML merged over the provider's vCluster chart values, last
+	// (kubernetes templates with isolation "vcluster" only). Part of the digest.
+	VClusterValues string `json:"vcluster_values,omitempty"`
 	// Validations are checks run in a session (not part of the digest: adding a
 	// grading check must not replace a class's sessions).
 	Validations []Validation `json:"validations,omitempty"`
@@ -113,12 +116,19 @@ func (t *Template) Validate() error {
 		if t.ComposeDir != "" && t.Compose == "" {
 			add("compose_directory", "applies only with compose")
 		}
+		if t.VClusterValues != "" {
+			add("vcluster_values", "applies to kubernetes templates with isolation \"vcluster\" only")
+		}
 	case InfraKubernetes:
 		if t.Compose != "" {
 			add("compose", "applies to docker templates only; kubernetes templates use manifests")
 		}
 		if t.Workspace.Build != nil {
 			add("workspace.build", "is supported for docker templates only; give workspace.image")
+		}
+		// An empty isolation is the kubernetes default, vcluster.
+		if t.VClusterValues != "" && t.Isolation != "" && t.Isolation != IsolationVCluster {
+			add("vcluster_values", "applies to isolation \"vcluster\" only; this template has isolation %q", t.Isolation)
 		}
 	default:
 		add("infrastructure_type", "must be one of %s, got %q", strings.Join(InfrastructureTypes, ", "), t.Infrastructure)
@@ -183,8 +193,9 @@ type digestInput struct {
 	DockerInDocker bool               `json:"docker_in_docker"`
 	Images         [][2]string        `json:"images"`
 	// Omitted when empty, so templates without them keep their digests.
-	ComposeDir    string      `json:"compose_directory,omitempty"`
-	ComposeBuilds [][2]string `json:"compose_builds,omitempty"`
+	ComposeDir     string      `json:"compose_directory,omitempty"`
+	ComposeBuilds  [][2]string `json:"compose_builds,omitempty"`
+	VClusterValues string      `json:"vcluster_values,omitempty"`
 }
 
 // SealTemplate computes the template's Digest and ID from its content and resolved
@@ -194,7 +205,7 @@ func SealTemplate(t *Template) {
 		Name: t.Name, Infrastructure: t.Infrastructure, Isolation: t.Isolation,
 		Workspace: t.Workspace, Manifests: t.Manifests, Compose: t.Compose,
 		Resources: t.Resources, Duration: t.Duration, PodSecurity: t.PodSecurity,
-		DockerInDocker: t.DockerInDocker,
+		DockerInDocker: t.DockerInDocker, VClusterValues: t.VClusterValues,
 	}
 	for ref, id := range t.Images {
 		in.Images = append(in.Images, [2]string{ref, id})

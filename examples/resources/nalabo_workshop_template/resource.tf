@@ -102,3 +102,32 @@ resource "nalabo_workshop_template" "k8s_intro" {
     { name = "pods-running", command = ["sh", "-c", "kubectl get pods"], timeout = "30s" },
   ]
 }
+
+# A Kubernetes template with a virtual cluster per session (isolation "vcluster", the
+# default): the participant is cluster-admin of their own vCluster, so cluster-scoped
+# documents are allowed. vcluster_values is merged over the chart values the provider
+# builds and its kubernetes.vcluster.values, last.
+resource "nalabo_workshop_template" "k8s_admin" {
+  name                = "k8s-admin"
+  infrastructure_type = "kubernetes"
+  workspace = {
+    image   = "registry.example.com/workshop/kubectl-shell:1"
+    command = ["sleep", "infinity"]
+  }
+  manifests       = <<-EOT
+    apiVersion: rbac.authorization.k8s.io/v1
+    kind: ClusterRole
+    metadata:
+      name: workshop-reader
+    rules:
+    - apiGroups: [""]
+      resources: [pods]
+      verbs: [get, list]
+  EOT
+  vcluster_values = <<-EOT
+    controlPlane:
+      coredns:
+        deployment:
+          replicas: 1
+  EOT
+}

@@ -121,6 +121,9 @@ func (b *Backend) ApplyTemplate(ctx context.Context, in *workshop.Template) (*wo
 	if err := validate(in.Manifests); err != nil {
 		return nil, fmt.Errorf("template %s: manifests: %w", in.Name, err)
 	}
+	if err := ValidateVClusterValues(in.VClusterValues); err != nil {
+		return nil, fmt.Errorf("template %s: vcluster_values: %w", in.Name, err)
+	}
 	raw, err := json.Marshal(in)
 	if err != nil {
 		return nil, err

@@ -31,7 +31,8 @@ type VClusterConfig struct {
 	ImagePullPolicy string
 
 	// ControlPlaneCPU and ControlPlaneMemory are the control-plane container's limits
-	// (defaults 1000m and 1Gi; requests are a twentieth and a quarter). They are the
+	// (defaults 2000m and 1Gi; requests are a tenth and a quarter: 200m, the chart's own
+	// request, so that a starting control plane is not starved on a busy node). They are the
 	// vCluster's overhead, added to the session's quota on top of the participant's
 	// resources, and do not follow the session's resources: a change restarts the
 	// control plane, which loses the virtual cluster's state without persistence.
@@ -68,7 +69,7 @@ const (
 	DefaultVClusterChartRepository = "https://charts.loft.sh"
 	DefaultVClusterChartName       = "vcluster"
 	DefaultVClusterChartVersion    = "0.30.0"
-	DefaultVClusterControlCPU      = "1000m"
+	DefaultVClusterControlCPU      = "2000m"
 	DefaultVClusterControlMemory   = "1Gi"
 	DefaultVClusterPersistenceSize = "1Gi"
 

@@ -178,37 +178,26 @@ func (b *Backend) helmRelease(ns, releaseName string) (*release.Release, error) 
 	return rel, nil
 }
 
-// vclusterValues builds the chart values of a session: the control plane's images,
-// resources and labels, persistence, CoreDNS, telemetry off; the configured extra
-// values merged last.
-func vclusterValues(s vclusterSettings, spec *workshop.SessionSpec) map[string]any {
-	labels := spec.Labels()
-	// Pod labels must not change on update (a changed pod template restarts the
-	// control plane): the expiry is left out.
-	podLabels := maps.Clone(labels)
-	delete(podLabels, workshop.LabelExpiresAt)
-	toAny := func(m map[string]string) map[string]any {
-		out := make(map[string]any, len(m))
-		for k, v := range m {
-			out[k] = v
-		}
-		return out
+// vclusterValues builds the chart values: the control plane's images, resources and
+// labels, persistence, CoreDNS, telemetry off; then the provider's extra values, then
+// the template's (tmpl.VClusterValues), merged last. labels go on the control plane's
+// workload, pods and Service; nil leaves them out (the session-independent values the
+// fingerprint hashes).
+//
+// The chart hashes all of its values into the control-plane pod template
+// (vClusterConfigHash), so anything that changes between two updates of one session
+// restarts the control plane, and without persistence the virtual cluster loses its
+// state. labels must therefore never carry the expiry: see valueLabels.
+func vclusterValues(s vclusterSettings, tmpl *workshop.Template, labels map[string]string) (map[string]any, error) {
+	tmplValues, err := parseValuesYAML(templateValues(tmpl))
+	if err != nil {
+		return nil, fmt.Errorf("vcluster_values: %w", err)
 	}
-	res := map[string]any{
-		"limits": map[string]any{
-			"cpu": qstr(milli(s.cpuMilli)), "memory": qstr(bytesQ(s.memBytes)),
-			"ephemeral-storage": "8Gi",
-		},
-		"requests": map[string]any{
-			"cpu": qstr(milli(max(s.cpuMilli/20, 10))), "memory": qstr(bytesQ(s.memBytes / 4)),
-			"ephemeral-storage": "200Mi",
-		},
-	}
+	statefulSet := map[string]any{"resources": controlPlaneResources(s), "probes": controlPlaneProbes}
 	k8sDistro := map[string]any{"enabled": true}
-	statefulSet := map[string]any{
-		"labels":    toAny(labels),
-		"pods":      map[string]any{"labels": toAny(podLabels)},
-		"resources": res,
+	if len(labels) > 0 {
+		statefulSet["labels"] = toAny(labels)
+		statefulSet["pods"] = map[string]any{"labels": toAny(labels)}
 	}
 	if s.ImagePullPolicy != "" {
 		k8sDistro["imagePullPolicy"] = s.ImagePullPolicy
@@ -246,7 +235,9 @@ func vclusterValues(s vclusterSettings, spec *workshop.SessionSpec) map[string]a
 		"distro":      map[string]any{"k8s": k8sDistro},
 		"statefulSet": statefulSet,
 		"coredns":     coredns,
-		"service":     map[string]any{"labels": toAny(labels)},
+	}
+	if len(labels) > 0 {
+		controlPlane["service"] = map[string]any{"labels": toAny(labels)}
 	}
 	if len(s.ExtraSANs) > 0 {
 		sans := make([]any, len(s.ExtraSANs))
@@ -259,7 +250,49 @@ func vclusterValues(s vclusterSettings, spec *workshop.SessionSpec) map[string]a
 		"controlPlane": controlPlane,
 		"telemetry":    map[string]any{"enabled": false},
 	}
-	return mergeValues(vals, s.extra)
+	// mergeValues writes into its base: merge into copies, so that neither package-level
+	// maps nor the provider's parsed values (shared by every call) are changed.
+	vals = mergeValues(deepCopyValues(vals), deepCopyValues(s.extra))
+	return mergeValues(vals, tmplValues), nil
+}
+
+// valueLabels are the session's labels as the chart values carry them: without the
+// expiry, which changes with every duration update and would otherwise restart the
+// control plane (see vclusterValues). The namespace and the Helm release's secret
+// still carry the expiry for the reconciler.
+func valueLabels(spec *workshop.SessionSpec) map[string]string {
+	l := spec.Labels()
+	delete(l, workshop.LabelExpiresAt)
+	return l
+}
+
+func templateValues(t *workshop.Template) string {
+	if t == nil {
+		return ""
+	}
+	return t.VClusterValues
+}
+
+// controlPlaneResources are the control-plane container's limits and requests.
+func controlPlaneResources(s vclusterSettings) map[string]any {
+	return map[string]any{
+		"limits": map[string]any{
+			"cpu": qstr(milli(s.cpuMilli)), "memory": qstr(bytesQ(s.memBytes)),
+			"ephemeral-storage": "8Gi",
+		},
+		"requests": map[string]any{
+			"cpu": qstr(milli(max(s.cpuMilli/10, 10))), "memory": qstr(bytesQ(s.memBytes / 4)),
+			"ephemeral-storage": "200Mi",
+		},
+	}
+}
+
+func toAny(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // The CoreDNS deployment's limits: part of the vCluster overhead in the session quota.
@@ -283,4 +316,12 @@ func mergeValues(base, over map[string]any) map[string]any {
 		base[k] = v
 	}
 	return base
+}
+
+// controlPlaneProbes probe the control plane every second instead of the chart's 6 s
+// (startup) and 2 s (readiness), with the same overall budgets: the session is ready
+// as soon as the virtual API is, not up to a probe period later.
+var controlPlaneProbes = map[string]any{
+	"startupProbe":   map[string]any{"periodSeconds": 1, "failureThreshold": 1800},
+	"readinessProbe": map[string]any{"periodSeconds": 1, "failureThreshold": 120},
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -108,13 +107,37 @@ func (b *Backend) createVClusterSession(ctx context.Context, spec *workshop.Sess
 	if err != nil {
 		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)
 	}
+	rel, err := newVClusterRelease(s, spec)
+	if err != nil {
+		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)
+	}
 	unlock := b.lockSession(spec.ID)
 	defer unlock()
-	sess, err := b.createVCluster(ctx, s, spec, res, objs)
+	sess, err := b.createVCluster(ctx, s, spec, res, objs, rel)
 	return createdOrCleaned(ctx, spec.ID, sess, err, b.removeSessionObjects)
 }
 
-func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *workshop.SessionSpec, res workshop.ParsedResources, objs []*unstructured.Unstructured) (*workshop.Session, error) {
+// vclusterRelease is what a session's release is installed or upgraded with: the
+// chart values and their fingerprint.
+type vclusterRelease struct {
+	values map[string]any
+	state  workshop.VClusterState
+}
+
+func newVClusterRelease(s vclusterSettings, spec *workshop.SessionSpec) (vclusterRelease, error) {
+	vals, err := vclusterValues(s, spec.Template, valueLabels(spec))
+	if err != nil {
+		return vclusterRelease{}, err
+	}
+	st, err := vclusterFingerprint(s, spec.Template, spec.ID)
+	if err != nil {
+		return vclusterRelease{}, err
+	}
+	return vclusterRelease{values: vals, state: st}, nil
+}
+
+func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *workshop.SessionSpec, res workshop.ParsedResources,
+	objs []*unstructured.Unstructured, rel vclusterRelease) (*workshop.Session, error) {
 	start := time.Now()
 	ns := workshop.SessionObjectName(spec.ID)
 	release := workshop.VClusterReleaseName(spec.ID)
@@ -130,6 +153,7 @@ func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *
 	}
 	nsObj.Labels[LabelIsolation] = string(workshop.IsolationVCluster)
 	setResourceAnnotations(nsObj.Annotations, res)
+	setVClusterAnnotations(nsObj.Annotations, rel.state)
 	if _, err := core.Namespaces().Create(ctx, nsObj, create); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return nil, &keepError{fmt.Errorf("namespace %s already exists (session ID reused?)", ns)}
@@ -157,7 +181,7 @@ func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *
 		return nil, fmt.Errorf("create service account: %w", err)
 	}
 	trace(spec.ID, start, "namespace")
-	if err := b.helmInstall(ctx, s, ns, release, labels, vclusterValues(s, spec)); err != nil {
+	if err := b.helmInstall(ctx, s, ns, release, labels, rel.values); err != nil {
 		return nil, err
 	}
 	trace(spec.ID, start, "helm-install")
@@ -199,28 +223,7 @@ func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *
 	go func() { wsDone <- b.waitReady(wsCtx, []*unstructured.Unstructured{pod}) }()
 
 	verr := b.withVirtualAPI(ctx, s, ns, release, raw, svc.Spec.ClusterIP, func(vb *Backend) error {
-		if err := vb.waitVirtualAPI(ctx); err != nil {
-			return fmt.Errorf("vcluster %s: the virtual API does not answer: %w", release, err)
-		}
-		trace(spec.ID, start, "virtual-api")
-		// An object applied while the syncer is still starting has been seen to vanish
-		// again (NotFound right after a successful apply): apply again, up to 3 times.
-		for attempt := 1; ; attempt++ {
-			applied, err := applyVirtual(ctx, vb, labels, objs)
-			if err != nil {
-				return err
-			}
-			trace(spec.ID, start, "manifests-applied")
-			err = retryTransient(ctx, func() error { return vb.waitReady(ctx, applied) })
-			if err == nil {
-				break
-			}
-			if !apierrors.IsNotFound(err) || attempt == 3 || ctx.Err() != nil {
-				return fmt.Errorf("in the virtual cluster: %w", err)
-			}
-		}
-		trace(spec.ID, start, "manifests-ready")
-		return nil
+		return applyTemplateVirtual(ctx, vb, spec.ID, release, start, labels, objs)
 	})
 	if verr != nil {
 		wsCancel()
@@ -233,6 +236,33 @@ func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *
 	}
 	trace(spec.ID, start, "ready")
 	return b.readVClusterSession(ctx, spec.ID)
+}
+
+// applyTemplateVirtual waits until the virtual API answers, then applies the template's
+// objects in the virtual cluster and waits until they are ready.
+func applyTemplateVirtual(ctx context.Context, vb *Backend, id, release string, start time.Time, labels map[string]string, objs []*unstructured.Unstructured) error {
+	if err := vb.waitVirtualAPI(ctx); err != nil {
+		return fmt.Errorf("vcluster %s: the virtual API does not answer: %w", release, err)
+	}
+	trace(id, start, "virtual-api")
+	// An object applied while the syncer is still starting has been seen to vanish
+	// again (NotFound right after a successful apply): apply again, up to 3 times.
+	for attempt := 1; ; attempt++ {
+		applied, err := applyVirtual(ctx, vb, labels, objs)
+		if err != nil {
+			return err
+		}
+		trace(id, start, "manifests-applied")
+		err = retryTransient(ctx, func() error { return vb.waitReady(ctx, applied) })
+		if err == nil {
+			break
+		}
+		if !apierrors.IsNotFound(err) || attempt == 3 || ctx.Err() != nil {
+			return fmt.Errorf("in the virtual cluster: %w", err)
+		}
+	}
+	trace(id, start, "manifests-ready")
+	return nil
 }
 
 // readVClusterSession is getVClusterSession for a session that must be a vcluster one.
@@ -592,6 +622,11 @@ func (b *Backend) getVClusterSession(ctx context.Context, id string) (*workshop.
 	if rel == nil || rel.Info == nil || (rel.Info.Status != "deployed" && rel.Info.Status != "pending-upgrade") {
 		degraded = true
 	}
+	var relValues map[string]any
+	if rel != nil {
+		relValues = rel.Config
+	}
+	s.VCluster = recordedVCluster(ns.Annotations, release, relValues)
 	sec, err := b.cs.CoreV1().Secrets(name).Get(ctx, kubeconfigSecret, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -615,183 +650,6 @@ func (b *Backend) getVClusterSession(ctx context.Context, id string) (*workshop.
 		}
 	}
 	return s, true, nil
-}
-
-// updateVClusterSession changes the quota (participant resources plus the vCluster's
-// overhead), the limit range, the expiry label and the release (Helm upgrade with the
-// values rebuilt from the session and the configuration) in place. The control plane's
-// pod template does not depend on the session's resources or expiry, so a resize does
-// not restart it.
-func (b *Backend) updateVClusterSession(ctx context.Context, id string, spec *workshop.SessionSpec) (*workshop.Session, error) {
-	s, err := b.cfg.VCluster.settings()
-	if err != nil {
-		return nil, fmt.Errorf("update session %s: %w", id, err)
-	}
-	spec.ID = id
-	res, err := checkVClusterSpec(spec)
-	if err != nil {
-		return nil, err
-	}
-	unlock := b.lockSession(id)
-	defer unlock()
-	name := workshop.SessionObjectName(id)
-	release := workshop.VClusterReleaseName(id)
-	core := b.cs.CoreV1()
-	ns, err := core.Namespaces().Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("update session %s: %w", id, workshop.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("update session %s: %w", id, err)
-	}
-	if ns.Annotations == nil {
-		ns.Annotations = map[string]string{}
-	}
-	if !spec.ExpiresAt.IsZero() {
-		ns.Labels[workshop.LabelExpiresAt] = strconv.FormatInt(spec.ExpiresAt.Unix(), 10)
-		ns.Annotations[workshop.LabelPrefix+"duration"] = spec.Duration.String()
-	}
-	setResourceAnnotations(ns.Annotations, res)
-	if _, err := core.Namespaces().Update(ctx, ns, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-		return nil, fmt.Errorf("update session %s: namespace: %w", id, err)
-	}
-	q, err := core.ResourceQuotas(name).Get(ctx, quotaName, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("update session %s: read quota: %w", id, err)
-	}
-	q.Spec = quotaSpec(vclusterQuota(s, res))
-	if _, err := core.ResourceQuotas(name).Update(ctx, q, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-		return nil, fmt.Errorf("update session %s: quota: %w", id, err)
-	}
-	lr, err := core.LimitRanges(name).Get(ctx, limitRangeName, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("update session %s: read limit range: %w", id, err)
-	}
-	lr.Spec = limitRangeSpec(res)
-	if _, err := core.LimitRanges(name).Update(ctx, lr, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-		return nil, fmt.Errorf("update session %s: limit range: %w", id, err)
-	}
-	if spec.Participant == "" {
-		spec.Participant = ns.Annotations[workshop.LabelPrefix+"participant"]
-	}
-	if err := b.helmUpgrade(ctx, s, name, release, spec.Labels(), vclusterValues(s, spec)); err != nil {
-		return nil, fmt.Errorf("update session %s: %w", id, err)
-	}
-	if _, err := b.waitControlPlane(ctx, name, release, time.Now(), id); err != nil {
-		return nil, fmt.Errorf("update session %s: %w", id, err)
-	}
-	return b.readVClusterSession(ctx, id)
-}
-
-// removeSessionObjects deletes a session of either isolation and waits until it is
-// gone: for a vcluster session first the Helm release, then the PVCs in its namespace
-// and the volumes bound to them (the chart retains its data PVC, and Helm never deletes
-// the namespace); then the namespace (with the synced objects in it); then waits until
-// those volumes are gone too.
-func (b *Backend) removeSessionObjects(ctx context.Context, id string) error {
-	name := workshop.SessionObjectName(id)
-	ns, err := b.cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		ns = nil
-	case err != nil:
-		return fmt.Errorf("read namespace %s: %w", name, err)
-	}
-	if ns != nil && ns.Labels[LabelIsolation] == string(workshop.IsolationVCluster) {
-		release := workshop.VClusterReleaseName(id)
-		if err := b.helmUninstall(name, release); err != nil {
-			return err
-		}
-		// Stop the syncer before the namespace's pods are deleted: a running syncer
-		// re-creates the host pods of the virtual pods, which then wait out their full
-		// grace period.
-		if err := b.stopControlPlane(ctx, name, release); err != nil {
-			return err
-		}
-	}
-	var pvs []string
-	if ns != nil {
-		if pvs, err = b.releaseVolumes(ctx, name); err != nil {
-			return err
-		}
-	}
-	if err := b.removeNamespace(ctx, id); err != nil {
-		return err
-	}
-	// Volumes of claims already gone (a retry after a partial delete).
-	more, err := b.releaseVolumes(ctx, name)
-	if err != nil {
-		return err
-	}
-	return b.waitVolumesGone(ctx, append(pvs, more...))
-}
-
-// stopControlPlane deletes the release's control-plane pods with a short grace period
-// and waits until they are gone.
-func (b *Backend) stopControlPlane(ctx context.Context, ns, release string) error {
-	pods := b.cs.CoreV1().Pods(ns)
-	sel := metav1.ListOptions{LabelSelector: controlPlaneSelector(release)}
-	if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(1))}, sel); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("stop the vcluster control plane: %w", err)
-	}
-	for {
-		l, err := pods.List(ctx, sel)
-		if err != nil {
-			return fmt.Errorf("stop the vcluster control plane: %w", err)
-		}
-		if len(l.Items) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the vcluster control plane is still stopping: %w", ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
-// releaseVolumes deletes the PVCs in ns and the PersistentVolumes claimed from ns, and
-// returns those volumes' names.
-func (b *Backend) releaseVolumes(ctx context.Context, ns string) ([]string, error) {
-	core := b.cs.CoreV1()
-	if err := core.PersistentVolumeClaims(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("delete PVCs in %s: %w", ns, err)
-	}
-	list, err := core.PersistentVolumes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list persistent volumes: %w", err)
-	}
-	var names []string
-	for _, pv := range list.Items {
-		if pv.Spec.ClaimRef == nil || pv.Spec.ClaimRef.Namespace != ns {
-			continue
-		}
-		names = append(names, pv.Name)
-		if pv.DeletionTimestamp != nil {
-			continue
-		}
-		if err := core.PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("delete persistent volume %s: %w", pv.Name, err)
-		}
-	}
-	return names, nil
-}
-
-func (b *Backend) waitVolumesGone(ctx context.Context, names []string) error {
-	for _, n := range names {
-		for {
-			_, err := b.cs.CoreV1().PersistentVolumes().Get(ctx, n, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("persistent volume %s is still there: %w", n, ctx.Err())
-			case <-time.After(500 * time.Millisecond):
-			}
-		}
-	}
-	return nil
 }
 
 // ValidateVClusterManifests checks a vcluster template's manifests without a cluster:

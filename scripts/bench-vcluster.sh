@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# make bench-vcluster: how long `terraform apply` takes to a ready Kubernetes session,
+# vcluster isolation next to namespace isolation, and a class of vCluster sessions in
+# one apply. Everything real: the provider through the Terraform CLI, the local test
+# cluster, a vCluster v0.30.0 per session from scripts/vcluster-harness.sh.
+#
+# Both templates are the design's nginx-demo (a Deployment + Service, locally built
+# httpd image) with the same workspace; the templates are applied once first. Then:
+#   R times, for each isolation: `terraform apply` adding one session (timed: the whole
+#   command, until the session is ready: workspace Running and the manifests ready the
+#   kstatus way), then `terraform apply` removing it (timed: until everything is gone);
+#   once: a class of BENCH_CLASS vCluster sessions added in one apply, then removed.
+# Prints the medians and the ratio vcluster / namespace.
+#
+# Environment: NALABO_K8S_KUBECONFIG (default $CACHE/k8s/kubeconfig), BENCH_R (5),
+# BENCH_CLASS (10; 0 skips the class), BENCH_BIN (./bin), CACHE (/var/cache/nalabo),
+# TERRAFORM.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+export PATH="/usr/local/go/bin:$PATH"
+export CHECKPOINT_DISABLE=1
+CACHE=${CACHE:-/var/cache/nalabo}
+TERRAFORM=${TERRAFORM:-$CACHE/bin/terraform}
+R=${BENCH_R:-5}
+CLASS=${BENCH_CLASS:-10}
+KUBECONFIG_PATH=${NALABO_K8S_KUBECONFIG:-$CACHE/k8s/kubeconfig}
+bin=${BENCH_BIN:-$here/bin}
+
+log() { printf '[bench-vcluster %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+[ -s "$KUBECONFIG_PATH" ] || die "no kubeconfig at $KUBECONFIG_PATH: run make testcluster"
+[ -x "$TERRAFORM" ] || die "missing $TERRAFORM: run scripts/install-deps.sh"
+[ -x "$bin/terraform-provider-nalabo" ] || die "missing $bin/terraform-provider-nalabo: run make build"
+vc_env=$("$here/scripts/vcluster-harness.sh" --env) || die "scripts/vcluster-harness.sh failed"
+eval "$vc_env"
+
+work=$(mktemp -d /tmp/nalabo-bench-vcluster.XXXXXX)
+class="$work/class"
+mkdir -p "$class" "$work/logs"
+cat >"$work/dev-overrides.tfrc" <<EOF
+provider_installation {
+  dev_overrides {
+    "nalabo/nalabo" = "$bin"
+  }
+  direct {}
+}
+EOF
+export TF_CLI_CONFIG_FILE="$work/dev-overrides.tfrc"
+export TF_IN_AUTOMATION=1
+
+cat >"$class/main.tf" <<EOF
+terraform {
+  required_providers {
+    nalabo = { source = "nalabo/nalabo" }
+  }
+}
+
+variable "namespace_sessions" { default = 0 }
+variable "vcluster_sessions" { default = 0 }
+
+provider "nalabo" {
+  kubernetes = {
+    config_path = "$KUBECONFIG_PATH"
+    namespace   = "nalabo-bench"
+    vcluster = {
+      chart_path          = "$NALABO_VCLUSTER_CHART"
+      syncer_image        = "$NALABO_VCLUSTER_SYNCER_IMAGE"
+      control_plane_image = "$NALABO_VCLUSTER_K8S_IMAGE"
+      coredns_image       = "$NALABO_VCLUSTER_COREDNS_IMAGE"
+      image_pull_policy   = "Never"
+    }
+  }
+}
+
+locals {
+  manifests = <<-EOT
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata:
+      name: nginx-demo
+    spec:
+      replicas: 1
+      selector:
+        matchLabels: {app: nginx-demo}
+      template:
+        metadata:
+          labels: {app: nginx-demo}
+        spec:
+          securityContext: {runAsNonRoot: true, runAsUser: 101, seccompProfile: {type: RuntimeDefault}}
+          containers:
+          - name: web
+            image: nalabo-test/httpd:1
+            imagePullPolicy: IfNotPresent
+            ports: [{containerPort: 8080}]
+            securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata:
+      name: nginx-demo
+    spec:
+      selector: {app: nginx-demo}
+      ports: [{port: 80, targetPort: 8080}]
+  EOT
+  workspace = { image = "nalabo-test/k8s-workspace:1", command = ["sleep", "infinity"] }
+}
+
+resource "nalabo_workshop_template" "namespace" {
+  name                = "bench-ns"
+  infrastructure_type = "kubernetes"
+  isolation           = "namespace"
+  workspace           = local.workspace
+  manifests           = local.manifests
+  resources           = { cpu = "1", memory = "1Gi" }
+}
+
+resource "nalabo_workshop_template" "vcluster" {
+  name                = "bench-vc"
+  infrastructure_type = "kubernetes"
+  isolation           = "vcluster"
+  workspace           = local.workspace
+  manifests           = local.manifests
+  resources           = { cpu = "1", memory = "1Gi" }
+}
+
+resource "nalabo_workshop_session" "namespace" {
+  count       = var.namespace_sessions
+  template_id = nalabo_workshop_template.namespace.id
+  participant = format("ns-%02d", count.index)
+}
+
+resource "nalabo_workshop_session" "vcluster" {
+  count       = var.vcluster_sessions
+  template_id = nalabo_workshop_template.vcluster.id
+  participant = format("vc-%02d", count.index)
+}
+EOF
+
+tf() { "$TERRAFORM" -chdir="$class" "$@"; }
+
+cleanup() {
+  local rc=$?
+  if [ -f "$class/terraform.tfstate" ] && [ -n "$(tf state list 2>/dev/null)" ]; then
+    log "cleanup: terraform destroy"
+    tf destroy -auto-approve -parallelism=20 -no-color >"$work/logs/cleanup-destroy.log" 2>&1 ||
+      { log "cleanup destroy failed:"; tail -n 20 "$work/logs/cleanup-destroy.log" >&2; }
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+# apply NAME NS VC: terraform apply with that many sessions of each isolation; prints
+# the seconds the whole command took.
+apply() {
+  local name=$1 t
+  t=$(now)
+  if ! tf apply -auto-approve -parallelism=20 -no-color -var "namespace_sessions=$2" -var "vcluster_sessions=$3" \
+    >"$work/logs/$name.log" 2>&1; then
+    log "$name failed; last lines of its output:"
+    tail -n 40 "$work/logs/$name.log" >&2
+    return 1
+  fi
+  elapsed "$t"
+}
+
+log "templates (applied once, not timed)"
+apply templates 0 0 >/dev/null || die "applying the templates failed"
+
+declare -a ns_up ns_down vc_up vc_down
+for r in $(seq 1 "$R"); do
+  s=$(apply "ns-up-$r" 1 0) || die "apply failed"; ns_up+=("$s")
+  d=$(apply "ns-down-$r" 0 0) || die "apply failed"; ns_down+=("$d")
+  log "repetition $r/$R: namespace session ready in $s s, removed in $d s"
+  s=$(apply "vc-up-$r" 0 1) || die "apply failed"; vc_up+=("$s")
+  d=$(apply "vc-down-$r" 0 0) || die "apply failed"; vc_down+=("$d")
+  log "repetition $r/$R: vcluster session ready in $s s, removed in $d s"
+done
+
+class_up= class_down=
+if [ "$CLASS" -gt 0 ]; then
+  log "a class of $CLASS vCluster sessions in one apply"
+  class_up=$(apply class-up 0 "$CLASS") || die "apply failed"
+  ready=$(tf state list | grep -c '^nalabo_workshop_session.vcluster' || true)
+  log "  $ready sessions ready in $class_up s"
+  class_down=$(apply class-down 0 0) || die "apply failed"
+  log "  removed in $class_down s"
+fi
+left=$("$CACHE/k8s/bin/kubectl" --kubeconfig "$KUBECONFIG_PATH" get namespaces -o name \
+  -l 'nalabo.io/managed-by=terraform-provider-nalabo,nalabo.io/template in (bench-ns,bench-vc)' | wc -l)
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+mnu=$(median "${ns_up[@]}"); mnd=$(median "${ns_down[@]}")
+mvu=$(median "${vc_up[@]}"); mvd=$(median "${vc_down[@]}")
+
+echo
+echo "terraform apply to a ready Kubernetes session (nginx-demo + workspace), $R repetitions, median seconds"
+printf '  %-36s %12s %12s\n' "" "apply->ready" "apply->gone"
+printf '  %-36s %12s %12s\n' "namespace isolation" "$mnu" "$mnd"
+printf '  %-36s %12s %12s\n' "vcluster isolation (vCluster v0.30.0)" "$mvu" "$mvd"
+printf '  %-36s %12s %12s\n' "ratio vcluster / namespace" "$(ratio "$mvu" "$mnu")" "$(ratio "$mvd" "$mnd")"
+[ -z "$class_up" ] || printf '  %-36s %12s %12s\n' "class of $CLASS vCluster sessions, one apply" "$class_up" "$class_down"
+echo
+echo "  samples: namespace up ${ns_up[*]} | down ${ns_down[*]}"
+echo "           vcluster  up ${vc_up[*]} | down ${vc_down[*]}"
+[ "$left" = 0 ] || echo "  WARNING: $left session namespaces of the benchmark remain"
+echo "  load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores here: compare within one run)"

@@ -13,8 +13,8 @@
 # Prints the medians and the ratio vcluster / namespace.
 #
 # Environment: NALABO_K8S_KUBECONFIG (default $CACHE/k8s/kubeconfig), BENCH_R (5),
-# BENCH_CLASS (10; 0 skips the class), BENCH_BIN (./bin), CACHE (/var/cache/nalabo),
-# TERRAFORM.
+# BENCH_CLASS (10; 0 skips the class), BENCH_CPU / BENCH_MEMORY (500m / 512Mi per
+# session), BENCH_BIN (./bin), CACHE (/var/cache/nalabo), TERRAFORM.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +26,11 @@ R=${BENCH_R:-5}
 CLASS=${BENCH_CLASS:-10}
 KUBECONFIG_PATH=${NALABO_K8S_KUBECONFIG:-$CACHE/k8s/kubeconfig}
 bin=${BENCH_BIN:-$here/bin}
+# Per session (both isolations): small enough that a class of 10 fits the test node's 2
+# CPUs by requests (the workspace requests an eighth, a template Deployment's container a
+# sixteenth, a vCluster's control plane 50m and its CoreDNS 10m).
+CPU=${BENCH_CPU:-500m}
+MEMORY=${BENCH_MEMORY:-512Mi}
 
 log() { printf '[bench-vcluster %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -113,7 +118,7 @@ resource "nalabo_workshop_template" "namespace" {
   isolation           = "namespace"
   workspace           = local.workspace
   manifests           = local.manifests
-  resources           = { cpu = "1", memory = "1Gi" }
+  resources           = { cpu = "$CPU", memory = "$MEMORY" }
 }
 
 resource "nalabo_workshop_template" "vcluster" {
@@ -122,7 +127,7 @@ resource "nalabo_workshop_template" "vcluster" {
   isolation           = "vcluster"
   workspace           = local.workspace
   manifests           = local.manifests
-  resources           = { cpu = "1", memory = "1Gi" }
+  resources           = { cpu = "$CPU", memory = "$MEMORY" }
 }
 
 resource "nalabo_workshop_session" "namespace" {
@@ -200,7 +205,7 @@ mnu=$(median "${ns_up[@]}"); mnd=$(median "${ns_down[@]}")
 mvu=$(median "${vc_up[@]}"); mvd=$(median "${vc_down[@]}")
 
 echo
-echo "terraform apply to a ready Kubernetes session (nginx-demo + workspace), $R repetitions, median seconds"
+echo "terraform apply to a ready Kubernetes session (nginx-demo + workspace, $CPU / $MEMORY), $R repetitions, median seconds"
 printf '  %-36s %12s %12s\n' "" "apply->ready" "apply->gone"
 printf '  %-36s %12s %12s\n' "namespace isolation" "$mnu" "$mnd"
 printf '  %-36s %12s %12s\n' "vcluster isolation (vCluster v0.30.0)" "$mvu" "$mvd"

@@ -48,17 +48,20 @@ type k8sExecModel struct {
 }
 
 type vclusterModel struct {
-	ChartRepository   types.String `tfsdk:"chart_repository"`
-	ChartPath         types.String `tfsdk:"chart_path"`
-	ChartVersion      types.String `tfsdk:"chart_version"`
-	Values            types.String `tfsdk:"values"`
-	SyncerImage       types.String `tfsdk:"syncer_image"`
-	ControlPlaneImage types.String `tfsdk:"control_plane_image"`
-	CoreDNSImage      types.String `tfsdk:"coredns_image"`
-	ImagePullPolicy   types.String `tfsdk:"image_pull_policy"`
-	Persistence       types.Bool   `tfsdk:"persistence"`
-	StorageClass      types.String `tfsdk:"storage_class"`
-	APIAccess         types.String `tfsdk:"api_access"`
+	ChartRepository    types.String `tfsdk:"chart_repository"`
+	ChartPath          types.String `tfsdk:"chart_path"`
+	ChartVersion       types.String `tfsdk:"chart_version"`
+	Values             types.String `tfsdk:"values"`
+	SyncerImage        types.String `tfsdk:"syncer_image"`
+	ControlPlaneImage  types.String `tfsdk:"control_plane_image"`
+	CoreDNSImage       types.String `tfsdk:"coredns_image"`
+	ImagePullPolicy    types.String `tfsdk:"image_pull_policy"`
+	ControlPlaneCPU    types.String `tfsdk:"control_plane_cpu"`
+	ControlPlaneMemory types.String `tfsdk:"control_plane_memory"`
+	Persistence        types.Bool   `tfsdk:"persistence"`
+	PersistenceSize    types.String `tfsdk:"persistence_size"`
+	StorageClass       types.String `tfsdk:"storage_class"`
+	APIAccess          types.String `tfsdk:"api_access"`
 }
 
 func kubernetesProviderSchema() schema.SingleNestedAttribute {
@@ -179,9 +182,27 @@ func kubernetesProviderSchema() schema.SingleNestedAttribute {
 						Optional:            true,
 						Validators:          []validator.String{stringvalidator.OneOf("Always", "IfNotPresent", "Never")},
 					},
+					"control_plane_cpu": schema.StringAttribute{
+						MarkdownDescription: "CPU limit of each vCluster's control plane (kube-apiserver, controller-manager and syncer in one " +
+							"container), default `2000m` (its request is a fortieth). Part of the session's quota on top of the participant's " +
+							"resources, with CoreDNS's `100m`. Below about one CPU the control plane starts noticeably slower.",
+						Optional:   true,
+						Validators: []validator.String{cpuQuantity()},
+					},
+					"control_plane_memory": schema.StringAttribute{
+						MarkdownDescription: "Memory limit of each vCluster's control plane, default `1Gi` (its request is a quarter). " +
+							"Part of the session's quota on top of the participant's resources, with CoreDNS's `128Mi`.",
+						Optional:   true,
+						Validators: []validator.String{memoryQuantity()},
+					},
 					"persistence": schema.BoolAttribute{
 						MarkdownDescription: "Keep each virtual cluster's data on a PersistentVolumeClaim (deleted with the session) instead of an emptyDir. Default `false`.",
 						Optional:            true,
+					},
+					"persistence_size": schema.StringAttribute{
+						MarkdownDescription: "Size of that claim, default `1Gi`; counted in the session's storage quota.",
+						Optional:            true,
+						Validators:          []validator.String{storageQuantity()},
 					},
 					"storage_class": schema.StringAttribute{
 						MarkdownDescription: "StorageClass of that claim. Default: the cluster's default class.",
@@ -235,17 +256,20 @@ func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, diags *diag.D
 	}
 	if v := m.VCluster; v != nil {
 		cfg.VCluster = kubernetes.VClusterConfig{
-			ChartPath:         expandHome(str(v.ChartPath, "")),
-			ChartRepository:   str(v.ChartRepository, ""),
-			ChartVersion:      str(v.ChartVersion, ""),
-			Values:            str(v.Values, ""),
-			SyncerImage:       str(v.SyncerImage, ""),
-			ControlPlaneImage: str(v.ControlPlaneImage, ""),
-			CoreDNSImage:      str(v.CoreDNSImage, ""),
-			ImagePullPolicy:   str(v.ImagePullPolicy, ""),
-			StorageClass:      str(v.StorageClass, ""),
-			APIAccess:         str(v.APIAccess, ""),
-			Persistence:       v.Persistence.ValueBool(),
+			ChartPath:          expandHome(str(v.ChartPath, "")),
+			ChartRepository:    str(v.ChartRepository, ""),
+			ChartVersion:       str(v.ChartVersion, ""),
+			Values:             str(v.Values, ""),
+			SyncerImage:        str(v.SyncerImage, ""),
+			ControlPlaneImage:  str(v.ControlPlaneImage, ""),
+			CoreDNSImage:       str(v.CoreDNSImage, ""),
+			ImagePullPolicy:    str(v.ImagePullPolicy, ""),
+			StorageClass:       str(v.StorageClass, ""),
+			ControlPlaneCPU:    str(v.ControlPlaneCPU, ""),
+			ControlPlaneMemory: str(v.ControlPlaneMemory, ""),
+			PersistenceSize:    str(v.PersistenceSize, ""),
+			APIAccess:          str(v.APIAccess, ""),
+			Persistence:        v.Persistence.ValueBool(),
 		}
 		if v.Persistence.IsUnknown() {
 			known = false

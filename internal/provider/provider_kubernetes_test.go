@@ -122,3 +122,51 @@ func TestExpandHome(t *testing.T) {
 		}
 	}
 }
+
+// The kubernetes.vcluster block reaches the backend's VClusterConfig field by field.
+func TestProviderConfigureVCluster(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("K8S_ENDPOINT", "")
+	ctx := context.Background()
+	p := New("test")()
+	var sr provider.SchemaResponse
+	p.Schema(ctx, provider.SchemaRequest{}, &sr)
+	vt := sr.Schema.Type().TerraformType(ctx).(tftypes.Object).AttributeTypes["kubernetes"].(tftypes.Object).AttributeTypes["vcluster"].(tftypes.Object)
+	set := map[string]tftypes.Value{
+		"chart_path":           tftypes.NewValue(tftypes.String, "/charts/vcluster"),
+		"values":               tftypes.NewValue(tftypes.String, "telemetry: {enabled: false}\n"),
+		"image_pull_policy":    tftypes.NewValue(tftypes.String, "Never"),
+		"control_plane_cpu":    tftypes.NewValue(tftypes.String, "1500m"),
+		"control_plane_memory": tftypes.NewValue(tftypes.String, "2Gi"),
+		"persistence":          tftypes.NewValue(tftypes.Bool, true),
+		"persistence_size":     tftypes.NewValue(tftypes.String, "3Gi"),
+		"storage_class":        tftypes.NewValue(tftypes.String, "local-path"),
+	}
+	vals := map[string]tftypes.Value{}
+	for name, at := range vt.AttributeTypes {
+		if v, ok := set[name]; ok {
+			vals[name] = v
+		} else {
+			vals[name] = tftypes.NewValue(at, nil)
+		}
+	}
+	req := provider.ConfigureRequest{Config: providerConfig(t, p, map[string]tftypes.Value{
+		"host":     tftypes.NewValue(tftypes.String, "https://127.0.0.1:1"),
+		"insecure": tftypes.NewValue(tftypes.Bool, true),
+		"vcluster": tftypes.NewValue(vt, vals),
+	})}
+	resp := &provider.ConfigureResponse{}
+	p.Configure(ctx, req, resp)
+	if resp.Diagnostics.HasError() {
+		t.Fatalf("configure: %v", resp.Diagnostics)
+	}
+	cfg, ok := resp.ResourceData.(*providerData).vclusterConfig()
+	if !ok {
+		t.Fatal("vcluster configuration not known")
+	}
+	if cfg.ChartPath != "/charts/vcluster" || cfg.ImagePullPolicy != "Never" || cfg.ControlPlaneCPU != "1500m" ||
+		cfg.ControlPlaneMemory != "2Gi" || !cfg.Persistence || cfg.PersistenceSize != "3Gi" || cfg.StorageClass != "local-path" ||
+		cfg.Values != "telemetry: {enabled: false}\n" {
+		t.Errorf("vcluster config: %+v", cfg)
+	}
+}

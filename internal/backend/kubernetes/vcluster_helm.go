@@ -281,7 +281,7 @@ func controlPlaneResources(s vclusterSettings) map[string]any {
 			"ephemeral-storage": "8Gi",
 		},
 		"requests": map[string]any{
-			"cpu": qstr(milli(max(s.cpuMilli/10, 10))), "memory": qstr(bytesQ(s.memBytes / 4)),
+			"cpu": qstr(milli(max(s.cpuMilli/40, 10))), "memory": qstr(bytesQ(s.memBytes / 4)),
 			"ephemeral-storage": "200Mi",
 		},
 	}

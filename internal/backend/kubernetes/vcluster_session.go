@@ -228,7 +228,7 @@ func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *
 	if verr != nil {
 		wsCancel()
 		<-wsDone
-		return nil, verr
+		return nil, b.withHostPodProblems(verr, ns, release)
 	}
 	werr := <-wsDone
 	if werr != nil {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/runtime"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -266,9 +268,10 @@ func (b *Backend) reconcileVCluster(ctx context.Context, s vclusterSettings, spe
 	if err := b.refreshKubeconfigSecret(ctx, ns, inPod, partic); err != nil {
 		return err
 	}
-	return b.withVirtualAPI(ctx, s, ns, release, raw, svc.Spec.ClusterIP, func(vb *Backend) error {
+	err = b.withVirtualAPI(ctx, s, ns, release, raw, svc.Spec.ClusterIP, func(vb *Backend) error {
 		return applyTemplateVirtual(ctx, vb, spec.ID, release, start, spec.Labels(), objs)
 	})
+	return b.withHostPodProblems(err, ns, release)
 }
 
 // refreshKubeconfigSecret writes the session's kubeconfigs when they changed.
@@ -474,4 +477,42 @@ func (b *Backend) removeSyncedObjects(ctx context.Context, ns, release string) e
 		}
 	}
 	return nil
+}
+
+// withHostPodProblems adds to err, when there is one, why the host copies of the
+// virtual cluster's pods are not running (unschedulable, an image missing, a container
+// waiting): the virtual cluster only says its Deployment is not available.
+func (b *Backend) withHostPodProblems(err error, ns, release string) error {
+	if err == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pods, lerr := b.cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: syncedMarker + "=" + release})
+	if lerr != nil {
+		return err
+	}
+	var problems []string
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if podReady(p) {
+			continue
+		}
+		reason := string(p.Status.Phase)
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+				reason = c.Reason + ": " + c.Message
+			}
+		}
+		if u, cerr := runtime.DefaultUnstructuredConverter.ToUnstructured(p); cerr == nil {
+			if w, _ := podWaiting(&unstructured.Unstructured{Object: u}); w != "" {
+				reason = w
+			}
+		}
+		problems = append(problems, "host pod "+p.Name+": "+reason)
+	}
+	if len(problems) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (%s)", err, strings.Join(problems, "; "))
 }

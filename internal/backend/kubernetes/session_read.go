@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"k8s.io/client-go/util/retry"
 	"strconv"
 	"time"
 
@@ -206,13 +207,8 @@ func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.S
 			return nil, fmt.Errorf("update session %s: %w", id, err)
 		}
 	}
-	q, err := core.ResourceQuotas(name).Get(ctx, quotaName, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("update session %s: read quota: %w", id, err)
-	}
-	q.Spec = quotaSpec(res)
-	if _, err := core.ResourceQuotas(name).Update(ctx, q, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-		return nil, fmt.Errorf("update session %s: quota: %w", id, err)
+	if err := b.updateQuota(ctx, name, func(q *corev1.ResourceQuota) { q.Spec = quotaSpec(res) }); err != nil {
+		return nil, fmt.Errorf("update session %s: %w", id, err)
 	}
 	lr, err := core.LimitRanges(name).Get(ctx, limitRangeName, metav1.GetOptions{})
 	if err != nil {
@@ -257,4 +253,21 @@ func (b *Backend) refreshKubeconfigs(ctx context.Context, ns string, expires tim
 		return fmt.Errorf("update kubeconfig secret: %w", err)
 	}
 	return nil
+}
+
+// updateQuota applies mutate to the session quota of ns and writes it, reading it
+// again when the quota controller updated its status in between (a conflict).
+func (b *Backend) updateQuota(ctx context.Context, ns string, mutate func(*corev1.ResourceQuota)) error {
+	quotas := b.cs.CoreV1().ResourceQuotas(ns)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		q, err := quotas.Get(ctx, quotaName, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("read quota: %w", err)
+		}
+		mutate(q)
+		if _, err := quotas.Update(ctx, q, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+			return fmt.Errorf("quota: %w", err)
+		}
+		return nil
+	})
 }

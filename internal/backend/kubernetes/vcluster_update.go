@@ -200,17 +200,16 @@ func (b *Backend) recordedVClusterOf(ns *corev1.Namespace) (*workshop.VClusterSt
 // overhead; with surge, room for one more control-plane pod) and the limit range.
 func (b *Backend) updateVClusterLimits(ctx context.Context, s vclusterSettings, ns string, res workshop.ParsedResources, surge bool) error {
 	core := b.cs.CoreV1()
-	q, err := core.ResourceQuotas(ns).Get(ctx, quotaName, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("read quota: %w", err)
-	}
-	want := vclusterQuota(s, res)
-	if surge {
-		want.MilliCPU += s.cpuMilli
-		want.MemoryBytes += s.memBytes
-	}
-	q.Spec = quotaSpec(want)
-	if surge {
+	err := b.updateQuota(ctx, ns, func(q *corev1.ResourceQuota) {
+		want := vclusterQuota(s, res)
+		if surge {
+			want.MilliCPU += s.cpuMilli
+			want.MemoryBytes += s.memBytes
+		}
+		q.Spec = quotaSpec(want)
+		if !surge {
+			return
+		}
 		q.Spec.Hard[corev1.ResourcePods] = *resource.NewQuantity(maxPods+1, resource.DecimalSI)
 		// What runs may already exceed the participant's share (a resize down leaves
 		// running pods alone): the new control plane must fit on top of what is used.
@@ -230,9 +229,9 @@ func (b *Backend) updateVClusterLimits(ctx context.Context, s vclusterSettings, 
 				q.Spec.Hard[name] = need
 			}
 		}
-	}
-	if _, err := core.ResourceQuotas(ns).Update(ctx, q, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-		return fmt.Errorf("quota: %w", err)
+	})
+	if err != nil {
+		return err
 	}
 	lr, err := core.LimitRanges(ns).Get(ctx, limitRangeName, metav1.GetOptions{})
 	if err != nil {

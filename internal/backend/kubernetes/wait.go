@@ -18,6 +18,7 @@ const pollInterval = time.Second
 // object, or ctx ending, returns an error naming what is not ready.
 func (b *Backend) waitReady(ctx context.Context, objs []*unstructured.Unstructured) error {
 	pending := objs
+	var last []string // what the last complete look found not ready
 	for {
 		var still []*unstructured.Unstructured
 		var msgs []string
@@ -63,9 +64,12 @@ func (b *Backend) waitReady(ctx context.Context, objs []*unstructured.Unstructur
 		if len(still) > 0 {
 			pending = still
 		}
+		if len(msgs) > 0 {
+			last = msgs
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("not ready before the deadline: %s: %w", strings.Join(msgs, "; "), ctx.Err())
+			return fmt.Errorf("not ready before the deadline: %s: %w", strings.Join(last, "; "), ctx.Err())
 		case <-time.After(pollInterval):
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/hostpath"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -41,6 +42,8 @@ type Project struct {
 	Services []Service
 	// Volumes are the named volumes the services use.
 	Volumes []string
+	// Warnings name every key the file sets that the provider does not apply.
+	Warnings []*Problem
 }
 
 // Service is one Compose service, reduced to what sessions run.
@@ -157,7 +160,18 @@ type Options struct {
 	// against; bind mounts from anywhere else are refused. "" refuses every bind mount
 	// and resolves build contexts against the current directory.
 	Dir string
+	// Paths refuses host paths (the directory itself, bind-mount sources, build
+	// contexts); nil means hostpath.Default(). The Docker backend adds its daemon's
+	// socket and data root.
+	Paths *hostpath.Policy
 }
+
+// DirError is a refused declared directory (compose_directory, an apply's context):
+// callers report it on that attribute rather than on the Compose file.
+type DirError struct{ Err error }
+
+func (e *DirError) Error() string { return "declared directory: " + e.Err.Error() }
+func (e *DirError) Unwrap() error { return e.Err }
 
 // Parse loads, validates and normalizes a Compose file held in memory. Every error is
 // a *Problem (joined), naming the service where there is one.
@@ -166,6 +180,10 @@ func Parse(ctx context.Context, content string, o Options) (*Project, error) {
 		return nil, &Problem{Msg: "the Compose file is empty"}
 	}
 	dir := o.Dir
+	paths := o.Paths
+	if paths == nil {
+		paths = hostpath.Default()
+	}
 	workDir := dir
 	if workDir == "" {
 		wd, err := filepath.Abs(".")
@@ -179,6 +197,9 @@ func Parse(ctx context.Context, content string, o Options) (*Project, error) {
 			return nil, &Problem{Msg: fmt.Sprintf("directory %s: %v", dir, err)}
 		}
 		dir, workDir = abs, abs
+		if err := paths.Check(dir); err != nil {
+			return nil, &DirError{Err: err}
+		}
 	}
 	name := loader.NormalizeProjectName(o.ProjectName)
 	if name == "" {
@@ -198,7 +219,7 @@ func Parse(ctx context.Context, content string, o Options) (*Project, error) {
 	if err != nil {
 		return nil, loaderProblem(err)
 	}
-	return convert(p, dir)
+	return convert(p, dir, paths)
 }
 
 var (
@@ -256,12 +277,16 @@ func loaderProblem(err error) error {
 }
 
 // convert checks what sessions cannot do and reduces the project.
-func convert(p *types.Project, dir string) (*Project, error) {
+func convert(p *types.Project, dir string, paths *hostpath.Policy) (*Project, error) {
 	out := &Project{Name: p.Name, Dir: dir}
 	var errs []error
 	bad := func(svc, format string, a ...any) {
 		errs = append(errs, &Problem{Service: svc, Msg: fmt.Sprintf(format, a...)})
 	}
+	warn := func(svc, format string, a ...any) {
+		out.Warnings = append(out.Warnings, &Problem{Service: svc, Msg: fmt.Sprintf(format, a...)})
+	}
+	projectFindings(p, bad, warn)
 	for name, v := range p.Volumes {
 		if !serviceNameRE.MatchString(name) || name == reservedName {
 			bad("", "volume name %q must be a lower-case DNS label other than %q (it becomes part of the per-session volume name)", name, reservedName)
@@ -282,8 +307,15 @@ func convert(p *types.Project, dir string) (*Project, error) {
 	services := map[string]Service{}
 	for _, name := range names {
 		sc := p.Services[name]
-		s, serrs := convertService(sc, dir)
+		s, serrs := convertService(sc, dir, paths)
 		errs = append(errs, serrs...)
+		warnings, refusals := keyFindings(&sc)
+		for _, w := range warnings {
+			warn(name, "%s", w)
+		}
+		for _, r := range refusals {
+			bad(name, "%s", r)
+		}
 		for _, m := range s.Mounts {
 			if m.Type == MountVolume {
 				volumes[m.Source] = true
@@ -308,7 +340,7 @@ func convert(p *types.Project, dir string) (*Project, error) {
 	return out, nil
 }
 
-func convertService(sc types.ServiceConfig, dir string) (Service, []error) {
+func convertService(sc types.ServiceConfig, dir string, paths *hostpath.Policy) (Service, []error) {
 	name := sc.Name
 	var errs []error
 	bad := func(format string, a ...any) {
@@ -356,37 +388,8 @@ func convertService(sc types.ServiceConfig, dir string) (Service, []error) {
 			}
 		}
 	}
-	// Refused: what would weaken the session's isolation or reach outside it.
-	switch {
-	case sc.Privileged:
-		bad("privileged services are not allowed")
-	case sc.NetworkMode != "":
-		bad("network_mode is not allowed: every service runs on the session's own network")
-	case sc.Pid != "" || sc.Ipc != "" || sc.UserNSMode != "" || sc.Uts != "" || sc.Cgroup != "" || sc.CgroupParent != "":
-		bad("pid, ipc, uts, cgroup and userns_mode settings are not allowed")
-	case len(sc.Devices) > 0 || len(sc.DeviceCgroupRules) > 0 || len(sc.Gpus) > 0:
-		bad("devices are not allowed")
-	case len(sc.SecurityOpt) > 0:
-		bad("security_opt is not allowed (services get no-new-privileges and the default seccomp profile)")
-	case len(sc.Sysctls) > 0:
-		bad("sysctls are not allowed")
-	case sc.UseAPISocket:
-		bad("use_api_socket is not allowed")
-	case len(sc.VolumesFrom) > 0:
-		bad("volumes_from is not supported; use named volumes")
-	case len(sc.EnvFiles) > 0:
-		bad("env_file is not supported; put the variables in environment")
-	case len(sc.Configs) > 0 || len(sc.Secrets) > 0:
-		bad("configs and secrets are not supported; use environment or a bind mount from the declared directory")
-	case sc.ContainerName != "":
-		bad("container_name is not supported: service containers are named nalabo-session-<id>-<service>")
-	case sc.Extends != nil && sc.Extends.File != "":
-		bad("extends from another file is not supported")
-	case sc.Provider != nil:
-		bad("provider services are not supported")
-	case sc.GetScale() != 1:
-		bad("scale/replicas must be 1")
-	}
+	// What would weaken the session's isolation or reach outside it is refused by
+	// keyFindings (keys.go), with every key that is not applied.
 	for _, c := range sc.CapAdd {
 		c = strings.TrimPrefix(strings.ToUpper(c), "CAP_")
 		if !allowedCap(c) {
@@ -396,9 +399,6 @@ func convertService(sc types.ServiceConfig, dir string) (Service, []error) {
 		s.CapAdd = append(s.CapAdd, c)
 	}
 	if b := sc.Build; b != nil {
-		if b.DockerfileInline != "" {
-			bad("build.dockerfile_inline is not supported; put the Dockerfile in the build context")
-		}
 		ctxDir := b.Context
 		if ctxDir == "" {
 			ctxDir = "."
@@ -422,8 +422,10 @@ func convertService(sc types.ServiceConfig, dir string) (Service, []error) {
 					}
 				}
 			}
-			if dir != "" && !inside(dir, ctxDir) {
+			if dir != "" && !hostpath.Inside(dir, ctxDir) {
 				bad("build.context %s is outside the declared directory %s", ctxDir, dir)
+			} else if err := paths.Check(ctxDir); err != nil {
+				bad("build.context %v", err)
 			} else if _, err := workshop.ResolveDockerfile(ctxDir, b.Dockerfile); err != nil {
 				bad("build: %v", err)
 			}
@@ -465,11 +467,14 @@ func convertService(sc types.ServiceConfig, dir string) (Service, []error) {
 			case dir == "":
 				bad("bind mount %s: bind mounts need the template's compose_directory (or the apply's context); none is declared", src)
 				continue
-			case !filepath.IsAbs(src) || !inside(dir, src):
-				bad("bind mount source %s is outside the declared directory %s", src, dir)
+			}
+			// Mount the resolved path: what was checked is what Docker mounts.
+			resolved, err := paths.CheckInside(dir, src)
+			if err != nil {
+				bad("bind mount source %v", err)
 				continue
 			}
-			s.Mounts = append(s.Mounts, Mount{Type: MountBind, Source: filepath.Clean(src), Target: v.Target, ReadOnly: v.ReadOnly})
+			s.Mounts = append(s.Mounts, Mount{Type: MountBind, Source: resolved, Target: v.Target, ReadOnly: v.ReadOnly})
 		case types.VolumeTypeTmpfs:
 			s.Mounts = append(s.Mounts, Mount{Type: MountTmpfs, Target: v.Target})
 		default:
@@ -539,21 +544,6 @@ func allowedCap(c string) bool {
 		}
 	}
 	return false
-}
-
-// inside reports whether p is dir or below it (lexically, after cleaning; symlinks
-// inside the directory are resolved when they exist).
-func inside(dir, p string) bool {
-	d := filepath.Clean(dir)
-	c := filepath.Clean(p)
-	if r, err := filepath.EvalSymlinks(c); err == nil {
-		c = r
-		if rd, err := filepath.EvalSymlinks(d); err == nil {
-			d = rd
-		}
-	}
-	rel, err := filepath.Rel(d, c)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 // dependencyOrder sorts services so that each comes after its dependencies (names

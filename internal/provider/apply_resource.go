@@ -130,9 +130,9 @@ func (r *applyResource) Schema(ctx context.Context, _ resource.SchemaRequest, re
 				MarkdownDescription: "A directory on the machine running Terraform: the build context of a `dockerfile` " +
 					"(without it, the build sees only the Dockerfile), or the directory a `compose` file's relative paths " +
 					"resolve against (build contexts, bind mounts; bind mounts from anywhere else are refused). " +
-					"Its files count towards `context_sha256`.",
+					"Its files count towards `context_sha256`." + hostDirDoc,
 				Optional:   true,
-				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1), hostDirectory()},
 			},
 			"context_sha256": schema.StringAttribute{
 				MarkdownDescription: "SHA-256 of the files under `context`, computed at plan time: a changed file applies again.",
@@ -204,13 +204,20 @@ func (r *applyResource) ValidateConfig(ctx context.Context, req resource.Validat
 	cfgPath := path.Root("configuration")
 	switch typ {
 	case workshop.ConfigCompose:
-		if _, err := compose.Parse(ctx, content, compose.Options{ProjectName: "apply", Dir: m.Context.ValueString()}); err != nil {
+		proj, err := compose.Parse(ctx, content, compose.Options{ProjectName: "apply", Dir: m.Context.ValueString()})
+		var de *compose.DirError
+		switch {
+		case errors.As(err, &de):
+			// context's validator reports it, on that attribute.
+		case err != nil:
 			for _, p := range compose.Problems(err) {
 				resp.Diagnostics.AddAttributeError(cfgPath, "Invalid Compose file", "configuration: "+p.Error())
 			}
 			if len(compose.Problems(err)) == 0 {
 				resp.Diagnostics.AddAttributeError(cfgPath, "Invalid Compose file", "configuration: "+err.Error())
 			}
+		default:
+			addComposeWarnings(&resp.Diagnostics, cfgPath, "configuration", proj)
 		}
 	case workshop.ConfigDockerfile:
 		if err := checkDockerfile(content); err != nil {

@@ -121,9 +121,10 @@ func (r *execResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				PlanModifiers:       replaceString,
 			},
 			"env": schema.MapAttribute{
-				MarkdownDescription: "Extra environment variables of the command.",
+				MarkdownDescription: "Extra environment variables of the command. A name that is empty or contains `=` is refused.",
 				ElementType:         types.StringType,
 				Optional:            true,
+				Validators:          []validator.Map{envKeys()},
 				PlanModifiers:       replaceMap,
 			},
 			"working_dir": schema.StringAttribute{

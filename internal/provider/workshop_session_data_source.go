@@ -95,7 +95,8 @@ func (d *workshopSessionDataSource) Schema(_ context.Context, _ datasource.Schem
 			"template_name":       computed("Name of the template (the label `nalabo.io/template`)."),
 			"participant":         computed("Who the session is for (the label `nalabo.io/participant`)."),
 			"status": computed("Live status: `running`, `pending`, `unhealthy`, `stopped`, `failed`, `degraded` " +
-				"(part of it was removed) or `expired` (past `expires_at`; the reconciler deletes it after its grace period)."),
+				"(part of it was removed), `over_quota` (uses more disk than its `storage`, where the backend cannot cap it: " +
+				"marked, and stopped with `--stop-over-quota`, by the reconciler) or `expired` (past `expires_at`; the reconciler deletes it after its grace period)."),
 			"created_at": computed("When the session was created (RFC 3339, UTC)."),
 			"expires_at": computed("When the session expires (RFC 3339, UTC)."),
 			"resources": schema.SingleNestedAttribute{

@@ -121,7 +121,8 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 			},
 			"status": schema.StringAttribute{
 				MarkdownDescription: "Live status: `running`, `pending`, `unhealthy`, `stopped`, `failed`, `degraded` (part of the " +
-					"session was removed outside Terraform: the next apply replaces it) or `expired` (past `expires_at` and " +
+					"session was removed outside Terraform: the next apply replaces it), `over_quota` (uses more disk than its " +
+					"`storage` where the backend cannot cap it; marked, and stopped with `--stop-over-quota`, by the reconciler) or `expired` (past `expires_at` and " +
 					"reaped: kept in state, not re-created, until its configuration changes).",
 				Computed:      true,
 				PlanModifiers: keep(),

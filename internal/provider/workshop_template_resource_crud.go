@@ -480,6 +480,7 @@ func validateCompose(ctx context.Context, m workshopTemplateModel, diags *diag.D
 	if !ok {
 		return
 	}
+	addComposeWarnings(diags, path.Root("compose"), "compose", p)
 	r := resourcesFrom(ctx, m.Resources, diags)
 	if r.CPU.IsUnknown() || r.Memory.IsUnknown() {
 		return
@@ -506,8 +507,20 @@ func parseComposeAttr(ctx context.Context, content, name, dir string, diags *dia
 	return p, true
 }
 
+// addComposeWarnings adds one warning per Compose key the provider does not apply,
+// naming the service and the key.
+func addComposeWarnings(diags *diag.Diagnostics, p path.Path, attr string, proj *compose.Project) {
+	for _, w := range proj.Warnings {
+		diags.AddAttributeWarning(p, "Compose key not applied", attr+": "+w.Error())
+	}
+}
+
 // addComposeError adds one diagnostic on the compose attribute per problem.
 func addComposeError(diags *diag.Diagnostics, err error) {
+	var de *compose.DirError
+	if errors.As(err, &de) {
+		return // compose_directory's validator reports it, on that attribute
+	}
 	probs := compose.Problems(err)
 	if len(probs) == 0 {
 		diags.AddAttributeError(path.Root("compose"), "Invalid Compose file", "compose: "+err.Error())

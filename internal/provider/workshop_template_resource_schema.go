@@ -92,9 +92,9 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 						Attributes: map[string]schema.Attribute{
 							"context": schema.StringAttribute{
 								MarkdownDescription: "Path of the build context directory (relative paths are relative to the " +
-									"directory Terraform runs in). Every file in it counts towards `context_sha256`.",
+									"directory Terraform runs in). Every file in it counts towards `context_sha256`." + hostDirDoc,
 								Required:   true,
-								Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+								Validators: []validator.String{stringvalidator.LengthAtLeast(1), hostDirectory()},
 							},
 							"dockerfile": schema.StringAttribute{
 								MarkdownDescription: "Path of the Dockerfile, relative to `context`. Default `" + workshop.DefaultDockerfile + "`.",
@@ -121,9 +121,10 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 						Optional:            true,
 					},
 					"env": schema.MapAttribute{
-						MarkdownDescription: "Environment variables of the workspace.",
+						MarkdownDescription: "Environment variables of the workspace. A name that is empty or contains `=` is refused.",
 						ElementType:         types.StringType,
 						Optional:            true,
+						Validators:          []validator.Map{envKeys()},
 					},
 					"user": schema.StringAttribute{
 						MarkdownDescription: "User (name or `uid[:gid]`) the workspace runs as. Default the image's.",
@@ -179,9 +180,9 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 			"compose_directory": schema.StringAttribute{
 				MarkdownDescription: "Docker only, with `compose`: the directory the Compose file's relative paths resolve " +
 					"against (build contexts and bind-mount sources), on the machine running Terraform. Bind mounts " +
-					"from anywhere else are refused; without it, every bind mount is. Named volumes need no directory.",
+					"from anywhere else (after following symlinks) are refused; without it, every bind mount is. Named volumes need no directory." + hostDirDoc,
 				Optional:   true,
-				Validators: []validator.String{stringvalidator.LengthAtLeast(1), stringvalidator.AlsoRequires(path.MatchRoot("compose"))},
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1), stringvalidator.AlsoRequires(path.MatchRoot("compose")), hostDirectory()},
 			},
 			"compose_builds": schema.MapAttribute{
 				MarkdownDescription: "SHA-256 of the build context of every Compose service with a `build` section (service " +

@@ -31,6 +31,7 @@ const (
 	DefaultValidateInterval = 5 * time.Minute
 	DefaultParallelism      = 4
 	DefaultDeleteTimeout    = 5 * time.Minute
+	DefaultStorageInterval  = 5 * time.Minute
 )
 
 // Config is the reconciler's configuration: flags over environment variables.
@@ -47,6 +48,10 @@ type Config struct {
 	Parallelism      int
 	DeleteTimeout    time.Duration
 	DryRun           bool
+	// StorageInterval is how often sessions' disk use is measured on backends that can
+	// (Docker: /system/df); 0 never. StopOverQuota stops a session over its storage.
+	StorageInterval time.Duration
+	StopOverQuota   bool
 	// Leader election (Kubernetes backend only).
 	LeaderElect bool
 	LeaseName   string
@@ -144,6 +149,9 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	fs.IntVar(&cfg.Parallelism, "parallelism", DefaultParallelism, "sessions deleted, sampled or validated at once, per backend")
 	fs.DurationVar(&cfg.DeleteTimeout, "delete-timeout", DefaultDeleteTimeout, "how long one session's delete may take")
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "log what would be deleted, delete nothing")
+	fs.DurationVar(&cfg.StorageInterval, "storage-interval", DefaultStorageInterval,
+		"how often each session's disk use (writable layers and volumes) is measured on Docker, and sessions over their storage marked over_quota (0 disables)")
+	fs.BoolVar(&cfg.StopOverQuota, "stop-over-quota", false, "stop the containers of a session marked over_quota (its data stays until the session is deleted)")
 	fs.BoolVar(&cfg.LeaderElect, "leader-elect", true, "with the kubernetes backend, elect a leader through a Lease in the control namespace; only the leader deletes and validates")
 	fs.StringVar(&cfg.LeaseName, "lease-name", kubernetes.DefaultLeaseName, "name of the leader election Lease")
 	fs.StringVar(&cfg.Identity, "identity", "", "leader election identity (default $POD_NAME, else host name and process id)")
@@ -173,6 +181,9 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	}
 	if cfg.Parallelism < 1 {
 		return nil, fmt.Errorf("--parallelism must be at least 1, got %d", cfg.Parallelism)
+	}
+	if cfg.StorageInterval < 0 {
+		return nil, fmt.Errorf("--storage-interval must not be negative, got %s", cfg.StorageInterval)
 	}
 	if cfg.DeleteTimeout <= 0 {
 		return nil, fmt.Errorf("--delete-timeout must be positive, got %s", cfg.DeleteTimeout)

@@ -29,6 +29,7 @@ type Metrics struct {
 	LastSuccess    *prometheus.GaugeVec
 	Leader         prometheus.Gauge
 	ReapedLifetime *prometheus.HistogramVec
+	OverQuota      *prometheus.CounterVec
 
 	snap *snapshotCollector
 }
@@ -42,6 +43,8 @@ type sessionSample struct {
 	CPUMilliFromDelta *float64
 	// Validation results of the last run in this session (name -> passed).
 	Validation map[string]bool
+	// Storage is the session's last measured disk use (nil: not measured).
+	Storage *workshop.StorageUsage
 }
 
 // backendSample is what the last pass saw of one backend.
@@ -62,6 +65,7 @@ type snapshotCollector struct {
 	rxDesc, txDesc, validationDesc                               *prometheus.Desc
 	upDesc, allocCPUDesc, allocMemDesc, usedCPUDesc, usedMemDesc *prometheus.Desc
 	backendSessionsDesc                                          *prometheus.Desc
+	storageDesc, storageBudgetDesc, overQuotaDesc                *prometheus.Desc
 }
 
 var sessionLabels = []string{"backend", "session", "participant", "template"}
@@ -97,13 +101,18 @@ func newSnapshotCollector(now func() time.Time) *snapshotCollector {
 		usedCPUDesc:         d("backend_reserved_cpu_millicores", "CPU reserved by sessions' limits or quotas, in millicores.", "backend"),
 		usedMemDesc:         d("backend_reserved_memory_bytes", "Memory reserved by sessions' limits or quotas, in bytes.", "backend"),
 		backendSessionsDesc: d("backend_sessions", "Sessions the backend reports (all templates).", "backend"),
+		storageDesc: d("session_storage_bytes",
+			"Disk used by the session: its containers' writable layers plus its volumes (Docker /system/df).", sessionLabels...),
+		storageBudgetDesc: d("session_storage_budget_bytes", "The session's storage resource, in bytes.", sessionLabels...),
+		overQuotaDesc: d("session_over_quota",
+			"1 when the session uses more disk than its storage budget (status over_quota), else 0.", sessionLabels...),
 	}
 }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.sessionsDesc, c.ageDesc, c.lifetimeDesc, c.expiresDesc, c.cpuSecondsDesc,
 		c.cpuMilliDesc, c.memDesc, c.memLimitDesc, c.rxDesc, c.txDesc, c.validationDesc, c.upDesc, c.allocCPUDesc,
-		c.allocMemDesc, c.usedCPUDesc, c.usedMemDesc, c.backendSessionsDesc} {
+		c.allocMemDesc, c.usedCPUDesc, c.usedMemDesc, c.backendSessionsDesc, c.storageDesc, c.storageBudgetDesc, c.overQuotaDesc} {
 		ch <- d
 	}
 }
@@ -151,6 +160,17 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 					counter(c.rxDesc, float64(st.NetworkRxBytes), l...)
 					counter(c.txDesc, float64(st.NetworkTxBytes), l...)
 				}
+			}
+			if u := s.Storage; u != nil {
+				gauge(c.storageDesc, float64(u.Bytes), l...)
+				if u.BudgetBytes > 0 {
+					gauge(c.storageBudgetDesc, float64(u.BudgetBytes), l...)
+				}
+				over := 0.0
+				if u.Over() {
+					over = 1
+				}
+				gauge(c.overQuotaDesc, over, l...)
 			}
 			for check, ok := range s.Validation {
 				v := 0.0
@@ -249,10 +269,14 @@ func NewMetrics(now func() time.Time) *Metrics {
 			Help:    "Time from creation to deletion of the sessions this reconciler reaped.",
 			Buckets: []float64{60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 24 * 3600, 7 * 24 * 3600},
 		}, []string{"backend", "template"}),
+		OverQuota: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricNS, Name: "over_quota_actions_total",
+			Help: "Sessions over their storage budget this reconciler marked over_quota or stopped, by action (marked, stopped).",
+		}, []string{"backend", "template", "action"}),
 		snap: newSnapshotCollector(now),
 	}
 	reg.MustRegister(m.Reaped, m.Errors, m.Duration, m.Execs, m.Validations, m.Passes, m.LastSuccess, m.Leader,
-		m.ReapedLifetime, m.snap,
+		m.ReapedLifetime, m.OverQuota, m.snap,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

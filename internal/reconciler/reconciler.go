@@ -50,6 +50,8 @@ type Reconciler struct {
 	lastValidated map[string]time.Time          // backend/session -> last validation run
 	lastResults   map[string]map[string]bool    // backend/session -> check -> passed
 	prevStats     map[string]*workshop.SessionStats
+	lastStorageAt map[string]time.Time                         // backend -> last measure
+	lastStorage   map[string]map[string]*workshop.StorageUsage // backend -> session -> usage
 
 	ready readiness
 }
@@ -74,6 +76,8 @@ func New(cfg *Config, backends []workshop.Backend, log hclog.Logger, m *Metrics,
 		lastValidated: map[string]time.Time{},
 		lastResults:   map[string]map[string]bool{},
 		prevStats:     map[string]*workshop.SessionStats{},
+		lastStorageAt: map[string]time.Time{},
+		lastStorage:   map[string]map[string]*workshop.StorageUsage{},
 	}
 	for _, o := range opts {
 		o(r)
@@ -283,6 +287,9 @@ func (r *Reconciler) pass(ctx context.Context, b workshop.Backend) (res PassResu
 		_ = g.Wait()
 	}
 
+	// Storage: measure, mark over_quota, stop (--stop-over-quota).
+	usage := r.meterStorage(ctx, actCtx, b, keep, leads, log, fail)
+
 	// Sample and validate what is left.
 	samples := make([]sessionSample, len(keep))
 	g := new(errgroup.Group)
@@ -290,7 +297,7 @@ func (r *Reconciler) pass(ctx context.Context, b workshop.Backend) (res PassResu
 	validated := 0
 	for i, s := range keep {
 		samples[i] = sessionSample{Backend: name, ID: s.ID, Participant: s.Participant, Template: s.TemplateName,
-			Status: s.Status, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt}
+			Status: storageStatus(s.Status, usage[s.ID]), CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, Storage: usage[s.ID]}
 		g.Go(func() error {
 			st, delta, err := r.sample(ctx, b, s)
 			if err != nil {

@@ -2,6 +2,7 @@ package workshop
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -110,6 +111,17 @@ func parseQuantity(s string) (resource.Quantity, error) {
 	return q, nil
 }
 
+// maxBytes is the largest byte count a limit can hold.
+var maxBytes = resource.NewQuantity(math.MaxInt64, resource.BinarySI)
+
+// asBytes is q in bytes, false when it does not fit an int64.
+func asBytes(q resource.Quantity) (int64, bool) {
+	if q.Cmp(*maxBytes) > 0 {
+		return 0, false
+	}
+	return q.Value(), true
+}
+
 // ParseCPU parses a CPU quantity ("500m", "1.5", "2") into millicores.
 func ParseCPU(s string) (int64, error) {
 	q, err := parseQuantity(s)
@@ -132,7 +144,11 @@ func ParseMemory(s string) (int64, error) {
 	if q.MilliValue()%1000 != 0 {
 		return 0, fmt.Errorf("%q is a fraction of a byte; did you mean %sMi? (\"m\" means milli)", s, strings.TrimSuffix(s, "m"))
 	}
-	v := q.Value()
+	v, ok := asBytes(q)
+	if !ok {
+		// Value() would saturate: never let an absurd figure become "no limit".
+		return 0, fmt.Errorf("%q is too large to be a memory limit", s)
+	}
 	if v < MinMemoryBytes {
 		return 0, fmt.Errorf("%q is below the minimum of 6Mi", s)
 	}
@@ -148,7 +164,10 @@ func ParseStorage(s string) (int64, error) {
 	if q.MilliValue()%1000 != 0 {
 		return 0, fmt.Errorf("%q is a fraction of a byte; did you mean %sMi? (\"m\" means milli)", s, strings.TrimSuffix(s, "m"))
 	}
-	v := q.Value()
+	v, ok := asBytes(q)
+	if !ok {
+		return 0, fmt.Errorf("%q is too large to be a storage size", s)
+	}
 	if v < MinStorage {
 		return 0, fmt.Errorf("%q is below the minimum of 64Mi", s)
 	}

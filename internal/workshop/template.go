@@ -144,6 +144,12 @@ func (t *Template) Validate() error {
 			add("duration", "%v", err)
 		}
 	}
+	if err := ValidateEnv("workspace.env", t.Workspace.Env); err != nil {
+		errs = append(errs, err)
+	}
+	if err := t.ValidatePaths(nil); err != nil {
+		errs = append(errs, err)
+	}
 	for _, p := range t.Workspace.Ports {
 		if p < 1 || p > 65535 {
 			add("workspace.ports", "%d is not a port number (1-65535)", p)

@@ -132,12 +132,19 @@ func (a *applyRun) run(ctx context.Context) (*workshop.Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
+	paths, err := b.pathPolicy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.cfg.ValidatePaths(paths); err != nil {
+		return nil, err
+	}
 	var proj *compose.Project
 	inv := &workshop.Inventory{ApplyID: a.cfg.ID}
 	images := map[string]string{} // service -> image reference
 	switch a.cfg.Type {
 	case workshop.ConfigCompose:
-		if proj, err = compose.Parse(ctx, a.cfg.Content, compose.Options{ProjectName: a.id, Dir: a.cfg.ContextDir}); err != nil {
+		if proj, err = compose.Parse(ctx, a.cfg.Content, compose.Options{ProjectName: a.id, Dir: a.cfg.ContextDir, Paths: paths}); err != nil {
 			return nil, &workshop.FieldError{Path: "configuration", Msg: err.Error()}
 		}
 		g, gctx := errgroup.WithContext(ctx)

@@ -35,6 +35,11 @@ type daemonFacts struct {
 	storageSize   atomic.Int32
 	// init: the daemon ships docker-init (tini), so containers can run with Init.
 	init bool
+	// The host's CPUs and memory (docker info NCPU, MemTotal) and the daemon's data
+	// root: a limit above the host's is no limit; the data root is never mounted.
+	ncpu     int
+	memTotal int64
+	rootDir  string
 }
 
 // storageSizeFor says whether a storage driver (and its backing filesystem) supports a
@@ -91,7 +96,8 @@ func (c *daemonFactsCache) remember(f *daemonFacts) *daemonFacts {
 }
 
 func factsFrom(ver types.Version, info system.Info) *daemonFacts {
-	f := &daemonFacts{storageDriver: info.Driver, backingFS: driverStatus(info, "Backing Filesystem")}
+	f := &daemonFacts{storageDriver: info.Driver, backingFS: driverStatus(info, "Backing Filesystem"),
+		ncpu: info.NCPU, memTotal: info.MemTotal, rootDir: info.DockerRootDir}
 	f.storageSize.Store(storageSizeFor(f.storageDriver, f.backingFS))
 	for _, c := range ver.Components {
 		if c.Name == "docker-init" {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/compose"
+	"github.com/nalabo/terraform-provider-nalabo/internal/hostpath"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -271,11 +272,11 @@ func serviceReadiness(ins container.InspectResponse) (bool, error) {
 
 // templateServices parses a template's Compose file and returns the services to run
 // with their images (nil for a template without one).
-func templateServices(ctx context.Context, t *workshop.Template) (*compose.Project, error) {
+func templateServices(ctx context.Context, t *workshop.Template, paths *hostpath.Policy) (*compose.Project, error) {
 	if t.Compose == "" {
 		return nil, nil
 	}
-	p, err := compose.Parse(ctx, t.Compose, compose.Options{ProjectName: t.Name, Dir: t.ComposeDir})
+	p, err := compose.Parse(ctx, t.Compose, compose.Options{ProjectName: t.Name, Dir: t.ComposeDir, Paths: paths})
 	if err != nil {
 		return nil, fmt.Errorf("template %s: compose: %w", t.ID, err)
 	}

@@ -36,8 +36,16 @@ func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec)
 	if err != nil {
 		return nil, err
 	}
-	// Services and the budget are checked before anything is created.
-	proj, err := templateServices(ctx, spec.Template)
+	if err := checkHostCapacity(facts, res); err != nil {
+		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)
+	}
+	paths, err := b.pathPolicy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Services and the budget are checked before anything is created; bind-mount
+	// sources are checked again (a symlink may have changed since the template).
+	proj, err := templateServices(ctx, spec.Template, paths)
 	if err != nil {
 		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)
 	}

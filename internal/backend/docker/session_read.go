@@ -183,13 +183,17 @@ func (b *Backend) sessionFromParts(id string, p sessionParts, now time.Time) *wo
 	if p.net != nil {
 		s.Containers = append(s.Containers, otherContainers(id, p.net.Containers)...)
 	}
+	marked := false
 	for _, v := range p.vols {
-		if !isLease(v) {
+		switch {
+		case isOverQuotaMark(v):
+			marked = true
+		case !isLease(v):
 			s.Volumes = append(s.Volumes, v.Name)
 		}
 	}
 	sort.Strings(s.Volumes)
-	s.Status = sessionStatus(now, s.ExpiresAt, p.ctr == nil || p.net == nil || missingService(p), state)
+	s.Status = overQuota(sessionStatus(now, s.ExpiresAt, p.ctr == nil || p.net == nil || missingService(p), state), marked)
 	return s
 }
 
@@ -330,9 +334,11 @@ func parseDockerTime(s string) time.Time {
 func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error) {
 	var ctrs []container.Summary
 	var leases map[string]*volume.Volume
+	var marks map[string]bool
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { ctrs, err = b.listWorkspaces(gctx); return err })
 	g.Go(func() (err error) { leases, err = b.newestLeases(gctx); return err })
+	g.Go(func() (err error) { marks, err = b.overQuotaMarks(gctx); return err })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -343,9 +349,36 @@ func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error)
 		if id == "" {
 			continue
 		}
-		out = append(out, b.sessionFromSummary(c, leases[id], now))
+		s := b.sessionFromSummary(c, leases[id], now)
+		s.Status = overQuota(s.Status, marks[id])
+		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// overQuota reports a marked session as over_quota unless it is expired or degraded
+// (those say more about it).
+func overQuota(status string, marked bool) string {
+	if marked && status != workshop.StatusExpired && status != workshop.StatusDegraded {
+		return workshop.StatusOverQuota
+	}
+	return status
+}
+
+// overQuotaMarks lists the sessions that carry an over-quota mark.
+func (b *Backend) overQuotaMarks(ctx context.Context) (map[string]bool, error) {
+	list, err := b.cli.VolumeList(ctx, volume.ListOptions{Filters: labelFilters(
+		workshop.LabelManagedBy+"="+workshop.ManagedByValue,
+		workshop.LabelRole+"="+RoleOverQuota,
+	)})
+	if err != nil {
+		return nil, fmt.Errorf("list over-quota marks: %w", err)
+	}
+	out := map[string]bool{}
+	for _, v := range list.Volumes {
+		out[v.Labels[workshop.LabelSession]] = true
+	}
 	return out, nil
 }
 

@@ -24,6 +24,13 @@ func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.S
 	if err != nil {
 		return nil, fmt.Errorf("update session %s: resources: %w", id, err)
 	}
+	facts, err := b.daemonFacts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHostCapacity(facts, res); err != nil {
+		return nil, fmt.Errorf("update session %s: %w", id, err)
+	}
 	unlock := b.lockSession(id)
 	ctrs, err := b.sessionContainers(ctx, id)
 	if err != nil {

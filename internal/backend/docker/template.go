@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/compose"
+	"github.com/nalabo/terraform-provider-nalabo/internal/hostpath"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/volume"
@@ -38,6 +39,16 @@ func (b *Backend) ApplyTemplate(ctx context.Context, in *workshop.Template) (*wo
 	if in.Infrastructure != workshop.InfraDocker {
 		return nil, fmt.Errorf("template %s: the docker backend cannot apply a %q template", in.Name, in.Infrastructure)
 	}
+	paths, err := b.pathPolicy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.ValidatePaths(paths); err != nil {
+		return nil, fmt.Errorf("template %s: %w", in.Name, err)
+	}
+	if err := b.checkTemplateCapacity(ctx, in); err != nil {
+		return nil, fmt.Errorf("template %s: %w", in.Name, err)
+	}
 	t, err := cloneTemplate(in)
 	if err != nil {
 		return nil, err
@@ -46,7 +57,7 @@ func (b *Backend) ApplyTemplate(ctx context.Context, in *workshop.Template) (*wo
 		return nil, err
 	}
 	if t.Compose != "" {
-		if err := b.resolveComposeImages(ctx, t); err != nil {
+		if err := b.resolveComposeImages(ctx, t, paths); err != nil {
 			return nil, err
 		}
 	}
@@ -78,8 +89,8 @@ func (b *Backend) resolveImages(ctx context.Context, t *workshop.Template) (map[
 // template's resources, and makes every service image present (pulled once, or built
 // and tagged nalabo/<template>-<service>:<context digest>), adding them to t.Images. It
 // fills t.ComposeBuilds when the caller did not.
-func (b *Backend) resolveComposeImages(ctx context.Context, t *workshop.Template) error {
-	p, err := compose.Parse(ctx, t.Compose, compose.Options{ProjectName: t.Name, Dir: t.ComposeDir})
+func (b *Backend) resolveComposeImages(ctx context.Context, t *workshop.Template, paths *hostpath.Policy) error {
+	p, err := compose.Parse(ctx, t.Compose, compose.Options{ProjectName: t.Name, Dir: t.ComposeDir, Paths: paths})
 	if err != nil {
 		return &workshop.FieldError{Path: "compose", Msg: err.Error()}
 	}

@@ -125,19 +125,26 @@ func (p *Policy) Check(path string) error {
 
 func (p *Policy) reason(c string) string {
 	for _, f := range p.forbidden {
-		switch {
-		case c == f:
+		if c == f {
 			return fmt.Sprintf("%s is a host system path sessions must not reach", f)
-		case within(f, c):
-			return fmt.Sprintf("it is inside the host system path %s", f)
-		case within(c, f):
-			return fmt.Sprintf("it contains the host system path %s", f)
 		}
 	}
 	for _, d := range p.protected {
 		if c == d {
-			return fmt.Sprintf("%s exposes other users' or the host's files; declare a subdirectory of it", d)
+			return fmt.Sprintf("%s exposes the host's or other users' files; declare a subdirectory of it", d)
 		}
+	}
+	for _, f := range p.forbidden {
+		if within(f, c) {
+			return fmt.Sprintf("it is inside the host system path %s", f)
+		}
+	}
+	for _, f := range p.forbidden {
+		if within(c, f) {
+			return fmt.Sprintf("it contains the host system path %s", f)
+		}
+	}
+	for _, d := range p.protected {
 		if within(c, d) {
 			return fmt.Sprintf("it contains %s; declare a subdirectory of it", d)
 		}

@@ -29,8 +29,8 @@ func checkHostCapacity(facts *daemonFacts, res workshop.ParsedResources) error {
 	}
 	if facts.memTotal > 0 && res.MemoryBytes > facts.memTotal {
 		return &workshop.FieldError{Path: "resources.memory", Msg: fmt.Sprintf(
-			"%s is more than the Docker host has (MemTotal %s = %d bytes): a limit above the host's memory is no limit",
-			workshop.FormatBytes(res.MemoryBytes), workshop.FormatBytes(facts.memTotal), facts.memTotal)}
+			"%s is more than the Docker host has (MemTotal %.1fGi = %d bytes): a limit above the host's memory is no limit",
+			workshop.FormatBytes(res.MemoryBytes), float64(facts.memTotal)/(1<<30), facts.memTotal)}
 	}
 	return nil
 }

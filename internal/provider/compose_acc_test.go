@@ -368,7 +368,7 @@ resource "nalabo_workshop_template" "t" {
 		{"cycle", template("services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n", ""), `(?s)Invalid Compose file.*depends_on cycle`},
 		{"no image", template("services:\n  app:\n    command: [\"true\"]\n", ""), `(?s)service "app": has neither an image nor a build section`},
 		{"compose not yaml", template("services: [\n", ""), `(?s)Invalid Compose file.*not valid YAML`},
-		{"bind outside", template("services:\n  web:\n    image: x\n    volumes: [\"/etc:/host\"]\n", ""), `(?s)service "web": bind mount source /etc is outside the declared directory`},
+		{"bind outside", template("services:\n  web:\n    image: x\n    volumes: [\"/etc:/host\"]\n", ""), `(?s)service "web": bind mount source /etc is refused: it\s+is\s+outside\s+the\s+declared\s+directory`},
 		{"over budget", template("services:\n  big:\n    image: x\n    mem_limit: 4g\n", `  resources = { memory = "1Gi" }`), `(?s)service "big": big asks for 4Gi of memory, more than the session's 1Gi`},
 		{"apply unknown key", apply("compose", "services:\n  web:\n    image: x\n    imgae: y\n", ""), `(?s)configuration: compose.yaml: service "web": unknown key "imgae"`},
 		{"apply no image", apply("compose", "services:\n  web:\n    command: [\"true\"]\n", ""), `(?s)service "web": has neither an image nor a build section`},

@@ -381,6 +381,10 @@ func convertService(sc types.ServiceConfig, dir string, paths *hostpath.Policy) 
 	if len(sc.Environment) > 0 {
 		s.Env = map[string]string{}
 		for k, v := range sc.Environment {
+			if err := workshop.ValidateEnvKey(k); err != nil {
+				bad("environment: %v", err)
+				continue
+			}
 			if v != nil {
 				s.Env[k] = *v
 			} else {

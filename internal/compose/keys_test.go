@@ -54,6 +54,7 @@ func TestComposeKeyPolicy(t *testing.T) {
 		"sysctls":          "sysctls: {net.ipv4.ip_forward: 1}",
 		"api socket":       "use_api_socket: true",
 		"oom_score_adj":    "oom_score_adj: -1000",
+		"env key with =":   `environment: {"A=B": x}`,
 	}
 	for name, line := range refused {
 		t.Run("refused "+name, func(t *testing.T) {

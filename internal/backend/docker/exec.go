@@ -30,6 +30,9 @@ func (b *Backend) Exec(ctx context.Context, sessionID string, req *workshop.Exec
 	if req == nil || len(req.Command) == 0 {
 		return nil, fmt.Errorf("exec in session %s: no command given", sessionID)
 	}
+	if err := workshop.ValidateEnv("env", req.Env); err != nil {
+		return nil, fmt.Errorf("exec in session %s: %w", sessionID, err)
+	}
 	target, err := b.execTarget(ctx, sessionID, req.Container)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,9 @@ func (b *Backend) Exec(ctx context.Context, sessionID string, req *workshop.Exec
 	if req.User != "" {
 		return nil, errors.New("exec: user is not supported on kubernetes (the pod's securityContext decides)")
 	}
+	if err := workshop.ValidateEnv("env", req.Env); err != nil {
+		return nil, fmt.Errorf("exec: %w", err)
+	}
 	ns := workshop.SessionObjectName(sessionID)
 	pod, container := workspacePodName, workspaceContainer
 	if req.Container != "" {

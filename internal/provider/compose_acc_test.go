@@ -132,7 +132,9 @@ func TestAccCompose_templateAndSessions(t *testing.T) {
 resource "nalabo_workshop_template" "t" {
   name                = %[1]q
   infrastructure_type = "docker"
-  workspace           = { image = %[2]q }
+  workspace {
+    image = %[2]q
+  }
   compose             = <<-EOT
 %[3]s
   EOT
@@ -354,7 +356,9 @@ resource "nalabo_apply" "a" {
 resource "nalabo_workshop_template" "t" {
   name                = "demo"
   infrastructure_type = "docker"
-  workspace           = { image = "nalabo-test/shell:1" }
+  workspace {
+    image = "nalabo-test/shell:1"
+  }
   compose             = <<-EOT
 %s
   EOT
@@ -379,7 +383,9 @@ resource "nalabo_workshop_template" "t" {
 resource "nalabo_workshop_template" "k" {
   name                = "demo"
   infrastructure_type = "kubernetes"
-  workspace           = { image = "nalabo-test/shell:1" }
+  workspace {
+    image = "nalabo-test/shell:1"
+  }
   compose             = "services: {}"
 }
 `, `(?s)compose applies to docker templates only`},

@@ -64,12 +64,12 @@ type vclusterModel struct {
 	APIAccess          types.String `tfsdk:"api_access"`
 }
 
-func kubernetesProviderSchema() schema.SingleNestedAttribute {
-	return schema.SingleNestedAttribute{
+func kubernetesProviderSchema() schema.SingleNestedBlock {
+	return schema.SingleNestedBlock{
 		MarkdownDescription: "The Kubernetes cluster sessions of `kubernetes` templates run on. " +
 			"Configured when this block is present or when `KUBECONFIG` or `K8S_ENDPOINT` is set; " +
-			"otherwise a `kubernetes` template fails with a clear diagnostic (the provider never dials a default address).",
-		Optional: true,
+			"otherwise a `kubernetes` template fails with a clear diagnostic (the provider never dials a default address). " +
+			blockShapeNote,
 		Attributes: map[string]schema.Attribute{
 			"config_path": schema.StringAttribute{
 				MarkdownDescription: "Path of a kubeconfig file (`~` is expanded; several files separated by `:` are merged like kubectl does). " +
@@ -112,10 +112,12 @@ func kubernetesProviderSchema() schema.SingleNestedAttribute {
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.RegexMatches(k8sHostRE, "must be an http:// or https:// address")},
 			},
-			"exec": schema.SingleNestedAttribute{
+		},
+		Blocks: map[string]schema.Block{
+			"exec": schema.SingleNestedBlock{
 				MarkdownDescription: "A client-go exec credential plugin (as `users[].user.exec` of a kubeconfig), for clusters " +
-					"that hand out short-lived tokens (EKS, GKE, AKS, OIDC). Overrides the kubeconfig user's credentials.",
-				Optional: true,
+					"that hand out short-lived tokens (EKS, GKE, AKS, OIDC). Overrides the kubeconfig user's credentials. " +
+					"A block: a misspelt argument is an error.",
 				Attributes: map[string]schema.Attribute{
 					"api_version": schema.StringAttribute{
 						MarkdownDescription: "API version of the ExecCredential, for example `client.authentication.k8s.io/v1`.",
@@ -141,9 +143,9 @@ func kubernetesProviderSchema() schema.SingleNestedAttribute {
 					},
 				},
 			},
-			"vcluster": schema.SingleNestedAttribute{
-				MarkdownDescription: "Where the vCluster Helm chart of `isolation = \"vcluster\"` templates comes from, and values merged over the provider's.",
-				Optional:            true,
+			"vcluster": schema.SingleNestedBlock{
+				MarkdownDescription: "Where the vCluster Helm chart of `isolation = \"vcluster\"` templates comes from, and values merged over the provider's. " +
+					"A block: a misspelt argument is an error.",
 				Attributes: map[string]schema.Attribute{
 					"chart_repository": schema.StringAttribute{
 						MarkdownDescription: "Helm repository URL of the chart, for example `https://charts.loft.sh`. Conflicts with `chart_path`.",

@@ -72,10 +72,10 @@ func vclusterProviderConfig(t *testing.T, extra string) string {
 	}
 	return fmt.Sprintf(`
 provider "nalabo" {
-  kubernetes = {
+  kubernetes {
     config_path = %q
     namespace   = "nalabo-acc"
-    vcluster = {
+    vcluster {
       chart_path          = %q
       syncer_image        = %q
       control_plane_image = %q
@@ -293,7 +293,7 @@ func TestAccVCluster_sessions(t *testing.T) {
 resource "nalabo_workshop_template" "t" {
   name                = %q
   infrastructure_type = "kubernetes"
-  workspace = {
+  workspace {
     image   = "nalabo-test/k8s-workspace:1"
     command = ["sleep", "infinity"]
   }

@@ -30,7 +30,7 @@ func TestAccWorkshopTemplate_lifecycle(t *testing.T) {
 resource "nalabo_workshop_template" "t" {
   name                = %q
   infrastructure_type = "docker"
-  workspace = {
+  workspace {
     image       = %q
     command     = ["sleep", "infinity"]
     env         = { LANG = "C.UTF-8" }
@@ -147,8 +147,10 @@ func TestAccWorkshopTemplate_build(t *testing.T) {
 resource "nalabo_workshop_template" "t" {
   name                = %q
   infrastructure_type = "docker"
-  workspace = {
-    build = { context = %q }
+  workspace {
+    build {
+      context = %q
+    }
   }
   resources = { cpu = "250m", memory = "64Mi" }
 }

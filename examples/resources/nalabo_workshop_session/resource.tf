@@ -1,7 +1,10 @@
 resource "nalabo_workshop_template" "intro" {
   name                = "docker-intro"
   infrastructure_type = "docker"
-  workspace           = { image = "nalabo-test/shell:1", ports = [8080] }
+  workspace {
+    image = "nalabo-test/shell:1"
+    ports = [8080]
+  }
 }
 
 variable "students" {

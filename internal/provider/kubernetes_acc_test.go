@@ -345,7 +345,7 @@ resource "nalabo_exec" "pods" {
 					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "status", "running"),
 					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "infrastructure_type", "kubernetes"),
 					resource.TestMatchResourceAttr("nalabo_workshop_session.a", "namespace", regexp.MustCompile(`^nalabo-session-[0-9a-f]{10}$`)),
-					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "resources.cpu", "1"),
+					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "effective_resources.cpu", "1"),
 					resource.TestMatchResourceAttr("nalabo_exec.pods", "stdout", regexp.MustCompile(`(?m)^pod/nginx-demo-[a-z0-9]+-[a-z0-9]+$`)),
 					resource.TestMatchResourceAttr("nalabo_exec.pods", "stdout", regexp.MustCompile(`(?m)^pod/workspace$`)),
 					resource.TestCheckResourceAttr("nalabo_exec.pods", "exit_code", "0"),
@@ -376,7 +376,7 @@ resource "nalabo_exec" "pods" {
 				ResourceName:            "nalabo_workshop_session.a",
 				ImportState:             true,
 				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"timeouts", "kubeconfig"},
+				ImportStateVerifyIgnore: []string{"timeouts", "kubeconfig", "resources."},
 			},
 			// Drift: the quota is changed outside Terraform; an in-place update is planned.
 			{

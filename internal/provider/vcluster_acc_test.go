@@ -387,7 +387,7 @@ resource "nalabo_exec" "kubectl" {
 				}},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					checkAttrEquals("nalabo_workshop_session.a", "namespace", &nsA),
-					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "resources.cpu", "1500m"),
+					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "effective_resources.cpu", "1500m"),
 					checkQuota(t, "nalabo_workshop_session.a", "3600m", "2688Mi"),
 					checkLifetime("nalabo_workshop_session.a", 2*time.Hour),
 					controlPlaneUID(t, "nalabo_workshop_session.a", &cpUID, true),

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -118,16 +119,20 @@ func kubernetesProviderSchema() schema.SingleNestedBlock {
 				MarkdownDescription: "A client-go exec credential plugin (as `users[].user.exec` of a kubeconfig), for clusters " +
 					"that hand out short-lived tokens (EKS, GKE, AKS, OIDC). Overrides the kubeconfig user's credentials. " +
 					"A block: a misspelt argument is an error.",
+				// Required inside the block through a validator: the framework would
+				// otherwise require them even when the block is absent.
+				Validators: []validator.Object{objectvalidator.AlsoRequires(
+					path.MatchRelative().AtName("api_version"), path.MatchRelative().AtName("command"))},
 				Attributes: map[string]schema.Attribute{
 					"api_version": schema.StringAttribute{
-						MarkdownDescription: "API version of the ExecCredential, for example `client.authentication.k8s.io/v1`.",
-						Required:            true,
+						MarkdownDescription: "Required. API version of the ExecCredential, for example `client.authentication.k8s.io/v1`.",
+						Optional:            true,
 						Validators: []validator.String{stringvalidator.OneOf(
 							"client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")},
 					},
 					"command": schema.StringAttribute{
-						MarkdownDescription: "Command to run (a path or a name on `PATH`).",
-						Required:            true,
+						MarkdownDescription: "Required. Command to run (a path or a name on `PATH`).",
+						Optional:            true,
 						Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
 					},
 					"args": schema.ListAttribute{

@@ -261,11 +261,14 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 						MarkdownDescription: "Builds the workspace image from a Dockerfile on the machine running Terraform " +
 							"(docker templates only). The image is tagged `nalabo/<name>:<first 12 hex of context_sha256>`. " +
 							"A block (`build { ... }`): a misspelt argument is an error.",
+						// context is required through a validator: the framework would
+						// otherwise require it even when the block is absent.
+						Validators: []validator.Object{objectvalidator.AlsoRequires(path.MatchRelative().AtName("context"))},
 						Attributes: map[string]schema.Attribute{
 							"context": schema.StringAttribute{
-								MarkdownDescription: "Path of the build context directory (relative paths are relative to the " +
+								MarkdownDescription: "Required. Path of the build context directory (relative paths are relative to the " +
 									"directory Terraform runs in). Every file in it counts towards `context_sha256`.",
-								Required:   true,
+								Optional:   true,
 								Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 							},
 							"dockerfile": schema.StringAttribute{

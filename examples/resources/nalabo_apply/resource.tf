@@ -4,7 +4,7 @@ resource "nalabo_workshop_template" "intro" {
   workspace {
     image = "nalabo-test/shell:1"
   }
-  resources           = { cpu = "1000m", memory = "512Mi" }
+  resources = { cpu = "1000m", memory = "512Mi" }
 }
 
 resource "nalabo_workshop_session" "ada" {

@@ -511,7 +511,7 @@ func TestAccKubernetes_notConfigured(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				Config:      `provider "nalabo" {}` + k8sTemplateConfig("t", acctest.RandName("k8s-none"), "", ""),
-				ExpectError: regexp.MustCompile(`(?s)Kubernetes\s+backend\s+not\s+configured.*kubernetes\s+=\s+\{`),
+				ExpectError: regexp.MustCompile(`(?s)Kubernetes\s+backend\s+not\s+configured.*block\s+kubernetes\s+\{\s+config_path`),
 			},
 			{
 				Config: `

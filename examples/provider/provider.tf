@@ -5,7 +5,9 @@ terraform {
 }
 
 # The local Docker engine. Every attribute is optional; the values below are the
-# defaults (host and network also read DOCKER_HOST and DOCKER_NETWORK).
+# defaults (host and network also read DOCKER_HOST and DOCKER_NETWORK). docker,
+# kubernetes and their nested settings are blocks (no "="): a misspelt argument in
+# them is an error, never silently ignored.
 provider "nalabo" {
   docker {
     host                 = "unix:///var/run/docker.sock"

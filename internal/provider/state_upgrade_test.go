@@ -4,10 +4,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
@@ -140,5 +142,58 @@ func TestSessionStateUpgradeV0(t *testing.T) {
 	})
 	if err != nil || len(resp.Diagnostics) == 0 || !strings.Contains(resp.Diagnostics[0].Detail, "resources is not an object") {
 		t.Errorf("bad state: err %v diags %+v", err, resp.Diagnostics)
+	}
+}
+
+// After a state upgrade (resources null in state) the configured resources show as a
+// one-time in-place update: it writes the state and leaves the backend alone, while
+// a real change still reaches it.
+func TestSessionUpdateConfigurationOnly(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeBackend()
+	tmpl, _ := f.ApplyTemplate(ctx, &workshop.Template{
+		Name: "intro", Infrastructure: workshop.InfraDocker, Workspace: workshop.Workspace{Image: "shell:1"}, Duration: "4h",
+	})
+	plan := sessionModel(tmpl.ID, "ada")
+	plan.Resources = cpuOnly("500m", "")
+	state := createSession(t, f, plan, time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
+	upgraded := state
+	upgraded.Resources = types.MapNull(types.StringType)
+
+	r := &workshopSessionResource{data: fakeProviderData(f)}
+	s := schemaOf(t, r)
+	update := func(plan, state workshopSessionModel) workshopSessionModel {
+		t.Helper()
+		req := resource.UpdateRequest{
+			Plan:  tfsdk.Plan{Schema: s.Schema, Raw: rawOf(t, s, &plan)},
+			State: tfsdk.State{Schema: s.Schema, Raw: rawOf(t, s, &state)},
+		}
+		resp := resource.UpdateResponse{State: tfsdk.State{Schema: s.Schema, Raw: rawOf(t, s, &state)}}
+		r.Update(ctx, req, &resp)
+		if resp.Diagnostics.HasError() {
+			t.Fatalf("update: %v", resp.Diagnostics)
+		}
+		var out workshopSessionModel
+		if d := resp.State.Get(ctx, &out); d.HasError() {
+			t.Fatal(d)
+		}
+		return out
+	}
+
+	out := update(state, upgraded)
+	if f.updates != 0 {
+		t.Errorf("a configuration-only change called UpdateSession %d times", f.updates)
+	}
+	if !out.Resources.Equal(state.Resources) || !out.EffectiveResources.Equal(state.EffectiveResources) {
+		t.Errorf("state after the update: resources %s effective %s", out.Resources, out.EffectiveResources)
+	}
+
+	// Positive control: a new cpu reaches the backend.
+	bigger := state
+	bigger.Resources = cpuOnly("700m", "")
+	bigger.EffectiveResources = resourcesModel{CPU: types.StringValue("700m"), Memory: types.StringValue("2Gi"), Storage: types.StringValue("10Gi")}.object(nd())
+	update(bigger, state)
+	if f.updates != 1 || f.sessions[state.ID.ValueString()].Resources.CPU != "700m" {
+		t.Errorf("a cpu change: %d updates, live cpu %s", f.updates, f.sessions[state.ID.ValueString()].Resources.CPU)
 	}
 }

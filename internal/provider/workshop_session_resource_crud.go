@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -350,6 +351,14 @@ func (r *workshopSessionResource) Update(ctx context.Context, req resource.Updat
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	if configurationOnlyChange(ctx, req.State, plan, state, &resp.Diagnostics) {
+		// Only resources' keys (after a state upgrade or import) or timeouts changed:
+		// the backend enforces the same limits and lifetime, nothing to do there.
+		tflog.Debug(ctx, "session update changes configuration-only attributes; the backend is not called",
+			map[string]any{"session_id": state.ID.ValueString()})
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		return
+	}
 	b, ok := r.backendOf(ctx, state, &resp.Diagnostics)
 	if !ok {
 		return
@@ -395,6 +404,20 @@ func (r *workshopSessionResource) Update(ctx context.Context, req resource.Updat
 	plan.ExpiresAt = types.StringValue(formatTime(spec.ExpiresAt))
 	plan.setLive(ctx, s, fillUnknown, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// configurationOnlyChange reports whether plan differs from state only in attributes
+// the backend does not see: the resources map (the values in force are in
+// effective_resources) and timeouts.
+func configurationOnlyChange(ctx context.Context, st tfsdk.State, plan, state workshopSessionModel, diags *diag.Diagnostics) bool {
+	p := plan
+	p.Resources, p.Timeouts = state.Resources, state.Timeouts
+	probe := tfsdk.State{Schema: st.Schema, Raw: st.Raw.Copy()}
+	if d := probe.Set(ctx, &p); d.HasError() {
+		diags.Append(d...)
+		return false
+	}
+	return probe.Raw.Equal(st.Raw)
 }
 
 func (r *workshopSessionResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {

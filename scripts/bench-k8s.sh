@@ -74,7 +74,7 @@ terraform {
 }
 
 provider "nalabo" {
-  kubernetes = {
+  kubernetes {
     config_path = "$KUBECONFIG_PATH"
     namespace   = "nalabo-bench"
   }
@@ -84,7 +84,7 @@ resource "nalabo_workshop_template" "bench" {
   name                = "bench-k8s"
   infrastructure_type = "kubernetes"
   isolation           = "namespace"
-  workspace = {
+  workspace {
     image   = "$IMAGE"
     command = ["sleep", "infinity"]
   }

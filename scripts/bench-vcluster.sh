@@ -66,10 +66,10 @@ variable "namespace_sessions" { default = 0 }
 variable "vcluster_sessions" { default = 0 }
 
 provider "nalabo" {
-  kubernetes = {
+  kubernetes {
     config_path = "$KUBECONFIG_PATH"
     namespace   = "nalabo-bench"
-    vcluster = {
+    vcluster {
       chart_path          = "$NALABO_VCLUSTER_CHART"
       syncer_image        = "$NALABO_VCLUSTER_SYNCER_IMAGE"
       control_plane_image = "$NALABO_VCLUSTER_K8S_IMAGE"
@@ -109,7 +109,10 @@ locals {
       selector: {app: nginx-demo}
       ports: [{port: 80, targetPort: 8080}]
   EOT
-  workspace = { image = "nalabo-test/k8s-workspace:1", command = ["sleep", "infinity"] }
+  workspace {
+    image   = "nalabo-test/k8s-workspace:1"
+    command = ["sleep", "infinity"]
+  }
 }
 
 resource "nalabo_workshop_template" "namespace" {

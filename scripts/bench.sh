@@ -61,14 +61,18 @@ terraform {
 }
 
 provider "nalabo" {
-  docker = { network = "nalabo-bench-tf" }
+  docker {
+    network = "nalabo-bench-tf"
+  }
 }
 
 resource "nalabo_workshop_template" "bench" {
   name                = "bench"
   infrastructure_type = "docker"
-  workspace           = { image = "$IMAGE" }
-  resources           = { cpu = "100m", memory = "32Mi" }
+  workspace {
+    image = "$IMAGE"
+  }
+  resources = { cpu = "100m", memory = "32Mi" }
 }
 
 resource "nalabo_workshop_session" "student" {

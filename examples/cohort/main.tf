@@ -11,7 +11,7 @@ terraform {
 }
 
 provider "nalabo" {
-  docker = {
+  docker {
     network     = "nalabo-cohort" # networks nalabo-cohort-<session id>
     subnet_pool = "10.213.0.0/16" # 4096 sessions of /28
   }
@@ -36,7 +36,7 @@ locals {
 resource "nalabo_workshop_template" "cohort" {
   name                = "cohort-shell"
   infrastructure_type = "docker"
-  workspace = {
+  workspace {
     image = "nalabo-test/shell:1" # pulled once for the whole class when not present
     env   = { LANG = "C.UTF-8" }
   }

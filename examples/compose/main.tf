@@ -16,7 +16,9 @@ variable "participants" {
 resource "nalabo_workshop_template" "web" {
   name                = "compose-web"
   infrastructure_type = "docker"
-  workspace           = { image = "nalabo-test/shell:1" }
+  workspace {
+    image = "nalabo-test/shell:1"
+  }
   # Relative paths of compose.yaml (./site, ./app) resolve against this directory;
   # bind mounts from anywhere else are refused.
   compose           = file("${path.module}/compose.yaml")

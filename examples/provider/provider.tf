@@ -5,9 +5,11 @@ terraform {
 }
 
 # The local Docker engine. Every attribute is optional; the values below are the
-# defaults (host and network also read DOCKER_HOST and DOCKER_NETWORK).
+# defaults (host and network also read DOCKER_HOST and DOCKER_NETWORK). docker,
+# kubernetes and their nested settings are blocks (no "="): a misspelt argument in
+# them is an error, never silently ignored.
 provider "nalabo" {
-  docker = {
+  docker {
     host                 = "unix:///var/run/docker.sock"
     network              = "nalabo-network" # prefix of the per-session networks
     bind_address         = "127.0.0.1"      # where published ports listen
@@ -27,10 +29,10 @@ variable "registry_password" {
 
 provider "nalabo" {
   alias = "remote"
-  docker = {
+  docker {
     host      = "tcp://docker.example.com:2376"
     cert_path = "/etc/nalabo/docker-tls" # ca.pem, cert.pem, key.pem
-    registry_auth = {
+    registry_auth {
       address  = "registry.example.com"
       username = "workshops"
       password = var.registry_password
@@ -43,7 +45,7 @@ provider "nalabo" {
 # K8S_NAMESPACE. The control namespace holds the templates and the reconciler's lease.
 provider "nalabo" {
   alias = "cluster"
-  kubernetes = {
+  kubernetes {
     config_path = "~/.kube/config"
     context     = "workshops"
     namespace   = "nalabo"
@@ -61,10 +63,10 @@ variable "eks_ca_pem" {
 
 provider "nalabo" {
   alias = "eks"
-  kubernetes = {
+  kubernetes {
     host                   = "https://ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
     cluster_ca_certificate = var.eks_ca_pem
-    exec = {
+    exec {
       api_version = "client.authentication.k8s.io/v1beta1"
       command     = "aws"
       args        = ["eks", "get-token", "--cluster-name", "workshops"]

@@ -9,8 +9,8 @@ provider "nalabo" {}
 resource "nalabo_workshop_template" "quickstart" {
   name                = "quickstart"
   infrastructure_type = "docker"
-  workspace = {
-    build = {
+  workspace {
+    build {
       context    = abspath("${path.module}/workspace")
       dockerfile = "Dockerfile"
       args       = { GREETING = "Welcome to the Nalabo quickstart" }

@@ -132,7 +132,9 @@ func TestAccCompose_templateAndSessions(t *testing.T) {
 resource "nalabo_workshop_template" "t" {
   name                = %[1]q
   infrastructure_type = "docker"
-  workspace           = { image = %[2]q }
+  workspace {
+    image = %[2]q
+  }
   compose             = <<-EOT
 %[3]s
   EOT
@@ -168,8 +170,8 @@ resource "nalabo_exec" "web" {
 				resource.TestCheckResourceAttr("nalabo_workshop_template.t", "images.%", "3"),
 				resource.TestCheckResourceAttr(sessA, "containers.#", "3"),
 				resource.TestCheckResourceAttr(sessA, "status", workshop.StatusRunning),
-				resource.TestCheckResourceAttr(sessA, "resources.cpu", "300m"),
-				resource.TestCheckResourceAttr(sessA, "resources.memory", "96Mi"),
+				resource.TestCheckResourceAttr(sessA, "effective_resources.cpu", "300m"),
+				resource.TestCheckResourceAttr(sessA, "effective_resources.memory", "96Mi"),
 				resource.TestCheckTypeSetElemNestedAttrs(sessA, "ports.*", map[string]string{"container": "web", "container_port": "8080", "host_ip": "127.0.0.1"}),
 				resource.TestCheckResourceAttr("nalabo_exec.web", "stdout", "hello from web\n"),
 				checkCount(t, 3, 1, workshop.LabelParticipant+"="+ada),
@@ -354,7 +356,9 @@ resource "nalabo_apply" "a" {
 resource "nalabo_workshop_template" "t" {
   name                = "demo"
   infrastructure_type = "docker"
-  workspace           = { image = "nalabo-test/shell:1" }
+  workspace {
+    image = "nalabo-test/shell:1"
+  }
   compose             = <<-EOT
 %s
   EOT
@@ -379,7 +383,9 @@ resource "nalabo_workshop_template" "t" {
 resource "nalabo_workshop_template" "k" {
   name                = "demo"
   infrastructure_type = "kubernetes"
-  workspace           = { image = "nalabo-test/shell:1" }
+  workspace {
+    image = "nalabo-test/shell:1"
+  }
   compose             = "services: {}"
 }
 `, `(?s)compose applies to docker templates only`},

@@ -25,6 +25,8 @@ type fakeBackend struct {
 	execFn    func(*workshop.ExecRequest) *workshop.ExecResult
 	// images resolves image references (default "sha256:<ref>").
 	images map[string]string
+	// updates counts UpdateSession calls.
+	updates int
 }
 
 var _ workshop.Backend = (*fakeBackend)(nil)
@@ -111,6 +113,7 @@ func (f *fakeBackend) GetSession(_ context.Context, id string) (*workshop.Sessio
 func (f *fakeBackend) UpdateSession(_ context.Context, id string, spec *workshop.SessionSpec) (*workshop.Session, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.updates++
 	s, ok := f.sessions[id]
 	if !ok {
 		return nil, fmt.Errorf("session %s: %w", id, workshop.ErrNotFound)

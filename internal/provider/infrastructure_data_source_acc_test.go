@@ -47,7 +47,9 @@ check "docker_reachable" {
 			{
 				Config: `
 provider "nalabo" {
-  docker = { host = "unix:///nonexistent/nalabo-test-docker.sock" }
+  docker {
+    host = "unix:///nonexistent/nalabo-test-docker.sock"
+  }
 }
 
 data "nalabo_infrastructure" "this" {}

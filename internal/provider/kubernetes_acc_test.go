@@ -106,7 +106,7 @@ func k8sAdmin(t *testing.T) k8s.Interface {
 func k8sProviderConfig(kubeconfig string) string {
 	return fmt.Sprintf(`
 provider "nalabo" {
-  kubernetes = {
+  kubernetes {
     config_path = %q
     namespace   = "nalabo-acc"
   }
@@ -125,7 +125,7 @@ resource "nalabo_workshop_template" %[1]q {
   name                = %[2]q
   infrastructure_type = "kubernetes"
   isolation           = "namespace"
-  workspace = {
+  workspace {
     image   = "nalabo-test/k8s-workspace:1"
     command = ["sleep", "infinity"]
   }
@@ -345,7 +345,7 @@ resource "nalabo_exec" "pods" {
 					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "status", "running"),
 					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "infrastructure_type", "kubernetes"),
 					resource.TestMatchResourceAttr("nalabo_workshop_session.a", "namespace", regexp.MustCompile(`^nalabo-session-[0-9a-f]{10}$`)),
-					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "resources.cpu", "1"),
+					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "effective_resources.cpu", "1"),
 					resource.TestMatchResourceAttr("nalabo_exec.pods", "stdout", regexp.MustCompile(`(?m)^pod/nginx-demo-[a-z0-9]+-[a-z0-9]+$`)),
 					resource.TestMatchResourceAttr("nalabo_exec.pods", "stdout", regexp.MustCompile(`(?m)^pod/workspace$`)),
 					resource.TestCheckResourceAttr("nalabo_exec.pods", "exit_code", "0"),
@@ -376,7 +376,7 @@ resource "nalabo_exec" "pods" {
 				ResourceName:            "nalabo_workshop_session.a",
 				ImportState:             true,
 				ImportStateVerify:       true,
-				ImportStateVerifyIgnore: []string{"timeouts", "kubeconfig"},
+				ImportStateVerifyIgnore: []string{"timeouts", "kubeconfig", "resources."},
 			},
 			// Drift: the quota is changed outside Terraform; an in-place update is planned.
 			{
@@ -458,7 +458,7 @@ func TestAccKubernetes_badInputs(t *testing.T) {
 			`kubernetes.config_path: stat /nonexistent/kubeconfig`},
 		{"insecure with a CA", `
 provider "nalabo" {
-  kubernetes = {
+  kubernetes {
     host                   = "https://127.0.0.1:6443"
     insecure               = true
     cluster_ca_certificate = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -467,14 +467,19 @@ provider "nalabo" {
 ` + k8sTemplateConfig("t", "bad", "", ""), `Set either kubernetes.insecure = true or kubernetes.cluster_ca_certificate`},
 		{"host that is not a URL", `
 provider "nalabo" {
-  kubernetes = { host = "127.0.0.1:6443" }
+  kubernetes {
+    host = "127.0.0.1:6443"
+  }
 }
 ` + k8sTemplateConfig("t", "bad", "", ""), `must be an http:// or https:// address`},
 		{"exec plugin api version", `
 provider "nalabo" {
-  kubernetes = {
+  kubernetes {
     host = "https://127.0.0.1:6443"
-    exec = { api_version = "v1", command = "get-token" }
+    exec {
+      api_version = "v1"
+      command     = "get-token"
+    }
   }
 }
 ` + k8sTemplateConfig("t", "bad", "", ""), `api_version value must be one of`},
@@ -506,12 +511,16 @@ func TestAccKubernetes_notConfigured(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				Config:      `provider "nalabo" {}` + k8sTemplateConfig("t", acctest.RandName("k8s-none"), "", ""),
-				ExpectError: regexp.MustCompile(`(?s)Kubernetes\s+backend\s+not\s+configured.*kubernetes\s+=\s+\{`),
+				ExpectError: regexp.MustCompile(`(?s)Kubernetes\s+backend\s+not\s+configured.*block\s+kubernetes\s+\{\s+config_path`),
 			},
 			{
 				Config: `
 provider "nalabo" {
-  kubernetes = { host = "https://127.0.0.1:1", insecure = true, token = "not-a-real-token" }
+  kubernetes {
+    host     = "https://127.0.0.1:1"
+    insecure = true
+    token    = "not-a-real-token"
+  }
 }
 ` + k8sTemplateConfig("t", acctest.RandName("k8s-none"), "", ""),
 				ExpectError: regexp.MustCompile(`(?s)Cannot\s+reach\s+the\s+Kubernetes\s+cluster.*https://127.0.0.1:1`),

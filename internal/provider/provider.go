@@ -72,11 +72,10 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 		MarkdownDescription: "The Nalabo provider gives every participant of a workshop an isolated, " +
 			"resource-limited environment on Docker or Kubernetes, runs commands and checks in it, " +
 			"and removes every trace on `terraform destroy`.",
-		Attributes: map[string]schema.Attribute{
-			"docker": schema.SingleNestedAttribute{
+		Blocks: map[string]schema.Block{
+			"docker": schema.SingleNestedBlock{
 				MarkdownDescription: "The Docker engine sessions of `docker` templates run on. " +
-					"When omitted, the local engine is used with the defaults below.",
-				Optional: true,
+					"When omitted, the local engine is used with the defaults below. " + blockShapeNote,
 				Attributes: map[string]schema.Attribute{
 					"host": schema.StringAttribute{
 						MarkdownDescription: "Docker daemon address. Falls back to `DOCKER_HOST`, then `" + docker.DefaultHost + "`.",
@@ -127,9 +126,11 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 						Optional:            true,
 						Sensitive:           true,
 					},
-					"registry_auth": schema.SingleNestedAttribute{
-						MarkdownDescription: "Registry credentials used when templates pull images (pulled once for the whole class).",
-						Optional:            true,
+				},
+				Blocks: map[string]schema.Block{
+					"registry_auth": schema.SingleNestedBlock{
+						MarkdownDescription: "Registry credentials used when templates pull images (pulled once for the whole class). " +
+							"A block: a misspelt argument is an error.",
 						Attributes: map[string]schema.Attribute{
 							"address": schema.StringAttribute{
 								MarkdownDescription: "Registry address, for example `registry.example.com`. Default Docker Hub.",

@@ -53,7 +53,7 @@ func dockerTemplateConfig(resName, name, image, extra string) string {
 resource "nalabo_workshop_template" %[1]q {
   name                = %[2]q
   infrastructure_type = "docker"
-  workspace = {
+  workspace {
     image = %[3]q
   }
   resources = { cpu = "250m", memory = "64Mi" }
@@ -180,7 +180,9 @@ func TestAccProvider_unreachableDaemon(t *testing.T) {
 	name := acctest.RandName("unreachable")
 	provider := `
 provider "nalabo" {
-  docker = { host = "unix:///nonexistent.sock" }
+  docker {
+    host = "unix:///nonexistent.sock"
+  }
 }
 `
 	resource.ParallelTest(t, resource.TestCase{

@@ -101,7 +101,7 @@ func (d *providerData) Backend(ctx context.Context, infra workshop.Infrastructur
 		case !d.kubernetesConfigured || d.kubernetes == nil:
 			diags.AddError("Kubernetes backend not configured",
 				"This resource needs a Kubernetes cluster, but the provider has no kubernetes block and neither KUBECONFIG nor K8S_ENDPOINT is set. "+
-					"Add kubernetes = { config_path = \"~/.kube/config\" } (or host and token) to the provider block.")
+					"Add a block kubernetes { config_path = \"~/.kube/config\" } (or host and token) to the provider block.")
 			return nil, diags
 		}
 		b, err := d.kubernetes.get(ctx)

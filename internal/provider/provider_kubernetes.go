@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -64,12 +65,12 @@ type vclusterModel struct {
 	APIAccess          types.String `tfsdk:"api_access"`
 }
 
-func kubernetesProviderSchema() schema.SingleNestedAttribute {
-	return schema.SingleNestedAttribute{
+func kubernetesProviderSchema() schema.SingleNestedBlock {
+	return schema.SingleNestedBlock{
 		MarkdownDescription: "The Kubernetes cluster sessions of `kubernetes` templates run on. " +
 			"Configured when this block is present or when `KUBECONFIG` or `K8S_ENDPOINT` is set; " +
-			"otherwise a `kubernetes` template fails with a clear diagnostic (the provider never dials a default address).",
-		Optional: true,
+			"otherwise a `kubernetes` template fails with a clear diagnostic (the provider never dials a default address). " +
+			blockShapeNote,
 		Attributes: map[string]schema.Attribute{
 			"config_path": schema.StringAttribute{
 				MarkdownDescription: "Path of a kubeconfig file (`~` is expanded; several files separated by `:` are merged like kubectl does). " +
@@ -112,20 +113,26 @@ func kubernetesProviderSchema() schema.SingleNestedAttribute {
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.RegexMatches(k8sHostRE, "must be an http:// or https:// address")},
 			},
-			"exec": schema.SingleNestedAttribute{
+		},
+		Blocks: map[string]schema.Block{
+			"exec": schema.SingleNestedBlock{
 				MarkdownDescription: "A client-go exec credential plugin (as `users[].user.exec` of a kubeconfig), for clusters " +
-					"that hand out short-lived tokens (EKS, GKE, AKS, OIDC). Overrides the kubeconfig user's credentials.",
-				Optional: true,
+					"that hand out short-lived tokens (EKS, GKE, AKS, OIDC). Overrides the kubeconfig user's credentials. " +
+					"A block: a misspelt argument is an error.",
+				// Required inside the block through a validator: the framework would
+				// otherwise require them even when the block is absent.
+				Validators: []validator.Object{objectvalidator.AlsoRequires(
+					path.MatchRelative().AtName("api_version"), path.MatchRelative().AtName("command"))},
 				Attributes: map[string]schema.Attribute{
 					"api_version": schema.StringAttribute{
-						MarkdownDescription: "API version of the ExecCredential, for example `client.authentication.k8s.io/v1`.",
-						Required:            true,
+						MarkdownDescription: "Required. API version of the ExecCredential, for example `client.authentication.k8s.io/v1`.",
+						Optional:            true,
 						Validators: []validator.String{stringvalidator.OneOf(
 							"client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")},
 					},
 					"command": schema.StringAttribute{
-						MarkdownDescription: "Command to run (a path or a name on `PATH`).",
-						Required:            true,
+						MarkdownDescription: "Required. Command to run (a path or a name on `PATH`).",
+						Optional:            true,
 						Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
 					},
 					"args": schema.ListAttribute{
@@ -141,9 +148,9 @@ func kubernetesProviderSchema() schema.SingleNestedAttribute {
 					},
 				},
 			},
-			"vcluster": schema.SingleNestedAttribute{
-				MarkdownDescription: "Where the vCluster Helm chart of `isolation = \"vcluster\"` templates comes from, and values merged over the provider's.",
-				Optional:            true,
+			"vcluster": schema.SingleNestedBlock{
+				MarkdownDescription: "Where the vCluster Helm chart of `isolation = \"vcluster\"` templates comes from, and values merged over the provider's. " +
+					"A block: a misspelt argument is an error.",
 				Attributes: map[string]schema.Attribute{
 					"chart_repository": schema.StringAttribute{
 						MarkdownDescription: "Helm repository URL of the chart, for example `https://charts.loft.sh`. Conflicts with `chart_path`.",

@@ -39,24 +39,32 @@ func TestResourceSchemas(t *testing.T) {
 		if s.MarkdownDescription == "" {
 			t.Errorf("%s has no MarkdownDescription", meta.TypeName)
 		}
-		var walk func(prefix string, attrs map[string]schema.Attribute)
-		walk = func(prefix string, attrs map[string]schema.Attribute) {
+		var walk func(prefix string, attrs map[string]schema.Attribute, blocks map[string]schema.Block)
+		walk = func(prefix string, attrs map[string]schema.Attribute, blocks map[string]schema.Block) {
 			for name, a := range attrs {
 				if a.GetMarkdownDescription() == "" {
 					t.Errorf("%s: attribute %s%s has no MarkdownDescription", meta.TypeName, prefix, name)
 				}
 				switch n := a.(type) {
 				case schema.SingleNestedAttribute:
-					walk(prefix+name+".", n.Attributes)
+					walk(prefix+name+".", n.Attributes, nil)
 				case schema.ListNestedAttribute:
-					walk(prefix+name+"[].", n.NestedObject.Attributes)
+					walk(prefix+name+"[].", n.NestedObject.Attributes, nil)
 				}
 			}
+			for name, b := range blocks {
+				if b.GetMarkdownDescription() == "" {
+					t.Errorf("%s: block %s%s has no MarkdownDescription", meta.TypeName, prefix, name)
+				}
+				n, ok := b.(schema.SingleNestedBlock)
+				if !ok {
+					t.Errorf("%s: block %s%s is not a single nested block", meta.TypeName, prefix, name)
+					continue
+				}
+				walk(prefix+name+".", n.Attributes, n.Blocks)
+			}
 		}
-		walk("", s.Attributes)
-		if len(s.Blocks) > 0 {
-			t.Errorf("%s uses blocks; nested attributes only", meta.TypeName)
-		}
+		walk("", s.Attributes, s.Blocks)
 	}
 }
 
@@ -184,7 +192,8 @@ func templateModel(t *testing.T, name, image string) workshopTemplateModel {
 		ID: types.StringNull(), Name: types.StringValue(name), InfrastructureType: types.StringValue("docker"),
 		Isolation: types.StringNull(), Workspace: ws, Manifests: types.StringNull(), Compose: types.StringNull(),
 		ComposeDirectory: types.StringNull(), ComposeBuilds: types.MapNull(types.StringType),
-		Resources: types.ObjectNull(resourcesAttrTypes), Duration: types.StringValue("4h"), PodSecurity: types.StringNull(),
+		Resources: types.MapNull(types.StringType), EffectiveResources: types.ObjectNull(resourcesAttrTypes),
+		Duration: types.StringValue("4h"), PodSecurity: types.StringNull(),
 		DockerInDocker: types.BoolValue(false), Validations: types.ListNull(types.ObjectType{AttrTypes: validationAttrTypes}),
 		Digest: types.StringNull(), Images: types.MapNull(types.StringType), Timeouts: nullTimeouts(),
 	}
@@ -202,9 +211,7 @@ func planTemplate(t *testing.T, config workshopTemplateModel, state *workshopTem
 	if proposed.Isolation.IsNull() {
 		proposed.Isolation = types.StringUnknown()
 	}
-	if proposed.Resources.IsNull() {
-		proposed.Resources = types.ObjectUnknown(resourcesAttrTypes)
-	}
+	proposed.EffectiveResources = types.ObjectUnknown(resourcesAttrTypes)
 	var stateAny any
 	if state != nil {
 		stateAny = state
@@ -255,7 +262,7 @@ func TestTemplatePlan(t *testing.T) {
 	if !plan.Isolation.IsNull() {
 		t.Errorf("isolation on docker = %s, want null", plan.Isolation)
 	}
-	res := resourcesFrom(ctx, plan.Resources, nd())
+	res := resourcesFrom(ctx, plan.EffectiveResources, nd())
 	if res.CPU.ValueString() != "1000m" || res.Memory.ValueString() != "2Gi" || res.Storage.ValueString() != "10Gi" {
 		t.Errorf("docker defaults = %+v", res)
 	}
@@ -297,13 +304,19 @@ func TestTemplatePlan(t *testing.T) {
 
 	// A removed resources setting goes back to the default.
 	withCPU := config
-	withCPU.Resources = resourcesModel{CPU: types.StringValue("500m"), Memory: types.StringNull(), Storage: types.StringNull()}.object(nd())
+	withCPU.Resources = resourcesMap(resourcesModel{CPU: types.StringValue("500m"), Memory: types.StringNull(), Storage: types.StringNull()}, nd())
 	cpuPlan, _ := planTemplate(t, withCPU, &state)
-	if got := resourcesFrom(ctx, cpuPlan.Resources, nd()); got.CPU.ValueString() != "500m" || got.Memory.ValueString() != "2Gi" {
+	if got := resourcesFrom(ctx, cpuPlan.EffectiveResources, nd()); got.CPU.ValueString() != "500m" || got.Memory.ValueString() != "2Gi" {
 		t.Errorf("configured cpu plan = %+v", got)
 	}
 	if !cpuPlan.ID.IsUnknown() {
 		t.Errorf("resources change kept id")
+	}
+	// A configured value equal to the default: effective resources and id unchanged.
+	withDefault := config
+	withDefault.Resources = resourcesMap(resourcesModel{CPU: types.StringNull(), Memory: types.StringValue("2Gi"), Storage: types.StringNull()}, nd())
+	if p, _ := planTemplate(t, withDefault, &state); !p.ID.Equal(state.ID) {
+		t.Errorf("resources spelling out a default planned id %s, want %s", p.ID, state.ID)
 	}
 
 	// Kubernetes: vcluster and the kubernetes defaults.
@@ -313,7 +326,7 @@ func TestTemplatePlan(t *testing.T) {
 	if k8sPlan.Isolation.ValueString() != "vcluster" {
 		t.Errorf("kubernetes isolation = %s", k8sPlan.Isolation)
 	}
-	if got := resourcesFrom(ctx, k8sPlan.Resources, nd()); got.CPU.ValueString() != "2000m" || got.Storage.ValueString() != "20Gi" {
+	if got := resourcesFrom(ctx, k8sPlan.EffectiveResources, nd()); got.CPU.ValueString() != "2000m" || got.Storage.ValueString() != "20Gi" {
 		t.Errorf("kubernetes defaults = %+v", got)
 	}
 }
@@ -424,7 +437,8 @@ func TestTemplateReadAndImport(t *testing.T) {
 func sessionModel(templateID, participant string) workshopSessionModel {
 	return workshopSessionModel{
 		ID: types.StringUnknown(), TemplateID: types.StringValue(templateID), Participant: types.StringValue(participant),
-		Resources: types.ObjectUnknown(resourcesAttrTypes), Duration: types.StringUnknown(), Timeouts: nullTimeouts(),
+		Resources: types.MapNull(types.StringType), EffectiveResources: types.ObjectUnknown(resourcesAttrTypes),
+		Duration: types.StringUnknown(), Timeouts: nullTimeouts(),
 		InfrastructureType: types.StringUnknown(), TemplateName: types.StringUnknown(), Status: types.StringUnknown(),
 		CreatedAt: types.StringUnknown(), ExpiresAt: types.StringUnknown(), WorkspaceName: types.StringUnknown(),
 		NetworkName: types.StringUnknown(), Namespace: types.StringUnknown(), Volumes: types.ListUnknown(types.StringType),
@@ -464,11 +478,11 @@ func TestSessionCreateInheritsAndKeepsSpelling(t *testing.T) {
 		Resources: workshop.Resources{Memory: "64Mi"}, Duration: "90m",
 	})
 	plan := sessionModel(tmpl.ID, "ada")
-	plan.Resources = resourcesModel{CPU: types.StringValue("0.5"), Memory: types.StringUnknown(), Storage: types.StringUnknown()}.object(nd())
+	plan.Resources = resourcesMap(resourcesModel{CPU: types.StringValue("0.5"), Memory: types.StringNull(), Storage: types.StringNull()}, nd())
 	now := time.Date(2030, 1, 2, 3, 4, 5, 600e6, time.UTC)
 	state := createSession(t, f, plan, now)
 
-	got := resourcesFrom(ctx, state.Resources, nd())
+	got := resourcesFrom(ctx, state.EffectiveResources, nd())
 	if got.CPU.ValueString() != "0.5" || got.Memory.ValueString() != "64Mi" || got.Storage.ValueString() != "10Gi" {
 		t.Errorf("resources = %+v", got)
 	}
@@ -490,7 +504,10 @@ func TestSessionCreateInheritsAndKeepsSpelling(t *testing.T) {
 	refreshed := state
 	live, _ := f.GetSession(ctx, state.ID.ValueString())
 	refreshSession(ctx, &refreshed, live, nd())
-	got = resourcesFrom(ctx, refreshed.Resources, nd())
+	got = resourcesFrom(ctx, refreshed.EffectiveResources, nd())
+	if !refreshed.Resources.Equal(state.Resources) {
+		t.Errorf("refresh changed the configured resources: %s", refreshed.Resources)
+	}
 	if got.CPU.ValueString() != "0.5" || got.Memory.ValueString() != "128Mi" {
 		t.Errorf("refreshed resources = %+v", got)
 	}
@@ -506,11 +523,20 @@ func TestSessionCreateInheritsAndKeepsSpelling(t *testing.T) {
 	}
 }
 
+// cpuOnly is a session's resources map with cpu and, unless "", storage.
+func cpuOnly(cpu, storage string) types.Map {
+	r := resourcesModel{CPU: types.StringValue(cpu), Memory: types.StringNull(), Storage: types.StringNull()}
+	if storage != "" {
+		r.Storage = types.StringValue(storage)
+	}
+	return resourcesMap(r, nd())
+}
+
 func TestSessionPlanUpdate(t *testing.T) {
 	ctx := context.Background()
 	state := sessionModel("docker.intro.0123456789ab", "ada")
 	state.ID = types.StringValue("0123456789")
-	state.Resources = resourcesModel{CPU: types.StringValue("500m"), Memory: types.StringValue("96Mi"), Storage: types.StringValue("10Gi")}.object(nd())
+	state.EffectiveResources = resourcesModel{CPU: types.StringValue("500m"), Memory: types.StringValue("96Mi"), Storage: types.StringValue("10Gi")}.object(nd())
 	state.Duration = types.StringValue("3h")
 	state.InfrastructureType = types.StringValue("docker")
 	state.Status = types.StringValue("running")
@@ -519,19 +545,20 @@ func TestSessionPlanUpdate(t *testing.T) {
 	inherited := &inheritedSettings{Resources: workshop.Resources{CPU: "250m", Memory: "64Mi", Storage: "10Gi"}, Duration: "4h"}
 
 	config := sessionModel(state.TemplateID.ValueString(), "ada")
-	config.Resources = resourcesModel{CPU: types.StringValue("500m"), Memory: types.StringNull(), Storage: types.StringNull()}.object(nd())
+	config.Resources = cpuOnly("500m", "")
 	config.Duration = types.StringValue("3h")
 
 	run := func(config, state workshopSessionModel, inherited *inheritedSettings, reaped bool) (workshopSessionModel, fwpath.Paths) {
 		plan := state // the proposed new state keeps prior values of unset attributes
 		plan.Resources, plan.Duration = config.Resources, config.Duration
+		state.Resources = config.Resources
 		replace := planSessionUpdate(ctx, &plan, config, state, inherited, reaped, nd())
 		return plan, replace
 	}
 
 	// Memory drifted (96Mi) but is inherited (64Mi): planned back, in place.
 	plan, replace := run(config, state, inherited, false)
-	if got := resourcesFrom(ctx, plan.Resources, nd()); got.CPU.ValueString() != "500m" || got.Memory.ValueString() != "64Mi" {
+	if got := resourcesFrom(ctx, plan.EffectiveResources, nd()); got.CPU.ValueString() != "500m" || got.Memory.ValueString() != "64Mi" {
 		t.Errorf("planned resources = %+v", got)
 	}
 	if len(replace) != 0 || plan.ExpiresAt.ValueString() != "2030-01-02T06:04:05Z" {
@@ -540,7 +567,7 @@ func TestSessionPlanUpdate(t *testing.T) {
 
 	// Without inherited settings (imported, template gone): the state's values.
 	plan, _ = run(config, state, nil, false)
-	if got := resourcesFrom(ctx, plan.Resources, nd()); got.Memory.ValueString() != "96Mi" {
+	if got := resourcesFrom(ctx, plan.EffectiveResources, nd()); got.Memory.ValueString() != "96Mi" {
 		t.Errorf("without inherited: %+v", got)
 	}
 
@@ -559,12 +586,12 @@ func TestSessionPlanUpdate(t *testing.T) {
 
 	// Storage on docker: replace, unless only the spelling changes.
 	bigger := config
-	bigger.Resources = resourcesModel{CPU: types.StringValue("500m"), Memory: types.StringNull(), Storage: types.StringValue("20Gi")}.object(nd())
-	if _, replace = run(bigger, state, inherited, false); replace.String() != "[resources.storage]" {
+	bigger.Resources = cpuOnly("500m", "20Gi")
+	if _, replace = run(bigger, state, inherited, false); replace.String() != "[effective_resources.storage]" {
 		t.Errorf("storage change: replace %v", replace)
 	}
 	respelled := config
-	respelled.Resources = resourcesModel{CPU: types.StringValue("500m"), Memory: types.StringNull(), Storage: types.StringValue("10240Mi")}.object(nd())
+	respelled.Resources = cpuOnly("500m", "10240Mi")
 	if _, replace = run(respelled, state, inherited, false); len(replace) != 0 {
 		t.Errorf("storage respelled: replace %v", replace)
 	}
@@ -581,7 +608,7 @@ func TestSessionPlanUpdate(t *testing.T) {
 	// for more time.
 	expired := state
 	expired.Status = types.StringValue(workshop.StatusExpired)
-	expired.Resources = resourcesModel{CPU: types.StringValue("500m"), Memory: types.StringValue("64Mi"), Storage: types.StringValue("10Gi")}.object(nd())
+	expired.EffectiveResources = resourcesModel{CPU: types.StringValue("500m"), Memory: types.StringValue("64Mi"), Storage: types.StringValue("10Gi")}.object(nd())
 	if _, replace = run(config, expired, inherited, true); len(replace) != 0 {
 		t.Errorf("reaped, unchanged: replace %v", replace)
 	}
@@ -602,6 +629,12 @@ func TestSessionImportModel(t *testing.T) {
 	m := sessionModelFromImport(context.Background(), s, nd())
 	if m.Duration.ValueString() != "3h" || m.CreatedAt.ValueString() != "2030-01-02T03:04:05Z" || m.ExpiresAt.ValueString() != "2030-01-02T06:04:05Z" {
 		t.Errorf("duration %s created %s expires %s", m.Duration, m.CreatedAt, m.ExpiresAt)
+	}
+	if got := resourcesFrom(context.Background(), m.EffectiveResources, nd()); got.CPU.ValueString() != "500m" || got.Memory.ValueString() != "128Mi" {
+		t.Errorf("imported effective_resources = %+v", got)
+	}
+	if !m.Resources.IsNull() {
+		t.Errorf("imported resources = %s, want null (configuration only)", m.Resources)
 	}
 }
 

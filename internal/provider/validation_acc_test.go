@@ -19,7 +19,7 @@ func TestAccValidation_badInputs(t *testing.T) {
 resource "nalabo_workshop_template" "t" {
   name                = %q
   infrastructure_type = %q
-  workspace = %s
+  workspace %s
 %s
 }
 `, name, infra, workspace, extra)
@@ -41,11 +41,11 @@ resource "nalabo_workshop_session" "s" {
 		config string
 		want   string
 	}{
-		{"cpu", session("ada", `  resources = { cpu = "abc" }`), `(?s)Invalid CPU quantity.*resources\.cpu.*"abc"`},
-		{"cpu below minimum", session("ada", `  resources = { cpu = "1m" }`), `(?s)Invalid CPU quantity.*resources\.cpu`},
-		{"memory suffix", session("ada", `  resources = { memory = "2Gm" }`), `(?s)Invalid memory quantity.*resources\.memory.*"2Gm"`},
-		{"memory negative", session("ada", `  resources = { memory = "-1" }`), `(?s)Invalid memory quantity.*resources\.memory.*"-1"`},
-		{"storage", session("ada", `  resources = { storage = "lots" }`), `(?s)Invalid storage quantity.*resources\.storage`},
+		{"cpu", session("ada", `  resources = { cpu = "abc" }`), `(?s)Invalid CPU quantity.*resources\["cpu"\].*"abc"`},
+		{"cpu below minimum", session("ada", `  resources = { cpu = "1m" }`), `(?s)Invalid CPU quantity.*resources\["cpu"\]`},
+		{"memory suffix", session("ada", `  resources = { memory = "2Gm" }`), `(?s)Invalid memory quantity.*resources\["memory"\].*"2Gm"`},
+		{"memory negative", session("ada", `  resources = { memory = "-1" }`), `(?s)Invalid memory quantity.*resources\["memory"\].*"-1"`},
+		{"storage", session("ada", `  resources = { storage = "lots" }`), `(?s)Invalid storage quantity.*resources\["storage"\]`},
 		{"session duration", session("ada", `  duration = "4 hours"`), `(?s)Invalid duration.*duration.*"4 hours"`},
 		{"participant", session("ada lovelace", ""), `(?s)Invalid participant.*participant.*"ada lovelace"`},
 		{"template id", `
@@ -58,7 +58,7 @@ resource "nalabo_workshop_session" "s" {
 		{"infrastructure type", template("demo", "nomad", `{ image = "nalabo-test/shell:1" }`, ""), `(?s)infrastructure_type.*value must be one of`},
 		{"image and build", template("demo", "docker", `{
     image = "nalabo-test/shell:1"
-    build = { context = "." }
+    build { context = "." }
   }`, ""), `(?s)Invalid Attribute Combination.*workspace\.build`},
 		{"neither image nor build", template("demo", "docker", `{ command = ["sleep", "1"] }`, ""), `(?s)Invalid Attribute Combination.*workspace\.build`},
 		{"isolation on docker", goodTemplate(`  isolation = "namespace"`), `(?s)kubernetes templates only.*isolation`},
@@ -66,7 +66,7 @@ resource "nalabo_workshop_session" "s" {
 		{"isolation value", template("demo", "kubernetes", `{ image = "nalabo-test/shell:1" }`, `  isolation = "vm"`), `(?s)isolation.*value must be one of`},
 		{"compose unknown key", goodTemplate(`  compose = "services:\n  web:\n    image: nalabo-test/shell:1\n    bogus: 1\n"`), `(?s)Invalid Compose file.*service "web": unknown key "bogus"`},
 		{"template duration", goodTemplate(`  duration = "4 hours"`), `(?s)Invalid duration.*duration`},
-		{"template cpu", goodTemplate(`  resources = { cpu = "abc" }`), `(?s)Invalid CPU quantity.*resources\.cpu`},
+		{"template cpu", goodTemplate(`  resources = { cpu = "abc" }`), `(?s)Invalid CPU quantity.*resources\["cpu"\]`},
 		{"port", template("demo", "docker", `{
     image = "nalabo-test/shell:1"
     ports = [0]
@@ -74,7 +74,11 @@ resource "nalabo_workshop_session" "s" {
 		{"output pattern", goodTemplate(`  validations = [{ name = "v", command = ["true"], output_pattern = "(" }]`), `(?s)Invalid regular expression.*output_pattern`},
 		{"validation timeout", goodTemplate(`  validations = [{ name = "v", command = ["true"], timeout = "soon" }]`), `(?s)Invalid duration.*validations\[0\]\.timeout`},
 		{"duplicate validation", goodTemplate(`  validations = [{ name = "v", command = ["true"] }, { name = "v", command = ["false"] }]`), `(?s)Duplicate validation name.*validations\[1\]\.name`},
-		{"build context", template("demo", "docker", `{ build = { context = "/nonexistent/context" } }`, ""), `(?s)Invalid build context.*workspace\.build\.context`},
+		{"build context", template("demo", "docker", `{
+    build {
+      context = "/nonexistent/context"
+    }
+  }`, ""), `(?s)Invalid build context.*workspace\.build\.context`},
 		{"exec command and script", `
 resource "nalabo_exec" "e" {
   session_id = "0123456789"

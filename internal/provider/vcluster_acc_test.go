@@ -72,10 +72,10 @@ func vclusterProviderConfig(t *testing.T, extra string) string {
 	}
 	return fmt.Sprintf(`
 provider "nalabo" {
-  kubernetes = {
+  kubernetes {
     config_path = %q
     namespace   = "nalabo-acc"
-    vcluster = {
+    vcluster {
       chart_path          = %q
       syncer_image        = %q
       control_plane_image = %q
@@ -293,7 +293,7 @@ func TestAccVCluster_sessions(t *testing.T) {
 resource "nalabo_workshop_template" "t" {
   name                = %q
   infrastructure_type = "kubernetes"
-  workspace = {
+  workspace {
     image   = "nalabo-test/k8s-workspace:1"
     command = ["sleep", "infinity"]
   }
@@ -387,7 +387,7 @@ resource "nalabo_exec" "kubectl" {
 				}},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					checkAttrEquals("nalabo_workshop_session.a", "namespace", &nsA),
-					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "resources.cpu", "1500m"),
+					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "effective_resources.cpu", "1500m"),
 					checkQuota(t, "nalabo_workshop_session.a", "3600m", "2688Mi"),
 					checkLifetime("nalabo_workshop_session.a", 2*time.Hour),
 					controlPlaneUID(t, "nalabo_workshop_session.a", &cpUID, true),

@@ -64,9 +64,10 @@ func TestAccWorkshopSession_lifecycle(t *testing.T) {
 					resource.TestCheckResourceAttr(addr, "infrastructure_type", "docker"),
 					resource.TestCheckResourceAttr(addr, "template_name", name),
 					resource.TestCheckResourceAttrPair(addr, "template_id", "nalabo_workshop_template.t", "id"),
-					resource.TestCheckResourceAttr(addr, "resources.cpu", "250m"),
-					resource.TestCheckResourceAttr(addr, "resources.memory", "64Mi"),
-					resource.TestCheckResourceAttr(addr, "resources.storage", "10Gi"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.cpu", "250m"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.memory", "64Mi"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.storage", "10Gi"),
+					resource.TestCheckNoResourceAttr(addr, "resources.%"),
 					resource.TestCheckResourceAttr(addr, "duration", "4h"),
 					resource.TestMatchResourceAttr(addr, "created_at", timestampRE),
 					resource.TestMatchResourceAttr(addr, "expires_at", timestampRE),
@@ -92,17 +93,19 @@ func TestAccWorkshopSession_lifecycle(t *testing.T) {
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					checkAttrEquals(addr, "id", &sessionID),
-					resource.TestCheckResourceAttr(addr, "resources.cpu", "500m"),
-					resource.TestCheckResourceAttr(addr, "resources.memory", "128Mi"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.cpu", "500m"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.memory", "128Mi"),
 					resource.TestCheckResourceAttr(addr, "duration", "3h"),
 					checkLifetime(addr, 3*time.Hour),
 					checkLimits(t, addr, 500, 128*mi),
 				),
 			},
 			{
-				ResourceName:      addr,
-				ImportState:       true,
-				ImportStateVerify: true,
+				// resources is configuration only: an imported session has none.
+				ResourceName:            addr,
+				ImportState:             true,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"resources."},
 			},
 			{
 				// A removed setting goes back to the inherited value, in place.
@@ -114,7 +117,7 @@ func TestAccWorkshopSession_lifecycle(t *testing.T) {
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
 					checkAttrEquals(addr, "id", &sessionID),
-					resource.TestCheckResourceAttr(addr, "resources.cpu", "250m"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.cpu", "250m"),
 					checkLimits(t, addr, 250, 128*mi),
 				),
 			},
@@ -146,7 +149,7 @@ func TestAccWorkshopSession_lifecycle(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionDestroyBeforeCreate)},
 				},
-				Check: resource.TestCheckResourceAttr(addr, "resources.storage", "1Gi"),
+				Check: resource.TestCheckResourceAttr(addr, "effective_resources.storage", "1Gi"),
 			},
 		},
 	})
@@ -191,16 +194,16 @@ func TestAccWorkshopSession_drift(t *testing.T) {
 					PostRefresh: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr(addr, "resources.cpu", "700m"),
-					resource.TestCheckResourceAttr(addr, "resources.memory", "96Mi"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.cpu", "700m"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.memory", "96Mi"),
 				),
 			},
 			{
 				Config: config,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					checkAttrEquals(addr, "id", &sessionID),
-					resource.TestCheckResourceAttr(addr, "resources.cpu", "300m"),
-					resource.TestCheckResourceAttr(addr, "resources.memory", "64Mi"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.cpu", "300m"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.memory", "64Mi"),
 					checkLimits(t, addr, 300, 64*mi),
 				),
 			},

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -64,7 +65,7 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 	}
 
 	if req.State.Raw.IsNull() {
-		planSessionCreate(&plan)
+		planSessionCreate(&plan, &resp.Diagnostics)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
 	}
@@ -88,8 +89,17 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-// planSessionCreate fills what the template ID tells already.
-func planSessionCreate(plan *workshopSessionModel) {
+// planSessionCreate fills what the configuration and the template ID tell already:
+// the configured resources (the inherited ones are known at apply), the infrastructure.
+func planSessionCreate(plan *workshopSessionModel, diags *diag.Diagnostics) {
+	cfg := resourcesFromMap(plan.Resources)
+	orUnknown := func(v types.String) types.String {
+		if v.IsNull() {
+			return types.StringUnknown()
+		}
+		return v
+	}
+	plan.EffectiveResources = resourcesModel{CPU: orUnknown(cfg.CPU), Memory: orUnknown(cfg.Memory), Storage: orUnknown(cfg.Storage)}.object(diags)
 	if !knownString(plan.TemplateID) {
 		return
 	}
@@ -114,8 +124,8 @@ func planSessionUpdate(ctx context.Context, plan *workshopSessionModel, config, 
 
 	// Resources and duration: configured values win; unset ones take the inherited
 	// value (or, without one, e.g. after an import whose template is gone, the state's).
-	cfg := resourcesFrom(ctx, config.Resources, diags)
-	prior := resourcesFrom(ctx, state.Resources, diags)
+	cfg := resourcesFromMap(config.Resources)
+	prior := resourcesFrom(ctx, state.EffectiveResources, diags)
 	pick := func(c types.String, inh func(workshop.Resources) string, s types.String) types.String {
 		switch {
 		case !c.IsNull():
@@ -131,7 +141,7 @@ func planSessionUpdate(ctx context.Context, plan *workshopSessionModel, config, 
 		Memory:  pick(cfg.Memory, func(r workshop.Resources) string { return r.Memory }, prior.Memory),
 		Storage: pick(cfg.Storage, func(r workshop.Resources) string { return r.Storage }, prior.Storage),
 	}
-	plan.Resources = planned.object(diags)
+	plan.EffectiveResources = planned.object(diags)
 	if config.Duration.IsNull() {
 		if inherited != nil && inherited.Duration != "" {
 			plan.Duration = types.StringValue(inherited.Duration)
@@ -155,7 +165,7 @@ func planSessionUpdate(ctx context.Context, plan *workshopSessionModel, config, 
 
 	// A Docker container's writable layer cannot be resized.
 	if state.InfrastructureType.ValueString() == string(workshop.InfraDocker) && !sameQuantityValue(planned.Storage, prior.Storage) {
-		replace = append(replace, path.Root("resources").AtName("storage"))
+		replace = append(replace, path.Root("effective_resources").AtName("storage"))
 	}
 
 	// Degraded: replace. Expired and reaped: kept as is, unless the configuration asks
@@ -170,12 +180,13 @@ func planSessionUpdate(ctx context.Context, plan *workshopSessionModel, config, 
 	return replace
 }
 
-// effectiveSession sets the plan's unset resources and duration to what the session
-// inherits (the template's over the backend defaults) and returns the resources and
-// the inherited settings. Configured values keep their spelling.
-func effectiveSession(ctx context.Context, plan *workshopSessionModel, tmpl *workshop.Template, diags *diag.Diagnostics) (resourcesModel, inheritedSettings) {
+// effectiveSession sets the plan's effective resources and unset duration to the
+// configured values over what the session inherits (the template's over the backend
+// defaults) and returns the resources and the inherited settings. Configured values
+// keep their spelling.
+func effectiveSession(plan *workshopSessionModel, tmpl *workshop.Template, diags *diag.Diagnostics) (resourcesModel, inheritedSettings) {
 	inherited := inheritedFrom(tmpl)
-	planned := resourcesFrom(ctx, plan.Resources, diags)
+	planned := resourcesFromMap(plan.Resources)
 	orInherited := func(v types.String, inh string) types.String {
 		if knownString(v) {
 			return v
@@ -187,7 +198,7 @@ func effectiveSession(ctx context.Context, plan *workshopSessionModel, tmpl *wor
 		Memory:  orInherited(planned.Memory, inherited.Resources.Memory),
 		Storage: orInherited(planned.Storage, inherited.Resources.Storage),
 	}
-	plan.Resources = res.object(diags)
+	plan.EffectiveResources = res.object(diags)
 	plan.Duration = orInherited(plan.Duration, inherited.Duration)
 	return res, inherited
 }
@@ -237,7 +248,7 @@ func (r *workshopSessionResource) Create(ctx context.Context, req resource.Creat
 		return
 	}
 
-	res, inherited := effectiveSession(ctx, &plan, tmpl, &resp.Diagnostics)
+	res, inherited := effectiveSession(&plan, tmpl, &resp.Diagnostics)
 	duration, err := workshop.ParseSessionDuration(plan.Duration.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("duration"), "Invalid duration", "duration: "+err.Error())
@@ -340,6 +351,14 @@ func (r *workshopSessionResource) Update(ctx context.Context, req resource.Updat
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	if configurationOnlyChange(ctx, req.State, plan, state, &resp.Diagnostics) {
+		// Only resources' keys (after a state upgrade or import) or timeouts changed:
+		// the backend enforces the same limits and lifetime, nothing to do there.
+		tflog.Debug(ctx, "session update changes configuration-only attributes; the backend is not called",
+			map[string]any{"session_id": state.ID.ValueString()})
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		return
+	}
 	b, ok := r.backendOf(ctx, state, &resp.Diagnostics)
 	if !ok {
 		return
@@ -353,7 +372,7 @@ func (r *workshopSessionResource) Update(ctx context.Context, req resource.Updat
 			Infrastructure: workshop.InfrastructureType(state.InfrastructureType.ValueString()),
 		}
 	}
-	res := resourcesFrom(ctx, plan.Resources, &resp.Diagnostics)
+	res := resourcesFrom(ctx, plan.EffectiveResources, &resp.Diagnostics)
 	duration, err := workshop.ParseSessionDuration(plan.Duration.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("duration"), "Invalid duration", "duration: "+err.Error())
@@ -387,6 +406,20 @@ func (r *workshopSessionResource) Update(ctx context.Context, req resource.Updat
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
+// configurationOnlyChange reports whether plan differs from state only in attributes
+// the backend does not see: the resources map (the values in force are in
+// effective_resources) and timeouts.
+func configurationOnlyChange(ctx context.Context, st tfsdk.State, plan, state workshopSessionModel, diags *diag.Diagnostics) bool {
+	p := plan
+	p.Resources, p.Timeouts = state.Resources, state.Timeouts
+	probe := tfsdk.State{Schema: st.Schema, Raw: st.Raw.Copy()}
+	if d := probe.Set(ctx, &p); d.HasError() {
+		diags.Append(d...)
+		return false
+	}
+	return probe.Raw.Equal(st.Raw)
+}
+
 func (r *workshopSessionResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state workshopSessionModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
@@ -411,8 +444,8 @@ func (r *workshopSessionResource) Delete(ctx context.Context, req resource.Delet
 
 // refreshSession writes a live session into the state (see mergeLiveResources).
 func refreshSession(ctx context.Context, state *workshopSessionModel, s *workshop.Session, diags *diag.Diagnostics) {
-	merged := mergeLiveResources(resourcesFrom(ctx, state.Resources, diags), s.Resources)
-	state.Resources = merged.object(diags)
+	merged := mergeLiveResources(resourcesFrom(ctx, state.EffectiveResources, diags), s.Resources)
+	state.EffectiveResources = merged.object(diags)
 	if !s.ExpiresAt.IsZero() {
 		state.ExpiresAt = types.StringValue(formatTime(s.ExpiresAt))
 	}
@@ -477,7 +510,10 @@ func sessionModelFromImport(ctx context.Context, s *workshop.Session, diags *dia
 		ExpiresAt:   types.StringNull(),
 		Duration:    types.StringNull(),
 	}
-	m.Resources = resourcesModel{
+	// resources is configuration only: an imported session has none (its next plan
+	// shows the configured ones as an in-place update).
+	m.Resources = types.MapNull(types.StringType)
+	m.EffectiveResources = resourcesModel{
 		CPU:     optString(s.Resources.CPU, types.StringNull()),
 		Memory:  optString(s.Resources.Memory, types.StringNull()),
 		Storage: optString(s.Resources.Storage, types.StringNull()),

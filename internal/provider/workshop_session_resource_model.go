@@ -18,10 +18,11 @@ type workshopSessionModel struct {
 	ID          types.String   `tfsdk:"id"`
 	TemplateID  types.String   `tfsdk:"template_id"`
 	Participant types.String   `tfsdk:"participant"`
-	Resources   types.Object   `tfsdk:"resources"`
+	Resources   types.Map      `tfsdk:"resources"`
 	Duration    types.String   `tfsdk:"duration"`
 	Timeouts    timeouts.Value `tfsdk:"timeouts"`
 
+	EffectiveResources types.Object `tfsdk:"effective_resources"`
 	InfrastructureType types.String `tfsdk:"infrastructure_type"`
 	TemplateName       types.String `tfsdk:"template_name"`
 	Status             types.String `tfsdk:"status"`

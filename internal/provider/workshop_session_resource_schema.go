@@ -39,6 +39,7 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 	}
 
 	resp.Schema = schema.Schema{
+		Version: sessionSchemaVersion,
 		MarkdownDescription: "One participant's isolated, resource-limited environment, built from a " +
 			"`nalabo_workshop_template`. On Docker: its own network (a small subnet from the provider's " +
 			"`docker.subnet_pool`), a workspace container named `nalabo-session-<id>` with CPU, memory and " +
@@ -66,36 +67,29 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 				Validators:    []validator.String{participantName()},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
-			"resources": schema.SingleNestedAttribute{
-				MarkdownDescription: "Resources of this session, Kubernetes quantity syntax; each unset value is inherited. " +
-					"CPU and memory change in place.",
-				Optional:      true,
+			"resources": schema.MapAttribute{
+				MarkdownDescription: "Resources of this session, Kubernetes quantity syntax, for example " +
+					"`resources = { cpu = \"500m\", memory = \"512Mi\" }`. Keys: `cpu` (CPU limit, for example `500m` or `2`; " +
+					inherit(func(r workshop.Resources) string { return r.CPU }) + "), `memory` (memory limit, no swap, for example " +
+					"`512Mi` or `2Gi`; " + inherit(func(r workshop.Resources) string { return r.Memory }) + "), `storage` (storage " +
+					"cap, for example `10Gi`; " + inherit(func(r workshop.Resources) string { return r.Storage }) + "). CPU and " +
+					"memory change in place; on Docker a storage change replaces the session (a container's writable layer " +
+					"cannot be resized) and the cap is enforced only where the storage driver supports it (see " +
+					"`storage_enforced`). The values in force are in `effective_resources`." + resourcesShapeNote,
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators:  []validator.Map{resourcesKeys()},
+			},
+			"effective_resources": schema.SingleNestedAttribute{
+				MarkdownDescription: "The resources in force: each key of `resources`, else the template's value, else the " +
+					"backend default. Known at plan time for an existing session. A limit changed outside Terraform shows " +
+					"here after a refresh and is put back by the next apply.",
 				Computed:      true,
 				PlanModifiers: []planmodifier.Object{objectplanmodifier.UseStateForUnknown()},
 				Attributes: map[string]schema.Attribute{
-					"cpu": schema.StringAttribute{
-						MarkdownDescription: "CPU limit, for example `500m` or `2`. " + inherit(func(r workshop.Resources) string { return r.CPU }),
-						Optional:            true,
-						Computed:            true,
-						Validators:          []validator.String{cpuQuantity()},
-						PlanModifiers:       keep(),
-					},
-					"memory": schema.StringAttribute{
-						MarkdownDescription: "Memory limit (no swap), for example `512Mi` or `2Gi`. " + inherit(func(r workshop.Resources) string { return r.Memory }),
-						Optional:            true,
-						Computed:            true,
-						Validators:          []validator.String{memoryQuantity()},
-						PlanModifiers:       keep(),
-					},
-					"storage": schema.StringAttribute{
-						MarkdownDescription: "Storage cap, for example `10Gi`. " + inherit(func(r workshop.Resources) string { return r.Storage }) +
-							" On Docker a change replaces the session (a container's writable layer cannot be resized), and the cap " +
-							"is enforced only where the storage driver supports it (see `storage_enforced`).",
-						Optional:      true,
-						Computed:      true,
-						Validators:    []validator.String{storageQuantity()},
-						PlanModifiers: keep(),
-					},
+					"cpu":     schema.StringAttribute{MarkdownDescription: "CPU limit.", Computed: true, PlanModifiers: keep()},
+					"memory":  schema.StringAttribute{MarkdownDescription: "Memory limit (no swap).", Computed: true, PlanModifiers: keep()},
+					"storage": schema.StringAttribute{MarkdownDescription: "Storage cap.", Computed: true, PlanModifiers: keep()},
 				},
 			},
 			"duration": schema.StringAttribute{
@@ -194,7 +188,7 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 				},
 			},
 			"storage_enforced": schema.BoolAttribute{
-				MarkdownDescription: "Whether `resources.storage` is enforced. On Docker it is only where the storage driver " +
+				MarkdownDescription: "Whether `effective_resources.storage` is enforced. On Docker it is only where the storage driver " +
 					"supports a per-container size (overlay2 on xfs with pquota, btrfs, zfs, devicemapper); on overlay2 " +
 					"over ext4 it is `false` and the cap is not enforced.",
 				Computed:      true,

@@ -93,8 +93,9 @@ func newVClusterFixture(t *testing.T, cfg kubernetes.VClusterConfig) vclusterFix
 	ns := workshop.SessionObjectName(id)
 	st := workshopSessionModel{
 		ID: types.StringValue(id), TemplateID: types.StringValue(tmpl.ID), Participant: types.StringValue("ada"),
-		Resources: resourcesModel{CPU: types.StringValue("2000m"), Memory: types.StringValue("4Gi"), Storage: types.StringValue("20Gi")}.object(nd()),
-		Duration:  types.StringValue("4h"), Timeouts: nullTimeouts(),
+		Resources:          types.MapNull(types.StringType),
+		EffectiveResources: resourcesModel{CPU: types.StringValue("2000m"), Memory: types.StringValue("4Gi"), Storage: types.StringValue("20Gi")}.object(nd()),
+		Duration:           types.StringValue("4h"), Timeouts: nullTimeouts(),
 		InfrastructureType: types.StringValue("kubernetes"), TemplateName: types.StringValue("vc"), Status: types.StringValue("running"),
 		CreatedAt: types.StringValue("2030-01-02T03:04:05Z"), ExpiresAt: types.StringValue("2030-01-02T07:04:05Z"),
 		WorkspaceName: types.StringValue("workspace"), NetworkName: types.StringNull(), Namespace: types.StringValue(ns),
@@ -118,7 +119,7 @@ func planExisting(t *testing.T, data *providerData, state workshopSessionModel) 
 	config.Namespace, config.Kubeconfig, config.Duration = types.StringNull(), types.StringNull(), types.StringNull()
 	config.Volumes, config.Containers = types.ListNull(types.StringType), types.ListNull(types.StringType)
 	config.Ports = types.ListNull(types.ObjectType{AttrTypes: portAttrTypes})
-	config.StorageEnforced, config.Resources = types.BoolNull(), types.ObjectNull(resourcesAttrTypes)
+	config.StorageEnforced, config.EffectiveResources = types.BoolNull(), types.ObjectNull(resourcesAttrTypes)
 	config.VCluster = types.ObjectNull(vclusterStateAttrTypes)
 	req := resource.ModifyPlanRequest{
 		Config: tfsdk.Config{Schema: s.Schema, Raw: rawOf(t, s, &config)},

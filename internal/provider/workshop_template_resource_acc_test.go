@@ -30,7 +30,7 @@ func TestAccWorkshopTemplate_lifecycle(t *testing.T) {
 resource "nalabo_workshop_template" "t" {
   name                = %q
   infrastructure_type = "docker"
-  workspace = {
+  workspace {
     image       = %q
     command     = ["sleep", "infinity"]
     env         = { LANG = "C.UTF-8" }
@@ -53,9 +53,10 @@ resource "nalabo_workshop_template" "t" {
 					resource.TestMatchResourceAttr(addr, "id", templateIDRE(name)),
 					resource.TestMatchResourceAttr(addr, "digest", digestRE),
 					resource.TestCheckResourceAttrSet(addr, "images."+acctest.ShellImage1),
-					resource.TestCheckResourceAttr(addr, "resources.cpu", "1000m"),
-					resource.TestCheckResourceAttr(addr, "resources.memory", "2Gi"),
-					resource.TestCheckResourceAttr(addr, "resources.storage", "10Gi"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.cpu", "1000m"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.memory", "2Gi"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.storage", "10Gi"),
+					resource.TestCheckNoResourceAttr(addr, "resources.%"),
 					resource.TestCheckResourceAttr(addr, "duration", "4h"),
 					resource.TestCheckResourceAttr(addr, "docker_in_docker", "false"),
 					resource.TestCheckNoResourceAttr(addr, "isolation"),
@@ -118,9 +119,11 @@ resource "nalabo_workshop_template" "t" {
 				Config: config(acctest.ShellImage2, `resources = { cpu = "0.5", memory = "256Mi" }
   duration = "90m"`),
 				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(addr, "resources.%", "2"),
 					resource.TestCheckResourceAttr(addr, "resources.cpu", "0.5"),
-					resource.TestCheckResourceAttr(addr, "resources.memory", "256Mi"),
-					resource.TestCheckResourceAttr(addr, "resources.storage", "10Gi"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.cpu", "0.5"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.memory", "256Mi"),
+					resource.TestCheckResourceAttr(addr, "effective_resources.storage", "10Gi"),
 					resource.TestCheckResourceAttr(addr, "duration", "90m"),
 				),
 			},
@@ -147,8 +150,10 @@ func TestAccWorkshopTemplate_build(t *testing.T) {
 resource "nalabo_workshop_template" "t" {
   name                = %q
   infrastructure_type = "docker"
-  workspace = {
-    build = { context = %q }
+  workspace {
+    build {
+      context = %q
+    }
   }
   resources = { cpu = "250m", memory = "64Mi" }
 }

@@ -108,7 +108,7 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 // validations, timeouts and the computed id, digest and images).
 var digestShaping = []string{
 	"name", "infrastructure_type", "isolation", "workspace", "manifests", "compose",
-	"resources", "duration", "pod_security", "docker_in_docker", "compose_directory", "compose_builds", "vcluster_values",
+	"effective_resources", "duration", "pod_security", "docker_in_docker", "compose_directory", "compose_builds", "vcluster_values",
 }
 
 // ModifyPlan fills the infrastructure's defaults, hashes the build context (so a
@@ -125,7 +125,7 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 		return
 	}
 
-	// Infrastructure defaults: isolation and resources follow the configuration
+	// Infrastructure defaults: isolation and effective resources follow the configuration
 	// (an attribute removed from it goes back to the default).
 	if knownString(plan.InfrastructureType) {
 		infra := workshop.InfrastructureType(plan.InfrastructureType.ValueString())
@@ -138,14 +138,14 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 			plan.Isolation = types.StringNull()
 		}
 		def := workshop.DefaultResources(infra)
-		cfg := resourcesFrom(ctx, config.Resources, &resp.Diagnostics)
+		cfg := resourcesFromMap(config.Resources)
 		pick := func(c types.String, d string) types.String {
 			if c.IsNull() {
 				return types.StringValue(d)
 			}
 			return c
 		}
-		plan.Resources = resourcesModel{
+		plan.EffectiveResources = resourcesModel{
 			CPU:     pick(cfg.CPU, def.CPU),
 			Memory:  pick(cfg.Memory, def.Memory),
 			Storage: pick(cfg.Storage, def.Storage),
@@ -218,7 +218,7 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 func changedDigestAttributes(plan, state workshopTemplateModel) []string {
 	values := func(m workshopTemplateModel) []attr.Value {
 		return []attr.Value{m.Name, m.InfrastructureType, m.Isolation, m.Workspace, m.Manifests, m.Compose,
-			m.Resources, m.Duration, m.PodSecurity, m.DockerInDocker, m.ComposeDirectory, m.ComposeBuilds, m.VClusterValues}
+			m.EffectiveResources, m.Duration, m.PodSecurity, m.DockerInDocker, m.ComposeDirectory, m.ComposeBuilds, m.VClusterValues}
 	}
 	p, s := values(plan), values(state)
 	var changed []string
@@ -481,7 +481,7 @@ func validateCompose(ctx context.Context, m workshopTemplateModel, diags *diag.D
 		return
 	}
 	addComposeWarnings(diags, path.Root("compose"), "compose", p)
-	r := resourcesFrom(ctx, m.Resources, diags)
+	r := resourcesFromMap(m.Resources)
 	if r.CPU.IsUnknown() || r.Memory.IsUnknown() {
 		return
 	}

@@ -24,7 +24,8 @@ type workshopTemplateModel struct {
 	Compose            types.String   `tfsdk:"compose"`
 	ComposeDirectory   types.String   `tfsdk:"compose_directory"`
 	ComposeBuilds      types.Map      `tfsdk:"compose_builds"`
-	Resources          types.Object   `tfsdk:"resources"`
+	Resources          types.Map      `tfsdk:"resources"`
+	EffectiveResources types.Object   `tfsdk:"effective_resources"`
 	Duration           types.String   `tfsdk:"duration"`
 	PodSecurity        types.String   `tfsdk:"pod_security"`
 	DockerInDocker     types.Bool     `tfsdk:"docker_in_docker"`
@@ -161,7 +162,7 @@ func (m *workshopTemplateModel) toTemplate(ctx context.Context, diags *diag.Diag
 		Compose:        m.Compose.ValueString(),
 		ComposeDir:     m.ComposeDirectory.ValueString(),
 		ComposeBuilds:  mapStrings(ctx, m.ComposeBuilds, diags),
-		Resources:      resourcesFrom(ctx, m.Resources, diags).workshop(),
+		Resources:      resourcesFrom(ctx, m.EffectiveResources, diags).workshop(),
 		Duration:       m.Duration.ValueString(),
 		PodSecurity:    m.PodSecurity.ValueString(),
 		DockerInDocker: m.DockerInDocker.ValueBool(),
@@ -220,7 +221,8 @@ func (m *workshopTemplateModel) setComputed(ctx context.Context, t *workshop.Tem
 // an empty model on import) keeps the distinction between null and empty values the
 // configuration used, so that a refresh never shows a spurious diff.
 func templateModelFrom(ctx context.Context, t *workshop.Template, prior *workshopTemplateModel, diags *diag.Diagnostics) workshopTemplateModel {
-	if prior == nil {
+	imported := prior == nil
+	if imported {
 		prior = &workshopTemplateModel{Timeouts: timeouts.Value{Object: types.ObjectNull(timeoutsAttrTypes(ctx))}}
 	}
 	pw := prior.workspace(ctx, diags)
@@ -243,11 +245,17 @@ func templateModelFrom(ctx context.Context, t *workshop.Template, prior *worksho
 	if t.Duration == "" {
 		m.Duration = types.StringValue(workshop.DefaultDuration)
 	}
-	m.Resources = resourcesModel{
+	m.EffectiveResources = resourcesModel{
 		CPU:     optString(t.Resources.CPU, types.StringNull()),
 		Memory:  optString(t.Resources.Memory, types.StringNull()),
 		Storage: optString(t.Resources.Storage, types.StringNull()),
 	}.object(diags)
+	// resources is configuration only: kept from the state; an import guesses it as the
+	// values that differ from the backend defaults.
+	m.Resources = prior.Resources
+	if imported {
+		m.Resources = resourcesMap(nonDefaultResources(t.Resources, t.Infrastructure), diags)
+	}
 
 	// Workspace.
 	build := types.ObjectNull(buildAttrTypes)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -42,6 +43,7 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 	}
 
 	resp.Schema = schema.Schema{
+		Version: templateSchemaVersion,
 		MarkdownDescription: "A validated, content-addressed workshop definition that sessions are built from. " +
 			"Creating or updating it makes every image it names present on the host (building the workspace " +
 			"image when `workspace.build` is given) and stores the definition so sessions can find it by `id`.\n\n" +
@@ -71,81 +73,6 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				Optional:   true,
 				Computed:   true,
 				Validators: []validator.String{stringvalidator.OneOf(workshop.Isolations...)},
-			},
-			"workspace": schema.SingleNestedAttribute{
-				MarkdownDescription: "The participant's main container. Give exactly one of `image` and `build`.",
-				Required:            true,
-				Attributes: map[string]schema.Attribute{
-					"image": schema.StringAttribute{
-						MarkdownDescription: "Image reference of the workspace, for example `registry.example.com/workshop/shell:1`. " +
-							"Pulled once for the whole class (with the provider's registry_auth) when not present on the host.",
-						Optional: true,
-						Validators: []validator.String{
-							stringvalidator.LengthAtLeast(1),
-							stringvalidator.ExactlyOneOf(path.MatchRoot("workspace").AtName("build")),
-						},
-					},
-					"build": schema.SingleNestedAttribute{
-						MarkdownDescription: "Builds the workspace image from a Dockerfile on the machine running Terraform " +
-							"(docker templates only). The image is tagged `nalabo/<name>:<first 12 hex of context_sha256>`.",
-						Optional: true,
-						Attributes: map[string]schema.Attribute{
-							"context": schema.StringAttribute{
-								MarkdownDescription: "Path of the build context directory (relative paths are relative to the " +
-									"directory Terraform runs in). Every file in it counts towards `context_sha256`." + hostDirDoc,
-								Required:   true,
-								Validators: []validator.String{stringvalidator.LengthAtLeast(1), hostDirectory()},
-							},
-							"dockerfile": schema.StringAttribute{
-								MarkdownDescription: "Path of the Dockerfile, relative to `context`. Default `" + workshop.DefaultDockerfile + "`.",
-								Optional:            true,
-								Computed:            true,
-								Default:             stringdefault.StaticString(workshop.DefaultDockerfile),
-								Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
-							},
-							"args": schema.MapAttribute{
-								MarkdownDescription: "Build arguments (`ARG` values).",
-								ElementType:         types.StringType,
-								Optional:            true,
-							},
-							"context_sha256": schema.StringAttribute{
-								MarkdownDescription: "SHA-256 of the build context's files, computed at plan time: a changed, added or " +
-									"removed file changes it, hence the template's `digest`, and replaces the sessions.",
-								Computed: true,
-							},
-						},
-					},
-					"command": schema.ListAttribute{
-						MarkdownDescription: "Command (argv) the workspace runs instead of the image's default, for example `[\"sleep\", \"infinity\"]`.",
-						ElementType:         types.StringType,
-						Optional:            true,
-					},
-					"env": schema.MapAttribute{
-						MarkdownDescription: "Environment variables of the workspace. A name that is empty or contains `=` is refused.",
-						ElementType:         types.StringType,
-						Optional:            true,
-						Validators:          []validator.Map{envKeys()},
-					},
-					"user": schema.StringAttribute{
-						MarkdownDescription: "User (name or `uid[:gid]`) the workspace runs as. Default the image's.",
-						Optional:            true,
-					},
-					"working_dir": schema.StringAttribute{
-						MarkdownDescription: "Working directory of the workspace. Default the image's.",
-						Optional:            true,
-					},
-					"ports": schema.ListAttribute{
-						MarkdownDescription: "Container ports (1-65535, TCP) published for every session. On Docker they listen on the " +
-							"provider's `docker.bind_address` (default `127.0.0.1`) with a host port Docker picks; the " +
-							"session's `ports` attribute tells which.",
-						ElementType: types.Int64Type,
-						Optional:    true,
-						Validators: []validator.List{
-							listvalidator.ValueInt64sAre(int64validator.Between(1, 65535)),
-							listvalidator.UniqueValues(),
-						},
-					},
-				},
 			},
 			"manifests": schema.StringAttribute{
 				MarkdownDescription: "Kubernetes only: multi-document YAML applied into every session.",
@@ -190,30 +117,24 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				ElementType: types.StringType,
 				Computed:    true,
 			},
-			"resources": schema.SingleNestedAttribute{
-				MarkdownDescription: "Default resources of the template's sessions (a session's own `resources` win). " +
-					"Kubernetes quantity syntax. Unset values get the backend defaults at plan time.",
-				Optional: true,
+			"resources": schema.MapAttribute{
+				MarkdownDescription: "Default resources of the template's sessions (a session's own `resources` win), Kubernetes " +
+					"quantity syntax: `cpu` (CPU limit, for example `500m` or `2`; " + defaultsText(func(r workshop.Resources) string { return r.CPU }) +
+					"), `memory` (memory limit, for example `512Mi` or `2Gi`; " + defaultsText(func(r workshop.Resources) string { return r.Memory }) +
+					"), `storage` (storage cap, for example `10Gi`; " + defaultsText(func(r workshop.Resources) string { return r.Storage }) +
+					"). Unset keys get the backend defaults; `effective_resources` shows the result." + resourcesShapeNote,
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators:  []validator.Map{resourcesKeys()},
+			},
+			"effective_resources": schema.SingleNestedAttribute{
+				MarkdownDescription: "The template's `resources` over the backend defaults, known at plan time: what its " +
+					"sessions inherit. Part of the `digest`.",
 				Computed: true,
 				Attributes: map[string]schema.Attribute{
-					"cpu": schema.StringAttribute{
-						MarkdownDescription: "CPU limit, for example `500m` or `2`. " + defaultsText(func(r workshop.Resources) string { return r.CPU }),
-						Optional:            true,
-						Computed:            true,
-						Validators:          []validator.String{cpuQuantity()},
-					},
-					"memory": schema.StringAttribute{
-						MarkdownDescription: "Memory limit, for example `512Mi` or `2Gi`. " + defaultsText(func(r workshop.Resources) string { return r.Memory }),
-						Optional:            true,
-						Computed:            true,
-						Validators:          []validator.String{memoryQuantity()},
-					},
-					"storage": schema.StringAttribute{
-						MarkdownDescription: "Storage cap, for example `10Gi`. " + defaultsText(func(r workshop.Resources) string { return r.Storage }),
-						Optional:            true,
-						Computed:            true,
-						Validators:          []validator.String{storageQuantity()},
-					},
+					"cpu":     schema.StringAttribute{MarkdownDescription: "CPU limit.", Computed: true},
+					"memory":  schema.StringAttribute{MarkdownDescription: "Memory limit.", Computed: true},
+					"storage": schema.StringAttribute{MarkdownDescription: "Storage cap.", Computed: true},
 				},
 			},
 			"duration": schema.StringAttribute{
@@ -288,6 +209,90 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				Computed:            true,
 			},
 			"timeouts": timeoutsAttribute(ctx, templateCreateTimeout, templateReadTimeout, templateUpdateTimeout, templateDeleteTimeout),
+		},
+		Blocks: map[string]schema.Block{
+			"workspace": schema.SingleNestedBlock{
+				MarkdownDescription: "Required. The participant's main container. Give exactly one of `image` and `build`. " +
+					"A block (`workspace { ... }`, no `=`) so that a misspelt argument (`portz`, `imgae`) is an error " +
+					"instead of being dropped silently.",
+				Validators: []validator.Object{objectvalidator.IsRequired()},
+				Attributes: map[string]schema.Attribute{
+					"image": schema.StringAttribute{
+						MarkdownDescription: "Image reference of the workspace, for example `registry.example.com/workshop/shell:1`. " +
+							"Pulled once for the whole class (with the provider's registry_auth) when not present on the host.",
+						Optional: true,
+						Validators: []validator.String{
+							stringvalidator.LengthAtLeast(1),
+							stringvalidator.ExactlyOneOf(path.MatchRoot("workspace").AtName("build")),
+						},
+					},
+					"command": schema.ListAttribute{
+						MarkdownDescription: "Command (argv) the workspace runs instead of the image's default, for example `[\"sleep\", \"infinity\"]`.",
+						ElementType:         types.StringType,
+						Optional:            true,
+					},
+					"env": schema.MapAttribute{
+						MarkdownDescription: "Environment variables of the workspace. A name that is empty or contains `=` is refused.",
+						ElementType:         types.StringType,
+						Optional:            true,
+						Validators:          []validator.Map{envKeys()},
+					},
+					"user": schema.StringAttribute{
+						MarkdownDescription: "User (name or `uid[:gid]`) the workspace runs as. Default the image's.",
+						Optional:            true,
+					},
+					"working_dir": schema.StringAttribute{
+						MarkdownDescription: "Working directory of the workspace. Default the image's.",
+						Optional:            true,
+					},
+					"ports": schema.ListAttribute{
+						MarkdownDescription: "Container ports (1-65535, TCP) published for every session. On Docker they listen on the " +
+							"provider's `docker.bind_address` (default `127.0.0.1`) with a host port Docker picks; the " +
+							"session's `ports` attribute tells which.",
+						ElementType: types.Int64Type,
+						Optional:    true,
+						Validators: []validator.List{
+							listvalidator.ValueInt64sAre(int64validator.Between(1, 65535)),
+							listvalidator.UniqueValues(),
+						},
+					},
+				},
+				Blocks: map[string]schema.Block{
+					"build": schema.SingleNestedBlock{
+						MarkdownDescription: "Builds the workspace image from a Dockerfile on the machine running Terraform " +
+							"(docker templates only). The image is tagged `nalabo/<name>:<first 12 hex of context_sha256>`. " +
+							"A block (`build { ... }`): a misspelt argument is an error.",
+						// context is required through a validator: the framework would
+						// otherwise require it even when the block is absent.
+						Validators: []validator.Object{objectvalidator.AlsoRequires(path.MatchRelative().AtName("context"))},
+						Attributes: map[string]schema.Attribute{
+							"context": schema.StringAttribute{
+								MarkdownDescription: "Required. Path of the build context directory (relative paths are relative to the " +
+									"directory Terraform runs in). Every file in it counts towards `context_sha256`." + hostDirDoc,
+								Optional:   true,
+								Validators: []validator.String{stringvalidator.LengthAtLeast(1), hostDirectory()},
+							},
+							"dockerfile": schema.StringAttribute{
+								MarkdownDescription: "Path of the Dockerfile, relative to `context`. Default `" + workshop.DefaultDockerfile + "`.",
+								Optional:            true,
+								Computed:            true,
+								Default:             stringdefault.StaticString(workshop.DefaultDockerfile),
+								Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+							},
+							"args": schema.MapAttribute{
+								MarkdownDescription: "Build arguments (`ARG` values).",
+								ElementType:         types.StringType,
+								Optional:            true,
+							},
+							"context_sha256": schema.StringAttribute{
+								MarkdownDescription: "SHA-256 of the build context's files, computed at plan time: a changed, added or " +
+									"removed file changes it, hence the template's `digest`, and replaces the sessions.",
+								Computed: true,
+							},
+						},
+					},
+				},
+			},
 		},
 	}
 }

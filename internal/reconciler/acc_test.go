@@ -38,7 +38,9 @@ func TestAccReconcilerReapedSessionIsExpired(t *testing.T) {
 resource "nalabo_workshop_template" "t" {
   name                = %q
   infrastructure_type = "docker"
-  workspace           = { image = %q }
+  workspace {
+    image = %q
+  }
   resources           = { cpu = "250m", memory = "64Mi" }
 }
 

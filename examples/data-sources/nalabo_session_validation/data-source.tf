@@ -1,7 +1,9 @@
 resource "nalabo_workshop_template" "intro" {
   name                = "docker-intro"
   infrastructure_type = "docker"
-  workspace           = { image = "nalabo-test/shell:1" }
+  workspace {
+    image = "nalabo-test/shell:1"
+  }
   validations = [
     { name = "hello-file", command = ["test", "-f", "/workspace/hello.txt"] },
     { name = "hello-text", command = ["cat", "/workspace/hello.txt"], output_pattern = "(?i)hello", timeout = "10s" },

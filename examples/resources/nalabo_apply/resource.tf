@@ -1,8 +1,10 @@
 resource "nalabo_workshop_template" "intro" {
   name                = "docker-intro"
   infrastructure_type = "docker"
-  workspace           = { image = "nalabo-test/shell:1" }
-  resources           = { cpu = "1000m", memory = "512Mi" }
+  workspace {
+    image = "nalabo-test/shell:1"
+  }
+  resources = { cpu = "1000m", memory = "512Mi" }
 }
 
 resource "nalabo_workshop_session" "ada" {

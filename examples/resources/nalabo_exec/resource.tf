@@ -1,7 +1,9 @@
 resource "nalabo_workshop_template" "intro" {
   name                = "docker-intro"
   infrastructure_type = "docker"
-  workspace           = { image = "nalabo-test/shell:1" }
+  workspace {
+    image = "nalabo-test/shell:1"
+  }
 }
 
 resource "nalabo_workshop_session" "ada" {

@@ -1,7 +1,10 @@
 resource "nalabo_workshop_template" "intro" {
   name                = "docker-intro"
   infrastructure_type = "docker"
-  workspace           = { image = "nalabo-test/shell:1", ports = [8080] }
+  workspace {
+    image = "nalabo-test/shell:1"
+    ports = [8080]
+  }
 }
 
 variable "students" {
@@ -29,7 +32,8 @@ resource "nalabo_workshop_session" "student" {
 output "workspaces" {
   value = {
     for name, s in nalabo_workshop_session.student : name => {
-      container  = s.workspace_name # docker exec -it <container> sh
+      container  = s.workspace_name      # docker exec -it <container> sh
+      limits     = s.effective_resources # in force: configured, else the template's
       expires_at = s.expires_at
       ports      = [for p in s.ports : "${p.host_ip}:${p.host_port} -> ${p.container_port}/${p.protocol}"]
     }

@@ -3,7 +3,7 @@
 resource "nalabo_workshop_template" "intro" {
   name                = "docker-intro"
   infrastructure_type = "docker"
-  workspace = {
+  workspace {
     image       = "nalabo-test/shell:1"
     command     = ["sleep", "infinity"]
     env         = { LANG = "C.UTF-8" }
@@ -37,8 +37,8 @@ resource "nalabo_workshop_template" "intro" {
 resource "nalabo_workshop_template" "built" {
   name                = "python-basics"
   infrastructure_type = "docker"
-  workspace = {
-    build = {
+  workspace {
+    build {
       context    = "${path.module}/workspace"
       dockerfile = "Dockerfile"
       args       = { GREETING = "Welcome to Python basics" }
@@ -59,7 +59,7 @@ resource "nalabo_workshop_template" "k8s_intro" {
   infrastructure_type = "kubernetes"
   isolation           = "namespace"
   pod_security        = "restricted"
-  workspace = {
+  workspace {
     image   = "registry.example.com/workshop/kubectl-shell:1"
     command = ["sleep", "infinity"]
   }
@@ -110,7 +110,7 @@ resource "nalabo_workshop_template" "k8s_intro" {
 resource "nalabo_workshop_template" "k8s_admin" {
   name                = "k8s-admin"
   infrastructure_type = "kubernetes"
-  workspace = {
+  workspace {
     image   = "registry.example.com/workshop/kubectl-shell:1"
     command = ["sleep", "infinity"]
   }

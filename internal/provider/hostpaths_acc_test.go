@@ -19,7 +19,9 @@ func composeTemplate(name, compose, dir string) string {
 resource "nalabo_workshop_template" "t" {
   name                = %[1]q
   infrastructure_type = "docker"
-  workspace           = { image = %[2]q }
+  workspace {
+    image = %[2]q
+  }
   resources           = { cpu = "300m", memory = "128Mi" }
   compose             = <<-EOT
 %[3]s
@@ -78,7 +80,11 @@ resource "nalabo_apply" "a" {
 resource "nalabo_workshop_template" "t" {
   name                = %q
   infrastructure_type = "docker"
-  workspace           = { build = { context = "/etc" } }
+  workspace {
+    build {
+      context = "/etc"
+    }
+  }
 }
 `, name), `(?s)workspace.build.context: /etc\s+is\s+refused`),
 			// env keys with '='.
@@ -86,7 +92,10 @@ resource "nalabo_workshop_template" "t" {
 resource "nalabo_workshop_template" "e" {
   name                = "envkeys"
   infrastructure_type = "docker"
-  workspace           = { image = "x", env = { "A=B" = "1" } }
+  workspace {
+    image = "x"
+    env   = { "A=B" = "1" }
+  }
 }
 `, `(?s)workspace.env.*"A=B"\s+contains\s+'='`),
 			step(`

@@ -1,0 +1,363 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	osexec "os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/network"
+	"golang.org/x/sys/unix"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+func TestBridgeName(t *testing.T) {
+	if got := bridgeName("0123456789", workshop.EgressRestricted); got != "nlb-0123456789" {
+		t.Errorf("restricted: %s", got)
+	}
+	if got := bridgeName("0123456789", workshop.EgressOpen); got != "nlo-0123456789" {
+		t.Errorf("open: %s", got)
+	}
+	long := bridgeName(strings.Repeat("a", 32), workshop.EgressNone)
+	if len(long) != 15 || !strings.HasPrefix(long, "nln-") || long == bridgeName(strings.Repeat("a", 31)+"b", workshop.EgressNone) {
+		t.Errorf("long ID: %s", long)
+	}
+}
+
+func TestCheckHelperExecutable(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = checkHelperExecutable(exe, "linux", runtime.GOARCH)
+	static := os.Getenv("CGO_ENABLED") == "0"
+	if static && err != nil {
+		t.Fatalf("static test binary refused: %v", err)
+	}
+	if err == nil {
+		if err := checkHelperExecutable(exe, "linux", otherArch()); err == nil || !strings.Contains(err.Error(), "is built for") {
+			t.Errorf("other architecture: %v", err)
+		}
+	}
+	if err := checkHelperExecutable(exe, "windows", runtime.GOARCH); err == nil || !strings.Contains(err.Error(), "Linux engine") {
+		t.Errorf("windows engine: %v", err)
+	}
+	script := t.TempDir() + "/script"
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkHelperExecutable(script, "linux", runtime.GOARCH); err == nil || !strings.Contains(err.Error(), "not a Linux ELF") {
+		t.Errorf("script: %v", err)
+	}
+	// A dynamically linked executable (the system's sh, when it is one) is refused.
+	if sh, err := osexec.LookPath("sh"); err == nil {
+		if err := checkHelperExecutable(sh, "linux", runtime.GOARCH); err != nil && !strings.Contains(err.Error(), "dynamically linked") &&
+			!strings.Contains(err.Error(), "is built for") {
+			t.Errorf("sh: %v", err)
+		}
+	}
+}
+
+func otherArch() string {
+	if runtime.GOARCH == "arm64" {
+		return "amd64"
+	}
+	return "arm64"
+}
+
+// testHostNet is a network the test builds on the host: a network namespace joined to
+// the host by a veth pair, holding TEST-NET-3 addresses the tests listen on. The host
+// end gets its own TEST-NET-3 address (a host address the test owns).
+type testHostNet struct {
+	ns                string
+	host, deny, allow netip.Addr // host end, a listener to deny, a listener to allow
+	denyURL, allowURL string
+}
+
+// newTestHostNet builds the namespace and its two listeners; everything is removed when
+// the test ends. Addresses come from a random block of 203.0.113.0/24 (host routes, /32),
+// so concurrent test packages do not collide.
+func newTestHostNet(t *testing.T) *testHostNet {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (a network namespace and a veth pair)")
+	}
+	if _, err := osexec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2 (scripts/install-deps.sh)")
+	}
+	run := func(args ...string) error {
+		out, err := osexec.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	for attempt := 0; ; attempt++ {
+		tag := fmt.Sprintf("%06x", rand.IntN(1<<24))
+		base := 4 * (16 + rand.IntN(46)) // 64..248
+		n := &testHostNet{
+			ns:    "nalabo-egress-" + tag,
+			host:  netip.AddrFrom4([4]byte{203, 0, 113, byte(base + 1)}),
+			deny:  netip.AddrFrom4([4]byte{203, 0, 113, byte(base + 2)}),
+			allow: netip.AddrFrom4([4]byte{203, 0, 113, byte(base + 3)}),
+		}
+		hv, pv := "ngh"+tag, "ngp"+tag
+		t.Cleanup(func() {
+			_ = osexec.Command("ip", "link", "del", hv).Run()
+			_ = osexec.Command("ip", "netns", "del", n.ns).Run()
+		})
+		err := func() error {
+			for _, args := range [][]string{
+				{"netns", "add", n.ns},
+				{"link", "add", hv, "type", "veth", "peer", "name", pv},
+				{"link", "set", pv, "netns", n.ns},
+				{"addr", "add", n.host.String() + "/32", "dev", hv},
+				{"link", "set", hv, "up"},
+				{"route", "add", n.deny.String() + "/32", "dev", hv},
+				{"route", "add", n.allow.String() + "/32", "dev", hv},
+				{"-n", n.ns, "link", "set", "lo", "up"},
+				{"-n", n.ns, "addr", "add", n.deny.String() + "/32", "dev", pv},
+				{"-n", n.ns, "addr", "add", n.allow.String() + "/32", "dev", pv},
+				{"-n", n.ns, "link", "set", pv, "up"},
+				{"-n", n.ns, "route", "add", n.host.String() + "/32", "dev", pv},
+				{"-n", n.ns, "route", "add", "default", "via", n.host.String(), "dev", pv},
+			} {
+				if err := run(args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
+		if err == nil {
+			n.denyURL = listenInNetns(t, n.ns, n.deny, "denied listener")
+			n.allowURL = listenInNetns(t, n.ns, n.allow, "allowed listener")
+			return n
+		}
+		if attempt >= 3 || !strings.Contains(err.Error(), "File exists") {
+			t.Fatal(err)
+		}
+	}
+}
+
+// listenInNetns serves body on addr:8080 from a socket opened inside network namespace
+// ns, and returns its URL.
+func listenInNetns(t *testing.T, ns string, addr netip.Addr, body string) string {
+	t.Helper()
+	lc := make(chan net.Listener, 1)
+	ec := make(chan error, 1)
+	go func() {
+		// The socket belongs to the namespace of the thread that creates it; this
+		// thread is thrown away afterwards (no UnlockOSThread).
+		runtime.LockOSThread()
+		f, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			ec <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ec <- err
+			return
+		}
+		l, err := net.Listen("tcp", netip.AddrPortFrom(addr, 8080).String())
+		if err != nil {
+			ec <- err
+			return
+		}
+		lc <- l
+	}()
+	var l net.Listener
+	select {
+	case l = <-lc:
+	case err := <-ec:
+		t.Fatalf("listen in %s: %v", ns, err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + l.Addr().String() + "/"
+}
+
+// hostListener serves body on every host address, port picked by the kernel.
+func hostListener(t *testing.T, body string) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// fetch runs busybox wget in a session: the body, or "" and false when it fails.
+func fetch(t *testing.T, b *Backend, id, url string) (string, bool) {
+	t.Helper()
+	res := exec(t, b, id, "wget -q -T 3 -O- "+url)
+	return res.Stdout, res.ExitCode == 0
+}
+
+func wantReach(t *testing.T, b *Backend, who, id, url, body string) {
+	t.Helper()
+	got, ok := fetch(t, b, id, url)
+	if !ok || !strings.Contains(got, body) {
+		t.Errorf("%s: %s: got %q (ok %v), want %q", who, url, got, ok, body)
+	}
+}
+
+func wantBlocked(t *testing.T, b *Backend, who, id, url string) {
+	t.Helper()
+	if got, ok := fetch(t, b, id, url); ok {
+		t.Errorf("%s: %s is reachable (%q), want blocked", who, url, got)
+	}
+}
+
+// TestEgressPolicy proves the Docker egress policy with traffic to listeners the test
+// starts: a denied and an allowed TEST-NET-3 address behind a veth, a listener on the
+// host, and another session's port published on every host address.
+func TestEgressPolicy(t *testing.T) {
+	integration(t)
+	hn := newTestHostNet(t)
+	b, err := New(Config{Host: os.Getenv("DOCKER_HOST"), SubnetPool: testPool, NetworkPrefix: testNetworkPrefix,
+		BindAddress: "0.0.0.0", EgressDeny: append(slices.Clone(netguard.DefaultDeny), hn.deny.String()+"/32")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx := testCtx(t, 5*time.Minute)
+
+	suffix := workshop.NewSessionID()[:6]
+	serve := []string{"sh", "-c", "mkdir -p /tmp/www && echo served-by-$WHO > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"}
+	restricted := applyTemplate(t, b, &workshop.Template{Name: "dtest-egress-r-" + suffix, Workspace: workshop.Workspace{
+		Image: imageShell1, Command: serve, Env: map[string]string{"WHO": "session-b"}, Ports: []int{8080}}})
+	open := applyTemplate(t, b, &workshop.Template{Name: "dtest-egress-o-" + suffix, Egress: workshop.EgressOpen,
+		Workspace: workshop.Workspace{Image: imageShell1}})
+	none := applyTemplate(t, b, &workshop.Template{Name: "dtest-egress-n-" + suffix, Egress: workshop.EgressNone,
+		Workspace: workshop.Workspace{Image: imageShell1},
+		Compose:   "services:\n  web:\n    image: " + imageShell1 + "\n    environment:\n      WHO: web\n    command: " + fmt.Sprintf("%q", serve) + "\n"})
+	if restricted.Digest == "" || open.Digest == restricted.Digest {
+		t.Fatal("templates not sealed")
+	}
+
+	sr := createSession(t, b, newSpec(restricted, "restricted"))
+	sb := createSession(t, b, newSpec(restricted, "publisher"))
+	so := createSession(t, b, newSpec(open, "open"))
+	sn := createSession(t, b, newSpec(none, "none"))
+
+	// The networks say their egress mode.
+	for _, c := range []struct {
+		s        *workshop.Session
+		prefix   string
+		internal bool
+	}{{sr, netguard.BridgePrefixRestricted, false}, {so, netguard.BridgePrefixOpen, false}, {sn, netguard.BridgePrefixNone, true}} {
+		ins, err := b.cli.NetworkInspect(ctx, c.s.NetworkName, network.InspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if br := ins.Options["com.docker.network.bridge.name"]; !strings.HasPrefix(br, c.prefix) || ins.Internal != c.internal {
+			t.Errorf("network %s: bridge %q internal %v, want prefix %s internal %v", c.s.NetworkName, br, ins.Internal, c.prefix, c.internal)
+		}
+	}
+
+	// The installed ruleset: metadata endpoints and the test's range in the deny set
+	// (read, never probed).
+	st, err := b.EgressRuleset(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"169.254.169.254/32", "fd00:ec2::254/128", hn.deny.String() + "/32"} {
+		if !slices.Contains(st.Deny, want) {
+			t.Errorf("deny set %v lacks %s", st.Deny, want)
+		}
+	}
+	if !st.Complete || len(st.Rules) == 0 {
+		t.Errorf("ruleset incomplete: %+v", st)
+	}
+	t.Logf("ruleset: deny %v, %d rules", st.Deny, len(st.Rules))
+
+	// Denied range: blocked from the restricted session, reachable from the open one;
+	// the allowed listener is reachable from both (the same route, only the rule differs).
+	wantBlocked(t, b, "restricted session to a denied address", sr.ID, hn.denyURL)
+	wantReach(t, b, "restricted session to an allowed address", sr.ID, hn.allowURL, "allowed listener")
+	wantReach(t, b, "open session to the denied address", so.ID, hn.denyURL, "denied listener")
+
+	// The host's own addresses: a listener on 0.0.0.0 of the host, through the session's
+	// gateway and through the test's host address.
+	port := hostListener(t, "host listener")
+	gw := func(s *workshop.Session) string {
+		ins, err := b.cli.NetworkInspect(ctx, s.NetworkName, network.InspectOptions{})
+		if err != nil || len(ins.IPAM.Config) == 0 {
+			t.Fatalf("inspect %s: %v", s.NetworkName, err)
+		}
+		return ins.IPAM.Config[0].Gateway
+	}
+	wantBlocked(t, b, "restricted session to the host (gateway)", sr.ID, fmt.Sprintf("http://%s:%d/", gw(sr), port))
+	wantBlocked(t, b, "restricted session to the host (host address)", sr.ID, fmt.Sprintf("http://%s:%d/", hn.host, port))
+	wantReach(t, b, "open session to the host (gateway)", so.ID, fmt.Sprintf("http://%s:%d/", gw(so), port), "host listener")
+
+	// Another session's port published on 0.0.0.0, through a host address.
+	if len(sb.Ports) != 1 || sb.Ports[0].HostIP != "0.0.0.0" {
+		t.Fatalf("publisher ports: %+v", sb.Ports)
+	}
+	published := fmt.Sprintf("http://%s:%d/", hn.host, sb.Ports[0].HostPort)
+	resp, err := http.Get(published)
+	if err != nil {
+		t.Fatalf("the host reaching the published port %s: %v", published, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "served-by-session-b") {
+		t.Fatalf("the host reaching %s: %q", published, body)
+	}
+	wantBlocked(t, b, "restricted session to another session's published port", sr.ID, published)
+	wantReach(t, b, "open session to the published port", so.ID, published, "served-by-session-b")
+
+	// egress none: nothing outside, not even the allowed listener; the session's own
+	// service is reachable.
+	wantBlocked(t, b, "none session to an allowed address", sn.ID, hn.allowURL)
+	wantBlocked(t, b, "none session to the host", sn.ID, fmt.Sprintf("http://%s:%d/", gw(sn), port))
+	wantReach(t, b, "none session to its own service", sn.ID, "http://web:8080/", "served-by-web")
+}
+
+// TestEgressTemplateRules: an internal network cannot publish ports; the default keeps digests.
+func TestEgressTemplateRules(t *testing.T) {
+	tpl := &workshop.Template{Name: "x", Infrastructure: workshop.InfraDocker, Egress: workshop.EgressNone,
+		Workspace: workshop.Workspace{Image: "busybox", Ports: []int{80}}}
+	if err := tpl.Validate(); err == nil || !strings.Contains(err.Error(), "workspace.ports") {
+		t.Fatalf("ports with egress none: %v", err)
+	}
+	tpl.Egress = "closed"
+	tpl.Workspace.Ports = nil
+	if err := tpl.Validate(); err == nil || !strings.Contains(err.Error(), "egress: must be one of") {
+		t.Fatalf("bad egress: %v", err)
+	}
+	// Restricted (the default) keeps the digest of a template without the attribute.
+	a := &workshop.Template{Name: "x", Infrastructure: workshop.InfraDocker, Workspace: workshop.Workspace{Image: "busybox"}}
+	r := *a
+	r.Egress = workshop.EgressRestricted
+	o := *a
+	o.Egress = workshop.EgressOpen
+	workshop.SealTemplate(a)
+	workshop.SealTemplate(&r)
+	workshop.SealTemplate(&o)
+	if a.Digest != r.Digest || a.Digest == o.Digest {
+		t.Fatalf("digests: unset %s restricted %s open %s", a.Digest, r.Digest, o.Digest)
+	}
+	// Open sessions need no ruleset (no helper run, no engine needed).
+	if err := (&Backend{}).ensureEgress(context.Background(), &o); err != nil {
+		t.Fatal(err)
+	}
+}

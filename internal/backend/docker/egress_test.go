@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -190,6 +191,14 @@ func listenInNetns(t *testing.T, ns string, addr netip.Addr, body string) string
 	return "http://" + l.Addr().String() + "/"
 }
 
+func jsonString(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // hostListener serves body on every host address, port picked by the kernel.
 func hostListener(t *testing.T, body string) int {
 	t.Helper()
@@ -206,7 +215,8 @@ func hostListener(t *testing.T, body string) int {
 // fetch runs busybox wget in a session: the body, or "" and false when it fails.
 func fetch(t *testing.T, b *Backend, id, url string) (string, bool) {
 	t.Helper()
-	res := exec(t, b, id, "wget -q -T 3 -O- "+url)
+	// busybox's wget -T crashes (Debian's busybox-static 1.35); timeout bounds it.
+	res := exec(t, b, id, "timeout 3 wget -q -O- "+url)
 	return res.Stdout, res.ExitCode == 0
 }
 
@@ -240,14 +250,16 @@ func TestEgressPolicy(t *testing.T) {
 	ctx := testCtx(t, 5*time.Minute)
 
 	suffix := workshop.NewSessionID()[:6]
-	serve := []string{"sh", "-c", "mkdir -p /tmp/www && echo served-by-$WHO > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"}
+	serve := func(who string) []string {
+		return []string{"sh", "-c", "mkdir -p /tmp/www && echo served-by-" + who + " > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"}
+	}
 	restricted := applyTemplate(t, b, &workshop.Template{Name: "dtest-egress-r-" + suffix, Workspace: workshop.Workspace{
-		Image: imageShell1, Command: serve, Env: map[string]string{"WHO": "session-b"}, Ports: []int{8080}}})
+		Image: imageShell1, Command: serve("session-b"), Ports: []int{8080}}})
 	open := applyTemplate(t, b, &workshop.Template{Name: "dtest-egress-o-" + suffix, Egress: workshop.EgressOpen,
 		Workspace: workshop.Workspace{Image: imageShell1}})
 	none := applyTemplate(t, b, &workshop.Template{Name: "dtest-egress-n-" + suffix, Egress: workshop.EgressNone,
 		Workspace: workshop.Workspace{Image: imageShell1},
-		Compose:   "services:\n  web:\n    image: " + imageShell1 + "\n    environment:\n      WHO: web\n    command: " + fmt.Sprintf("%q", serve) + "\n"})
+		Compose:   "services:\n  web:\n    image: " + imageShell1 + "\n    command: " + jsonString(t, serve("web")) + "\n"})
 	if restricted.Digest == "" || open.Digest == restricted.Digest {
 		t.Fatal("templates not sealed")
 	}

@@ -40,7 +40,7 @@ type Backend struct {
 	cli     *client.Client
 	subnets *subnetAllocator
 	facts   daemonFactsCache
-	egress  egressGuard // the host's egress ruleset, installed once per process
+	egress  egressGuard        // the host's egress ruleset, installed once per process
 	pulls   singleflight.Group // image pulls in flight, by reference
 	builds  singleflight.Group // image builds in flight, by tag
 	// sessionLocks serialises the changes that share a session's budget again

@@ -5,10 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	osexec "os/exec"
 	"runtime"
@@ -18,8 +15,8 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/network"
-	"golang.org/x/sys/unix"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -78,138 +75,12 @@ func otherArch() string {
 	return "arm64"
 }
 
-// testHostNet is a network the test builds on the host: a network namespace joined to
-// the host by a veth pair, holding TEST-NET-3 addresses the tests listen on. The host
-// end gets its own TEST-NET-3 address (a host address the test owns).
-type testHostNet struct {
-	ns                string
-	host, deny, allow netip.Addr // host end, a listener to deny, a listener to allow
-	denyURL, allowURL string
-}
-
-// newTestHostNet builds the namespace and its two listeners; everything is removed when
-// the test ends. Addresses come from a random block of 203.0.113.0/24 (host routes, /32),
-// so concurrent test packages do not collide.
-func newTestHostNet(t *testing.T) *testHostNet {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (a network namespace and a veth pair)")
-	}
-	if _, err := osexec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2 (scripts/install-deps.sh)")
-	}
-	run := func(args ...string) error {
-		out, err := osexec.Command("ip", args...).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	for attempt := 0; ; attempt++ {
-		tag := fmt.Sprintf("%06x", rand.IntN(1<<24))
-		base := 4 * (16 + rand.IntN(46)) // 64..248
-		n := &testHostNet{
-			ns:    "nalabo-egress-" + tag,
-			host:  netip.AddrFrom4([4]byte{203, 0, 113, byte(base + 1)}),
-			deny:  netip.AddrFrom4([4]byte{203, 0, 113, byte(base + 2)}),
-			allow: netip.AddrFrom4([4]byte{203, 0, 113, byte(base + 3)}),
-		}
-		hv, pv := "ngh"+tag, "ngp"+tag
-		t.Cleanup(func() {
-			_ = osexec.Command("ip", "link", "del", hv).Run()
-			_ = osexec.Command("ip", "netns", "del", n.ns).Run()
-		})
-		err := func() error {
-			for _, args := range [][]string{
-				{"netns", "add", n.ns},
-				{"link", "add", hv, "type", "veth", "peer", "name", pv},
-				{"link", "set", pv, "netns", n.ns},
-				{"addr", "add", n.host.String() + "/32", "dev", hv},
-				{"link", "set", hv, "up"},
-				{"route", "add", n.deny.String() + "/32", "dev", hv},
-				{"route", "add", n.allow.String() + "/32", "dev", hv},
-				{"-n", n.ns, "link", "set", "lo", "up"},
-				{"-n", n.ns, "addr", "add", n.deny.String() + "/32", "dev", pv},
-				{"-n", n.ns, "addr", "add", n.allow.String() + "/32", "dev", pv},
-				{"-n", n.ns, "link", "set", pv, "up"},
-				{"-n", n.ns, "route", "add", n.host.String() + "/32", "dev", pv},
-				{"-n", n.ns, "route", "add", "default", "via", n.host.String(), "dev", pv},
-			} {
-				if err := run(args...); err != nil {
-					return err
-				}
-			}
-			return nil
-		}()
-		if err == nil {
-			n.denyURL = listenInNetns(t, n.ns, n.deny, "denied listener")
-			n.allowURL = listenInNetns(t, n.ns, n.allow, "allowed listener")
-			return n
-		}
-		if attempt >= 3 || !strings.Contains(err.Error(), "File exists") {
-			t.Fatal(err)
-		}
-	}
-}
-
-// listenInNetns serves body on addr:8080 from a socket opened inside network namespace
-// ns, and returns its URL.
-func listenInNetns(t *testing.T, ns string, addr netip.Addr, body string) string {
-	t.Helper()
-	lc := make(chan net.Listener, 1)
-	ec := make(chan error, 1)
-	go func() {
-		// The socket belongs to the namespace of the thread that creates it; this
-		// thread is thrown away afterwards (no UnlockOSThread).
-		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			ec <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ec <- err
-			return
-		}
-		l, err := net.Listen("tcp", netip.AddrPortFrom(addr, 8080).String())
-		if err != nil {
-			ec <- err
-			return
-		}
-		lc <- l
-	}()
-	var l net.Listener
-	select {
-	case l = <-lc:
-	case err := <-ec:
-		t.Fatalf("listen in %s: %v", ns, err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + l.Addr().String() + "/"
-}
-
 func jsonString(t *testing.T, v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// hostListener serves body on every host address, port picked by the kernel.
-func hostListener(t *testing.T, body string) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "0.0.0.0:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // fetch runs busybox wget in a session: the body, or "" and false when it fails.
@@ -240,9 +111,9 @@ func wantBlocked(t *testing.T, b *Backend, who, id, url string) {
 // host, and another session's port published on every host address.
 func TestEgressPolicy(t *testing.T) {
 	integration(t)
-	hn := newTestHostNet(t)
+	hn := acctest.NewHostNet(t)
 	b, err := New(Config{Host: os.Getenv("DOCKER_HOST"), SubnetPool: testPool, NetworkPrefix: testNetworkPrefix,
-		BindAddress: "0.0.0.0", EgressDeny: append(slices.Clone(netguard.DefaultDeny), hn.deny.String()+"/32")})
+		BindAddress: "0.0.0.0", EgressDeny: append(slices.Clone(netguard.DefaultDeny), hn.Deny.String()+"/32")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +161,7 @@ func TestEgressPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"169.254.169.254/32", "fd00:ec2::254/128", hn.deny.String() + "/32"} {
+	for _, want := range []string{"169.254.169.254/32", "fd00:ec2::254/128", hn.Deny.String() + "/32"} {
 		if !slices.Contains(st.Deny, want) {
 			t.Errorf("deny set %v lacks %s", st.Deny, want)
 		}
@@ -302,13 +173,13 @@ func TestEgressPolicy(t *testing.T) {
 
 	// Denied range: blocked from the restricted session, reachable from the open one;
 	// the allowed listener is reachable from both (the same route, only the rule differs).
-	wantBlocked(t, b, "restricted session to a denied address", sr.ID, hn.denyURL)
-	wantReach(t, b, "restricted session to an allowed address", sr.ID, hn.allowURL, "allowed listener")
-	wantReach(t, b, "open session to the denied address", so.ID, hn.denyURL, "denied listener")
+	wantBlocked(t, b, "restricted session to a denied address", sr.ID, hn.DenyURL)
+	wantReach(t, b, "restricted session to an allowed address", sr.ID, hn.AllowURL, "allowed listener")
+	wantReach(t, b, "open session to the denied address", so.ID, hn.DenyURL, "denied listener")
 
 	// The host's own addresses: a listener on 0.0.0.0 of the host, through the session's
 	// gateway and through the test's host address.
-	port := hostListener(t, "host listener")
+	port := acctest.HostListener(t, "host listener")
 	gw := func(s *workshop.Session) string {
 		ins, err := b.cli.NetworkInspect(ctx, s.NetworkName, network.InspectOptions{})
 		if err != nil || len(ins.IPAM.Config) == 0 {
@@ -317,14 +188,14 @@ func TestEgressPolicy(t *testing.T) {
 		return ins.IPAM.Config[0].Gateway
 	}
 	wantBlocked(t, b, "restricted session to the host (gateway)", sr.ID, fmt.Sprintf("http://%s:%d/", gw(sr), port))
-	wantBlocked(t, b, "restricted session to the host (host address)", sr.ID, fmt.Sprintf("http://%s:%d/", hn.host, port))
+	wantBlocked(t, b, "restricted session to the host (host address)", sr.ID, fmt.Sprintf("http://%s:%d/", hn.Host, port))
 	wantReach(t, b, "open session to the host (gateway)", so.ID, fmt.Sprintf("http://%s:%d/", gw(so), port), "host listener")
 
 	// Another session's port published on 0.0.0.0, through a host address.
 	if len(sb.Ports) != 1 || sb.Ports[0].HostIP != "0.0.0.0" {
 		t.Fatalf("publisher ports: %+v", sb.Ports)
 	}
-	published := fmt.Sprintf("http://%s:%d/", hn.host, sb.Ports[0].HostPort)
+	published := fmt.Sprintf("http://%s:%d/", hn.Host, sb.Ports[0].HostPort)
 	resp, err := http.Get(published)
 	if err != nil {
 		t.Fatalf("the host reaching the published port %s: %v", published, err)
@@ -339,7 +210,7 @@ func TestEgressPolicy(t *testing.T) {
 
 	// egress none: nothing outside, not even the allowed listener; the session's own
 	// service is reachable.
-	wantBlocked(t, b, "none session to an allowed address", sn.ID, hn.allowURL)
+	wantBlocked(t, b, "none session to an allowed address", sn.ID, hn.AllowURL)
 	wantBlocked(t, b, "none session to the host", sn.ID, fmt.Sprintf("http://%s:%d/", gw(sn), port))
 	wantReach(t, b, "none session to its own service", sn.ID, "http://web:8080/", "served-by-web")
 }

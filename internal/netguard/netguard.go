@@ -3,8 +3,9 @@
 //
 //   - to an address of the deny sets (deny4, deny6: the cloud metadata endpoints and
 //     the operator's ranges), in the forward hook;
-//   - through a DNAT, that is to a port published on a host address (another session's,
-//     any container's), in the forward hook;
+//   - to another session's bridge (routed, whatever Docker's own isolation does), and
+//     through a DNAT, that is to a port published on a host address (another
+//     session's, any container's), in the forward hook;
 //   - to the host itself (its services, the Kubernetes API of the same host, ports
 //     published by docker-proxy), in the input hook, but replies to connections the
 //     host opened and IPv6 neighbour discovery.

@@ -15,7 +15,7 @@ import (
 
 // rulesetVersion is in every rule's comment: a provider whose rules differ (another
 // version) rebuilds the table, keeping the deny sets' elements.
-const rulesetVersion = "v1"
+const rulesetVersion = "v2"
 
 // Netfilter constants the library does not name.
 const (
@@ -71,6 +71,19 @@ func rules() []ruleSpec {
 				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n},
 				&expr.Lookup{SourceRegister: 1, SetName: set},
 			}
+		}
+		// Forward: another session's bridge, routed (not bridged within the session: the
+		// route to the destination does not go back out the input bridge). Docker's own
+		// isolation between bridges does the same, but not atomically while networks
+		// come and go.
+		for _, to := range []string{BridgePrefixRestricted, BridgePrefixNone, BridgePrefixOpen} {
+			out = append(out, ruleSpec{chainForward, pfx + "* to " + to + "* (another session): drop", cat(iif, []expr.Any{
+				&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte(to)},
+				&expr.Fib{Register: 1, ResultOIF: true, FlagDADDR: true, FlagIIF: true},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0, 0, 0, 0}}, // fib daddr . iif oif missing
+				drop,
+			})})
 		}
 		// Forward: connections a session opens to a denied address, and to anything
 		// reached through a DNAT (a port published on a host address: another session's,

@@ -206,6 +206,15 @@ func TestEgressPolicy(t *testing.T) {
 		t.Fatalf("the host reaching %s: %q", published, body)
 	}
 	wantBlocked(t, b, "restricted session to another session's published port", sr.ID, published)
+	ipB := func() string {
+		ins, err := b.cli.ContainerInspect(ctx, sb.WorkspaceName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ins.NetworkSettings.Networks[sb.NetworkName].IPAddress
+	}()
+	wantReach(t, b, "publisher to itself", sb.ID, fmt.Sprintf("http://%s:8080/", ipB), "served-by-session-b")
+	wantBlocked(t, b, "restricted session to another session directly", sr.ID, fmt.Sprintf("http://%s:8080/", ipB))
 	wantReach(t, b, "open session to the published port", so.ID, published, "served-by-session-b")
 
 	// egress none: nothing outside, not even the allowed listener; the session's own

@@ -79,7 +79,7 @@ func TestAccDockerEgressPlanChecks(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: dockerTemplateConfig("t", name, acctest.ShellImage1, `  egress = "closed"`),
+				Config:   dockerTemplateConfig("t", name, acctest.ShellImage1, `  egress = "closed"`),
 				PlanOnly: true, ExpectError: regexp.MustCompile(`(?s)egress.*value must be one of`),
 			},
 			{

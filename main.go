@@ -1,6 +1,8 @@
 // Command terraform-provider-nalabo serves the Nalabo Terraform provider; its
 // `reconcile` sub-command runs the reconciler (expired session cleanup, health checks,
-// Prometheus metrics): terraform-provider-nalabo reconcile --help.
+// Prometheus metrics): terraform-provider-nalabo reconcile --help. Run with the hidden
+// first argument -nalabo-netguard, it is the Docker egress helper (internal/netguard),
+// which the Docker backend starts in a container on the engine's host.
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
 	"github.com/nalabo/terraform-provider-nalabo/internal/provider"
 	"github.com/nalabo/terraform-provider-nalabo/internal/reconciler"
 )
@@ -23,6 +26,9 @@ var version = "dev"
 func main() {
 	// Terraform starts the plugin without arguments; only an explicit sub-command
 	// runs the reconciler.
+	if netguard.IsInvocation(os.Args[1:]) {
+		os.Exit(netguard.Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "reconcile" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		code := reconciler.Main(ctx, os.Args[2:], os.Stderr)

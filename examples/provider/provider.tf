@@ -16,6 +16,9 @@ provider "nalabo" {
     subnet_pool          = "10.213.0.0/16"  # per-session subnets are carved from it
     subnet_prefix_length = 28               # 14 addresses per session
     pids_limit           = 512
+    # What sessions of templates with egress = "restricted" (the default) cannot reach,
+    # besides the Docker host and other sessions. Add your LAN/VPN/cluster ranges.
+    egress_deny = ["169.254.169.254/32", "fd00:ec2::254/128"]
   }
 }
 

@@ -6,8 +6,10 @@ package provider
 import (
 	"context"
 	"os"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
 )
 
 var (
@@ -54,6 +57,7 @@ type dockerModel struct {
 	CertMaterial       types.String       `tfsdk:"cert_material"`
 	KeyMaterial        types.String       `tfsdk:"key_material"`
 	RegistryAuth       *registryAuthModel `tfsdk:"registry_auth"`
+	EgressDeny         types.List         `tfsdk:"egress_deny"`
 }
 
 type registryAuthModel struct {
@@ -89,9 +93,12 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 						Validators: []validator.String{stringvalidator.RegexMatches(dockerNameRE, "must be letters, digits, '_', '.' or '-', starting with a letter or digit")},
 					},
 					"bind_address": schema.StringAttribute{
-						MarkdownDescription: "Host address published ports listen on. Default `" + docker.DefaultBindAddress + "`.",
-						Optional:            true,
-						Validators:          []validator.String{ipAddressValidator{}},
+						MarkdownDescription: "Host address published ports listen on. Default `" + docker.DefaultBindAddress + "`. " +
+							"`0.0.0.0` (or `::`) lets participants reach their ports from other machines; sessions of templates with " +
+							"`egress` `restricted` (the default) or `none` still cannot reach other sessions' ports through a host " +
+							"address, sessions with `egress = \"open\"` can (the plan warns).",
+						Optional:   true,
+						Validators: []validator.String{ipAddressValidator{}},
 					},
 					"subnet_pool": schema.StringAttribute{
 						MarkdownDescription: "IPv4 CIDR that per-session network subnets are carved from, so a class never " +
@@ -125,6 +132,17 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 						MarkdownDescription: "PEM-encoded client private key for a TLS daemon.",
 						Optional:            true,
 						Sensitive:           true,
+					},
+					"egress_deny": schema.ListAttribute{
+						MarkdownDescription: "CIDRs (IPv4 or IPv6) that sessions of templates with `egress = \"restricted\"` (the default) " +
+							"cannot reach. Default the cloud metadata endpoints, `" + strings.Join(netguard.DefaultDeny, "`, `") + "`; " +
+							"an empty list denies no range (the host and other sessions stay unreachable). Add your LAN, VPN and cluster " +
+							"ranges. The ranges go into the `inet nalabo` nftables table of the engine's host, shared by every " +
+							"configuration that uses the same engine: the denied ranges are the union of theirs, and are removed only " +
+							"with the table (`nft delete table inet nalabo` on the host).",
+						ElementType: types.StringType,
+						Optional:    true,
+						Validators:  []validator.List{listvalidator.ValueStringsAre(egressCIDRValidator{})},
 					},
 				},
 				Blocks: map[string]schema.Block{
@@ -201,6 +219,7 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		tflog.Debug(ctx, "docker configuration has unknown values; the Docker backend is not configured during this plan")
 	}
 	data.docker = newLazyBackend("docker", func() (backendImpl, error) { return docker.New(dockerCfg) }, dockerCfg.Host)
+	data.dockerBindAddress = dockerCfg.BindAddress
 	data.kubernetesConfigured = k8sConfigured
 	data.kubernetesUnknown = !k8sKnown
 	if k8sConfigured && k8sKnown {
@@ -266,6 +285,18 @@ func dockerConfigFrom(d *dockerModel) (docker.Config, bool) {
 		CAMaterial:         str(d.CAMaterial, "", ""),
 		CertMaterial:       str(d.CertMaterial, "", ""),
 		KeyMaterial:        str(d.KeyMaterial, "", ""),
+	}
+	if d.EgressDeny.IsUnknown() {
+		known = false
+	} else if !d.EgressDeny.IsNull() {
+		cfg.EgressDeny = []string{} // an empty list is not the default
+		for _, e := range d.EgressDeny.Elements() {
+			if s, ok := e.(types.String); ok && !s.IsUnknown() {
+				cfg.EgressDeny = append(cfg.EgressDeny, s.ValueString())
+			} else {
+				known = false
+			}
+		}
 	}
 	ra := d.RegistryAuth
 	if ra == nil {

@@ -19,6 +19,8 @@ type backendImpl = workshop.Backend
 type providerData struct {
 	docker        *lazyBackend
 	dockerUnknown bool
+	// dockerBindAddress is where Docker sessions publish ports (plan-time warnings).
+	dockerBindAddress string
 
 	kubernetes           *lazyBackend // nil when not configured or unknown
 	kubernetesConfigured bool

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -54,6 +55,26 @@ func (cidrValidator) ValidateString(_ context.Context, req validator.StringReque
 	if err != nil || ip.To4() == nil {
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid CIDR",
 			fmt.Sprintf("%q is not an IPv4 CIDR (for example 10.213.0.0/16).", req.ConfigValue.ValueString()))
+	}
+}
+
+// egressCIDRValidator accepts an IPv4 or IPv6 CIDR, or a single address.
+type egressCIDRValidator struct{}
+
+var _ validator.String = egressCIDRValidator{}
+
+func (egressCIDRValidator) Description(context.Context) string {
+	return "must be an IPv4 or IPv6 CIDR"
+}
+func (v egressCIDRValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+func (egressCIDRValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if _, err := netguard.ParseDeny([]string{req.ConfigValue.ValueString()}); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid CIDR", fmt.Sprintf("%s: %v.", req.Path, err))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -67,6 +68,12 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 						fmt.Sprintf("%s applies to kubernetes templates only; this template has infrastructure_type = \"docker\".", name))
 				}
 			}
+			if knownString(m.Egress) && m.Egress.ValueString() == string(workshop.EgressNone) && ws != nil &&
+				!ws.Ports.IsNull() && !ws.Ports.IsUnknown() && len(ws.Ports.Elements()) > 0 {
+				resp.Diagnostics.AddAttributeError(path.Root("workspace").AtName("ports"), "Ports cannot be published with egress \"none\"",
+					"workspace.ports: egress = \"none\" puts the session on an internal network, where no port can be "+
+						"published. Remove the ports, or choose egress = \"restricted\" (the default).")
+			}
 		case workshop.InfraKubernetes:
 			if set(m.Compose) {
 				resp.Diagnostics.AddAttributeError(path.Root("compose"), "Attribute applies to docker templates only",
@@ -79,6 +86,10 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 			if !m.DockerInDocker.IsNull() && !m.DockerInDocker.IsUnknown() && m.DockerInDocker.ValueBool() {
 				resp.Diagnostics.AddAttributeError(path.Root("docker_in_docker"), "Attribute applies to docker templates only",
 					"docker_in_docker applies to docker templates only.")
+			}
+			if set(m.Egress) {
+				resp.Diagnostics.AddAttributeError(path.Root("egress"), "Attribute applies to docker templates only",
+					"egress applies to docker templates only; kubernetes sessions' traffic is governed by NetworkPolicy.")
 			}
 			if knownString(m.Manifests) && !m.Isolation.IsUnknown() {
 				validateManifestsAttr(m.Manifests.ValueString(), workshop.Isolation(m.Isolation.ValueString()), &resp.Diagnostics)
@@ -109,6 +120,7 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 var digestShaping = []string{
 	"name", "infrastructure_type", "isolation", "workspace", "manifests", "compose",
 	"effective_resources", "duration", "pod_security", "docker_in_docker", "compose_directory", "compose_builds", "vcluster_values",
+	"egress",
 }
 
 // ModifyPlan fills the infrastructure's defaults, hashes the build context (so a
@@ -136,6 +148,14 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 			plan.Isolation = types.StringValue(string(workshop.IsolationVCluster))
 		default:
 			plan.Isolation = types.StringNull()
+		}
+		switch {
+		case !config.Egress.IsNull():
+			plan.Egress = config.Egress
+		case infra == workshop.InfraDocker:
+			plan.Egress = types.StringValue(string(workshop.EgressRestricted))
+		default:
+			plan.Egress = types.StringNull()
 		}
 		def := workshop.DefaultResources(infra)
 		cfg := resourcesFromMap(config.Resources)
@@ -194,6 +214,8 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 		plan.ComposeBuilds = composeBuildsValue(ctx, builds, &resp.Diagnostics)
 	}
 
+	r.warnOpenEgress(ctx, plan, &resp.Diagnostics)
+
 	// id, digest, images: unknown when something digest-shaping changes, else kept.
 	if !req.State.Raw.IsNull() {
 		var state workshopTemplateModel
@@ -214,11 +236,52 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
+// egressDigestValue is egress as the digest sees it: restricted (the default) and null
+// (a state written before the attribute existed) are the same, so an upgrade does not
+// replace sessions.
+func egressDigestValue(v types.String) types.String {
+	if v.IsNull() || (!v.IsUnknown() && v.ValueString() == string(workshop.EgressRestricted)) {
+		return types.StringValue("")
+	}
+	return v
+}
+
+// warnOpenEgress warns when a docker template with egress "open" publishes ports on
+// every host address: its sessions reach each other's ports through the host.
+func (r *workshopTemplateResource) warnOpenEgress(ctx context.Context, plan workshopTemplateModel, diags *diag.Diagnostics) {
+	if r.data == nil || !knownString(plan.Egress) || plan.Egress.ValueString() != string(workshop.EgressOpen) {
+		return
+	}
+	bind, err := netip.ParseAddr(r.data.dockerBindAddress)
+	if err != nil || !bind.IsUnspecified() {
+		return
+	}
+	ports := false
+	if ws := plan.workspace(ctx, diags); ws != nil && !ws.Ports.IsNull() && len(ws.Ports.Elements()) > 0 {
+		ports = true
+	}
+	if knownString(plan.Compose) && strings.Contains(plan.Compose.ValueString(), "ports") {
+		if p, err := compose.Parse(ctx, plan.Compose.ValueString(), compose.Options{ProjectName: "nalabo", Dir: plan.ComposeDirectory.ValueString()}); err == nil {
+			for _, s := range p.Services {
+				ports = ports || len(s.Ports) > 0
+			}
+		}
+	}
+	if ports {
+		diags.AddAttributeWarning(path.Root("egress"), "Sessions can reach each other's published ports",
+			fmt.Sprintf("egress = \"open\" with docker.bind_address = %q: every session's ports are published on every host "+
+				"address, and sessions of this template can reach the other sessions' ports (and the host's services, and the "+
+				"cloud metadata endpoint) through them. Use egress = \"restricted\" (the default) unless the participants "+
+				"must reach each other.", r.data.dockerBindAddress))
+	}
+}
+
 // changedDigestAttributes names the digest-shaping attributes that differ.
 func changedDigestAttributes(plan, state workshopTemplateModel) []string {
 	values := func(m workshopTemplateModel) []attr.Value {
 		return []attr.Value{m.Name, m.InfrastructureType, m.Isolation, m.Workspace, m.Manifests, m.Compose,
-			m.EffectiveResources, m.Duration, m.PodSecurity, m.DockerInDocker, m.ComposeDirectory, m.ComposeBuilds, m.VClusterValues}
+			m.EffectiveResources, m.Duration, m.PodSecurity, m.DockerInDocker, m.ComposeDirectory, m.ComposeBuilds, m.VClusterValues,
+			egressDigestValue(m.Egress)}
 	}
 	p, s := values(plan), values(state)
 	var changed []string
@@ -481,6 +544,15 @@ func validateCompose(ctx context.Context, m workshopTemplateModel, diags *diag.D
 		return
 	}
 	addComposeWarnings(diags, path.Root("compose"), "compose", p)
+	if knownString(m.Egress) && m.Egress.ValueString() == string(workshop.EgressNone) {
+		for _, s := range p.Services {
+			if len(s.Ports) > 0 {
+				diags.AddAttributeError(path.Root("compose"), "Ports cannot be published with egress \"none\"",
+					fmt.Sprintf("compose: service %q publishes ports, but egress = \"none\" puts the session on an internal "+
+						"network, where no port can be published. Remove its ports, or choose egress = \"restricted\" (the default).", s.Name))
+			}
+		}
+	}
 	r := resourcesFromMap(m.Resources)
 	if r.CPU.IsUnknown() || r.Memory.IsUnknown() {
 		return

@@ -29,6 +29,7 @@ type workshopTemplateModel struct {
 	Duration           types.String   `tfsdk:"duration"`
 	PodSecurity        types.String   `tfsdk:"pod_security"`
 	DockerInDocker     types.Bool     `tfsdk:"docker_in_docker"`
+	Egress             types.String   `tfsdk:"egress"`
 	VClusterValues     types.String   `tfsdk:"vcluster_values"`
 	Validations        types.List     `tfsdk:"validations"`
 	Digest             types.String   `tfsdk:"digest"`
@@ -167,6 +168,7 @@ func (m *workshopTemplateModel) toTemplate(ctx context.Context, diags *diag.Diag
 		PodSecurity:    m.PodSecurity.ValueString(),
 		DockerInDocker: m.DockerInDocker.ValueBool(),
 		VClusterValues: m.VClusterValues.ValueString(),
+		Egress:         workshop.Egress(m.Egress.ValueString()),
 	}
 	if w := m.workspace(ctx, diags); w != nil {
 		t.Workspace = workshop.Workspace{
@@ -239,11 +241,15 @@ func templateModelFrom(ctx context.Context, t *workshop.Template, prior *worksho
 		Duration:           types.StringValue(t.Duration),
 		PodSecurity:        optString(t.PodSecurity, prior.PodSecurity),
 		DockerInDocker:     types.BoolValue(t.DockerInDocker),
+		Egress:             types.StringNull(),
 		VClusterValues:     optString(t.VClusterValues, prior.VClusterValues),
 		Timeouts:           prior.Timeouts,
 	}
 	if t.Duration == "" {
 		m.Duration = types.StringValue(workshop.DefaultDuration)
+	}
+	if t.Infrastructure == workshop.InfraDocker {
+		m.Egress = types.StringValue(string(t.EffectiveEgress()))
 	}
 	m.EffectiveResources = resourcesModel{
 		CPU:     optString(t.Resources.CPU, types.StringNull()),

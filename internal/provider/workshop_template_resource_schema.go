@@ -159,6 +159,21 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 			},
+			"egress": schema.StringAttribute{
+				MarkdownDescription: "Docker only: what the template's sessions may reach outside themselves. " +
+					"`restricted` (default): DNS and the internet, but not the provider's `docker.egress_deny` ranges (the " +
+					"cloud metadata endpoints by default), not the Docker host itself (its services, other sessions' published " +
+					"ports) and not other sessions, whatever `docker.bind_address` is. `open`: no egress rule at all (Docker's " +
+					"own bridge behaviour: metadata, host and, through a host address, other sessions' published ports are " +
+					"reachable). `none`: an internal network with no route out at all (exams); the session's own services stay " +
+					"reachable, but no port can be published, so `workspace.ports` and Compose `ports` are refused. " +
+					"`restricted` and `none` need the engine's host to accept the provider's egress helper container " +
+					"(network mode host, `NET_ADMIN`), installed once per engine. Part of the `digest`. Always null on " +
+					"kubernetes templates.",
+				Optional:   true,
+				Computed:   true,
+				Validators: []validator.String{stringvalidator.OneOf(workshop.Egresses...)},
+			},
 			"validations": schema.ListNestedAttribute{
 				MarkdownDescription: "Checks that grade a session (stored with the template; not part of the digest, so " +
 					"changing them keeps the `id` and the sessions).",

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -33,6 +34,9 @@ type Template struct {
 	PodSecurity string `json:"pod_security,omitempty"`
 	// DockerInDocker runs the workspace privileged (opt-in, documented risk).
 	DockerInDocker bool `json:"docker_in_docker,omitempty"`
+	// Egress is what a docker session may reach outside itself; "" is EgressRestricted
+	// (templates stored before the attribute existed).
+	Egress Egress `json:"egress,omitempty"`
 	// VClusterValues is YAML merged over the provider's vCluster chart values, last
 	// (kubernetes templates with isolation "vcluster" only). Part of the digest.
 	VClusterValues string `json:"vcluster_values,omitempty"`
@@ -45,6 +49,31 @@ type Template struct {
 	Images map[string]string `json:"images,omitempty"`
 	// Digest is the sha256 of everything that shapes a session.
 	Digest string `json:"digest,omitempty"`
+}
+
+// Egress is what a docker session may reach outside itself.
+type Egress string
+
+// Egress modes.
+const (
+	// EgressRestricted (the default): DNS and the internet, not the denied ranges (cloud
+	// metadata by default), the Docker host itself, nor other sessions.
+	EgressRestricted Egress = "restricted"
+	// EgressOpen: no rule of ours (Docker's default bridge behaviour).
+	EgressOpen Egress = "open"
+	// EgressNone: an internal network, no route out at all and no published ports.
+	EgressNone Egress = "none"
+)
+
+// Egresses lists the accepted values.
+var Egresses = []string{string(EgressRestricted), string(EgressOpen), string(EgressNone)}
+
+// EffectiveEgress is the template's egress mode, restricted when unset.
+func (t *Template) EffectiveEgress() Egress {
+	if t.Egress == "" {
+		return EgressRestricted
+	}
+	return t.Egress
 }
 
 // Workspace is the participant's main container.
@@ -119,12 +148,21 @@ func (t *Template) Validate() error {
 		if t.VClusterValues != "" {
 			add("vcluster_values", "applies to kubernetes templates with isolation \"vcluster\" only")
 		}
+		if !slices.Contains(Egresses, string(t.Egress)) && t.Egress != "" {
+			add("egress", "must be one of %s, got %q", strings.Join(Egresses, ", "), t.Egress)
+		}
+		if t.Egress == EgressNone && len(t.Workspace.Ports) > 0 {
+			add("workspace.ports", "egress = \"none\" puts the session on an internal network, where no port can be published; remove the ports or choose egress \"restricted\"")
+		}
 	case InfraKubernetes:
 		if t.Compose != "" {
 			add("compose", "applies to docker templates only; kubernetes templates use manifests")
 		}
 		if t.Workspace.Build != nil {
 			add("workspace.build", "is supported for docker templates only; give workspace.image")
+		}
+		if t.Egress != "" {
+			add("egress", "applies to docker templates only (kubernetes sessions' traffic is governed by NetworkPolicy)")
 		}
 		// An empty isolation is the kubernetes default, vcluster.
 		if t.VClusterValues != "" && t.Isolation != "" && t.Isolation != IsolationVCluster {
@@ -202,6 +240,9 @@ type digestInput struct {
 	ComposeDir     string      `json:"compose_directory,omitempty"`
 	ComposeBuilds  [][2]string `json:"compose_builds,omitempty"`
 	VClusterValues string      `json:"vcluster_values,omitempty"`
+	// Only "open" and "none": restricted is the default of templates that predate the
+	// attribute, which keep their digests (and their sessions).
+	Egress Egress `json:"egress,omitempty"`
 }
 
 // SealTemplate computes the template's Digest and ID from its content and resolved
@@ -212,6 +253,9 @@ func SealTemplate(t *Template) {
 		Workspace: t.Workspace, Manifests: t.Manifests, Compose: t.Compose,
 		Resources: t.Resources, Duration: t.Duration, PodSecurity: t.PodSecurity,
 		DockerInDocker: t.DockerInDocker, VClusterValues: t.VClusterValues,
+	}
+	if t.Egress != EgressRestricted {
+		in.Egress = t.Egress
 	}
 	for ref, id := range t.Images {
 		in.Images = append(in.Images, [2]string{ref, id})

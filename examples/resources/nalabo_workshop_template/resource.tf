@@ -13,6 +13,9 @@ resource "nalabo_workshop_template" "intro" {
   # Defaults of each session (a session may override them).
   resources = { cpu = "1000m", memory = "2Gi", storage = "10Gi" }
   duration  = "4h"
+  # DNS and the internet, not the metadata endpoint, the host or other sessions
+  # (default); "open" lifts every egress rule, "none" cuts the network (no ports).
+  egress = "restricted"
 
   # Grading checks, stored with the template. Changing only these updates the
   # template in place: the sessions built from it are kept.

@@ -17,7 +17,9 @@ var _ workshop.Backend = (*Backend)(nil)
 //
 // A session <id> owns, all labelled nalabo.io/session=<id> (and the other session
 // labels):
-//   - the network <NetworkPrefix>-<id>: a bridge with a subnet from SubnetPool;
+//   - the network <NetworkPrefix>-<id>: a bridge with a subnet from SubnetPool, Linux
+//     bridge nlb-<id> (egress restricted), nln-<id> (none: an internal network) or
+//     nlo-<id> (open), which the host's egress ruleset matches (egress.go);
 //   - the lease volume nalabo-lease-<id>-<unix expiry> (role=lease): its expiry;
 //   - the volume nalabo-session-<id>-workspace (role=volume) at the working directory;
 //   - the workspace container nalabo-session-<id> (role=workspace), alias "workspace"
@@ -38,6 +40,7 @@ type Backend struct {
 	cli     *client.Client
 	subnets *subnetAllocator
 	facts   daemonFactsCache
+	egress  egressGuard        // the host's egress ruleset, installed once per process
 	pulls   singleflight.Group // image pulls in flight, by reference
 	builds  singleflight.Group // image builds in flight, by tag
 	// sessionLocks serialises the changes that share a session's budget again

@@ -9,6 +9,8 @@ import (
 	"regexp"
 
 	"github.com/docker/docker/client"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
 )
 
 // Config is the Docker backend's configuration. The provider fills it from the
@@ -36,6 +38,11 @@ type Config struct {
 	KeyMaterial  string
 	// PidsLimit caps processes per container, default 512.
 	PidsLimit int64
+	// EgressDeny are the CIDRs (IPv4 and IPv6) sessions with egress "restricted" cannot
+	// reach; nil means netguard.DefaultDeny (the cloud metadata endpoints), an empty
+	// list none. Added to the host's deny sets (a union with every other configuration
+	// that used the same engine).
+	EgressDeny []string
 }
 
 // RegistryAuth is a registry login. Password is a secret: never log it.
@@ -58,7 +65,8 @@ const (
 // settings is a validated Config with its defaults filled in and its pool parsed.
 type settings struct {
 	Config
-	pool netip.Prefix
+	pool       netip.Prefix
+	egressDeny []netip.Prefix
 }
 
 // validate fills the defaults of zero values and checks every field. Error messages
@@ -100,6 +108,13 @@ func (c Config) validate() (settings, error) {
 		errs = append(errs, err)
 	}
 	s.pool = pool
+	deny := c.EgressDeny
+	if deny == nil {
+		deny = netguard.DefaultDeny
+	}
+	if s.egressDeny, err = netguard.ParseDeny(deny); err != nil {
+		errs = append(errs, fmt.Errorf("egress deny: %w", err))
+	}
 	if c.PidsLimit < 0 {
 		errs = append(errs, fmt.Errorf("pids limit %d must be positive", c.PidsLimit))
 	}

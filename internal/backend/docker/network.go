@@ -247,6 +247,10 @@ func (b *Backend) createNetwork(ctx context.Context, spec *workshop.SessionSpec)
 				Config: []network.IPAMConfig{{Subnet: subnet.String(), Gateway: gatewayOf(subnet).String()}},
 			},
 			Labels: labels,
+			// The bridge's name carries the egress mode the host's ruleset matches;
+			// egress "none" has no route out at all.
+			Options:  map[string]string{"com.docker.network.bridge.name": bridgeName(spec.ID, spec.Template.EffectiveEgress())},
+			Internal: spec.Template.EffectiveEgress() == workshop.EgressNone,
 		})
 		if err == nil {
 			return name, nil

@@ -125,6 +125,7 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	// one failing step must not cut the others short (see above).
 	var g errgroup.Group
 	g.Go(func() error { _, err := b.createNetwork(dctx, spec); return err })
+	g.Go(func() error { return b.ensureEgress(dctx, spec.Template) })
 	g.Go(func() error { _, err := b.createLease(dctx, spec.ID, spec.Labels(), spec.ExpiresAt, 1); return err })
 	g.Go(func() error { return b.createWorkspaceVolume(dctx, spec) })
 	if proj != nil && len(proj.Volumes) > 0 {

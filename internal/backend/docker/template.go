@@ -94,6 +94,13 @@ func (b *Backend) resolveComposeImages(ctx context.Context, t *workshop.Template
 	if err != nil {
 		return &workshop.FieldError{Path: "compose", Msg: err.Error()}
 	}
+	if t.EffectiveEgress() == workshop.EgressNone {
+		for _, s := range p.Services {
+			if len(s.Ports) > 0 {
+				return &workshop.FieldError{Path: "compose", Msg: fmt.Sprintf("service %q publishes ports: %v", s.Name, errEgressNonePorts)}
+			}
+		}
+	}
 	if err := compose.CheckBudget(p, effectiveTemplateResources(t)); err != nil {
 		return &workshop.FieldError{Path: "compose", Msg: err.Error()}
 	}

@@ -41,9 +41,9 @@ type Config struct {
 	// RemnantGrace is how old an incomplete session (its create never finished) or one
 	// without its workspace must be before it is deleted: longer than any create takes.
 	RemnantGrace time.Duration
-	Listen   string // "" serves nothing
-	Backends []workshop.InfrastructureType
-	Once     bool
+	Listen       string // "" serves nothing
+	Backends     []workshop.InfrastructureType
+	Once         bool
 	// Templates, when set, restricts the reconciler to sessions of these template names.
 	Templates []string
 	// ValidateInterval is how often each session's validation checks run (0: never).

@@ -194,6 +194,12 @@ func completeSessions(t *testing.T, templateName string) int {
 
 func classConfig(templateName, prefix string) string {
 	return fmt.Sprintf(`
+terraform {
+  required_providers {
+    nalabo = { source = "nalabo/nalabo" }
+  }
+}
+
 provider "nalabo" {}
 
 resource "nalabo_workshop_template" "t" {

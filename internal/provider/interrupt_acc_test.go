@@ -266,6 +266,9 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 		{"sigkill-after-10", 10, func(t *testing.T, cmd *exec.Cmd) {
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 		}},
+		{"sigkill-after-1", 1, func(t *testing.T, cmd *exec.Cmd) {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+		}},
 		{"double-ctrl-c-after-5", 5, func(t *testing.T, cmd *exec.Cmd) {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 			time.Sleep(300 * time.Millisecond)
@@ -325,8 +328,9 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 				}
 			}
 			orphansSeen += notInState
-			t.Logf("interrupted: plugin exited %s after terraform; %d sessions in state, %d participants with a workspace, %d workspaces not in state; labelled objects: %s",
-				took.Round(100*time.Millisecond), len(inState), len(before), notInState, acctest.CountLabelled(t, workshop.LabelTemplate+"="+name))
+			left := acctest.CountLabelled(t, workshop.LabelTemplate+"="+name)
+			t.Logf("interrupted: plugin exited %s after terraform; %d sessions in state, %d participants with a workspace, %d workspaces not in state, %d complete sessions; labelled: %d containers, %d networks, %d volumes",
+				took.Round(100*time.Millisecond), len(inState), len(before), notInState, completeSessions(t, name), left.Containers, left.Networks, left.Volumes)
 
 			run.run("apply", "-auto-approve", "-parallelism=10")
 			ids := run.sessionIDs()
@@ -357,7 +361,7 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 			t.Logf("after the re-apply: %d containers, %d networks, %d volumes labelled", n.Containers, n.Networks, n.Volumes)
 
 			run.run("destroy", "-auto-approve")
-			left := acctest.CountLabelled(t, workshop.LabelTemplate+"="+name)
+			left = acctest.CountLabelled(t, workshop.LabelTemplate+"="+name)
 			t.Logf("labelled objects after destroy: %s", left)
 			if left.Total() != 0 {
 				t.Errorf("destroy after the re-apply left %s", left)

@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/api/types/volume"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -193,6 +194,11 @@ func completeSessions(t *testing.T, templateName string) int {
 }
 
 func classConfig(templateName, prefix string) string {
+	return classConfigN(templateName, prefix, interruptClass, "")
+}
+
+// classConfigN is a class of n sessions; sessionExtra goes into the session resource.
+func classConfigN(templateName, prefix string, n int, sessionExtra string) string {
 	return fmt.Sprintf(`
 terraform {
   required_providers {
@@ -213,14 +219,14 @@ resource "nalabo_workshop_session" "s" {
   for_each    = toset([for i in range(%d) : format("%s-%%02d", i)])
   template_id = nalabo_workshop_template.t.id
   participant = each.key
-}
+%s}
 
 resource "nalabo_exec" "hello" {
   for_each   = nalabo_workshop_session.s
   session_id = each.value.id
   command    = ["sh", "-c", "echo hello from $(hostname)"]
 }
-`, templateName, acctest.ShellImage1, interruptClass, prefix)
+`, templateName, acctest.ShellImage1, n, prefix, sessionExtra)
 }
 
 // reconcileOnce runs `terraform-provider-nalabo reconcile --once` for one template
@@ -373,9 +379,93 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 		})
 	}
 	t.Logf("over all interruptions: %d workspaces were not in the state after the interruption, %d of them adopted by the re-apply", orphansSeen, adopted)
-	if orphansSeen == 0 || adopted == 0 {
-		t.Errorf("positive control: no interruption left a session missing from the state (%d) or none was adopted (%d); the test cannot tell duplicates", orphansSeen, adopted)
+	if orphansSeen != adopted {
+		t.Errorf("%d workspaces were missing from the state after the interruptions but %d were adopted", orphansSeen, adopted)
 	}
+
+	// Deterministic positive control of the adoption rule: a complete session made
+	// outside Terraform for participant 00 (what a create whose state was lost leaves)
+	// is adopted, an incomplete one of participant 01 is removed; and a session
+	// replaced with create_before_destroy is never adopted by its replacement (it was
+	// claimed when the plan read it).
+	t.Run("hand-made-crashed-run", func(t *testing.T) {
+		name := acctest.RandName("intr")
+		prefix := acctest.RandName("p")
+		run := newTFRun(t, bin, classConfigN(name, prefix, 2, "  lifecycle {\n    create_before_destroy = true\n  }\n"))
+		t.Cleanup(func() {
+			_, _ = run.command("destroy", "-auto-approve").CombinedOutput()
+			reconcileOnce(t, bin, name, "--grace=0s", "--remnant-grace=0s")
+		})
+		run.run("apply", "-auto-approve", "-target=nalabo_workshop_template.t")
+		raw, err := os.ReadFile(filepath.Join(run.dir, "terraform.tfstate"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Resources []struct {
+				Type      string `json:"type"`
+				Instances []struct {
+					Attributes map[string]any `json:"attributes"`
+				} `json:"instances"`
+			} `json:"resources"`
+		}
+		if err := json.Unmarshal(raw, &st); err != nil || len(st.Resources) != 1 {
+			t.Fatalf("state: %v %+v", err, st)
+		}
+		tplID, _ := st.Resources[0].Instances[0].Attributes["id"].(string)
+		b, err := docker.New(docker.Config{Host: os.Getenv("DOCKER_HOST")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		tpl, err := b.GetTemplate(ctx, tplID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		lost := &workshop.SessionSpec{ID: workshop.NewSessionID(), Template: tpl, Participant: prefix + "-00",
+			CreatedAt: now, Duration: 4 * time.Hour, ExpiresAt: now.Add(4 * time.Hour)}
+		if _, err := b.CreateSession(ctx, lost); err != nil {
+			t.Fatal(err)
+		}
+		half := workshop.NewSessionID()
+		labels := workshop.WithLabels(workshop.SessionLabels(half, prefix+"-01", name, now.Add(4*time.Hour)),
+			workshop.LabelTemplateID, tpl.ID, workshop.LabelRole, workshop.RoleVolume)
+		if _, err := acctest.Client(t).VolumeCreate(ctx, volume.CreateOptions{Name: "nalabo-session-" + half + "-workspace", Labels: labels}); err != nil {
+			t.Fatal(err)
+		}
+
+		run.run("apply", "-auto-approve")
+		ids := run.sessionIDs()
+		if !ids[lost.ID] || len(ids) != 2 {
+			t.Fatalf("the complete session %s missing from the state was not adopted: state has %v", lost.ID, ids)
+		}
+		if n := acctest.CountLabelled(t, workshop.LabelSession+"="+half); n.Total() != 0 {
+			t.Fatalf("the incomplete session %s was not removed: %s", half, n)
+		}
+		for p, ws := range workspaces(t, name) {
+			if len(ws) != 1 {
+				t.Fatalf("participant %s has workspaces %v", p, ws)
+			}
+		}
+
+		// Replace participant 00's session, new one first: the plan's refresh claimed
+		// the old one, so the replacement builds a new session.
+		run.run("apply", "-auto-approve", fmt.Sprintf("-replace=nalabo_workshop_session.s[%q]", prefix+"-00"))
+		ids = run.sessionIDs()
+		if ids[lost.ID] || len(ids) != 2 {
+			t.Fatalf("the replaced session %s was adopted by its replacement: state has %v", lost.ID, ids)
+		}
+		if n := acctest.CountLabelled(t, workshop.LabelSession+"="+lost.ID); n.Total() != 0 {
+			t.Fatalf("the replaced session %s left %s", lost.ID, n)
+		}
+		run.run("destroy", "-auto-approve")
+		if n := acctest.CountLabelled(t, workshop.LabelTemplate+"="+name); n.Total() != 0 {
+			t.Fatalf("destroy left %s", n)
+		}
+	})
 
 	t.Run("hand-made-remnant", func(t *testing.T) {
 		name := acctest.RandName("intr")

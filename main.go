@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
 	"github.com/nalabo/terraform-provider-nalabo/internal/provider"
 	"github.com/nalabo/terraform-provider-nalabo/internal/reconciler"
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
 // version is set by goreleaser.
@@ -40,6 +42,14 @@ func main() {
 	flag.BoolVar(&debug, "debug", false, "run the provider with support for debuggers like delve")
 	flag.Parse()
 
+	// Terraform reads the plugin's stderr through a pipe. When Terraform dies (SIGKILL,
+	// a double Ctrl-C) the next log line would kill the plugin with SIGPIPE in the middle
+	// of removing a half-created session: ignored, the write fails instead.
+	signal.Ignore(syscall.SIGPIPE)
+	if !debug {
+		go exitWhenOrphaned(os.Getppid())
+	}
+
 	err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
 		// Matches the source address in examples and terraform-registry-manifest.json
 		// (protocol 6.0).
@@ -47,7 +57,28 @@ func main() {
 		Debug:           debug,
 		ProtocolVersion: 6,
 	})
+	// Terraform asked the plugin to stop (its contexts are cancelled): let creates
+	// finish removing what they built. Terraform kills the plugin after a few seconds;
+	// what is left then is removed by the next apply or the reconciler.
+	workshop.WaitIdle(drainTimeout)
 	if err != nil {
 		log.Fatal(err.Error())
+	}
+}
+
+// drainTimeout bounds how long the plugin waits for in-flight creates and their
+// cleanup before it exits (the backends bound a cleanup to a few minutes).
+const drainTimeout = 4 * time.Minute
+
+// exitWhenOrphaned exits the plugin once Terraform (its parent) is gone and no create
+// or cleanup is in flight: nobody will call it any more, and a plugin left running
+// would hold connections to the engines forever. The gRPC connection's end has already
+// cancelled the requests in flight, so the creates are removing what they built.
+func exitWhenOrphaned(parent int) {
+	for range time.Tick(time.Second) {
+		if os.Getppid() != parent {
+			workshop.WaitIdle(drainTimeout)
+			os.Exit(1)
+		}
 	}
 }

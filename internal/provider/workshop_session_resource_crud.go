@@ -269,13 +269,26 @@ func (r *workshopSessionResource) Create(ctx context.Context, req resource.Creat
 		"cpu": spec.Resources.CPU, "memory": spec.Resources.Memory, "storage": spec.Resources.Storage,
 		"expires_at": formatTime(spec.ExpiresAt),
 	}
-	tflog.Info(ctx, "creating workshop session", logFields)
-	s, err := b.CreateSession(ctx, spec)
+	adopted, err := adoptOrClean(ctx, b, spec, duration)
 	if err != nil {
 		addBackendError(&resp.Diagnostics, fmt.Sprintf("create the session of %s", spec.Participant), err)
 		return
 	}
-	tflog.Info(ctx, "created workshop session", logFields)
+	var s *workshop.Session
+	if adopted != nil {
+		// What an interrupted apply created for this participant (see adoptionRule).
+		s, spec.ID, spec.ExpiresAt = adopted, adopted.ID, adopted.ExpiresAt
+		created = adopted.ExpiresAt.Add(-duration).UTC()
+		logFields["session_id"], logFields["expires_at"] = spec.ID, formatTime(spec.ExpiresAt)
+		tflog.Info(ctx, "adopted the workshop session an interrupted apply created", logFields)
+	} else {
+		tflog.Info(ctx, "creating workshop session", logFields)
+		if s, err = b.CreateSession(ctx, spec); err != nil {
+			addBackendError(&resp.Diagnostics, fmt.Sprintf("create the session of %s", spec.Participant), err)
+			return
+		}
+		tflog.Info(ctx, "created workshop session", logFields)
+	}
 
 	plan.ID = types.StringValue(spec.ID)
 	plan.CreatedAt = types.StringValue(formatTime(created))
@@ -324,6 +337,7 @@ func (r *workshopSessionResource) Read(ctx context.Context, req resource.ReadReq
 		return
 	}
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateReapedKey, nil)...)
+	claimSession(ctx, b, s)
 
 	refreshSession(ctx, &state, s, &resp.Diagnostics)
 

@@ -47,7 +47,8 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 			"and the template's ports published on the provider's `docker.bind_address`.\n\n" +
 			"Create waits until the workspace runs (and is healthy when its image has a healthcheck). " +
 			"Refresh notices objects removed or limits changed outside Terraform. CPU, memory and `duration` " +
-			"change in place; a new template `id`, participant or (on Docker) storage replaces the session.",
+			"change in place; a new template `id`, participant or (on Docker) storage replaces the session." +
+			adoptionRule,
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				MarkdownDescription: "Session ID: 10 lower-case hex characters. The workspace container is `nalabo-session-<id>`.",

@@ -27,6 +27,7 @@ import (
 const (
 	DefaultInterval         = time.Minute
 	DefaultGrace            = 5 * time.Minute
+	DefaultRemnantGrace     = 30 * time.Minute
 	DefaultListen           = "127.0.0.1:9464"
 	DefaultValidateInterval = 5 * time.Minute
 	DefaultParallelism      = 4
@@ -38,9 +39,12 @@ const (
 type Config struct {
 	Interval time.Duration
 	Grace    time.Duration
-	Listen   string // "" serves nothing
-	Backends []workshop.InfrastructureType
-	Once     bool
+	// RemnantGrace is how old an incomplete session (its create never finished) or one
+	// without its workspace must be before it is deleted: longer than any create takes.
+	RemnantGrace time.Duration
+	Listen       string // "" serves nothing
+	Backends     []workshop.InfrastructureType
+	Once         bool
 	// Templates, when set, restricts the reconciler to sessions of these template names.
 	Templates []string
 	// ValidateInterval is how often each session's validation checks run (0: never).
@@ -109,7 +113,8 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 const usageHead = `Usage: terraform-provider-nalabo reconcile [flags]
 
 Deletes the sessions past expires_at plus --grace on every --backend, every --interval,
-and serves /healthz, /readyz and /metrics on --listen.
+and the remnants of interrupted creates (incomplete sessions, sessions without their
+workspace) older than --remnant-grace, and serves /healthz, /readyz and /metrics on --listen.
 
 Environment (as the provider): DOCKER_HOST, DOCKER_NETWORK, DOCKER_CERT_PATH,
 DOCKER_USERNAME, DOCKER_PASSWORD; KUBECONFIG, K8S_CONTEXT, K8S_ENDPOINT, K8S_TOKEN,
@@ -140,6 +145,8 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	var templates stringList
 	fs.DurationVar(&cfg.Interval, "interval", DefaultInterval, "time between two passes")
 	fs.DurationVar(&cfg.Grace, "grace", DefaultGrace, "how long after expires_at a session is deleted")
+	fs.DurationVar(&cfg.RemnantGrace, "remnant-grace", DefaultRemnantGrace,
+		"how old a remnant (a session whose create never finished, or without its workspace) must be before it is deleted; keep it above the longest create timeout")
 	fs.StringVar(&cfg.Listen, "listen", DefaultListen, "address of /healthz, /readyz and /metrics (empty: no HTTP server)")
 	fs.Var(backends, "backend", "docker or kubernetes; repeat (or comma-separate) for both")
 	fs.BoolVar(&cfg.Once, "once", false, "run one pass and exit (no HTTP server, no leader election); exit status 1 when the pass had errors")
@@ -175,6 +182,9 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	}
 	if cfg.Grace < 0 {
 		return nil, fmt.Errorf("--grace must not be negative, got %s", cfg.Grace)
+	}
+	if cfg.RemnantGrace < 0 {
+		return nil, fmt.Errorf("--remnant-grace must not be negative, got %s", cfg.RemnantGrace)
 	}
 	if cfg.ValidateInterval < 0 {
 		return nil, fmt.Errorf("--validate-interval must not be negative, got %s", cfg.ValidateInterval)

@@ -94,7 +94,7 @@ func createDockerSession(t *testing.T, b *docker.Backend, tpl *workshop.Template
 }
 
 func testConfig(templates ...string) *Config {
-	return &Config{Interval: time.Minute, Grace: 0, Parallelism: 4, DeleteTimeout: 2 * time.Minute,
+	return &Config{Interval: time.Minute, Grace: 0, RemnantGrace: DefaultRemnantGrace, Parallelism: 4, DeleteTimeout: 2 * time.Minute,
 		ValidateInterval: time.Hour, Templates: templates, Backends: []workshop.InfrastructureType{workshop.InfraDocker}}
 }
 

@@ -119,8 +119,11 @@ type PassResult struct {
 	Backend string
 	// Listed is how many sessions (of the selected templates) were listed.
 	Listed int
-	// Due are the sessions past expires_at plus grace.
+	// Due are the sessions past expires_at plus grace, and the remnants.
 	Due []string
+	// Remnants are the due sessions that are remnants of interrupted creates
+	// (incomplete, or without their workspace) older than the remnant grace.
+	Remnants []string
 	// Reaped are the sessions this reconciler deleted and claimed.
 	Reaped []string
 	// DeletedByOther are due sessions another reconciler (or Terraform) removed first.
@@ -236,9 +239,12 @@ func (r *Reconciler) pass(ctx context.Context, b workshop.Backend) (res PassResu
 	var keep []*workshop.Session
 	var due []*workshop.Session
 	for _, s := range sessions {
-		if ReapDue(s, now, r.cfg.Grace) {
+		if r.due(s, now) {
 			due = append(due, s)
 			res.Due = append(res.Due, s.ID)
+			if !ReapDue(s, now, r.cfg.Grace) {
+				res.Remnants = append(res.Remnants, s.ID)
+			}
 		} else {
 			keep = append(keep, s)
 		}
@@ -328,6 +334,12 @@ func (r *Reconciler) pass(ctx context.Context, b workshop.Backend) (res PassResu
 	return res
 }
 
+// due reports whether a session is to be deleted at now: expired (plus grace), or a
+// remnant of an interrupted create older than the remnant grace.
+func (r *Reconciler) due(s *workshop.Session, now time.Time) bool {
+	return ReapDue(s, now, r.cfg.Grace) || workshop.RemnantDue(s, now, r.cfg.RemnantGrace)
+}
+
 // Reap outcomes; an error's outcome names the failed operation.
 const (
 	outcomeReaped = "reaped"
@@ -360,8 +372,9 @@ func (r *Reconciler) reap(ctx, actCtx context.Context, b workshop.Backend, s, cu
 		log.Debug("due session is already gone", fields...)
 		return outcomeGone, nil
 	}
-	if !ReapDue(cur, r.now(), r.cfg.Grace) {
-		log.Info("session was extended; not deleting it", append(fields, "expires_at", cur.ExpiresAt.UTC().Format(time.RFC3339))...)
+	remnant := !ReapDue(cur, r.now(), r.cfg.Grace)
+	if remnant && !workshop.RemnantDue(cur, r.now(), r.cfg.RemnantGrace) {
+		log.Info("session was extended or completed; not deleting it", append(fields, "expires_at", cur.ExpiresAt.UTC().Format(time.RFC3339))...)
 		return outcomeKept, nil
 	}
 	// The delete stops when the pass's ctx ends or this reconciler stops leading.
@@ -369,8 +382,13 @@ func (r *Reconciler) reap(ctx, actCtx context.Context, b workshop.Backend, s, cu
 	defer cancel()
 	stop := context.AfterFunc(actCtx, cancel)
 	defer stop()
+	what := "expired session"
+	if remnant {
+		what = "remnant of an interrupted create"
+		fields = append(fields, "incomplete", cur.Incomplete, "status", cur.Status)
+	}
 	if r.cfg.DryRun {
-		log.Info("dry run: would delete expired session", fields...)
+		log.Info("dry run: would delete "+what, fields...)
 		return outcomeKept, nil
 	}
 	start := time.Now()
@@ -383,10 +401,12 @@ func (r *Reconciler) reap(ctx, actCtx context.Context, b workshop.Backend, s, cu
 	}
 	took := time.Since(start)
 	if err != nil {
-		log.Error("cannot delete expired session", append(fields, "error", err, "took", took)...)
+		log.Error("cannot delete "+what, append(fields, "error", err, "took", took)...)
 		return "delete", err
 	}
-	if !claimed {
+	// A remnant often has no workspace, whose removal is what claims a session: count
+	// it as reaped (two reconcilers racing on it may both count it).
+	if !claimed && !remnant {
 		log.Info("expired session was being deleted by another reconciler; made sure it is gone", append(fields, "took", took)...)
 		return outcomeGone, nil
 	}
@@ -394,7 +414,7 @@ func (r *Reconciler) reap(ctx, actCtx context.Context, b workshop.Backend, s, cu
 	if !cur.CreatedAt.IsZero() {
 		r.metrics.ReapedLifetime.WithLabelValues(string(b.Type()), s.TemplateName).Observe(r.now().Sub(cur.CreatedAt).Seconds())
 	}
-	log.Info("reaped expired session", append(fields, "took", took)...)
+	log.Info("reaped "+what, append(fields, "took", took)...)
 	return outcomeReaped, nil
 }
 

@@ -51,7 +51,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) int {
 	if cfg.Once {
 		failed := false
 		for _, p := range r.RunOnce(ctx) {
-			log.Info("pass", "backend", p.Backend, "listed", p.Listed, "due", len(p.Due), "reaped", len(p.Reaped),
+			log.Info("pass", "backend", p.Backend, "listed", p.Listed, "due", len(p.Due), "remnants", len(p.Remnants), "reaped", len(p.Reaped),
 				"deleted_by_other", len(p.DeletedByOther), "validated", p.Validated, "errors", len(p.Errors), "took", p.Took)
 			for _, e := range p.Errors {
 				log.Error("pass error", "backend", p.Backend, "error", e)
@@ -107,7 +107,7 @@ func NewLogger(cfg *Config, out io.Writer) hclog.Logger {
 
 // logConfig logs what the reconciler talks to; never a token or password.
 func logConfig(log hclog.Logger, cfg *Config) {
-	fields := []any{"backends", backendNames(cfg.Backends), "interval", cfg.Interval, "grace", cfg.Grace,
+	fields := []any{"backends", backendNames(cfg.Backends), "interval", cfg.Interval, "grace", cfg.Grace, "remnant_grace", cfg.RemnantGrace,
 		"validate_interval", cfg.ValidateInterval, "dry_run", cfg.DryRun}
 	if len(cfg.Templates) > 0 {
 		fields = append(fields, "templates", strings.Join(cfg.Templates, ","))

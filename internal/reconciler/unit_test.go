@@ -383,3 +383,30 @@ func get(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestPassRemnants: incomplete sessions and sessions without their workspace are
+// deleted once older than the remnant grace, whatever their expiry; complete ones and
+// young remnants are kept.
+func TestPassRemnants(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	mk := func(id, status string, incomplete bool, age time.Duration) *workshop.Session {
+		return &workshop.Session{ID: id, TemplateName: "intro", Status: status, Incomplete: incomplete,
+			CreatedAt: now.Add(-age), ExpiresAt: now.Add(3 * time.Hour)}
+	}
+	f := &fakeBackend{deletes: map[string]int{}, sessions: map[string]*workshop.Session{
+		"half":     mk("half", workshop.StatusPending, true, time.Hour),
+		"noworksp": mk("noworksp", workshop.StatusDegraded, false, time.Hour),
+		"creating": mk("creating", workshop.StatusPending, true, time.Minute),
+		"live":     mk("live", workshop.StatusRunning, false, time.Hour),
+	}}
+	cfg := &Config{Interval: time.Minute, Grace: 5 * time.Minute, RemnantGrace: 30 * time.Minute, Parallelism: 2,
+		DeleteTimeout: time.Minute}
+	r := New(cfg, []workshop.Backend{f}, nil, nil, WithClock(func() time.Time { return now }))
+	res := r.RunOnce(context.Background())[0]
+	if res.Err() != nil || strings.Join(res.Remnants, ",") != "half,noworksp" && strings.Join(res.Remnants, ",") != "noworksp,half" {
+		t.Fatalf("remnants %v (err %v)", res.Remnants, res.Err())
+	}
+	if len(res.Reaped) != 2 || f.deletes["half"] != 1 || f.deletes["noworksp"] != 1 || len(f.deletes) != 2 {
+		t.Fatalf("reaped %v deletes %v", res.Reaped, f.deletes)
+	}
+}

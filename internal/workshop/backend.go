@@ -53,7 +53,9 @@ type Backend interface {
 	// Deleting a missing session is not an error.
 	DeleteSession(ctx context.Context, id string) error
 
-	// ListSessions lists sessions by label (for the reconciler and data sources).
+	// ListSessions lists every session of which any labelled object is left, complete
+	// or not (for the reconciler): a session without its workspace has status
+	// "degraded", one whose create never finished is Incomplete.
 	ListSessions(ctx context.Context) ([]*Session, error)
 
 	// Exec runs a command in a session's container (the workspace by default).
@@ -131,6 +133,13 @@ type Session struct {
 	// VCluster is what a vcluster session's control plane was installed with; nil for
 	// Docker and namespace sessions.
 	VCluster *VClusterState
+	// Incomplete: the session's create has not finished (it is still running, or it
+	// was cut short by a crash). It is never adopted; the reconciler removes it once
+	// it is older than its remnant grace period.
+	Incomplete bool
+	// Claimed: a Terraform state holds the session (the provider read it from one).
+	// A create never adopts a claimed session.
+	Claimed bool
 }
 
 // VClusterState fingerprints a session's vCluster release: what decides whether a

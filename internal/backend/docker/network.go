@@ -232,7 +232,7 @@ func (b *Backend) createNetwork(ctx context.Context, spec *workshop.SessionSpec)
 	if err := b.subnets.load(ctx, b.cli); err != nil {
 		return "", err
 	}
-	labels := workshop.WithLabels(spec.Labels(), workshop.LabelRole, workshop.RoleNetwork,
+	labels := workshop.WithLabels(objectLabels(spec), workshop.LabelRole, workshop.RoleNetwork,
 		workshop.LabelBackend, string(workshop.InfraDocker))
 	var lastErr error
 	for attempt := 0; attempt < maxSubnetAttempts; attempt++ {

@@ -27,6 +27,7 @@ const mutationTimeout = 2 * time.Minute
 // container, starts it and waits until it is ready. On any failure (ctx included) it
 // removes everything labelled with the session before returning the error.
 func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec) (*workshop.Session, error) {
+	defer workshop.Hold()() // the process waits for the create and its cleanup before exiting
 	res, err := checkSessionSpec(spec)
 	if err != nil {
 		return nil, err
@@ -126,7 +127,6 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	var g errgroup.Group
 	g.Go(func() error { _, err := b.createNetwork(dctx, spec); return err })
 	g.Go(func() error { return b.ensureEgress(dctx, spec.Template) })
-	g.Go(func() error { _, err := b.createLease(dctx, spec.ID, spec.Labels(), spec.ExpiresAt, 1); return err })
 	g.Go(func() error { return b.createWorkspaceVolume(dctx, spec) })
 	if proj != nil && len(proj.Volumes) > 0 {
 		g.Go(func() error { return b.createServiceVolumes(dctx, spec.ID, spec.Labels(), nil, proj.Volumes) })
@@ -166,12 +166,30 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if err := g2.Wait(); err != nil {
 		return nil, err
 	}
-	return b.readSession(ctx, spec.ID, &ins)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// The lease comes last: a session without one is incomplete (a create still under
+	// way, or cut short by a crash), which a re-apply never adopts and the reconciler
+	// removes. Nothing after it may fail on ctx: a session with a lease is complete.
+	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
+	defer lcancel()
+	if _, err := b.createLease(lctx, spec.ID, objectLabels(spec), spec.ExpiresAt, 1); err != nil {
+		return nil, err
+	}
+	return b.readSession(lctx, spec.ID, &ins)
+}
+
+// objectLabels are the session's labels plus its template ID: every object of a
+// session, not only its workspace, tells which template it belongs to, so that a
+// re-apply finds what an interrupted create left (SessionsOf).
+func objectLabels(spec *workshop.SessionSpec) map[string]string {
+	return workshop.WithLabels(spec.Labels(), workshop.LabelTemplateID, spec.Template.ID)
 }
 
 func (b *Backend) createWorkspaceVolume(ctx context.Context, spec *workshop.SessionSpec) error {
 	name := workspaceVolumeName(spec.ID)
-	labels := workshop.WithLabels(spec.Labels(),
+	labels := workshop.WithLabels(objectLabels(spec),
 		workshop.LabelRole, workshop.RoleVolume,
 		workshop.LabelBackend, string(workshop.InfraDocker))
 	if _, err := b.cli.VolumeCreate(ctx, volume.CreateOptions{Name: name, Driver: "local", Labels: labels}); err != nil {

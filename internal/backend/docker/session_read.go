@@ -188,11 +188,15 @@ func (b *Backend) sessionFromParts(id string, p sessionParts, now time.Time) *wo
 		switch {
 		case isOverQuotaMark(v):
 			marked = true
-		case !isLease(v):
+		case isLease(v):
+		case isClaim(v):
+			s.Claimed = true
+		default:
 			s.Volumes = append(s.Volumes, v.Name)
 		}
 	}
 	sort.Strings(s.Volumes)
+	s.Incomplete = newestLease(p.vols) == nil
 	s.Status = overQuota(sessionStatus(now, s.ExpiresAt, p.ctr == nil || p.net == nil || missingService(p), state), marked)
 	return s
 }
@@ -328,33 +332,163 @@ func parseDockerTime(s string) time.Time {
 	return t.UTC()
 }
 
-// ListSessions lists every session's workspace container by label and the leases in one
-// volume listing; it inspects nothing. Resources are the limits a session was created
-// with (GetSession reads the live ones).
+// ListSessions lists every labelled container, network and volume (three list calls,
+// no inspect) and groups them by session: sessions without a workspace container
+// (status degraded) and incomplete ones (no lease) are listed too, so that the
+// reconciler sees what an interrupted create left. Resources are the limits a session
+// was created with (GetSession reads the live ones).
 func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error) {
+	return b.listSessions(ctx)
+}
+
+// listSessions is ListSessions restricted by extra label filters ("key=value").
+func (b *Backend) listSessions(ctx context.Context, extra ...string) ([]*workshop.Session, error) {
+	f := labelFilters(append([]string{workshop.LabelManagedBy + "=" + workshop.ManagedByValue, workshop.LabelSession}, extra...)...)
 	var ctrs []container.Summary
-	var leases map[string]*volume.Volume
-	var marks map[string]bool
+	var nets []network.Summary
+	var vols []*volume.Volume
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { ctrs, err = b.listWorkspaces(gctx); return err })
-	g.Go(func() (err error) { leases, err = b.newestLeases(gctx); return err })
-	g.Go(func() (err error) { marks, err = b.overQuotaMarks(gctx); return err })
+	g.Go(func() (err error) {
+		if ctrs, err = b.cli.ContainerList(gctx, container.ListOptions{All: true, Filters: f}); err != nil {
+			return fmt.Errorf("list session containers: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() (err error) {
+		if nets, err = b.cli.NetworkList(gctx, network.ListOptions{Filters: f}); err != nil {
+			return fmt.Errorf("list session networks: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		list, err := b.cli.VolumeList(gctx, volume.ListOptions{Filters: f})
+		if err != nil {
+			return fmt.Errorf("list session volumes: %w", err)
+		}
+		vols = list.Volumes
+		return nil
+	})
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	out := make([]*workshop.Session, 0, len(ctrs))
-	for _, c := range ctrs {
-		id := c.Labels[workshop.LabelSession]
-		if id == "" {
-			continue
+	return b.groupSessions(ctrs, nets, vols, time.Now()), nil
+}
+
+// listedParts are one session's objects as listed.
+type listedParts struct {
+	workspace *container.Summary
+	other     []container.Summary
+	nets      []network.Summary
+	vols      []*volume.Volume
+}
+
+// groupSessions builds the sessions from list data.
+func (b *Backend) groupSessions(ctrs []container.Summary, nets []network.Summary, vols []*volume.Volume, now time.Time) []*workshop.Session {
+	parts := map[string]*listedParts{}
+	of := func(labels map[string]string) *listedParts {
+		id := labels[workshop.LabelSession]
+		if id == "" || !managedBy(labels) {
+			return nil
 		}
-		s := b.sessionFromSummary(c, leases[id], now)
-		s.Status = overQuota(s.Status, marks[id])
+		if parts[id] == nil {
+			parts[id] = &listedParts{}
+		}
+		return parts[id]
+	}
+	for i := range ctrs {
+		c := &ctrs[i]
+		if p := of(c.Labels); p != nil {
+			if c.Labels[workshop.LabelRole] == workshop.RoleWorkspace && containerName(*c) == workshop.SessionObjectName(c.Labels[workshop.LabelSession]) {
+				p.workspace = c
+			} else {
+				p.other = append(p.other, *c)
+			}
+		}
+	}
+	for _, n := range nets {
+		if p := of(n.Labels); p != nil {
+			p.nets = append(p.nets, n)
+		}
+	}
+	for _, v := range vols {
+		if p := of(v.Labels); p != nil {
+			p.vols = append(p.vols, v)
+		}
+	}
+	out := make([]*workshop.Session, 0, len(parts))
+	for id, p := range parts {
+		lease := newestLease(p.vols)
+		var s *workshop.Session
+		if p.workspace != nil {
+			s = b.sessionFromSummary(*p.workspace, lease, now)
+		} else {
+			s = b.remnantFromList(id, p, lease, now)
+		}
+		for _, c := range p.other {
+			s.Containers = append(s.Containers, containerName(c))
+		}
+		marked := false
+		for _, v := range p.vols {
+			switch {
+			case isClaim(v):
+				s.Claimed = true
+			case isOverQuotaMark(v):
+				marked = true
+			}
+		}
+		s.Incomplete = lease == nil
+		s.Status = overQuota(s.Status, marked)
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return out
+}
+
+// remnantFromList builds a session without a workspace container (degraded, or
+// expired) from its other objects' labels; CreatedAt is its oldest object's.
+func (b *Backend) remnantFromList(id string, p *listedParts, lease *volume.Volume, now time.Time) *workshop.Session {
+	var labels map[string]string
+	var created time.Time
+	older := func(t time.Time) {
+		if !t.IsZero() && (created.IsZero() || t.Before(created)) {
+			created = t
+		}
+	}
+	for _, c := range p.other {
+		labels = c.Labels
+		older(time.Unix(c.Created, 0).UTC())
+	}
+	for _, n := range p.nets {
+		labels = n.Labels
+		older(n.Created.UTC())
+	}
+	for _, v := range p.vols {
+		if labels == nil || isLease(v) {
+			labels = v.Labels
+		}
+		older(parseDockerTime(v.CreatedAt))
+	}
+	s := &workshop.Session{
+		ID:             id,
+		Infrastructure: workshop.InfraDocker,
+		TemplateID:     labels[workshop.LabelTemplateID],
+		TemplateName:   labels[workshop.LabelTemplate],
+		Participant:    labels[workshop.LabelParticipant],
+		CreatedAt:      created,
+		ExpiresAt:      expiresAt(lease, labels),
+		NetworkName:    b.networkName(id),
+	}
+	for _, v := range p.vols {
+		if !isLease(v) && !isClaim(v) && !isOverQuotaMark(v) {
+			s.Volumes = append(s.Volumes, v.Name)
+		}
+	}
+	sort.Strings(s.Volumes)
+	s.Status = workshop.StatusDegraded
+	if !s.ExpiresAt.IsZero() && now.After(s.ExpiresAt) {
+		s.Status = workshop.StatusExpired
+	}
+	return s
 }
 
 // overQuota reports a marked session as over_quota unless it is expired or degraded
@@ -364,41 +498,6 @@ func overQuota(status string, marked bool) string {
 		return workshop.StatusOverQuota
 	}
 	return status
-}
-
-// overQuotaMarks lists the sessions that carry an over-quota mark.
-func (b *Backend) overQuotaMarks(ctx context.Context) (map[string]bool, error) {
-	list, err := b.cli.VolumeList(ctx, volume.ListOptions{Filters: labelFilters(
-		workshop.LabelManagedBy+"="+workshop.ManagedByValue,
-		workshop.LabelRole+"="+RoleOverQuota,
-	)})
-	if err != nil {
-		return nil, fmt.Errorf("list over-quota marks: %w", err)
-	}
-	out := map[string]bool{}
-	for _, v := range list.Volumes {
-		out[v.Labels[workshop.LabelSession]] = true
-	}
-	return out, nil
-}
-
-// newestLeases lists every lease and keeps the newest of each session.
-func (b *Backend) newestLeases(ctx context.Context) (map[string]*volume.Volume, error) {
-	list, err := b.cli.VolumeList(ctx, volume.ListOptions{Filters: labelFilters(
-		workshop.LabelManagedBy+"="+workshop.ManagedByValue,
-		workshop.LabelRole+"="+workshop.RoleLease,
-	)})
-	if err != nil {
-		return nil, fmt.Errorf("list leases: %w", err)
-	}
-	out := map[string]*volume.Volume{}
-	for _, v := range list.Volumes {
-		id := v.Labels[workshop.LabelSession]
-		if cur, ok := out[id]; !ok || leaseNewer(v, cur) {
-			out[id] = v
-		}
-	}
-	return out, nil
 }
 
 // sessionFromSummary builds a session from list data only.

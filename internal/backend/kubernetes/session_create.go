@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -50,6 +51,9 @@ const (
 // cleanupTimeout bounds removing a half-created session on a fresh context.
 const cleanupTimeout = 2 * time.Minute
 
+// mutationTimeout bounds one create step that runs past the caller's context.
+const mutationTimeout = time.Minute
+
 func sessionSelector() string {
 	return workshop.LabelManagedBy + "=" + workshop.ManagedByValue + "," + workshop.LabelSession
 }
@@ -58,6 +62,7 @@ func sessionSelector() string {
 // workspace pod and the template's objects are ready (kstatus Current). On any failure
 // it deletes the namespace and waits until it is gone.
 func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec) (*workshop.Session, error) {
+	defer workshop.Hold()() // the process waits for the create and its cleanup before exiting
 	if isVCluster(spec) {
 		return b.createVClusterSession(ctx, spec)
 	}
@@ -124,7 +129,7 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	core := b.cs.CoreV1()
 	create := metav1.CreateOptions{FieldManager: fieldManager}
 
-	if _, err := core.Namespaces().Create(ctx, namespaceObject(spec), create); err != nil {
+	if err := b.createNamespace(ctx, namespaceObject(spec)); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			// Not ours to remove: the cleanup must not delete another session.
 			return nil, &keepError{fmt.Errorf("namespace %s already exists (session ID reused?)", ns)}
@@ -191,7 +196,45 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if err := b.waitReady(ctx, append([]*unstructured.Unstructured{pod}, applied...)); err != nil {
 		return nil, err
 	}
-	return b.getSession(ctx, spec.ID)
+	fctx, cancel, err := b.markComplete(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	return b.getSession(fctx, spec.ID)
+}
+
+// createNamespace creates a session namespace on a context of its own: a create the
+// caller gave up on (its ctx ended) may still be committed by the API server after
+// the cleanup looked for it, which would leave a namespace nobody removes.
+func (b *Backend) createNamespace(ctx context.Context, ns *corev1.Namespace) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
+	defer cancel()
+	if _, err := b.cs.CoreV1().Namespaces().Create(cctx, ns, metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			// Not ours to remove: the cleanup must not delete another session.
+			return &keepError{fmt.Errorf("namespace %s already exists (session ID reused?)", ns.Name)}
+		}
+		return fmt.Errorf("create namespace %s: %w", ns.Name, err)
+	}
+	return ctx.Err()
+}
+
+// markComplete removes the namespace's "creating" label once the session is ready
+// (ctx still alive): from then on the session is complete, a re-apply may adopt it and
+// the reconciler no longer counts it as a remnant. Nothing after it may fail on ctx, so
+// it returns the context the create finishes under.
+func (b *Backend) markComplete(ctx context.Context, ns string) (context.Context, context.CancelFunc, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
+	patch := []byte(`{"metadata":{"labels":{"` + workshop.LabelCreating + `":null}}}`)
+	if _, err := b.cs.CoreV1().Namespaces().Patch(fctx, ns, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager}); err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("mark namespace %s complete: %w", ns, err)
+	}
+	return fctx, cancel, nil
 }
 
 func namespaceObject(spec *workshop.SessionSpec) *corev1.Namespace {
@@ -205,6 +248,7 @@ func namespaceObject(spec *workshop.SessionSpec) *corev1.Namespace {
 		"pod-security.kubernetes.io/warn", level,
 		"pod-security.kubernetes.io/audit", level,
 		workshop.LabelBackend, string(workshop.InfraKubernetes),
+		workshop.LabelCreating, "true",
 	)
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: workshop.SessionObjectName(spec.ID), Labels: labels,

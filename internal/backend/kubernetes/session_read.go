@@ -90,6 +90,8 @@ func sessionFromNamespace(ns *corev1.Namespace) *workshop.Session {
 	if t, ok := workshop.ParseExpiresAt(ns.Labels); ok {
 		s.ExpiresAt = t
 	}
+	s.Incomplete = ns.Labels[workshop.LabelCreating] != ""
+	s.Claimed = ns.Labels[workshop.LabelClaimed] == "true"
 	return s
 }
 

@@ -154,11 +154,8 @@ func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *
 	nsObj.Labels[LabelIsolation] = string(workshop.IsolationVCluster)
 	setResourceAnnotations(nsObj.Annotations, res)
 	setVClusterAnnotations(nsObj.Annotations, rel.state)
-	if _, err := core.Namespaces().Create(ctx, nsObj, create); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return nil, &keepError{fmt.Errorf("namespace %s already exists (session ID reused?)", ns)}
-		}
-		return nil, fmt.Errorf("create namespace %s: %w", ns, err)
+	if err := b.createNamespace(ctx, nsObj); err != nil {
+		return nil, err
 	}
 	om := func(name string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
@@ -235,7 +232,12 @@ func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *
 		return nil, werr
 	}
 	trace(spec.ID, start, "ready")
-	return b.readVClusterSession(ctx, spec.ID)
+	fctx, cancel, err := b.markComplete(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	return b.readVClusterSession(fctx, spec.ID)
 }
 
 // applyTemplateVirtual waits until the virtual API answers, then applies the template's

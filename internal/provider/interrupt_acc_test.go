@@ -211,7 +211,9 @@ provider "nalabo" {}
 resource "nalabo_workshop_template" "t" {
   name                = %q
   infrastructure_type = "docker"
-  workspace           = { image = %q }
+  workspace {
+    image = %q
+  }
   resources           = { cpu = "100m", memory = "32Mi" }
 }
 

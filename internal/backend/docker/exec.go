@@ -67,19 +67,6 @@ func (b *Backend) Exec(ctx context.Context, sessionID string, req *workshop.Exec
 	return res, nil
 }
 
-// killExec runs the kill exec for marker in target on a fresh context (ctx may be what
-// ended) and records its outcome on res.
-func (b *Backend) killExec(ctx context.Context, target string, req *workshop.ExecRequest, marker string, res *workshop.ExecResult) {
-	kreq := workshop.KillRequest(req, marker)
-	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), kreq.Timeout)
-	defer cancel()
-	kr, err := b.runExec(kctx, target, kreq, "")
-	if err != nil && kctx.Err() != nil {
-		kr, err = &workshop.ExecResult{TimedOut: true}, nil
-	}
-	workshop.ApplyKillResult(res, kr, err)
-}
-
 // runExec creates, attaches and waits for one exec. On ctx's end it closes the stream
 // and returns what arrived so far with ctx's error.
 // A non-empty marker is set as workshop.ExecMarkerEnv in the command's environment.

@@ -47,7 +47,7 @@ resource "nalabo_exec" "hang" {
   timeout    = "3s"
 }
 `,
-				ExpectError: regexp.MustCompile(`(?s)Command\s+timed\s+out\s+after\s+3s.*timed\s+out\s+after\s+3s;\s+killed\s+4\s+processes\s+\(sh,\s+sleep\s+×3\)`),
+				ExpectError: regexp.MustCompile(`(?s)Command\s+timed\s+out\s+after\s+3s.*timed\s+out\s+after\s+3s;\s+killed\s+3\s+processes\s+\(sleep\s+×3\)`),
 			},
 			{
 				Config: probe + `
@@ -60,7 +60,7 @@ data "nalabo_session_validation" "v" {
 					resource.TestCheckResourceAttr("nalabo_exec.ps", "stdout", "sleep 309\n"),
 					resource.TestCheckResourceAttr("data.nalabo_session_validation.v", "results.0.timed_out", "true"),
 					resource.TestCheckResourceAttr("data.nalabo_session_validation.v", "results.0.reason",
-						"timed out after 2s; killed 3 processes (sh, sleep ×2)"),
+						"timed out after 2s; killed 2 processes (sleep ×2)"),
 				),
 			},
 			{

@@ -23,7 +23,8 @@ const killPidsLimit = 64
 //
 // The kill runs in a sidecar container that joins the target's PID namespace: it has
 // its own cgroup, so it starts and forks even when a fork bomb holds every PID of the
-// target's pids limit, and CAP_KILL + CAP_SYS_PTRACE (root, no network, read-only),
+// target's pids limit, and CAP_KILL, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (root, no
+// network, read-only root),
 // so it finds and kills processes whatever user they switched to. Should the sidecar
 // fail, an exec in the target as the command's user does the same, within the
 // target's limits.
@@ -78,8 +79,10 @@ func (b *Backend) killInSidecar(ctx context.Context, target, marker string) (*wo
 		ReadonlyRootfs: true,
 		LogConfig:      container.LogConfig{Type: "none"},
 		CapDrop:        []string{"ALL"},
-		CapAdd:         []string{"KILL", "SYS_PTRACE"},
-		SecurityOpt:    []string{"no-new-privileges:true"},
+		// Read another user's /proc/<pid>/environ (file mode 0400, then a ptrace
+		// check) and signal it; DAC_READ_SEARCH only reads.
+		CapAdd:      []string{"KILL", "SYS_PTRACE", "DAC_READ_SEARCH"},
+		SecurityOpt: []string{"no-new-privileges:true"},
 		Resources: container.Resources{
 			NanoCPUs: 500_000_000, Memory: 64 << 20, MemorySwap: 64 << 20, PidsLimit: &pids,
 		},

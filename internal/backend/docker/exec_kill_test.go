@@ -95,6 +95,17 @@ func TestExecTimeoutKillsAll(t *testing.T) {
 		if got := sleepers(t, b, id); !slices.Equal(got, []string{"sleep 299"}) {
 			t.Fatalf("after the kill of user 65534's exec: ps shows %v", got)
 		}
+		// A root exec whose daemon switched to another user (the workspace keeps
+		// CAP_SETUID): the kill, as root with CAP_KILL, still finds and ends it.
+		res, err = b.Exec(testCtx(t, time.Minute), id, &workshop.ExecRequest{
+			Command: []string{"sh", "-c", "mkdir -p /etc && echo nobody:x:65534:65534::/:/bin/sh >>/etc/passwd && echo nobody:x:65534: >>/etc/group && " +
+				"(setsid su -s /bin/sh nobody -c 'exec sleep 309' &); sleep 310"}, Timeout: time.Second})
+		if err != nil || !res.TimedOut || res.KillSummary() != "killed 2 processes (sleep ×2)" {
+			t.Fatalf("exec whose daemon switched user: %+v %v", res, err)
+		}
+		if got := sleepers(t, b, id); !slices.Equal(got, []string{"sleep 299"}) {
+			t.Fatalf("after the kill of a daemon that switched user: ps shows %v", got)
+		}
 	})
 }
 

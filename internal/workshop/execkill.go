@@ -103,6 +103,16 @@ func KillRequest(req *ExecRequest, marker string) *ExecRequest {
 		Timeout: ExecKillTimeout, MaxOutputBytes: killMaxOutput}
 }
 
+// NoShellKillError is the kill's outcome when the image has no /bin/sh.
+const NoShellKillError = "the image has no /bin/sh, so nothing can look for the command's processes; " +
+	"they may still run until the session is deleted"
+
+// IsNoShell tells the runtime's refusal to start /bin/sh (the image has none): nothing ran.
+func IsNoShell(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, `"/bin/sh"`) && (strings.Contains(msg, "no such file") || strings.Contains(msg, "not found"))
+}
+
 // ApplyKillResult records on r what the kill exec (its result kr, or its error) did.
 func ApplyKillResult(r *ExecResult, kr *ExecResult, err error) {
 	r.KillAttempted = true

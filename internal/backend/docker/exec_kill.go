@@ -36,6 +36,10 @@ func (b *Backend) killExec(ctx context.Context, target string, req *workshop.Exe
 		workshop.ApplyKillResult(res, kr, nil)
 		return
 	}
+	if workshop.IsNoShell(err) {
+		res.KillAttempted, res.KillError = true, workshop.NoShellKillError
+		return
+	}
 	sidecarErr := err
 	kr, err = b.runExec(kctx, target, workshop.KillRequest(req, marker), "")
 	if err != nil && kctx.Err() != nil {

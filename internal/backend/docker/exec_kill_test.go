@@ -2,6 +2,8 @@ package docker
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -114,4 +116,37 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// In an image without /bin/sh the command still runs, but nothing can look for its
+// processes: the result says so instead of claiming a kill.
+func TestExecTimeoutNoShell(t *testing.T) {
+	b := newTestBackend(t)
+	dir := t.TempDir()
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skipf("no static busybox to build a shell-less image: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sleep"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// busybox named sleep is sleep, and nothing else.
+	dockerfile := "FROM scratch\nCOPY sleep /sleep\nCMD [\"/sleep\", \"infinity\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := workshop.HashBuildContext(dir, "Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := applyTemplate(t, b, &workshop.Template{Name: "dtest-noshell", Workspace: workshop.Workspace{
+		Build: &workshop.Build{Context: dir, ContextDigest: digest}}})
+	spec := newSpec(tpl, "noshell")
+	createSession(t, b, spec)
+	res, err := b.Exec(testCtx(t, time.Minute), spec.ID, &workshop.ExecRequest{Command: []string{"/sleep", "300"}, Timeout: time.Second})
+	if err != nil || !res.TimedOut || !res.KillAttempted || len(res.Killed) != 0 {
+		t.Fatalf("exec in a shell-less image: %+v %v", res, err)
+	}
+	t.Logf("result: %s", res.KillSummary())
+	wantContains(t, res.KillSummary(), "could not kill its processes: the image has no /bin/sh", "kill summary")
 }

@@ -47,7 +47,7 @@ func (b *Backend) Exec(ctx context.Context, sessionID string, req *workshop.Exec
 	marker := workshop.NewExecMarker()
 	start := time.Now()
 	res, err := b.stream(ectx, t, wrapCommand(req, marker), req.MaxOutputBytes)
-	if err != nil && ectx.Err() == nil && noShell(err) && len(req.Env) == 0 && req.WorkingDir == "" {
+	if err != nil && ectx.Err() == nil && workshop.IsNoShell(err) && len(req.Env) == 0 && req.WorkingDir == "" {
 		// A shell-less image: the runtime refused to start /bin/sh, so nothing ran. Run
 		// the argv untagged; a timeout then cannot find its processes (the result says so).
 		marker = ""
@@ -112,9 +112,7 @@ func (b *Backend) stream(ctx context.Context, t execTarget, cmd []string, maxOut
 // records its outcome on res.
 func (b *Backend) killExec(ctx context.Context, t execTarget, marker string, res *workshop.ExecResult) {
 	if marker == "" {
-		res.KillAttempted = true
-		res.KillError = "the container has no /bin/sh, so the command ran untagged and its processes cannot be found; " +
-			"they may still run until the session is deleted"
+		res.KillAttempted, res.KillError = true, workshop.NoShellKillError
 		return
 	}
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), workshop.ExecKillTimeout)
@@ -123,16 +121,11 @@ func (b *Backend) killExec(ctx context.Context, t execTarget, marker string, res
 	kr, err := b.stream(kctx, t, kreq.Command, kreq.MaxOutputBytes)
 	if err != nil && kctx.Err() != nil {
 		kr, err = &workshop.ExecResult{TimedOut: true}, nil
-	} else if err != nil && noShell(err) {
-		kr, err = &workshop.ExecResult{ExitCode: 127, Stderr: err.Error()}, nil
+	} else if err != nil && workshop.IsNoShell(err) {
+		res.KillAttempted, res.KillError = true, workshop.NoShellKillError
+		return
 	}
 	workshop.ApplyKillResult(res, kr, err)
-}
-
-// noShell tells the runtime's refusal to start /bin/sh (it is not in the image).
-func noShell(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, `"/bin/sh"`) && (strings.Contains(msg, "no such file") || strings.Contains(msg, "not found"))
 }
 
 // wrapCommand runs argv under /bin/sh with the marker, env and working directory set.

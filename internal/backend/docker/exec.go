@@ -22,9 +22,9 @@ const execInspectTimeout = 10 * time.Second
 
 // Exec runs a command in one of the session's containers and returns its output (each
 // stream bounded) and exit code. When the timeout ends first the result has TimedOut and
-// ExitCode -1. Docker cannot kill an exec, so on a timeout or cancellation a second exec
-// kills every process tagged with this exec's marker (workshop.ExecMarkerEnv) and the
-// result says what it killed.
+// ExitCode -1. Docker cannot kill an exec, so on a timeout or cancellation killExec ends
+// every process tagged with this exec's marker (workshop.ExecMarkerEnv) and the result
+// says what it killed.
 func (b *Backend) Exec(ctx context.Context, sessionID string, req *workshop.ExecRequest) (*workshop.ExecResult, error) {
 	if err := workshop.ValidateSessionID(sessionID); err != nil {
 		return nil, err
@@ -68,8 +68,7 @@ func (b *Backend) Exec(ctx context.Context, sessionID string, req *workshop.Exec
 }
 
 // runExec creates, attaches and waits for one exec. On ctx's end it closes the stream
-// and returns what arrived so far with ctx's error.
-// A non-empty marker is set as workshop.ExecMarkerEnv in the command's environment.
+// and returns what arrived so far with ctx's error. A non-empty marker is set as workshop.ExecMarkerEnv in the command's environment.
 func (b *Backend) runExec(ctx context.Context, target string, req *workshop.ExecRequest, marker string) (*workshop.ExecResult, error) {
 	env := envList(req.Env)
 	if marker != "" {

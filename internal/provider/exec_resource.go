@@ -138,12 +138,14 @@ func (r *execResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				PlanModifiers:       replaceString,
 			},
 			"timeout": schema.StringAttribute{
-				MarkdownDescription: "How long the command may run, such as `30s` or `5m`; then it is killed and the apply fails. Default `" + defaultExecTimeout + "`.",
-				Optional:            true,
-				Computed:            true,
-				Default:             stringdefault.StaticString(defaultExecTimeout),
-				Validators:          []validator.String{timeoutDuration()},
-				PlanModifiers:       replaceString,
+				MarkdownDescription: "How long the command may run, such as `30s` or `5m`; then it is killed with every process it started " +
+					"(children, daemons: all carry a `NALABO_EXEC_ID` marker in their environment; the image needs `/bin/sh` and `grep` for this) " +
+					"and the apply fails, naming the killed processes. Default `" + defaultExecTimeout + "`.",
+				Optional:      true,
+				Computed:      true,
+				Default:       stringdefault.StaticString(defaultExecTimeout),
+				Validators:    []validator.String{timeoutDuration()},
+				PlanModifiers: replaceString,
 			},
 			"expected_exit_code": schema.Int64Attribute{
 				MarkdownDescription: "Exit code that means success. Default `0`.",
@@ -266,6 +268,10 @@ func (r *execResource) Create(ctx context.Context, req resource.CreateRequest, r
 	logFields["exit_code"] = res.ExitCode
 	logFields["duration_ms"] = res.Duration.Milliseconds()
 	logFields["timed_out"] = res.TimedOut
+	if res.KillAttempted {
+		logFields["killed_processes"] = len(res.Killed)
+		logFields["kill_error"] = res.KillError
+	}
 	tflog.Info(ctx, "command finished", logFields)
 
 	expected := int(plan.ExpectedExitCode.ValueInt64())
@@ -273,7 +279,7 @@ func (r *execResource) Create(ctx context.Context, req resource.CreateRequest, r
 		what := fmt.Sprintf("exited with code %d (expected %d)", res.ExitCode, expected)
 		summary := fmt.Sprintf("Command exited with code %d", res.ExitCode)
 		if res.TimedOut {
-			what = fmt.Sprintf("timed out after %s and was killed", timeout)
+			what = fmt.Sprintf("timed out after %s; %s", timeout, res.KillSummary())
 			summary = "Command timed out after " + timeout.String()
 		}
 		resp.Diagnostics.AddError(summary, fmt.Sprintf(

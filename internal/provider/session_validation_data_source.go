@@ -109,7 +109,7 @@ func (d *sessionValidationDataSource) Schema(_ context.Context, _ datasource.Sch
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"name":               str("The check's name."),
 					"passed":             boolean("Whether the check passed."),
-					"reason":             str("Why it failed (`exit code 1, expected 0`, `stdout does not match ...`, `timed out after 30s`); null when it passed."),
+					"reason":             str("Why it failed (`exit code 1, expected 0`, `stdout does not match ...`, `timed out after 30s; killed 2 processes (sh, sleep)`); null when it passed."),
 					"exit_code":          num("The command's exit code (-1 when it did not run or timed out)."),
 					"expected_exit_code": num("The exit code the check expects."),
 					"output_pattern":     str("The regular expression stdout must match; null when the check has none."),

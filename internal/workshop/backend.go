@@ -190,4 +190,10 @@ type ExecResult struct {
 	StderrTruncated bool
 	Duration        time.Duration
 	TimedOut        bool
+	// After a timeout or cancellation the backend kills every process of the command
+	// (see ExecMarkerEnv): KillAttempted says it tried, Killed names each process it
+	// killed (sorted), KillError what it could not do ("" when nothing is left).
+	KillAttempted bool
+	Killed        []string
+	KillError     string
 }

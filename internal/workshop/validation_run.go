@@ -73,7 +73,7 @@ func RunValidation(ctx context.Context, b Backend, sessionID string, v Validatio
 	r.TimedOut = res.TimedOut
 	switch {
 	case res.TimedOut:
-		r.Reason = fmt.Sprintf("timed out after %s", timeout)
+		r.Reason = fmt.Sprintf("timed out after %s; %s", timeout, res.KillSummary())
 	case res.ExitCode != v.ExpectedExitCode:
 		r.Reason = fmt.Sprintf("exit code %d, expected %d", res.ExitCode, v.ExpectedExitCode)
 	case re != nil && !re.MatchString(res.Stdout):

@@ -29,7 +29,7 @@ func TestRunValidations(t *testing.T) {
 		"ok":      {ExitCode: 0, Stdout: "hello world\n", Duration: 5 * time.Millisecond},
 		"exit3":   {ExitCode: 3, Stderr: "boom"},
 		"nomatch": {ExitCode: 0, Stdout: "bye\n"},
-		"slow":    {ExitCode: -1, TimedOut: true},
+		"slow":    {ExitCode: -1, TimedOut: true, KillAttempted: true, Killed: []string{"sh", "sleep", "sleep"}},
 	}}
 	checks := []Validation{
 		{Name: "passes", Command: []string{"ok"}, OutputPattern: "^hello"},
@@ -49,7 +49,7 @@ func TestRunValidations(t *testing.T) {
 		{true, ""},
 		{false, "exit code 3, expected 0"},
 		{false, `stdout does not match "hello"`},
-		{false, "timed out after 2s"},
+		{false, "timed out after 2s; killed 3 processes (sh, sleep ×2)"},
 		{false, "could not run the command: session is gone"},
 		{false, `output_pattern "(" is not a valid regular expression`},
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +22,9 @@ const execInspectTimeout = 10 * time.Second
 
 // Exec runs a command in one of the session's containers and returns its output (each
 // stream bounded) and exit code. When the timeout ends first the result has TimedOut and
-// ExitCode -1; the command may go on running in the container (Docker cannot kill an
-// exec), until the session is deleted.
+// ExitCode -1. Docker cannot kill an exec, so on a timeout or cancellation killExec ends
+// every process tagged with this exec's marker (workshop.ExecMarkerEnv) and the result
+// says what it killed.
 func (b *Backend) Exec(ctx context.Context, sessionID string, req *workshop.ExecRequest) (*workshop.ExecResult, error) {
 	if err := workshop.ValidateSessionID(sessionID); err != nil {
 		return nil, err
@@ -43,18 +45,24 @@ func (b *Backend) Exec(ctx context.Context, sessionID string, req *workshop.Exec
 	}
 	ectx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	marker := workshop.NewExecMarker()
 	start := time.Now()
-	res, err := b.runExec(ectx, target, req)
+	res, err := b.runExec(ectx, target, req, marker)
 	if res != nil {
 		res.Duration = time.Since(start)
 	}
-	if err != nil && ctx.Err() == nil && errors.Is(ectx.Err(), context.DeadlineExceeded) {
-		// Our timeout, not the caller's cancellation.
+	if err != nil && ectx.Err() != nil {
+		// Timed out or cancelled: the command may still run (as may all it started).
 		if res == nil {
 			res = &workshop.ExecResult{Duration: time.Since(start)}
 		}
-		res.TimedOut, res.ExitCode = true, -1
-		return res, nil
+		b.killExec(ctx, target, req, marker, res)
+		if ctx.Err() == nil && errors.Is(ectx.Err(), context.DeadlineExceeded) {
+			// Our timeout, not the caller's cancellation.
+			res.TimedOut, res.ExitCode = true, -1
+			return res, nil
+		}
+		return nil, fmt.Errorf("exec in session %s, container %s: %w (%s)", sessionID, target, err, res.KillSummary())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("exec in session %s, container %s: %w", sessionID, target, err)
@@ -63,11 +71,17 @@ func (b *Backend) Exec(ctx context.Context, sessionID string, req *workshop.Exec
 }
 
 // runExec creates, attaches and waits for one exec. On ctx's end it closes the stream
-// and returns what arrived so far with ctx's error.
-func (b *Backend) runExec(ctx context.Context, target string, req *workshop.ExecRequest) (*workshop.ExecResult, error) {
+// and returns what arrived so far with ctx's error. A non-empty marker is set as workshop.ExecMarkerEnv in the command's environment.
+func (b *Backend) runExec(ctx context.Context, target string, req *workshop.ExecRequest, marker string) (*workshop.ExecResult, error) {
+	env := envList(req.Env)
+	if marker != "" {
+		// Ours, never the request's or the image's: the kill looks for this exact value.
+		env = slices.DeleteFunc(env, func(e string) bool { return strings.HasPrefix(e, workshop.ExecMarkerEnv+"=") })
+		env = append(env, workshop.ExecMarkerEnv+"="+marker)
+	}
 	created, err := b.cli.ContainerExecCreate(ctx, target, container.ExecOptions{
 		Cmd:          req.Command,
-		Env:          envList(req.Env),
+		Env:          env,
 		WorkingDir:   req.WorkingDir,
 		User:         req.User,
 		AttachStdout: true,

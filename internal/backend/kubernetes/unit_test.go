@@ -88,8 +88,15 @@ func TestPodWaiting(t *testing.T) {
 }
 
 func TestWrapCommand(t *testing.T) {
-	got := wrapCommand(&workshop.ExecRequest{Command: []string{"ls"}, WorkingDir: "/tmp", Env: map[string]string{"A": "it's"}})
-	want := []string{"/bin/sh", "-c", `cd '/tmp' || exit 126; export A='it'"'"'s'; exec "$@"`, "nalabo-exec", "ls"}
+	got := wrapCommand(&workshop.ExecRequest{Command: []string{"ls"}, WorkingDir: "/tmp",
+		Env: map[string]string{"A": "it's", workshop.ExecMarkerEnv: "theirs"}}, "ours")
+	want := []string{"/bin/sh", "-c", `cd '/tmp' || exit 126; export A='it'"'"'s'; export NALABO_EXEC_ID='theirs'; ` +
+		`export NALABO_EXEC_ID='ours'; exec "$@"`, "nalabo-exec", "ls"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q", got)
+	}
+	got = wrapCommand(&workshop.ExecRequest{Command: []string{"sleep", "1"}}, "m")
+	want = []string{"/bin/sh", "-c", `export NALABO_EXEC_ID='m'; exec "$@"`, "nalabo-exec", "sleep", "1"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %q", got)
 	}

@@ -259,7 +259,11 @@ func TestHealthyAndFailingSessions(t *testing.T) {
 	if err == nil {
 		t.Fatal("a workspace that exits at once was reported ready")
 	}
-	wantContains(t, err.Error(), "code 3", "exit code")
+	// Under load the wait may only see the container running again after its restart,
+	// when the failed run's exit code is no longer in its state.
+	if !strings.Contains(err.Error(), "was restarted") {
+		wantContains(t, err.Error(), "code 3", "exit code")
+	}
 	wantContains(t, err.Error(), "boom", "logs")
 	if left := leftovers(t, b, spec.ID); len(left) > 0 {
 		t.Fatalf("failed create left %v", left)

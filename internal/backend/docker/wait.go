@@ -50,8 +50,11 @@ func readiness(ins container.InspectResponse) (bool, error) {
 		return false, nil
 	}
 	switch {
-	case st.Restarting || ins.RestartCount > 0:
+	case st.Restarting || (ins.RestartCount > 0 && !st.Running):
 		return false, fmt.Errorf("it exited (code %d) and is restarting", st.ExitCode)
+	case ins.RestartCount > 0:
+		// Caught running again: the exit code of the failed run is gone from the state.
+		return false, fmt.Errorf("it exited and was restarted (%d restarts)", ins.RestartCount)
 	case st.Status == container.StateExited || st.Status == container.StateDead:
 		msg := fmt.Sprintf("it %s with code %d", st.Status, st.ExitCode)
 		if st.OOMKilled {

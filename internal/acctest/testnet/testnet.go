@@ -73,9 +73,10 @@ func Start(t testing.TB, hostAddr string, addrs ...string) *Net {
 		}
 	}
 	run("netns", "add", n.Name)
-	// Deleting the namespace deletes its veth end, hence the host end and its routes.
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "delete", n.Name).Run() })
 	run("link", "add", vh, "type", "veth", "peer", "name", vn, "netns", n.Name)
+	// The pair and its routes, now (a deleted namespace's links go later, asynchronously).
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "delete", vh).Run() })
 	run("addr", "add", hostAddr+"/32", "dev", vh)
 	run("link", "set", vh, "up")
 	run("-n", n.Name, "link", "set", "lo", "up")

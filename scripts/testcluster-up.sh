@@ -350,9 +350,10 @@ phase node-ready "$s"
 # modules to load), so that rule fails (logged, retried, harmless) and an iptables chain with
 # the xt NFQUEUE target does the same job: at POSTROUTING (after kube-proxy's DNAT, before the
 # CNI's masquerade), skipping established flows and the host's root processes (kubelet probes,
-# the apiserver), like upstream's rules. --queue-bypass: packets pass while nothing listens on
-# the queue (the enforcer stopped), so a dead enforcer never cuts the cluster's traffic; tests
-# prove enforcement with a positive control. The enforcer itself drops what it cannot parse.
+# the apiserver), like upstream's rules. Fail open: --queue-bypass (packets pass while nothing
+# listens on the queue) and the enforcer's --fail-open (a full queue or a packet it cannot
+# parse passes), so a dead or stalled enforcer never cuts the cluster's traffic, which other
+# tests share; a policy's verdict is always applied, and tests prove it with positive controls.
 s=$(tc_now)
 if [ ! -e /proc/net/netfilter/nfnetlink_queue ]; then
   modprobe nfnetlink_queue 2>/dev/null || true
@@ -395,7 +396,7 @@ subjects:
 EOF
 start kube-network-policies "$B/kube-network-policies" \
   --kubeconfig "$P/kube-network-policies.kubeconfig" --hostname-override "$TC_NODE_NAME" \
-  --nfqueue-id "$TC_NETPOL_QUEUE" --netfilter-bug-1766-fix=false \
+  --nfqueue-id "$TC_NETPOL_QUEUE" --netfilter-bug-1766-fix=false --fail-open \
   --metrics-bind-address 127.0.0.1:10265 --v=0
 # Bound to its queue (a line for it in nfnetlink_queue) once its informers have synced.
 wait_for "kube-network-policies on nfqueue $TC_NETPOL_QUEUE" 60 \

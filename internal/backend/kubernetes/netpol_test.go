@@ -247,9 +247,10 @@ func TestNetworkPolicyEnforced(t *testing.T) {
 }
 
 // TestVClusterNetworkPolicyEnforced: a vCluster session's virtual workloads (synced into
-// its host namespace) are held by the same policies: a virtual pod of session A reaches
-// its own virtual service and an allowed outside listener, but neither session B's pods
-// and service nor a denied listener; B's pods do not reach A's virtual pod.
+// its host namespace) are held by the same policies: session A's workspace reaches A's
+// virtual pod and service, A's virtual pod an allowed outside listener; A's virtual pod
+// reaches neither session B's pods and service nor a denied listener; B's pods do not
+// reach A's virtual pod.
 func TestVClusterNetworkPolicyEnforced(t *testing.T) {
 	vb := testVClusterBackend(t)
 	const host, denied, allowed = "203.0.113.133", "203.0.113.134", "203.0.113.135"
@@ -289,7 +290,7 @@ func TestVClusterNetworkPolicyEnforced(t *testing.T) {
 	virtual := aPod + "/httpd"
 	t.Logf("session A's virtual web pod runs on the host as %s (%s), its service %s", aPod, aWeb, aSvc)
 
-	expectReach(t, b, "A virtual pod -> A virtual service", a, virtual, aSvc, 80, webBody)
+	expectReach(t, b, "A workspace -> A virtual service", a, "", aSvc, 80, webBody)
 	expectReach(t, b, "A workspace -> A virtual pod", a, "", aWeb, 8080, webBody)
 	expectReach(t, b, "A virtual pod -> allowed outside listener", a, virtual, allowed, testnet.Port, testnet.Body(allowed))
 	expectReach(t, b, "B workspace -> B web pod", bID, "", bWeb, 8080, webBody)

@@ -6,7 +6,8 @@
 #
 # Order: controller-manager and scheduler (nothing re-creates pods), pods (deleted through
 # the API, so the kubelet tears their sandboxes and networks down), kubelet, apiserver
-# BEFORE etcd (the apiserver hangs in shutdown otherwise), kube-proxy then
+# BEFORE etcd (the apiserver hangs in shutdown otherwise), kube-proxy and
+# kube-network-policies before it (clients), then
 # `kube-proxy --cleanup`, leftover pod processes, this containerd's shims, containerd; then
 # mounts, network namespaces, cni0, the node interface, CNI-*/KUBE-* chains, sysctls.
 set -uo pipefail
@@ -45,6 +46,7 @@ fi
 tc_stop kubelet 15
 # Every client goes before the apiserver: it waits (up to a minute) for open watches to end.
 tc_stop kube-proxy 10
+tc_stop kube-network-policies 10
 tc_stop kube-apiserver 20
 tc_stop etcd 10
 if [ -x "$TESTCLUSTER_BIN_DIR/kube-proxy" ] && [ -d "$TESTCLUSTER_STATE_DIR" ]; then
@@ -104,15 +106,16 @@ done
 # --- Links, iptables, sysctls ---------------------------------------------------------------------
 ip link show "$TC_CNI_BRIDGE" >/dev/null 2>&1 && ip link delete "$TC_CNI_BRIDGE"
 ip link show "$TC_NODE_IFACE" >/dev/null 2>&1 && ip link delete "$TC_NODE_IFACE"
-# Every rule that jumps to a CNI-* or KUBE-* chain, then those chains (iptables and ip6tables).
+# Every rule that jumps to a CNI-* or KUBE-* chain or the enforcer's queue chain
+# ($TC_NETPOL_CHAIN), then those chains (iptables and ip6tables).
 for ipt in iptables ip6tables; do
   command -v "$ipt-save" >/dev/null || continue
   for t in filter nat mangle raw; do
     dump=$("$ipt-save" -t "$t" 2>/dev/null) || continue
-    echo "$dump" | grep -E '^-A [^ ]+ .*-j (CNI-|KUBE-)' | grep -vE '^-A (CNI-|KUBE-)' | while IFS= read -r rule; do
+    echo "$dump" | grep -E "^-A [^ ]+ .*-j (CNI-|KUBE-|$TC_NETPOL_CHAIN)" | grep -vE "^-A (CNI-|KUBE-|$TC_NETPOL_CHAIN )" | while IFS= read -r rule; do
       eval "$ipt -w -t $t -D ${rule#-A }" 2>/dev/null || true
     done
-    chains=$(echo "$dump" | awk '/^:(CNI-|KUBE-)/ {print substr($1, 2)}')
+    chains=$(echo "$dump" | awk -v n=":$TC_NETPOL_CHAIN" '/^:(CNI-|KUBE-)/ || $1 == n {print substr($1, 2)}')
     for c in $chains; do "$ipt" -w -t "$t" -F "$c" 2>/dev/null || true; done
     for c in $chains; do "$ipt" -w -t "$t" -X "$c" 2>/dev/null || true; done
   done

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Starts the local Kubernetes test cluster (v1.37.2, one node) and writes its admin
-# kubeconfig; idempotent (a second run while it is up returns in about a second).
+# kubeconfig; idempotent (a second run while it is up returns in about a second; on a running
+# cluster with a component missing, e.g. the enforcer, it starts only what is missing).
 #
 #   etcd 3.7 (data on /dev/shm) -> kube-apiserver -> kube-controller-manager, kube-scheduler,
 #   kube-proxy (iptables) and kubelet -> a containerd of its own (own config, root, state,
-#   socket; never Docker's) with runc and Debian's CNI plugins (bridge + portmap + firewall).
+#   socket; never Docker's) with runc and Debian's CNI plugins (bridge + portmap + firewall)
+#   -> kube-network-policies, the NetworkPolicy enforcer (the bridge CNI enforces none).
 #
 # Binaries are built from tools/testcluster (pinned module graph) into
 # $TESTCLUSTER_BIN_DIR (default /var/cache/nalabo/k8s/bin) and cached there; workload images
@@ -31,7 +33,7 @@ flock -w 900 9 || tc_die "another testcluster-up/down holds $TESTCLUSTER_CACHE_D
 timings=()
 phase() { timings+=("$1 $(tc_since "$2")s"); }
 
-components="containerd etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet"
+components="containerd etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kube-network-policies"
 
 node_ready() {
   [ "$(tc_kubectl get node "$TC_NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
@@ -60,6 +62,7 @@ command -v containerd >/dev/null || need+=(containerd)
 command -v runc >/dev/null || need+=(runc)
 [ -x "$TC_CNI_BIN_DIR/bridge" ] && [ -x "$TC_CNI_BIN_DIR/firewall" ] || need+=(containernetworking-plugins)
 command -v iptables >/dev/null || need+=(iptables)
+command -v nft >/dev/null || need+=(nftables)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 if ! command -v file >/dev/null; then
@@ -90,6 +93,7 @@ fi
 # --- Binaries and images -----------------------------------------------------------------------
 s=$(tc_now)
 "$lib/build.sh"
+"$lib/build.sh" --module "$TC_NETPOL_MODULE_DIR" --out "$TESTCLUSTER_BIN_DIR" --ldflags "-s -w" ./cmd/kube-network-policies
 phase binaries "$s"
 s=$(tc_now)
 "$lib/images.sh" build
@@ -337,6 +341,68 @@ start kubelet "$B/kubelet" --config "$cfg/kubelet.yaml" \
 wait_for "node $TC_NODE_NAME Ready" 120 node_ready
 for c in kube-controller-manager kube-scheduler kube-proxy kubelet; do alive "$c"; done
 phase node-ready "$s"
+
+# --- NetworkPolicy enforcer ---------------------------------------------------------------------------
+# kube-network-policies v0.8.0 (what kind runs): new connections from or to pod IPs go to an
+# nfqueue; the controller reads each first packet, evaluates the NetworkPolicies of its source
+# pod (egress) and destination pod (ingress) and answers accept or drop. Upstream feeds the
+# queue from an nftables `queue` rule; this kernel has no nft_queue (CONFIG_NFT_QUEUE off, no
+# modules to load), so that rule fails (logged, retried, harmless) and an iptables chain with
+# the xt NFQUEUE target does the same job: at POSTROUTING (after kube-proxy's DNAT, before the
+# CNI's masquerade), skipping established flows and the host's root processes (kubelet probes,
+# the apiserver), like upstream's rules. Fail open: --queue-bypass (packets pass while nothing
+# listens on the queue) and the enforcer's --fail-open (a full queue or a packet it cannot
+# parse passes), so a dead or stalled enforcer never cuts the cluster's traffic, which other
+# tests share; a policy's verdict is always applied, and tests prove it with positive controls.
+s=$(tc_now)
+if [ ! -e /proc/net/netfilter/nfnetlink_queue ]; then
+  modprobe nfnetlink_queue 2>/dev/null || true
+  [ -e /proc/net/netfilter/nfnetlink_queue ] || tc_die "the kernel has no nfnetlink_queue (CONFIG_NETFILTER_NETLINK_QUEUE): no NetworkPolicy enforcement possible"
+fi
+ipt() { iptables -w -t mangle "$@"; }
+ipt -N "$TC_NETPOL_CHAIN" 2>/dev/null || ipt -F "$TC_NETPOL_CHAIN"
+ipt -A "$TC_NETPOL_CHAIN" -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+ipt -A "$TC_NETPOL_CHAIN" -m owner --uid-owner 0 -j RETURN
+for dir in -s -d; do
+  if ! ipt -A "$TC_NETPOL_CHAIN" "$dir" "$TC_POD_CIDR" -j NFQUEUE --queue-num "$TC_NETPOL_QUEUE" --queue-bypass 2>/dev/null; then
+    modprobe xt_NFQUEUE 2>/dev/null || true
+    ipt -A "$TC_NETPOL_CHAIN" "$dir" "$TC_POD_CIDR" -j NFQUEUE --queue-num "$TC_NETPOL_QUEUE" --queue-bypass ||
+      tc_die "iptables NFQUEUE target unavailable (CONFIG_NETFILTER_XT_TARGET_NFQUEUE): no NetworkPolicy enforcement possible"
+  fi
+done
+ipt -C POSTROUTING -j "$TC_NETPOL_CHAIN" 2>/dev/null || ipt -I POSTROUTING 1 -j "$TC_NETPOL_CHAIN"
+# Its own identity, with upstream's ClusterRole (read pods, namespaces, nodes, policies; events).
+tc_kubectl apply -f - >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "system:kube-network-policies"}
+rules:
+- apiGroups: [""]
+  resources: [pods, namespaces, nodes]
+  verbs: [list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, watch]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, patch, update]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "system:kube-network-policies"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:kube-network-policies"}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:kube-network-policies"}
+EOF
+start kube-network-policies "$B/kube-network-policies" \
+  --kubeconfig "$P/kube-network-policies.kubeconfig" --hostname-override "$TC_NODE_NAME" \
+  --nfqueue-id "$TC_NETPOL_QUEUE" --netfilter-bug-1766-fix=false --fail-open \
+  --metrics-bind-address 127.0.0.1:10265 --v=0
+# Bound to its queue (a line for it in nfnetlink_queue) once its informers have synced.
+wait_for "kube-network-policies on nfqueue $TC_NETPOL_QUEUE" 60 \
+  awk -v q="$TC_NETPOL_QUEUE" '$1 == q {found = 1} END {exit !found}' /proc/net/netfilter/nfnetlink_queue
+alive kube-network-policies
+phase netpol "$s"
 
 # --- A pod runs and exec works ----------------------------------------------------------------------
 wait "$import_pid" || tc_die "importing the images failed"

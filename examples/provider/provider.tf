@@ -55,6 +55,9 @@ provider "nalabo" {
     # The address written into participants' kubeconfigs, when they reach the API
     # server by another name than Terraform does.
     participant_server = "https://k8s.workshops.example.com:6443"
+    # Addresses no session pod reaches (the except list of each session's egress
+    # NetworkPolicy; default: the cloud metadata addresses, keep them when you add yours).
+    egress_deny = ["169.254.169.254/32", "fd00:ec2::254/128", "10.0.0.0/8"]
   }
 }
 

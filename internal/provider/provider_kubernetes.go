@@ -39,6 +39,7 @@ type kubernetesModel struct {
 	ParticipantServer    types.String   `tfsdk:"participant_server"`
 	Exec                 *k8sExecModel  `tfsdk:"exec"`
 	VCluster             *vclusterModel `tfsdk:"vcluster"`
+	EgressDeny           types.List     `tfsdk:"egress_deny"`
 }
 
 type k8sExecModel struct {
@@ -106,6 +107,17 @@ func kubernetesProviderSchema() schema.SingleNestedBlock {
 					"Falls back to `K8S_NAMESPACE`, then `" + kubernetes.DefaultNamespace + "`.",
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.RegexMatches(dnsLabelRE, "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)")},
+			},
+			"egress_deny": schema.ListAttribute{
+				MarkdownDescription: "CIDRs (IPv4 and IPv6) that no session pod reaches: the `ipBlock.except` list of the egress " +
+					"NetworkPolicy every session namespace gets (namespace and vCluster isolation). Default: the cloud metadata " +
+					"addresses `" + strings.Join(kubernetes.DefaultEgressDeny, "`, `") + "`; setting it replaces that list " +
+					"(keep them in it), `[]` denies nothing. Pod addresses stay governed by the namespaces' own policies. " +
+					"Applies to sessions created afterwards. NetworkPolicies need a CNI that enforces them.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators: []validator.List{listvalidator.ValueStringsAre(checkValidator{"Invalid CIDR",
+					"must be an IPv4 or IPv6 CIDR without host bits, such as `169.254.169.254/32`", kubernetes.ValidateEgressCIDR})},
 			},
 			"participant_server": schema.StringAttribute{
 				MarkdownDescription: "API server address written into participants' kubeconfigs, for participants who reach " +
@@ -283,6 +295,13 @@ func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, diags *diag.D
 		}
 	}
 	cfg.Insecure = m.Insecure.ValueBool()
+	switch {
+	case m.EgressDeny.IsUnknown() || !allKnown(m.EgressDeny.Elements()):
+		known = false
+	case !m.EgressDeny.IsNull():
+		cfg.EgressDeny = []string{} // set but empty: deny nothing (nil means the default)
+		diags.Append(m.EgressDeny.ElementsAs(ctx, &cfg.EgressDeny, false)...)
+	}
 	if e := m.Exec; e != nil {
 		cfg.Exec = &kubernetes.ExecPlugin{APIVersion: str(e.APIVersion, ""), Command: str(e.Command, "")}
 		if e.Args.IsUnknown() || e.Env.IsUnknown() || !allKnown(e.Args.Elements()) || !allKnown(mapValues(e.Env.Elements())) {

@@ -34,6 +34,9 @@ type Config struct {
 	Exec *ExecPlugin
 	// VCluster configures isolation = "vcluster" (see vcluster_config.go).
 	VCluster VClusterConfig
+	// EgressDeny are CIDRs (IPv4 and IPv6) no session pod reaches: the except list of
+	// the session's egress NetworkPolicy. nil: DefaultEgressDeny; empty: none.
+	EgressDeny []string
 }
 
 // ExecPlugin is an exec credential plugin, as in a kubeconfig's users[].user.exec.
@@ -63,6 +66,14 @@ func (c Config) validate() (Config, error) {
 	}
 	if c.Insecure && c.ClusterCACertificate != "" {
 		return c, errors.New("kubernetes: insecure and cluster_ca_certificate are mutually exclusive")
+	}
+	if c.EgressDeny == nil {
+		c.EgressDeny = DefaultEgressDeny
+	}
+	for _, cidr := range c.EgressDeny {
+		if err := ValidateEgressCIDR(cidr); err != nil {
+			return c, fmt.Errorf("kubernetes egress_deny: %w", err)
+		}
 	}
 	return c, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -145,7 +144,7 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if _, err := core.LimitRanges(ns).Create(ctx, limitRangeObject(om(limitRangeName), res), create); err != nil {
 		return nil, fmt.Errorf("create limit range: %w", err)
 	}
-	for _, np := range networkPolicies(om) {
+	for _, np := range networkPolicies(om, b.cfg.EgressDeny) {
 		if _, err := b.cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, np, create); err != nil {
 			return nil, fmt.Errorf("create network policy %s: %w", np.Name, err)
 		}
@@ -300,35 +299,6 @@ func limitRangeSpec(res workshop.ParsedResources) corev1.LimitRangeSpec {
 
 func limitRangeObject(om metav1.ObjectMeta, res workshop.ParsedResources) *corev1.LimitRange {
 	return &corev1.LimitRange{ObjectMeta: om, Spec: limitRangeSpec(res)}
-}
-
-// networkPolicies: ingress only from the same namespace; egress anywhere but the cloud
-// metadata address.
-func networkPolicies(om func(string) metav1.ObjectMeta) []*networkingv1.NetworkPolicy {
-	return []*networkingv1.NetworkPolicy{
-		{
-			ObjectMeta: om("nalabo-ingress-same-namespace"),
-			Spec: networkingv1.NetworkPolicySpec{
-				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-				Ingress: []networkingv1.NetworkPolicyIngressRule{{
-					From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}},
-				}},
-			},
-		},
-		{
-			ObjectMeta: om("nalabo-egress-no-metadata"),
-			Spec: networkingv1.NetworkPolicySpec{
-				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
-				Egress: []networkingv1.NetworkPolicyEgressRule{{
-					To: []networkingv1.NetworkPolicyPeer{
-						{NamespaceSelector: &metav1.LabelSelector{}},
-						{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0", Except: []string{"169.254.169.254/32"}}},
-						{IPBlock: &networkingv1.IPBlock{CIDR: "::/0"}},
-					},
-				}},
-			},
-		},
-	}
 }
 
 func participantRules() []rbacv1.PolicyRule {

@@ -166,7 +166,7 @@ func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *
 	if _, err := core.LimitRanges(ns).Create(ctx, limitRangeObject(om(limitRangeName), res), create); err != nil {
 		return nil, fmt.Errorf("create limit range: %w", err)
 	}
-	for _, np := range networkPolicies(om) {
+	for _, np := range networkPolicies(om, b.cfg.EgressDeny) {
 		if _, err := b.cs.NetworkingV1().NetworkPolicies(ns).Create(ctx, np, create); err != nil {
 			return nil, fmt.Errorf("create network policy %s: %w", np.Name, err)
 		}

@@ -40,10 +40,13 @@ stamp=$( { go version; echo "$ldflags"; printf '%s\n' "${pkgs[@]}"
            find "$module/cmd" -name '*.go' -type f 2>/dev/null | LC_ALL=C sort | xargs -r cat; } | sha256sum | cut -d' ' -f1)
 names=()
 for p in "${pkgs[@]}"; do names+=("$(basename "$p")"); done
+# Another module building into the same directory keeps a stamp of its own.
+stamp_file=$out/.stamp
+[ "$module" = "$(cd "$TC_MODULE_DIR" && pwd)" ] || stamp_file=$out/.stamp-$(basename "$module")
 
 ok=1
 for n in "${names[@]}"; do [ -x "$out/$n" ] || ok=0; done
-if [ $ok = 1 ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
+if [ $ok = 1 ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
   tc_log "binaries up to date in $out (stamp ${stamp:0:12})"
   exit 0
 fi
@@ -59,5 +62,5 @@ for n in "${names[@]}"; do
   [ -x "$tmp/$n" ] || tc_die "build produced no $n"
   mv -f "$tmp/$n" "$out/$n"
 done
-echo "$stamp" > "$out/.stamp"
+echo "$stamp" > "$stamp_file"
 tc_log "built in $(tc_since "$start") s: $(cd "$out" && du -ch "${names[@]}" | tail -1 | cut -f1)"

@@ -51,6 +51,8 @@ cert kubelet "/O=system:nodes/CN=system:node:$TC_NODE_NAME" clientAuth
 cert kube-proxy "/CN=system:kube-proxy" clientAuth
 cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
 cert front-proxy-client "/CN=front-proxy-client" clientAuth
+# The NetworkPolicy enforcer (kube-network-policies); RBAC in scripts/testcluster-up.sh.
+cert kube-network-policies "/CN=system:kube-network-policies" clientAuth
 rm -f ca.srl
 
 # kubeconfig FILE USER SERVER: a self-contained kubeconfig (certificates embedded).
@@ -81,7 +83,7 @@ KUBECONFIG
   mv "$file.tmp" "$file"
 }
 local_server=https://127.0.0.1:$TC_APISERVER_PORT
-for u in admin kube-controller-manager kube-scheduler kube-proxy; do
+for u in admin kube-controller-manager kube-scheduler kube-proxy kube-network-policies; do
   kubeconfig "$u.kubeconfig" "$u" "$local_server"
 done
 # The kubelet talks to the apiserver on the node's address, as on a real node.

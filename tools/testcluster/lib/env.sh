@@ -49,6 +49,12 @@ TC_HTTPD_IMAGE=${TESTCLUSTER_HTTPD_IMAGE:-nalabo-test/httpd:1}
 
 # Binaries built by tools/testcluster/lib/build.sh.
 TC_BINARIES="etcd pause kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl"
+# The NetworkPolicy enforcer: kube-network-policies (tools/testcluster/netpol, a module of
+# its own, same bin dir); its nfqueue number and the iptables chain that feeds that queue
+# (this kernel has no nft `queue` expression: CONFIG_NFT_QUEUE is off).
+TC_NETPOL_MODULE_DIR=$TC_MODULE_DIR/netpol
+TC_NETPOL_QUEUE=${TESTCLUSTER_NETPOL_QUEUE:-100}
+TC_NETPOL_CHAIN=NALABO-K8S-NETPOL
 
 tc_log() { printf '[testcluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 tc_die() { tc_log "ERROR: $*"; exit 1; }

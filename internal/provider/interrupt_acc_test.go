@@ -179,6 +179,12 @@ func workspaces(t *testing.T, templateName string) map[string][]string {
 // exists: it is created last).
 func completeSessions(t *testing.T, templateName string) int {
 	t.Helper()
+	return len(completeSessionIDs(t, templateName))
+}
+
+// completeSessionIDs are the IDs of the template's sessions whose create finished.
+func completeSessionIDs(t *testing.T, templateName string) map[string]bool {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	f := filters.NewArgs(
@@ -190,7 +196,11 @@ func completeSessions(t *testing.T, templateName string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(list.Volumes)
+	out := map[string]bool{}
+	for _, v := range list.Volumes {
+		out[v.Labels[workshop.LabelSession]] = true
+	}
+	return out
 }
 
 func classConfig(templateName, prefix string) string {
@@ -327,18 +337,25 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 			took := waitPluginGone(t, bin, 5*time.Minute)
 			inState := run.sessionIDs()
 			before := workspaces(t, name)
-			notInState := 0
+			complete := completeSessionIDs(t, name)
+			// A complete session missing from the state must be adopted; an incomplete
+			// one (its create was cut short) must be removed.
+			notInState, incomplete := 0, 0
 			for _, ids := range before {
 				for _, id := range ids {
-					if !inState[id] {
+					switch {
+					case inState[id]:
+					case complete[id]:
 						notInState++
+					default:
+						incomplete++
 					}
 				}
 			}
 			orphansSeen += notInState
 			left := acctest.CountLabelled(t, workshop.LabelTemplate+"="+name)
-			t.Logf("interrupted: plugin exited %s after terraform; %d sessions in state, %d participants with a workspace, %d workspaces not in state, %d complete sessions; labelled: %d containers, %d networks, %d volumes",
-				took.Round(100*time.Millisecond), len(inState), len(before), notInState, completeSessions(t, name), left.Containers, left.Networks, left.Volumes)
+			t.Logf("interrupted: plugin exited %s after terraform; %d sessions in state, %d participants with a workspace, %d complete workspaces not in state, %d incomplete ones, %d complete sessions; labelled: %d containers, %d networks, %d volumes",
+				took.Round(100*time.Millisecond), len(inState), len(before), notInState, incomplete, len(complete), left.Containers, left.Networks, left.Volumes)
 
 			run.run("apply", "-auto-approve", "-parallelism=10")
 			ids := run.sessionIDs()
@@ -360,7 +377,10 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 			}
 			for _, wsIDs := range before {
 				for _, id := range wsIDs {
-					if ids[id] && !inState[id] {
+					if ids[id] && !inState[id] && !complete[id] {
+						t.Errorf("session %s was adopted though its create had not finished", id)
+					}
+					if ids[id] && !inState[id] && complete[id] {
 						adopted++
 					}
 				}
@@ -380,9 +400,9 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("over all interruptions: %d workspaces were not in the state after the interruption, %d of them adopted by the re-apply", orphansSeen, adopted)
+	t.Logf("over all interruptions: %d complete workspaces were not in the state after the interruption, %d of them adopted by the re-apply", orphansSeen, adopted)
 	if orphansSeen != adopted {
-		t.Errorf("%d workspaces were missing from the state after the interruptions but %d were adopted", orphansSeen, adopted)
+		t.Errorf("%d complete workspaces were missing from the state after the interruptions but %d were adopted", orphansSeen, adopted)
 	}
 
 	// Deterministic positive control of the adoption rule: a complete session made

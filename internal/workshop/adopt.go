@@ -56,3 +56,15 @@ func RemnantDue(s *Session, now time.Time, grace time.Duration) bool {
 	}
 	return s.CreatedAt.IsZero() || !now.Before(s.CreatedAt.Add(grace))
 }
+
+// SessionsOf keeps the sessions of one template ID and participant (what a
+// SessionAdopter's SessionsOf returns from a wider listing).
+func SessionsOf(all []*Session, templateID, participant string) []*Session {
+	var out []*Session
+	for _, s := range all {
+		if s.TemplateID == templateID && s.Participant == participant {
+			out = append(out, s)
+		}
+	}
+	return out
+}

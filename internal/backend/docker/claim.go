@@ -26,13 +26,7 @@ func (b *Backend) SessionsOf(ctx context.Context, templateID, participant string
 	if err != nil {
 		return nil, err
 	}
-	var out []*workshop.Session
-	for _, s := range all {
-		if s.TemplateID == templateID && s.Participant == participant {
-			out = append(out, s)
-		}
-	}
-	return out, nil
+	return workshop.SessionsOf(all, templateID, participant), nil
 }
 
 // ClaimSession creates the session's claim volume (creating an existing volume is a

@@ -593,15 +593,15 @@ func dependencyOrder(services map[string]Service) ([]string, error) {
 }
 
 // HashBuilds hashes the build context of every built service (service name ->
-// HashBuildContext), so a changed file changes the template's digest.
-func HashBuilds(p *Project) (map[string]string, error) {
+// HashBuildContextWith), so a changed file changes the template's digest.
+func HashBuilds(p *Project, rules workshop.DigestRules) (map[string]string, error) {
 	out := map[string]string{}
 	var errs []error
 	for _, s := range p.Services {
 		if s.Build == nil {
 			continue
 		}
-		sum, err := workshop.HashBuildContext(s.Build.Context, s.Build.Dockerfile)
+		sum, err := workshop.HashBuildContextWith(rules, s.Build.Context, s.Build.Dockerfile)
 		if err != nil {
 			errs = append(errs, &Problem{Service: s.Name, Msg: "build: " + err.Error()})
 			continue

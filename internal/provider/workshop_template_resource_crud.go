@@ -172,12 +172,25 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 		}.object(&resp.Diagnostics)
 	}
 
+	// Digest rules: content only for new and owned templates, the legacy rules for a
+	// template stored before ownership (so that it keeps its ID).
+	rules := workshop.RulesContent
+	var state *workshopTemplateModel
+	if !req.State.Raw.IsNull() {
+		state = new(workshopTemplateModel)
+		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		rules = workshop.RulesOf(workshop.TemplateOwnerOf(state.ID.ValueString()))
+	}
+
 	// Build context hash, at plan time.
 	if ws := plan.workspace(ctx, &resp.Diagnostics); ws != nil {
 		if b := ws.build(ctx, &resp.Diagnostics); b != nil {
 			b.ContextSHA256 = types.StringUnknown()
 			if knownString(b.Context) && !b.Dockerfile.IsUnknown() {
-				sum, err := workshop.HashBuildContext(b.Context.ValueString(), b.Dockerfile.ValueString())
+				sum, err := workshop.HashBuildContextWith(rules, b.Context.ValueString(), b.Dockerfile.ValueString())
 				if err != nil {
 					resp.Diagnostics.AddAttributeError(path.Root("workspace").AtName("build").AtName("context"),
 						"Invalid build context", "workspace.build.context: "+err.Error())
@@ -206,7 +219,7 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 		if !ok {
 			return
 		}
-		builds, err := compose.HashBuilds(p)
+		builds, err := compose.HashBuilds(p, rules)
 		if err != nil {
 			addComposeError(&resp.Diagnostics, err)
 			return
@@ -217,13 +230,8 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 	r.warnOpenEgress(ctx, plan, &resp.Diagnostics)
 
 	// id, digest, images: unknown when something digest-shaping changes, else kept.
-	if !req.State.Raw.IsNull() {
-		var state workshopTemplateModel
-		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-		if resp.Diagnostics.HasError() {
-			return
-		}
-		changed := changedDigestAttributes(plan, state)
+	if state != nil {
+		changed := changedDigestAttributes(ctx, plan, *state, rules)
 		if len(changed) > 0 {
 			tflog.Debug(ctx, "template digest will change", map[string]any{"template_id": state.ID.ValueString(), "changed": changed})
 			plan.ID = types.StringUnknown()
@@ -276,11 +284,18 @@ func (r *workshopTemplateResource) warnOpenEgress(ctx context.Context, plan work
 	}
 }
 
-// changedDigestAttributes names the digest-shaping attributes that differ.
-func changedDigestAttributes(plan, state workshopTemplateModel) []string {
+// changedDigestAttributes names the digest-shaping attributes that differ. Under
+// RulesContent the build context's and the Compose directory's paths are not part of
+// the digest (their files are, through context_sha256 and compose_builds): a moved
+// configuration updates the template in place and keeps its ID.
+func changedDigestAttributes(ctx context.Context, plan, state workshopTemplateModel, rules workshop.DigestRules) []string {
 	values := func(m workshopTemplateModel) []attr.Value {
-		return []attr.Value{m.Name, m.InfrastructureType, m.Isolation, m.Workspace, m.Manifests, m.Compose,
-			m.EffectiveResources, m.Duration, m.PodSecurity, m.DockerInDocker, m.ComposeDirectory, m.ComposeBuilds, m.VClusterValues,
+		ws, dir := attr.Value(m.Workspace), attr.Value(m.ComposeDirectory)
+		if rules == workshop.RulesContent {
+			ws, dir = workspaceWithoutContext(ctx, m), types.StringNull()
+		}
+		return []attr.Value{m.Name, m.InfrastructureType, m.Isolation, ws, m.Manifests, m.Compose,
+			m.EffectiveResources, m.Duration, m.PodSecurity, m.DockerInDocker, dir, m.ComposeBuilds, m.VClusterValues,
 			egressDigestValue(m.Egress)}
 	}
 	p, s := values(plan), values(state)
@@ -291,6 +306,26 @@ func changedDigestAttributes(plan, state workshopTemplateModel) []string {
 		}
 	}
 	return changed
+}
+
+// workspaceWithoutContext is the workspace object with build.context nulled.
+func workspaceWithoutContext(ctx context.Context, m workshopTemplateModel) attr.Value {
+	var diags diag.Diagnostics
+	ws := m.workspace(ctx, &diags)
+	b := ws.build(ctx, &diags)
+	if b == nil || diags.HasError() {
+		return m.Workspace
+	}
+	b.Context = types.StringNull()
+	obj, d := types.ObjectValueFrom(ctx, buildAttrTypes, b)
+	diags.Append(d...)
+	ws.Build = obj
+	wobj, d := types.ObjectValueFrom(ctx, workspaceAttrTypes, ws)
+	diags.Append(d...)
+	if diags.HasError() {
+		return m.Workspace
+	}
+	return wobj
 }
 
 func (r *workshopTemplateResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -304,7 +339,9 @@ func (r *workshopTemplateResource) Create(ctx context.Context, req resource.Crea
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	r.apply(ctx, &plan, &resp.Diagnostics)
+	// Every resource instance owns its stored copy: two states (or two resources)
+	// declaring the same template never share, and so never remove, each other's.
+	r.apply(ctx, &plan, workshop.NewTemplateOwner(), &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -324,7 +361,7 @@ func (r *workshopTemplateResource) Update(ctx context.Context, req resource.Upda
 	defer cancel()
 
 	plannedID := plan.ID
-	b := r.apply(ctx, &plan, &resp.Diagnostics)
+	b := r.apply(ctx, &plan, workshop.TemplateOwnerOf(state.ID.ValueString()), &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -403,12 +440,14 @@ func deleteTemplates(ctx context.Context, b backendImpl, ids []string, keep stri
 	return failed
 }
 
-// apply sends the planned template to its backend and fills id, digest and images.
-func (r *workshopTemplateResource) apply(ctx context.Context, plan *workshopTemplateModel, diags *diag.Diagnostics) backendImpl {
+// apply sends the planned template, stored as owner's copy ("" for a legacy
+// template), to its backend and fills id, digest and images.
+func (r *workshopTemplateResource) apply(ctx context.Context, plan *workshopTemplateModel, owner string, diags *diag.Diagnostics) backendImpl {
 	t := plan.toTemplate(ctx, diags)
 	if diags.HasError() {
 		return nil
 	}
+	t.Owner = owner
 	if err := t.Validate(); err != nil {
 		addBackendError(diags, "apply the template", err)
 		return nil

@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
 const testChartValues = "controlPlane:\n  statefulSet:\n    annotations: {x: y}\n"
@@ -102,7 +104,7 @@ func TestTemplateVClusterValuesPlan(t *testing.T) {
 	if !p.ID.IsUnknown() || !p.Digest.IsUnknown() {
 		t.Errorf("a vcluster_values change kept the id %s", p.ID)
 	}
-	if got := changedDigestAttributes(p, state); len(got) != 1 || got[0] != "vcluster_values" {
+	if got := changedDigestAttributes(context.Background(), p, state, workshop.RulesContent); len(got) != 1 || got[0] != "vcluster_values" {
 		t.Errorf("changed attributes %v", got)
 	}
 }

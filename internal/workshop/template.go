@@ -1,6 +1,7 @@
 package workshop
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -49,6 +50,11 @@ type Template struct {
 	Images map[string]string `json:"images,omitempty"`
 	// Digest is the sha256 of everything that shapes a session.
 	Digest string `json:"digest,omitempty"`
+	// Owner identifies the Terraform resource instance that stored this copy of the
+	// template (TemplateOwnerLen lower-case hex, part of the ID): two states declaring
+	// the same template each own a copy, and only its owner removes it. "" marks a
+	// template stored before ownership existed (shared, legacy digest rules).
+	Owner string `json:"owner,omitempty"`
 }
 
 // Egress is what a docker session may reach outside itself.
@@ -243,16 +249,31 @@ type digestInput struct {
 	// Only "open" and "none": restricted is the default of templates that predate the
 	// attribute, which keep their digests (and their sessions).
 	Egress Egress `json:"egress,omitempty"`
+	// Rules is RulesContent when it changed what is hashed (a build or a Compose file),
+	// so that no content digest can equal a legacy one by accident.
+	Rules int `json:"rules,omitempty"`
 }
 
-// SealTemplate computes the template's Digest and ID from its content and resolved
-// Images. Backends call it at the end of ApplyTemplate.
+// SealTemplate computes the template's Digest and ID from its content, resolved Images
+// and Owner. Backends call it at the end of ApplyTemplate.
+//
+// Owned templates use RulesContent: where the build context and the Compose directory
+// sit is not part of the digest (their files are, through ContextDigest and
+// ComposeBuilds), so a configuration moved to another directory keeps its IDs. Legacy
+// templates (no Owner) keep the rules they were sealed with.
 func SealTemplate(t *Template) {
 	in := digestInput{
 		Name: t.Name, Infrastructure: t.Infrastructure, Isolation: t.Isolation,
 		Workspace: t.Workspace, Manifests: t.Manifests, Compose: t.Compose,
 		Resources: t.Resources, Duration: t.Duration, PodSecurity: t.PodSecurity,
 		DockerInDocker: t.DockerInDocker, VClusterValues: t.VClusterValues,
+	}
+	content := RulesOf(t.Owner) == RulesContent
+	if content && t.Workspace.Build != nil {
+		b := *t.Workspace.Build
+		b.Context = ""
+		in.Workspace.Build = &b
+		in.Rules = int(RulesContent)
 	}
 	if t.Egress != EgressRestricted {
 		in.Egress = t.Egress
@@ -262,7 +283,11 @@ func SealTemplate(t *Template) {
 	}
 	sort.Slice(in.Images, func(i, j int) bool { return in.Images[i][0] < in.Images[j][0] })
 	if t.Compose != "" {
-		in.ComposeDir = t.ComposeDir
+		if content {
+			in.Rules = int(RulesContent)
+		} else {
+			in.ComposeDir = t.ComposeDir
+		}
 		for svc, d := range t.ComposeBuilds {
 			in.ComposeBuilds = append(in.ComposeBuilds, [2]string{svc, d})
 		}
@@ -271,24 +296,77 @@ func SealTemplate(t *Template) {
 	b, _ := json.Marshal(in) // maps marshal with sorted keys
 	sum := sha256.Sum256(b)
 	t.Digest = "sha256:" + hex.EncodeToString(sum[:])
-	t.ID = TemplateID(t.Infrastructure, t.Name, t.Digest)
+	t.ID = TemplateID(t.Infrastructure, t.Name, t.Digest, t.Owner)
 }
 
-// TemplateID builds "<infrastructure>.<name>.<first 12 hex of digest>".
-func TemplateID(infra InfrastructureType, name, digest string) string {
+// TemplateOwnerLen is the length of a template owner (lower-case hex).
+const TemplateOwnerLen = 8
+
+// TemplateID builds "<infrastructure>.<name>.<first 12 hex of digest>[.<owner>]".
+func TemplateID(infra InfrastructureType, name, digest, owner string) string {
 	d := strings.TrimPrefix(digest, "sha256:")
 	if len(d) > 12 {
 		d = d[:12]
 	}
-	return string(infra) + "." + name + "." + d
+	id := string(infra) + "." + name + "." + d
+	if owner != "" {
+		id += "." + owner
+	}
+	return id
 }
 
-// ParseTemplateID splits a template ID into its infrastructure, name and digest prefix.
-func ParseTemplateID(id string) (infra InfrastructureType, name, digest12 string, err error) {
+// ParseTemplateID splits a template ID into its infrastructure, name and storage key:
+// the digest prefix, followed by "-<owner>" for an owned template. The key names the
+// stored copy (nalabo-template-<name>-<key>).
+func ParseTemplateID(id string) (infra InfrastructureType, name, key string, err error) {
 	parts := strings.Split(id, ".")
-	if len(parts) != 3 || (parts[0] != string(InfraDocker) && parts[0] != string(InfraKubernetes)) ||
-		ValidateTemplateName(parts[1]) != nil || len(parts[2]) != 12 {
-		return "", "", "", fmt.Errorf("%q is not a template ID (expected <infrastructure>.<name>.<digest>, as in nalabo_workshop_template.<name>.id)", id)
+	ok := (len(parts) == 3 || len(parts) == 4) &&
+		(parts[0] == string(InfraDocker) || parts[0] == string(InfraKubernetes)) &&
+		ValidateTemplateName(parts[1]) == nil && len(parts[2]) == 12 && isLowerHex(parts[2]) &&
+		(len(parts) == 3 || ValidateTemplateOwner(parts[3]) == nil)
+	if !ok {
+		return "", "", "", fmt.Errorf("%q is not a template ID (expected <infrastructure>.<name>.<digest>.<owner>, as in nalabo_workshop_template.<name>.id)", id)
 	}
-	return InfrastructureType(parts[0]), parts[1], parts[2], nil
+	key = parts[2]
+	if len(parts) == 4 {
+		key += "-" + parts[3]
+	}
+	return InfrastructureType(parts[0]), parts[1], key, nil
+}
+
+// TemplateOwnerOf returns the owner part of a template ID ("" for a legacy or invalid ID).
+func TemplateOwnerOf(id string) string {
+	if _, _, _, err := ParseTemplateID(id); err != nil {
+		return ""
+	}
+	if parts := strings.Split(id, "."); len(parts) == 4 {
+		return parts[3]
+	}
+	return ""
+}
+
+// NewTemplateOwner returns a random owner for a template resource instance.
+func NewTemplateOwner() string {
+	b := make([]byte, TemplateOwnerLen/2)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// ValidateTemplateOwner checks an owner: TemplateOwnerLen lower-case hex digits.
+func ValidateTemplateOwner(s string) error {
+	if len(s) != TemplateOwnerLen || !isLowerHex(s) {
+		return fmt.Errorf("template owner %q must be %d lower-case hex digits", s, TemplateOwnerLen)
+	}
+	return nil
+}
+
+func isLowerHex(s string) bool {
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -121,7 +121,7 @@ func (b *Backend) ensureBuilt(ctx context.Context, t *workshop.Template) (string
 	bd := t.Workspace.Build
 	if bd.ContextDigest == "" {
 		var err error
-		if bd.ContextDigest, err = workshop.HashBuildContext(bd.Context, bd.Dockerfile); err != nil {
+		if bd.ContextDigest, err = workshop.HashBuildContextWith(workshop.RulesOf(t.Owner), bd.Context, bd.Dockerfile); err != nil {
 			return "", "", fmt.Errorf("template %s: workspace.build: %w", t.Name, err)
 		}
 	}

@@ -49,23 +49,40 @@ func (b *Backend) ApplyTemplate(ctx context.Context, in *workshop.Template) (*wo
 	if err := b.checkTemplateCapacity(ctx, in); err != nil {
 		return nil, fmt.Errorf("template %s: %w", in.Name, err)
 	}
-	t, err := cloneTemplate(in)
-	if err != nil {
-		return nil, err
-	}
-	if t.Images, err = b.resolveImages(ctx, t); err != nil {
-		return nil, err
-	}
-	if t.Compose != "" {
-		if err := b.resolveComposeImages(ctx, t, paths); err != nil {
+	// Another owner's copy of the same template (another state) may be deleted at the
+	// same time, removing the built images the copies share after they were resolved
+	// here: once stored, the images are checked, and resolved again if one went.
+	for attempt := 0; ; attempt++ {
+		t, err := cloneTemplate(in)
+		if err != nil {
 			return nil, err
 		}
+		if t.Images, err = b.resolveImages(ctx, t); err != nil {
+			return nil, err
+		}
+		if t.Compose != "" {
+			if err := b.resolveComposeImages(ctx, t, paths); err != nil {
+				return nil, err
+			}
+		}
+		workshop.SealTemplate(t)
+		if err := b.storeTemplate(ctx, t); err != nil {
+			return nil, err
+		}
+		err = b.checkImages(ctx, t)
+		if err == nil || !errors.Is(err, workshop.ErrNotFound) || attempt == 2 {
+			return t, err
+		}
+		// The copy stored above names an image that is gone: the next round stores it
+		// again (under a new ID if the rebuilt image differs).
+		_ = b.cli.VolumeRemove(ctx, templateVolumeName(t.Name, storageKey(t.ID)), false)
 	}
-	workshop.SealTemplate(t)
-	if err := b.storeTemplate(ctx, t); err != nil {
-		return nil, err
-	}
-	return t, nil
+}
+
+// storageKey is the stored-copy key of a template ID.
+func storageKey(id string) string {
+	_, _, key, _ := workshop.ParseTemplateID(id)
+	return key
 }
 
 // resolveImages makes every image of t present (built or pulled) and maps each
@@ -105,7 +122,7 @@ func (b *Backend) resolveComposeImages(ctx context.Context, t *workshop.Template
 		return &workshop.FieldError{Path: "compose", Msg: err.Error()}
 	}
 	if t.ComposeBuilds == nil {
-		if t.ComposeBuilds, err = compose.HashBuilds(p); err != nil {
+		if t.ComposeBuilds, err = compose.HashBuilds(p, workshop.RulesOf(t.Owner)); err != nil {
 			return &workshop.FieldError{Path: "compose", Msg: err.Error()}
 		}
 	}
@@ -136,7 +153,7 @@ func (b *Backend) serviceImage(ctx context.Context, t *workshop.Template, s comp
 	bd.ContextDigest = t.ComposeBuilds[s.Name]
 	if bd.ContextDigest == "" {
 		var err error
-		if bd.ContextDigest, err = workshop.HashBuildContext(bd.Context, bd.Dockerfile); err != nil {
+		if bd.ContextDigest, err = workshop.HashBuildContextWith(workshop.RulesOf(t.Owner), bd.Context, bd.Dockerfile); err != nil {
 			return "", "", err
 		}
 	}

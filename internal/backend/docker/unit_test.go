@@ -173,22 +173,6 @@ func TestRegistryAuthFor(t *testing.T) {
 	}
 }
 
-func TestDockerignore(t *testing.T) {
-	rules, err := parseDockerignore(strings.NewReader("# comment\n\n*.log\n/build\nsecret/\n!keep.log\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cases := map[string]bool{
-		"a.log": true, "keep.log": false, "build": true, "build/x/y": true,
-		"secret/key": true, "src/a.log": false, "main.go": false,
-	}
-	for p, want := range cases {
-		if got := ignored(rules, p); got != want {
-			t.Errorf("ignored(%q) = %v, want %v", p, got, want)
-		}
-	}
-}
-
 func TestSessionStatus(t *testing.T) {
 	now := time.Now()
 	future, past := now.Add(time.Hour), now.Add(-time.Minute)

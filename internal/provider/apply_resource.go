@@ -294,9 +294,10 @@ func (r *applyResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		if resp.Diagnostics.HasError() {
 			return
 		}
-		same := valuesEqual(plan.Configuration, state.Configuration) && valuesEqual(plan.Context, state.Context) &&
-			valuesEqual(plan.ContextSHA256, state.ContextSHA256) && valuesEqual(plan.Run, state.Run) &&
-			(plan.ServiceName.IsNull() && state.ServiceName.IsNull() || valuesEqual(plan.ServiceName, state.ServiceName))
+		// Where context sits is not compared, its files are (context_sha256): a
+		// configuration moved to another directory (every HCP Terraform run) applies
+		// nothing again.
+		same := sameApplyContent(plan, state)
 		if same && !hasMissing(ctx, state.Objects, &resp.Diagnostics) {
 			plan.Objects, plan.Image = state.Objects, state.Image
 		} else {
@@ -307,6 +308,14 @@ func (r *applyResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanR
 		}
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// sameApplyContent: nothing to apply again between state and plan (the context's path
+// aside).
+func sameApplyContent(plan, state applyModel) bool {
+	return valuesEqual(plan.Configuration, state.Configuration) && valuesEqual(plan.ContextSHA256, state.ContextSHA256) &&
+		valuesEqual(plan.Run, state.Run) && (plan.Context.IsNull() == state.Context.IsNull()) &&
+		(plan.ServiceName.IsNull() && state.ServiceName.IsNull() || valuesEqual(plan.ServiceName, state.ServiceName))
 }
 
 type objectModel struct {
@@ -429,6 +438,12 @@ func (r *applyResource) Update(ctx context.Context, req resource.UpdateRequest, 
 	resp.Diagnostics.Append(d...)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if sameApplyContent(plan, state) && !plan.Objects.IsUnknown() {
+		// Only the context's path changed: record it, apply nothing.
+		tflog.Info(ctx, "configuration moved, content unchanged; nothing to apply", map[string]any{"apply_id": state.ID.ValueString()})
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+		return
+	}
 	c, ok := r.requireConfigurator(ctx, plan.SessionID.ValueString(), &resp.Diagnostics)
 	if !ok {
 		return

@@ -49,11 +49,22 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 			"image when `workspace.build` is given) and stores the definition so sessions can find it by `id`.\n\n" +
 			"The `id` and `digest` change whenever anything that shapes a session changes (everything but " +
 			"`validations`), so sessions that reference the template by `id` are replaced. Changing only " +
-			"`validations` updates the template in place and keeps its `id`.",
+			"`validations` updates the template in place and keeps its `id`.\n\n" +
+			"The digest comes from content, never from where files sit: a build context or Compose directory " +
+			"counts through its files (relative paths, contents, executable bits, symlink targets; what " +
+			"`.dockerignore` excludes does not count), not through its path. A configuration moved to another " +
+			"directory (as every HCP Terraform run is) keeps its template and sessions; with relative paths " +
+			"(`\"${path.module}/...\"`) the plan is empty, with `abspath()` the template is updated in place.\n\n" +
+			"Each resource instance owns its stored copy of the template: two states (two cohorts) or two " +
+			"resources declaring the same template get the same `digest` but different `id`s, and destroying " +
+			"one never touches the other's copy or sessions. Images built for the template are shared by the " +
+			"copies and removed with the last one. Templates created by earlier builds of the provider (three-part " +
+			"IDs) keep a shared copy and their earlier digest rules (paths included) until they are replaced.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
-				MarkdownDescription: "Template ID, `<infrastructure_type>.<name>.<first 12 hex digits of digest>`. " +
-					"Changes whenever `digest` does.",
+				MarkdownDescription: "Template ID, `<infrastructure_type>.<name>.<first 12 hex digits of digest>.<owner>`, " +
+					"where `<owner>` (8 hex digits) identifies this resource instance's stored copy. Changes whenever " +
+					"`digest` does. To take over a copy whose state was lost, import it by this ID.",
 				Computed: true,
 			},
 			"name": schema.StringAttribute{
@@ -283,7 +294,8 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 						Attributes: map[string]schema.Attribute{
 							"context": schema.StringAttribute{
 								MarkdownDescription: "Required. Path of the build context directory (relative paths are relative to the " +
-									"directory Terraform runs in). Every file in it counts towards `context_sha256`." + hostDirDoc,
+									"directory Terraform runs in; prefer `\"${path.module}/...\"`). Every file the builder gets " +
+									"(`.dockerignore` honoured) counts towards `context_sha256`; the path itself does not." + hostDirDoc,
 								Optional:   true,
 								Validators: []validator.String{stringvalidator.LengthAtLeast(1), hostDirectory()},
 							},

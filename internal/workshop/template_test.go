@@ -41,3 +41,66 @@ func TestTemplateVClusterValues(t *testing.T) {
 		t.Errorf("a template without vcluster_values changed its digest: %s, was %s", a.Digest, before)
 	}
 }
+
+// TestOwnedTemplateDigest: an owned template's digest does not depend on where its
+// build context and Compose directory sit; the owner is part of the ID, not of the
+// digest. Legacy templates (no owner) keep their rules, paths included.
+func TestOwnedTemplateDigest(t *testing.T) {
+	at := func(owner, dir string) *Template {
+		tmpl := &Template{Name: "course", Infrastructure: InfraDocker, Owner: owner,
+			Workspace: Workspace{Build: &Build{Context: dir + "/ctx", ContextDigest: "abc"}},
+			Compose:   "services: {}\n", ComposeDir: dir, ComposeBuilds: map[string]string{"app": "def"},
+			Images: map[string]string{"nalabo/course:abc": "sha256:1"}}
+		SealTemplate(tmpl)
+		return tmpl
+	}
+	a, b := at("0123abcd", "/runs/run-1/config"), at("0123abcd", "/runs/run-2/config")
+	if a.Digest != b.Digest || a.ID != b.ID {
+		t.Fatalf("a moved directory changed the owned template: %s / %s", a.ID, b.ID)
+	}
+	if !strings.HasSuffix(a.ID, ".0123abcd") || strings.Count(a.ID, ".") != 3 {
+		t.Fatalf("owned ID %q does not end with its owner", a.ID)
+	}
+	other := at("ffff0000", "/runs/run-1/config")
+	if other.Digest != a.Digest || other.ID == a.ID {
+		t.Fatalf("two owners: digests %s / %s must be equal, IDs %s / %s different", other.Digest, a.Digest, other.ID, a.ID)
+	}
+	la, lb := at("", "/runs/run-1/config"), at("", "/runs/run-2/config")
+	if la.Digest == lb.Digest {
+		t.Fatal("legacy rules no longer include the paths: templates stored before ownership would change IDs")
+	}
+	if la.Digest == a.Digest {
+		t.Fatal("legacy and owned digests coincide")
+	}
+	// Positive control: content still counts.
+	c := at("0123abcd", "/runs/run-1/config")
+	c.Workspace.Build.ContextDigest = "abd"
+	SealTemplate(c)
+	if c.Digest == a.Digest {
+		t.Fatal("a changed context digest kept the template digest")
+	}
+}
+
+func TestParseTemplateID(t *testing.T) {
+	good := map[string]string{
+		"docker.course.0123456789ab":              "0123456789ab",
+		"kubernetes.course.0123456789ab.0a1b2c3d": "0123456789ab-0a1b2c3d",
+	}
+	for id, key := range good {
+		if _, name, k, err := ParseTemplateID(id); err != nil || name != "course" || k != key {
+			t.Errorf("%s: %s %s %v", id, name, k, err)
+		}
+	}
+	for _, id := range []string{"docker.course.0123456789ab.0A1B2C3D", "docker.course.0123456789ab.abc",
+		"docker.course.0123456789ab.0a1b2c3d.x", "nomad.course.0123456789ab", "docker.course.0123456789ag"} {
+		if _, _, _, err := ParseTemplateID(id); err == nil {
+			t.Errorf("%s: accepted", id)
+		}
+	}
+	if o := TemplateOwnerOf("docker.course.0123456789ab.0a1b2c3d"); o != "0a1b2c3d" {
+		t.Errorf("owner %q", o)
+	}
+	if o := NewTemplateOwner(); ValidateTemplateOwner(o) != nil {
+		t.Errorf("new owner %q invalid", o)
+	}
+}

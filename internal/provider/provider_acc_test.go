@@ -169,7 +169,7 @@ var (
 	digestRE     = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 	timestampRE  = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
 	templateIDRE = func(name string) *regexp.Regexp {
-		return regexp.MustCompile(`^docker\.` + regexp.QuoteMeta(name) + `\.[0-9a-f]{12}$`)
+		return regexp.MustCompile(`^docker\.` + regexp.QuoteMeta(name) + `\.[0-9a-f]{12}\.[0-9a-f]{8}$`)
 	}
 )
 

@@ -95,7 +95,7 @@ var dockerVars = []dockerVar{
 const envTLSVerify = "DOCKER_TLS_VERIFY"
 
 var kubernetesVars = []kubernetesVar{
-	{Var{"KUBE_CONFIG_PATH", "kubernetes.config_path", "kubeconfig path(s), `:`-separated (as the hashicorp/kubernetes provider)", false},
+	{Var{"KUBE_CONFIG_PATH", "kubernetes.config_path", "kubeconfig path(s), `:`-separated; read before `KUBECONFIG` (the hashicorp/kubernetes provider's name)", false},
 		func(c *kubernetes.Config) bool { return c.ConfigPath != "" },
 		func(c *kubernetes.Config, v string) error { c.ConfigPath = ExpandHome(v); return nil }},
 	{Var{"KUBECONFIG", "kubernetes.config_path", "kubeconfig path(s), `:`-separated, merged like kubectl does", false},
@@ -335,4 +335,19 @@ func ExpandHome(p string) string {
 		}
 	}
 	return strings.Join(parts, string(filepath.ListSeparator))
+}
+
+// MarkdownTable renders the variables as the Markdown table of the provider's
+// documentation (templates/index.md.tmpl holds a copy; a test keeps them equal).
+func MarkdownTable() string {
+	var b strings.Builder
+	b.WriteString("| Variable | Argument | Meaning |\n| --- | --- | --- |\n")
+	for _, v := range Vars() {
+		meaning := v.Meaning
+		if v.Sensitive {
+			meaning += " (secret)"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", v.Name, v.Attribute, meaning)
+	}
+	return b.String()
 }

@@ -72,7 +72,10 @@ var dockerVars = []dockerVar{
 		func(c *docker.Config, v string) error { c.CertPath = ExpandHome(v); return nil }},
 	{Var{"DOCKER_CA_MATERIAL", "docker.ca_material", "CA certificate of a TLS daemon (PEM, or base64 of PEM)", false},
 		dockerTLSSet,
-		func(c *docker.Config, v string) (err error) { c.CAMaterial, err = pemOrBase64("DOCKER_CA_MATERIAL", v); return err }},
+		func(c *docker.Config, v string) (err error) {
+			c.CAMaterial, err = pemOrBase64("DOCKER_CA_MATERIAL", v)
+			return err
+		}},
 	{Var{"DOCKER_CERT_MATERIAL", "docker.cert_material", "client certificate for a TLS daemon (PEM, or base64 of PEM)", false},
 		dockerTLSSet,
 		func(c *docker.Config, v string) (err error) {
@@ -81,7 +84,10 @@ var dockerVars = []dockerVar{
 		}},
 	{Var{"DOCKER_KEY_MATERIAL", "docker.key_material", "client private key for a TLS daemon (PEM, or base64 of PEM)", true},
 		dockerTLSSet,
-		func(c *docker.Config, v string) (err error) { c.KeyMaterial, err = pemOrBase64("DOCKER_KEY_MATERIAL", v); return err }},
+		func(c *docker.Config, v string) (err error) {
+			c.KeyMaterial, err = pemOrBase64("DOCKER_KEY_MATERIAL", v)
+			return err
+		}},
 	{Var{"DOCKER_USERNAME", "docker.registry_auth.username", "registry user name", false},
 		func(c *docker.Config) bool { return c.RegistryAuth != nil && c.RegistryAuth.Username != "" },
 		func(c *docker.Config, v string) error { registryAuth(c).Username = v; return nil }},

@@ -124,7 +124,7 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 							"The TLS settings (this one or the three `*_material`) come from the configuration or, when it gives none, " +
 							"from the environment: `DOCKER_CERT_PATH`, or `DOCKER_CA_MATERIAL`, `DOCKER_CERT_MATERIAL` and `DOCKER_KEY_MATERIAL`; " +
 							"with none of them, a non-empty `DOCKER_TLS_VERIFY` means `~/.docker` (as the Docker CLI). The daemon's certificate is always verified.",
-						Optional:            true,
+						Optional: true,
 					},
 					"ca_material": schema.StringAttribute{
 						MarkdownDescription: "PEM-encoded CA certificate of a TLS daemon (instead of `cert_path`). " + envconfig.FallbackNote("docker.ca_material"),
@@ -166,8 +166,8 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 							},
 							"password": schema.StringAttribute{
 								MarkdownDescription: "Registry password or token. " + envconfig.FallbackNote("docker.registry_auth.password") + " " + providerSecretNote,
-								Optional:  true,
-								Sensitive: true,
+								Optional:            true,
+								Sensitive:           true,
 							},
 						},
 						Validators: []validator.Object{objectvalidator.AlsoRequires(path.MatchRelative().AtName("username"))},

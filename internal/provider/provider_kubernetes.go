@@ -77,24 +77,24 @@ func kubernetesProviderSchema() schema.SingleNestedBlock {
 			"host": schema.StringAttribute{
 				MarkdownDescription: "API server address (`https://host:port`); overrides the kubeconfig's. " + envconfig.FallbackNote("kubernetes.host") +
 					" With `K8S_ENDPOINT`, `K8S_TOKEN` and `K8S_CLUSTER_CA_CERTIFICATE` a remote runner (HCP Terraform) needs no kubeconfig file and no `kubernetes` block.",
-				Optional:            true,
-				Validators:          []validator.String{stringvalidator.RegexMatches(k8sHostRE, "must be an http:// or https:// address")},
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.RegexMatches(k8sHostRE, "must be an http:// or https:// address")},
 			},
 			"token": schema.StringAttribute{
 				MarkdownDescription: "Bearer token; overrides the kubeconfig user's credentials. " + envconfig.FallbackNote("kubernetes.token") + " " + providerSecretNote,
-				Optional:  true,
-				Sensitive: true,
+				Optional:            true,
+				Sensitive:           true,
 			},
 			"cluster_ca_certificate": schema.StringAttribute{
 				MarkdownDescription: "PEM-encoded CA certificate of the API server; overrides the kubeconfig's. " + envconfig.FallbackNote("kubernetes.cluster_ca_certificate") +
 					" The variable may hold the PEM text or its base64 encoding (a kubeconfig's `certificate-authority-data`); this argument takes PEM only (use `base64decode()`).",
-				Optional:            true,
-				Validators:          []validator.String{stringvalidator.RegexMatches(pemRE, "must be a PEM-encoded certificate")},
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.RegexMatches(pemRE, "must be a PEM-encoded certificate")},
 			},
 			"insecure": schema.BoolAttribute{
 				MarkdownDescription: "Skip TLS verification of the API server (tests only). Conflicts with `cluster_ca_certificate`. " + envconfig.FallbackNote("kubernetes.insecure") +
 					" (`true` or `false`; ignored when this argument is set).",
-				Optional:            true,
+				Optional: true,
 			},
 			"namespace": schema.StringAttribute{
 				MarkdownDescription: "Control namespace: where templates are stored (ConfigMaps) and the reconciler's lease lives. " +

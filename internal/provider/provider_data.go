@@ -109,7 +109,7 @@ func (d *providerData) Backend(ctx context.Context, infra workshop.Infrastructur
 		b, err := d.kubernetes.get(ctx)
 		if err != nil {
 			diags.AddError("Cannot reach the Kubernetes cluster",
-				fmt.Sprintf("The Kubernetes API configured by %s did not answer: %v\n\nCheck the provider's kubernetes block (config_path, context, host, token, cluster_ca_certificate) or the variables it falls back to (KUBE_CONFIG_PATH, KUBECONFIG, K8S_CONTEXT, K8S_ENDPOINT, K8S_TOKEN, K8S_CLUSTER_CA_CERTIFICATE).", d.kubernetes.endpoint, err))
+				fmt.Sprintf("The Kubernetes API configured by %s could not be used: %v\n\nCheck the provider's kubernetes block (config_path, context, host, token, cluster_ca_certificate) or the variables it falls back to (KUBE_CONFIG_PATH, KUBECONFIG, K8S_CONTEXT, K8S_ENDPOINT, K8S_TOKEN, K8S_CLUSTER_CA_CERTIFICATE).", d.kubernetes.endpoint, err))
 			return nil, diags
 		}
 		return b, nil

@@ -19,12 +19,16 @@ const envWODescription = "Environment variables of the command that are never st
 	"neither the plan nor the state (Terraform >= 1.11; older versions refuse the argument at plan time). For secrets: tokens, " +
 	"passwords. Since nothing is kept to compare, changing a value does not run the command again: change `triggers` " +
 	"with it (for example a version number). A name may not be in both `env` and `env_wo`. The command's stdout and stderr " +
-	"are stored: do not print the values."
+	"are stored: do not print the values. Example: `env_wo = { API_TOKEN = var.api_token }` with " +
+	"`variable \"api_token\" { ephemeral = true }`, so the value is not in the plan's variables either."
 
 // execEnv is env plus env_wo, the latter read from the configuration: the plan holds
 // it as null.
 func execEnv(ctx context.Context, env types.Map, config tfsdk.Config, diags *diag.Diagnostics) map[string]string {
 	out := mapStrings(ctx, env, diags)
+	if config.Raw.IsNull() {
+		return out
+	}
 	var wo types.Map
 	diags.Append(config.GetAttribute(ctx, path.Root("env_wo"), &wo)...)
 	if wo.IsNull() || wo.IsUnknown() {

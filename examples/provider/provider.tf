@@ -23,7 +23,9 @@ provider "nalabo" {
 }
 
 # A remote engine over TLS, pulling from a private registry. The password can also
-# come from DOCKER_PASSWORD (and the user name from DOCKER_USERNAME).
+# come from DOCKER_PASSWORD (and the user name from DOCKER_USERNAME); the TLS files from
+# DOCKER_CERT_PATH, or their contents from DOCKER_CA_MATERIAL, DOCKER_CERT_MATERIAL and
+# DOCKER_KEY_MATERIAL.
 variable "registry_password" {
   type      = string
   sensitive = true
@@ -43,9 +45,12 @@ provider "nalabo" {
   }
 }
 
-# A Kubernetes cluster for `kubernetes` templates. config_path falls back to KUBECONFIG,
-# context to K8S_CONTEXT, host to K8S_ENDPOINT, token to K8S_TOKEN, namespace to
-# K8S_NAMESPACE. The control namespace holds the templates and the reconciler's lease.
+# A Kubernetes cluster for `kubernetes` templates. config_path falls back to
+# KUBE_CONFIG_PATH then KUBECONFIG, context to K8S_CONTEXT, host to K8S_ENDPOINT, token to
+# K8S_TOKEN, cluster_ca_certificate to K8S_CLUSTER_CA_CERTIFICATE, namespace to
+# K8S_NAMESPACE. With K8S_ENDPOINT, K8S_TOKEN and K8S_CLUSTER_CA_CERTIFICATE set (HCP
+# Terraform workspace variables, say), no block and no kubeconfig file are needed.
+# The control namespace holds the templates and the reconciler's lease.
 provider "nalabo" {
   alias = "cluster"
   kubernetes {

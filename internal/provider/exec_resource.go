@@ -28,8 +28,9 @@ import (
 )
 
 var (
-	_ resource.Resource              = (*execResource)(nil)
-	_ resource.ResourceWithConfigure = (*execResource)(nil)
+	_ resource.Resource                   = (*execResource)(nil)
+	_ resource.ResourceWithConfigure      = (*execResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*execResource)(nil)
 )
 
 const (
@@ -53,6 +54,7 @@ type execModel struct {
 	Script           types.String `tfsdk:"script"`
 	Container        types.String `tfsdk:"container"`
 	Env              types.Map    `tfsdk:"env"`
+	EnvWO            types.Map    `tfsdk:"env_wo"` // write-only: null in plan and state
 	WorkingDir       types.String `tfsdk:"working_dir"`
 	User             types.String `tfsdk:"user"`
 	Timeout          types.String `tfsdk:"timeout"`
@@ -126,6 +128,13 @@ func (r *execResource) Schema(_ context.Context, _ resource.SchemaRequest, resp 
 				Optional:            true,
 				Validators:          []validator.Map{envKeys()},
 				PlanModifiers:       replaceMap,
+			},
+			"env_wo": schema.MapAttribute{
+				MarkdownDescription: envWODescription,
+				ElementType:         types.StringType,
+				Optional:            true,
+				WriteOnly:           true,
+				Validators:          []validator.Map{envKeys()},
 			},
 			"working_dir": schema.StringAttribute{
 				MarkdownDescription: "Working directory of the command. Default the container's.",
@@ -225,7 +234,7 @@ func (r *execResource) Create(ctx context.Context, req resource.CreateRequest, r
 	execReq := &workshop.ExecRequest{
 		Command:        plan.execCommand(ctx, &resp.Diagnostics),
 		Container:      plan.Container.ValueString(),
-		Env:            mapStrings(ctx, plan.Env, &resp.Diagnostics),
+		Env:            execEnv(ctx, plan.Env, req.Config, &resp.Diagnostics),
 		WorkingDir:     plan.WorkingDir.ValueString(),
 		User:           plan.User.ValueString(),
 		Timeout:        timeout,

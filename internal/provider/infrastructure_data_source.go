@@ -59,7 +59,7 @@ func (d *infrastructureDataSource) Configure(_ context.Context, req datasource.C
 func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Health checks of the infrastructure the provider is configured for: for each backend " +
-			"(`docker`, and `kubernetes` when the provider has a `kubernetes` block or `KUBECONFIG`/`K8S_ENDPOINT`), " +
+			"(`docker`, and `kubernetes` when the provider has a `kubernetes` block or `KUBE_CONFIG_PATH`/`KUBECONFIG`/`K8S_ENDPOINT`), " +
 			"whether its API answers, its versions, the CPU and memory it can give, what the sessions reserve, and how " +
 			"many sessions it holds. An unreachable backend is reported with `reachable = false` and its `error`, not " +
 			"as a failure, so a `check` block can assert on it.",

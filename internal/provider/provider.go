@@ -23,6 +23,7 @@ import (
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/envconfig"
 	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
 )
 
@@ -33,11 +34,13 @@ var (
 
 // New returns the provider factory for providerserver.Serve and tests.
 func New(version string) func() provider.Provider {
-	return func() provider.Provider { return &nalaboProvider{version: version} }
+	return func() provider.Provider { return &nalaboProvider{version: version, getenv: os.Getenv} }
 }
 
 type nalaboProvider struct {
 	version string
+	// getenv reads the environment fallbacks (os.Getenv; a map in unit tests).
+	getenv func(string) string
 }
 
 type providerModel struct {
@@ -82,13 +85,13 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 					"When omitted, the local engine is used with the defaults below. " + blockShapeNote,
 				Attributes: map[string]schema.Attribute{
 					"host": schema.StringAttribute{
-						MarkdownDescription: "Docker daemon address. Falls back to `DOCKER_HOST`, then `" + docker.DefaultHost + "`.",
+						MarkdownDescription: "Docker daemon address. " + envconfig.FallbackNote("docker.host") + " Default `" + docker.DefaultHost + "`.",
 						Optional:            true,
 						Validators:          []validator.String{stringvalidator.RegexMatches(dockerHostRE, "must be a unix://, tcp://, http:// or https:// address")},
 					},
 					"network": schema.StringAttribute{
 						MarkdownDescription: "Name prefix of the per-session networks (`<network>-<session id>`). " +
-							"Falls back to `DOCKER_NETWORK`, then `" + docker.DefaultNetworkPrefix + "`.",
+							envconfig.FallbackNote("docker.network") + " Default `" + docker.DefaultNetworkPrefix + "`.",
 						Optional:   true,
 						Validators: []validator.String{stringvalidator.RegexMatches(dockerNameRE, "must be letters, digits, '_', '.' or '-', starting with a letter or digit")},
 					},
@@ -117,19 +120,22 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 						Validators:          []validator.Int64{int64validator.Between(16, 1<<20)},
 					},
 					"cert_path": schema.StringAttribute{
-						MarkdownDescription: "Directory holding `ca.pem`, `cert.pem` and `key.pem` for a TLS daemon. Falls back to `DOCKER_CERT_PATH`.",
-						Optional:            true,
+						MarkdownDescription: "Directory holding `ca.pem`, `cert.pem` and `key.pem` for a TLS daemon (`~` is expanded). " +
+							"The TLS settings (this one or the three `*_material`) come from the configuration or, when it gives none, " +
+							"from the environment: `DOCKER_CERT_PATH`, or `DOCKER_CA_MATERIAL`, `DOCKER_CERT_MATERIAL` and `DOCKER_KEY_MATERIAL`; " +
+							"with none of them, a non-empty `DOCKER_TLS_VERIFY` means `~/.docker` (as the Docker CLI). The daemon's certificate is always verified.",
+						Optional: true,
 					},
 					"ca_material": schema.StringAttribute{
-						MarkdownDescription: "PEM-encoded CA certificate of a TLS daemon (instead of `cert_path`).",
+						MarkdownDescription: "PEM-encoded CA certificate of a TLS daemon (instead of `cert_path`). " + envconfig.FallbackNote("docker.ca_material"),
 						Optional:            true,
 					},
 					"cert_material": schema.StringAttribute{
-						MarkdownDescription: "PEM-encoded client certificate for a TLS daemon.",
+						MarkdownDescription: "PEM-encoded client certificate for a TLS daemon. " + envconfig.FallbackNote("docker.cert_material"),
 						Optional:            true,
 					},
 					"key_material": schema.StringAttribute{
-						MarkdownDescription: "PEM-encoded client private key for a TLS daemon.",
+						MarkdownDescription: "PEM-encoded client private key for a TLS daemon. " + envconfig.FallbackNote("docker.key_material") + " " + providerSecretNote,
 						Optional:            true,
 						Sensitive:           true,
 					},
@@ -155,14 +161,13 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 								Optional:            true,
 							},
 							"username": schema.StringAttribute{
-								MarkdownDescription: "Registry user name. Falls back to `DOCKER_USERNAME`.",
+								MarkdownDescription: "Registry user name. " + envconfig.FallbackNote("docker.registry_auth.username"),
 								Optional:            true,
 							},
 							"password": schema.StringAttribute{
-								MarkdownDescription: "Registry password or token. Falls back to `DOCKER_PASSWORD`. " +
-									"Sensitive; provider configuration is never written to state.",
-								Optional:  true,
-								Sensitive: true,
+								MarkdownDescription: "Registry password or token. " + envconfig.FallbackNote("docker.registry_auth.password") + " " + providerSecretNote,
+								Optional:            true,
+								Sensitive:           true,
 							},
 						},
 						Validators: []validator.Object{objectvalidator.AlsoRequires(path.MatchRelative().AtName("username"))},
@@ -174,13 +179,17 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 	}
 }
 
+// providerSecretNote ends the description of every secret of the provider block.
+const providerSecretNote = "Sensitive. Provider configuration is never written to state or plan files, so this argument " +
+	"needs no write-only variant; it accepts ephemeral values (Terraform >= 1.10), and the environment variable keeps it out of the configuration altogether."
+
 func (p *nalaboProvider) ValidateConfig(ctx context.Context, req provider.ValidateConfigRequest, resp *provider.ValidateConfigResponse) {
 	var m providerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	validateKubernetesBlock(m.Kubernetes, &resp.Diagnostics)
+	validateKubernetesBlock(m.Kubernetes, p.getenv, &resp.Diagnostics)
 	if m.Docker == nil {
 		return
 	}
@@ -203,8 +212,14 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		return
 	}
 	data := &providerData{}
-	dockerCfg, known := dockerConfigFrom(m.Docker)
-	k8sCfg, k8sConfigured, k8sKnown := kubernetesConfigFrom(ctx, m.Kubernetes, &resp.Diagnostics)
+	dockerCfg, known, dockerEnv, err := dockerConfigFrom(m.Docker, p.getenv)
+	if err != nil && known {
+		resp.Diagnostics.AddAttributeError(path.Root("docker"), "Invalid Docker settings from the environment", err.Error())
+	}
+	k8sCfg, k8sConfigured, k8sKnown, k8sEnv := kubernetesConfigFrom(ctx, m.Kubernetes, p.getenv, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	if (!known || !k8sKnown) && req.ClientCapabilities.DeferralAllowed {
 		// Terraform >= 1.9 with deferred actions: plan the resources later, once the
 		// values the provider block depends on are known.
@@ -218,7 +233,11 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		data.dockerUnknown = true
 		tflog.Debug(ctx, "docker configuration has unknown values; the Docker backend is not configured during this plan")
 	}
-	data.docker = newLazyBackend("docker", func() (backendImpl, error) { return docker.New(dockerCfg) }, dockerCfg.Host)
+	dockerEndpoint := dockerCfg.Host
+	if len(dockerEnv) > 0 {
+		dockerEndpoint += " (from the environment: " + strings.Join(dockerEnv, ", ") + ")"
+	}
+	data.docker = newLazyBackend("docker", func() (backendImpl, error) { return docker.New(dockerCfg) }, dockerEndpoint)
 	data.dockerBindAddress = dockerCfg.BindAddress
 	data.kubernetesConfigured = k8sConfigured
 	data.kubernetesUnknown = !k8sKnown
@@ -230,6 +249,9 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 				endpoint += " (context " + k8sCfg.Context + ")"
 			}
 		}
+		if len(k8sEnv) > 0 {
+			endpoint += " (from the environment: " + strings.Join(k8sEnv, ", ") + ")"
+		}
 		data.kubernetes = newLazyBackend("kubernetes", func() (backendImpl, error) { return kubernetes.New(k8sCfg) }, endpoint)
 		data.vcluster = k8sCfg.VCluster
 	}
@@ -237,54 +259,43 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		"docker_host": dockerCfg.Host, "docker_network": dockerCfg.NetworkPrefix,
 		"kubernetes_configured": k8sConfigured, "kubernetes_config_path": k8sCfg.ConfigPath,
 		"kubernetes_context": k8sCfg.Context, "kubernetes_host": k8sCfg.Host, "kubernetes_namespace": k8sCfg.Namespace,
+		"docker_environment": dockerEnv, "kubernetes_environment": k8sEnv, // names only, never values
 	})
 	resp.ResourceData = data
 	resp.DataSourceData = data
 }
 
-// dockerConfigFrom applies the environment fallbacks and defaults. known is false when
-// some value is unknown at plan time.
-func dockerConfigFrom(d *dockerModel) (docker.Config, bool) {
-	known := true
-	str := func(v types.String, env, def string) string {
+// dockerConfigFrom takes the docker block's values, then the environment fallbacks
+// and defaults (envconfig). known is false when some value is unknown at plan time;
+// used names the variables applied.
+func dockerConfigFrom(d *dockerModel, getenv func(string) string) (cfg docker.Config, known bool, used []string, err error) {
+	known = true
+	str := func(v types.String) string {
 		if v.IsUnknown() {
 			known = false
-			return def
 		}
-		if !v.IsNull() && v.ValueString() != "" {
-			return v.ValueString()
-		}
-		if env != "" {
-			if e := os.Getenv(env); e != "" {
-				return e
-			}
-		}
-		return def
+		return v.ValueString()
 	}
-	num := func(v types.Int64, def int64) int64 {
+	num := func(v types.Int64) int64 {
 		if v.IsUnknown() {
 			known = false
-			return def
-		}
-		if v.IsNull() {
-			return def
 		}
 		return v.ValueInt64()
 	}
 	if d == nil {
 		d = &dockerModel{}
 	}
-	cfg := docker.Config{
-		Host:               str(d.Host, "DOCKER_HOST", docker.DefaultHost),
-		NetworkPrefix:      str(d.Network, "DOCKER_NETWORK", docker.DefaultNetworkPrefix),
-		BindAddress:        str(d.BindAddress, "", docker.DefaultBindAddress),
-		SubnetPool:         str(d.SubnetPool, "", docker.DefaultSubnetPool),
-		SubnetPrefixLength: int(num(d.SubnetPrefixLength, docker.DefaultSubnetPrefixLength)),
-		PidsLimit:          num(d.PidsLimit, docker.DefaultPidsLimit),
-		CertPath:           str(d.CertPath, "DOCKER_CERT_PATH", ""),
-		CAMaterial:         str(d.CAMaterial, "", ""),
-		CertMaterial:       str(d.CertMaterial, "", ""),
-		KeyMaterial:        str(d.KeyMaterial, "", ""),
+	cfg = docker.Config{
+		Host:               str(d.Host),
+		NetworkPrefix:      str(d.Network),
+		BindAddress:        str(d.BindAddress),
+		SubnetPool:         str(d.SubnetPool),
+		SubnetPrefixLength: int(num(d.SubnetPrefixLength)),
+		PidsLimit:          num(d.PidsLimit),
+		CertPath:           expandHome(str(d.CertPath)),
+		CAMaterial:         str(d.CAMaterial),
+		CertMaterial:       str(d.CertMaterial),
+		KeyMaterial:        str(d.KeyMaterial),
 	}
 	if d.EgressDeny.IsUnknown() {
 		known = false
@@ -298,19 +309,11 @@ func dockerConfigFrom(d *dockerModel) (docker.Config, bool) {
 			}
 		}
 	}
-	ra := d.RegistryAuth
-	if ra == nil {
-		ra = &registryAuthModel{}
+	if ra := d.RegistryAuth; ra != nil {
+		cfg.RegistryAuth = &docker.RegistryAuth{Address: str(ra.Address), Username: str(ra.Username), Password: str(ra.Password)}
 	}
-	user := str(ra.Username, "DOCKER_USERNAME", "")
-	if user != "" {
-		cfg.RegistryAuth = &docker.RegistryAuth{
-			Address:  str(ra.Address, "", ""),
-			Username: user,
-			Password: str(ra.Password, "DOCKER_PASSWORD", ""),
-		}
-	}
-	return cfg, known
+	used, err = envconfig.Docker(&cfg, getenv)
+	return cfg, known, used, err
 }
 
 func (p *nalaboProvider) Resources(_ context.Context) []func() resource.Resource {

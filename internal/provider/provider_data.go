@@ -90,7 +90,7 @@ func (d *providerData) Backend(ctx context.Context, infra workshop.Infrastructur
 		b, err := d.docker.get(ctx)
 		if err != nil {
 			diags.AddError("Cannot reach the Docker engine",
-				fmt.Sprintf("The Docker engine at %s did not answer: %v\n\nCheck that dockerd runs and that docker.host (or DOCKER_HOST) points at it.", d.docker.endpoint, err))
+				fmt.Sprintf("The Docker engine at %s did not answer: %v\n\nCheck that dockerd runs and that docker.host (or DOCKER_HOST) points at it; for a TLS daemon, the TLS settings (docker.cert_path or the *_material arguments, or DOCKER_CERT_PATH or DOCKER_CA_MATERIAL, DOCKER_CERT_MATERIAL, DOCKER_KEY_MATERIAL).", d.docker.endpoint, err))
 			return nil, diags
 		}
 		return b, nil
@@ -102,14 +102,14 @@ func (d *providerData) Backend(ctx context.Context, infra workshop.Infrastructur
 			return nil, diags
 		case !d.kubernetesConfigured || d.kubernetes == nil:
 			diags.AddError("Kubernetes backend not configured",
-				"This resource needs a Kubernetes cluster, but the provider has no kubernetes block and neither KUBECONFIG nor K8S_ENDPOINT is set. "+
+				"This resource needs a Kubernetes cluster, but the provider has no kubernetes block and none of KUBE_CONFIG_PATH, KUBECONFIG and K8S_ENDPOINT is set. "+
 					"Add a block kubernetes { config_path = \"~/.kube/config\" } (or host and token) to the provider block.")
 			return nil, diags
 		}
 		b, err := d.kubernetes.get(ctx)
 		if err != nil {
 			diags.AddError("Cannot reach the Kubernetes cluster",
-				fmt.Sprintf("The Kubernetes API configured by %s did not answer: %v\n\nCheck the provider's kubernetes block (config_path, context, host, token) or KUBECONFIG, K8S_CONTEXT, K8S_ENDPOINT, K8S_TOKEN.", d.kubernetes.endpoint, err))
+				fmt.Sprintf("The Kubernetes API configured by %s could not be used: %v\n\nCheck the provider's kubernetes block (config_path, context, host, token, cluster_ca_certificate) or the variables it falls back to (KUBE_CONFIG_PATH, KUBECONFIG, K8S_CONTEXT, K8S_ENDPOINT, K8S_TOKEN, K8S_CLUSTER_CA_CERTIFICATE).", d.kubernetes.endpoint, err))
 			return nil, diags
 		}
 		return b, nil

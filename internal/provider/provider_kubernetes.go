@@ -17,15 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
-)
-
-// Environment fallbacks of the kubernetes block (SPEC.md, as the design names them).
-const (
-	envKubeconfig = "KUBECONFIG"
-	envK8sContext = "K8S_CONTEXT"
-	envK8sHost    = "K8S_ENDPOINT"
-	envK8sToken   = "K8S_TOKEN"
-	envK8sNS      = "K8S_NAMESPACE"
+	"github.com/nalabo/terraform-provider-nalabo/internal/envconfig"
 )
 
 type kubernetesModel struct {
@@ -69,42 +61,44 @@ type vclusterModel struct {
 func kubernetesProviderSchema() schema.SingleNestedBlock {
 	return schema.SingleNestedBlock{
 		MarkdownDescription: "The Kubernetes cluster sessions of `kubernetes` templates run on. " +
-			"Configured when this block is present or when `KUBECONFIG` or `K8S_ENDPOINT` is set; " +
+			"Configured when this block is present or when `KUBE_CONFIG_PATH`, `KUBECONFIG` or `K8S_ENDPOINT` is set; " +
 			"otherwise a `kubernetes` template fails with a clear diagnostic (the provider never dials a default address). " +
 			blockShapeNote,
 		Attributes: map[string]schema.Attribute{
 			"config_path": schema.StringAttribute{
 				MarkdownDescription: "Path of a kubeconfig file (`~` is expanded; several files separated by `:` are merged like kubectl does). " +
-					"Falls back to `KUBECONFIG`.",
+					envconfig.FallbackNote("kubernetes.config_path"),
 				Optional: true,
 			},
 			"context": schema.StringAttribute{
-				MarkdownDescription: "Context of the kubeconfig to use. Falls back to `K8S_CONTEXT`, then the kubeconfig's current context.",
+				MarkdownDescription: "Context of the kubeconfig to use. " + envconfig.FallbackNote("kubernetes.context") + " Default the kubeconfig's current context.",
 				Optional:            true,
 			},
 			"host": schema.StringAttribute{
-				MarkdownDescription: "API server address (`https://host:port`); overrides the kubeconfig's. Falls back to `K8S_ENDPOINT`.",
-				Optional:            true,
-				Validators:          []validator.String{stringvalidator.RegexMatches(k8sHostRE, "must be an http:// or https:// address")},
+				MarkdownDescription: "API server address (`https://host:port`); overrides the kubeconfig's. " + envconfig.FallbackNote("kubernetes.host") +
+					" With `K8S_ENDPOINT`, `K8S_TOKEN` and `K8S_CLUSTER_CA_CERTIFICATE` a remote runner (HCP Terraform) needs no kubeconfig file and no `kubernetes` block.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.RegexMatches(k8sHostRE, "must be an http:// or https:// address")},
 			},
 			"token": schema.StringAttribute{
-				MarkdownDescription: "Bearer token; overrides the kubeconfig user's credentials. Falls back to `K8S_TOKEN`. " +
-					"Sensitive; provider configuration is never written to state.",
-				Optional:  true,
-				Sensitive: true,
+				MarkdownDescription: "Bearer token; overrides the kubeconfig user's credentials. " + envconfig.FallbackNote("kubernetes.token") + " " + providerSecretNote,
+				Optional:            true,
+				Sensitive:           true,
 			},
 			"cluster_ca_certificate": schema.StringAttribute{
-				MarkdownDescription: "PEM-encoded CA certificate of the API server; overrides the kubeconfig's.",
-				Optional:            true,
-				Validators:          []validator.String{stringvalidator.RegexMatches(pemRE, "must be a PEM-encoded certificate")},
+				MarkdownDescription: "PEM-encoded CA certificate of the API server; overrides the kubeconfig's. " + envconfig.FallbackNote("kubernetes.cluster_ca_certificate") +
+					" The variable may hold the PEM text or its base64 encoding (a kubeconfig's `certificate-authority-data`); this argument takes PEM only (use `base64decode()`).",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.RegexMatches(pemRE, "must be a PEM-encoded certificate")},
 			},
 			"insecure": schema.BoolAttribute{
-				MarkdownDescription: "Skip TLS verification of the API server (tests only). Conflicts with `cluster_ca_certificate`.",
-				Optional:            true,
+				MarkdownDescription: "Skip TLS verification of the API server (tests only). Conflicts with `cluster_ca_certificate`. " + envconfig.FallbackNote("kubernetes.insecure") +
+					" (`true` or `false`; ignored when this argument is set).",
+				Optional: true,
 			},
 			"namespace": schema.StringAttribute{
 				MarkdownDescription: "Control namespace: where templates are stored (ConfigMaps) and the reconciler's lease lives. " +
-					"Falls back to `K8S_NAMESPACE`, then `" + kubernetes.DefaultNamespace + "`.",
+					envconfig.FallbackNote("kubernetes.namespace") + " Default `" + kubernetes.DefaultNamespace + "`.",
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.RegexMatches(dnsLabelRE, "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)")},
 			},
@@ -239,62 +233,60 @@ func kubernetesProviderSchema() schema.SingleNestedBlock {
 	}
 }
 
-// kubernetesConfigFrom applies environment fallbacks. configured is false when neither
-// the block nor KUBECONFIG/K8S_ENDPOINT says where a cluster is; known is false when a
-// value is unknown at plan time.
-func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, diags *diag.Diagnostics) (cfg kubernetes.Config, configured, known bool) {
+// kubernetesConfigFrom takes the block's values, then the environment fallbacks
+// (envconfig). configured is false when neither the block nor the environment says
+// where a cluster is; known is false when a value is unknown at plan time; used names
+// the variables applied.
+func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, getenv func(string) string, diags *diag.Diagnostics) (cfg kubernetes.Config, configured, known bool, used []string) {
 	known = true
-	str := func(v types.String, env string) string {
+	str := func(v types.String) string {
 		if v.IsUnknown() {
 			known = false
-			return ""
 		}
-		if !v.IsNull() && v.ValueString() != "" {
-			return v.ValueString()
-		}
-		if env != "" {
-			return os.Getenv(env)
-		}
-		return ""
+		return v.ValueString()
 	}
-	configured = m != nil || os.Getenv(envKubeconfig) != "" || os.Getenv(envK8sHost) != ""
+	configured = m != nil || envconfig.KubernetesLocated(getenv)
 	if m == nil {
 		m = &kubernetesModel{}
 	}
 	cfg = kubernetes.Config{
-		ConfigPath:           expandHome(str(m.ConfigPath, envKubeconfig)),
-		Context:              str(m.Context, envK8sContext),
-		Host:                 str(m.Host, envK8sHost),
-		Token:                str(m.Token, envK8sToken),
-		ClusterCACertificate: str(m.ClusterCACertificate, ""),
-		Namespace:            str(m.Namespace, envK8sNS),
-		ParticipantServer:    str(m.ParticipantServer, ""),
+		ConfigPath:           expandHome(str(m.ConfigPath)),
+		Context:              str(m.Context),
+		Host:                 str(m.Host),
+		Token:                str(m.Token),
+		ClusterCACertificate: str(m.ClusterCACertificate),
+		Namespace:            str(m.Namespace),
+		ParticipantServer:    str(m.ParticipantServer),
+		Insecure:             m.Insecure.ValueBool(),
 	}
 	if m.Insecure.IsUnknown() {
 		known = false
 	}
+	if !m.Insecure.IsNull() {
+		// insecure = false is an answer too: K8S_INSECURE must not override it.
+		getenv = envconfig.Without(getenv, "K8S_INSECURE")
+	}
 	if v := m.VCluster; v != nil {
 		cfg.VCluster = kubernetes.VClusterConfig{
-			ChartPath:          expandHome(str(v.ChartPath, "")),
-			ChartRepository:    str(v.ChartRepository, ""),
-			ChartVersion:       str(v.ChartVersion, ""),
-			Values:             str(v.Values, ""),
-			SyncerImage:        str(v.SyncerImage, ""),
-			ControlPlaneImage:  str(v.ControlPlaneImage, ""),
-			CoreDNSImage:       str(v.CoreDNSImage, ""),
-			ImagePullPolicy:    str(v.ImagePullPolicy, ""),
-			StorageClass:       str(v.StorageClass, ""),
-			ControlPlaneCPU:    str(v.ControlPlaneCPU, ""),
-			ControlPlaneMemory: str(v.ControlPlaneMemory, ""),
-			PersistenceSize:    str(v.PersistenceSize, ""),
-			APIAccess:          str(v.APIAccess, ""),
+			ChartPath:          expandHome(str(v.ChartPath)),
+			ChartRepository:    str(v.ChartRepository),
+			ChartVersion:       str(v.ChartVersion),
+			Values:             str(v.Values),
+			SyncerImage:        str(v.SyncerImage),
+			ControlPlaneImage:  str(v.ControlPlaneImage),
+			CoreDNSImage:       str(v.CoreDNSImage),
+			ImagePullPolicy:    str(v.ImagePullPolicy),
+			StorageClass:       str(v.StorageClass),
+			ControlPlaneCPU:    str(v.ControlPlaneCPU),
+			ControlPlaneMemory: str(v.ControlPlaneMemory),
+			PersistenceSize:    str(v.PersistenceSize),
+			APIAccess:          str(v.APIAccess),
 			Persistence:        v.Persistence.ValueBool(),
 		}
 		if v.Persistence.IsUnknown() {
 			known = false
 		}
 	}
-	cfg.Insecure = m.Insecure.ValueBool()
 	switch {
 	case m.EgressDeny.IsUnknown() || !allKnown(m.EgressDeny.Elements()):
 		known = false
@@ -303,7 +295,7 @@ func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, diags *diag.D
 		diags.Append(m.EgressDeny.ElementsAs(ctx, &cfg.EgressDeny, false)...)
 	}
 	if e := m.Exec; e != nil {
-		cfg.Exec = &kubernetes.ExecPlugin{APIVersion: str(e.APIVersion, ""), Command: str(e.Command, "")}
+		cfg.Exec = &kubernetes.ExecPlugin{APIVersion: str(e.APIVersion), Command: str(e.Command)}
 		if e.Args.IsUnknown() || e.Env.IsUnknown() || !allKnown(e.Args.Elements()) || !allKnown(mapValues(e.Env.Elements())) {
 			known = false
 		} else {
@@ -313,7 +305,11 @@ func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, diags *diag.D
 			}
 		}
 	}
-	return cfg, configured, known
+	used, err := envconfig.Kubernetes(&cfg, getenv)
+	if err != nil && known && configured {
+		diags.AddAttributeError(path.Root("kubernetes"), "Invalid Kubernetes settings from the environment", err.Error())
+	}
+	return cfg, configured, known, used
 }
 
 func allKnown(vs []attr.Value) bool {
@@ -333,28 +329,11 @@ func mapValues(m map[string]attr.Value) []attr.Value {
 	return out
 }
 
-// expandHome expands a leading ~/ in every element of a path list.
-func expandHome(p string) string {
-	if !strings.Contains(p, "~") {
-		return p
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return p
-	}
-	parts := filepath.SplitList(p)
-	for i, s := range parts {
-		if s == "~" {
-			parts[i] = home
-		} else if strings.HasPrefix(s, "~/") {
-			parts[i] = filepath.Join(home, s[2:])
-		}
-	}
-	return strings.Join(parts, string(filepath.ListSeparator))
-}
+// expandHome expands a leading ~ in every element of a path list.
+func expandHome(p string) string { return envconfig.ExpandHome(p) }
 
 // validateKubernetesBlock checks what single-attribute validators cannot.
-func validateKubernetesBlock(m *kubernetesModel, diags *diag.Diagnostics) {
+func validateKubernetesBlock(m *kubernetesModel, getenv func(string) string, diags *diag.Diagnostics) {
 	if m == nil {
 		return
 	}
@@ -363,9 +342,9 @@ func validateKubernetesBlock(m *kubernetesModel, diags *diag.Diagnostics) {
 		diags.AddAttributeError(k.AtName("insecure"), "Conflicting TLS settings",
 			"Set either kubernetes.insecure = true or kubernetes.cluster_ca_certificate, not both.")
 	}
-	if m.ConfigPath.IsNull() && m.Host.IsNull() && os.Getenv(envKubeconfig) == "" && os.Getenv(envK8sHost) == "" {
+	if m.ConfigPath.IsNull() && m.Host.IsNull() && !envconfig.KubernetesLocated(getenv) {
 		diags.AddAttributeError(k, "Kubernetes cluster not specified",
-			"The kubernetes block needs config_path or host (or the KUBECONFIG or K8S_ENDPOINT environment variable) to know which cluster to use.")
+			"The kubernetes block needs config_path or host (or the KUBE_CONFIG_PATH, KUBECONFIG or K8S_ENDPOINT environment variable) to know which cluster to use.")
 	}
 	if knownString(m.ConfigPath) {
 		// One file must exist (kubectl ignores missing files only in a list).

@@ -644,7 +644,7 @@ func execPlan(t *testing.T, sessionIDValue string) execModel {
 	t.Helper()
 	return execModel{
 		ID: types.StringUnknown(), SessionID: types.StringValue(sessionIDValue), Command: types.ListNull(types.StringType),
-		Script: types.StringValue("echo hi"), Container: types.StringNull(), Env: types.MapNull(types.StringType),
+		Script: types.StringValue("echo hi"), Container: types.StringNull(), Env: types.MapNull(types.StringType), EnvWO: types.MapNull(types.StringType),
 		WorkingDir: types.StringNull(), User: types.StringNull(), Timeout: types.StringValue("30s"),
 		ExpectedExitCode: types.Int64Value(0), MaxOutputBytes: types.Int64Value(100), Triggers: types.MapNull(types.StringType),
 		Stdout: types.StringUnknown(), Stderr: types.StringUnknown(), StdoutTruncated: types.BoolUnknown(),
@@ -704,5 +704,26 @@ func TestExecCreate(t *testing.T) {
 
 	if _, resp = run(execPlan(t, "ffffffffff")); !resp.Diagnostics.HasError() || resp.Diagnostics[0].Summary() != "Session not found" {
 		t.Errorf("missing session: %v", resp.Diagnostics)
+	}
+	// env_wo comes from the configuration (the plan holds null) and joins env; the
+	// state keeps it null.
+	f.execFn = nil
+	plan := execPlan(t, sess.ID)
+	plan.Env = types.MapValueMust(types.StringType, map[string]attr.Value{"A": types.StringValue("1")})
+	config := plan
+	config.EnvWO = types.MapValueMust(types.StringType, map[string]attr.Value{"TOKEN": types.StringValue("s3cret")})
+	resp = resource.CreateResponse{State: tfsdk.State{Schema: s.Schema, Raw: rawOf(t, s, nil)}}
+	r.Create(ctx, resource.CreateRequest{Plan: tfsdk.Plan{Schema: s.Schema, Raw: rawOf(t, s, &plan)},
+		Config: tfsdk.Config{Schema: s.Schema, Raw: rawOf(t, s, &config)}}, &resp)
+	if resp.Diagnostics.HasError() {
+		t.Fatal(resp.Diagnostics)
+	}
+	if got := f.execs[len(f.execs)-1].Env; len(got) != 2 || got["A"] != "1" || got["TOKEN"] != "s3cret" {
+		t.Errorf("env with env_wo = %v", got)
+	}
+	var out execModel
+	resp.State.Get(ctx, &out)
+	if !out.EnvWO.IsNull() {
+		t.Errorf("env_wo in state: %s", out.EnvWO)
 	}
 }

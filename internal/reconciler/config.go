@@ -14,12 +14,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/envconfig"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -116,9 +116,8 @@ Deletes the sessions past expires_at plus --grace on every --backend, every --in
 and the remnants of interrupted creates (incomplete sessions, sessions without their
 workspace) older than --remnant-grace, and serves /healthz, /readyz and /metrics on --listen.
 
-Environment (as the provider): DOCKER_HOST, DOCKER_NETWORK, DOCKER_CERT_PATH,
-DOCKER_USERNAME, DOCKER_PASSWORD; KUBECONFIG, K8S_CONTEXT, K8S_ENDPOINT, K8S_TOKEN,
-K8S_CLUSTER_CA_CERTIFICATE, K8S_INSECURE, K8S_NAMESPACE (the control namespace, default
+Environment (as the provider's, see its documentation): %s;
+%s (K8S_NAMESPACE: the control namespace, default
 "nalabo"). Inside a pod without any of these, the pod's service account is used.
 NALABO_LOG_LEVEL sets the log level, POD_NAME the leader election identity.
 
@@ -138,7 +137,7 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	}
 	fs.SetOutput(usageOut)
 	fs.Usage = func() {
-		fmt.Fprint(usageOut, usageHead)
+		fmt.Fprintf(usageOut, usageHead, strings.Join(envconfig.Names("docker"), ", "), strings.Join(envconfig.Names("kubernetes"), ", "))
 		fs.PrintDefaults()
 	}
 	backends := &backendList{list: []workshop.InfrastructureType{workshop.InfraDocker}}
@@ -225,7 +224,9 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	for _, b := range cfg.Backends {
 		switch b {
 		case workshop.InfraDocker:
-			cfg.Docker = dockerConfigFromEnv(getenv)
+			if _, err = envconfig.Docker(&cfg.Docker, getenv); err != nil {
+				return nil, err
+			}
 		case workshop.InfraKubernetes:
 			if cfg.Kubernetes, err = kubernetesConfigFromEnv(getenv); err != nil {
 				return nil, err
@@ -245,27 +246,6 @@ func (c *Config) HasBackend(t workshop.InfrastructureType) bool {
 	return false
 }
 
-// dockerConfigFromEnv reads the provider's Docker environment variables. Only what a
-// reconciler needs matters (the daemon and its TLS material; the network prefix names
-// the session networks it removes); the rest keeps the backend's defaults.
-func dockerConfigFromEnv(getenv func(string) string) docker.Config {
-	or := func(env, def string) string {
-		if v := getenv(env); v != "" {
-			return v
-		}
-		return def
-	}
-	cfg := docker.Config{
-		Host:          or("DOCKER_HOST", docker.DefaultHost),
-		NetworkPrefix: or("DOCKER_NETWORK", docker.DefaultNetworkPrefix),
-		CertPath:      getenv("DOCKER_CERT_PATH"),
-	}
-	if u := getenv("DOCKER_USERNAME"); u != "" {
-		cfg.RegistryAuth = &docker.RegistryAuth{Username: u, Password: getenv("DOCKER_PASSWORD")}
-	}
-	return cfg
-}
-
 // In-cluster service account files (a pod's projected token, rotated by the kubelet).
 var (
 	serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -274,28 +254,14 @@ var (
 // kubernetesConfigFromEnv reads the provider's Kubernetes environment variables; inside
 // a pod with none of them it uses the pod's service account.
 func kubernetesConfigFromEnv(getenv func(string) string) (kubernetes.Config, error) {
-	cfg := kubernetes.Config{
-		Context:              getenv("K8S_CONTEXT"),
-		Host:                 getenv("K8S_ENDPOINT"),
-		Token:                getenv("K8S_TOKEN"),
-		ClusterCACertificate: getenv("K8S_CLUSTER_CA_CERTIFICATE"),
-		Namespace:            getenv("K8S_NAMESPACE"),
-	}
-	if v := getenv("K8S_INSECURE"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return cfg, fmt.Errorf("K8S_INSECURE %q: want true or false", v)
-		}
-		cfg.Insecure = b
-	}
-	if kc := getenv("KUBECONFIG"); kc != "" {
-		// The backend reads one file: the first of a list, as kubectl would merge into.
-		cfg.ConfigPath = strings.Split(kc, string(os.PathListSeparator))[0]
+	var cfg kubernetes.Config
+	if _, err := envconfig.Kubernetes(&cfg, getenv); err != nil {
+		return cfg, err
 	}
 	if cfg.ConfigPath == "" && cfg.Host == "" {
 		host, port := getenv("KUBERNETES_SERVICE_HOST"), getenv("KUBERNETES_SERVICE_PORT")
 		if host == "" || port == "" {
-			return cfg, errors.New("--backend kubernetes: set KUBECONFIG or K8S_ENDPOINT (with K8S_TOKEN), " +
+			return cfg, errors.New("--backend kubernetes: set KUBECONFIG or K8S_ENDPOINT (with K8S_TOKEN and K8S_CLUSTER_CA_CERTIFICATE), or KUBE_CONFIG_PATH, " +
 				"or run inside a pod with a service account")
 		}
 		path, err := writeInClusterKubeconfig("https://"+net.JoinHostPort(host, port), serviceAccountDir)

@@ -70,7 +70,8 @@ func TestParseArgsFlagsAndEnv(t *testing.T) {
 		t.Fatalf("docker env: %+v", cfg.Docker)
 	}
 	k := cfg.Kubernetes
-	if k.ConfigPath != kc || k.Context != "prod" || k.Namespace != "control" || k.Token != "s3cret" {
+	// The whole list: the backend merges the files like kubectl.
+	if k.ConfigPath != kc+string(os.PathListSeparator)+"/other" || k.Context != "prod" || k.Namespace != "control" || k.Token != "s3cret" {
 		t.Fatalf("kubernetes env: %+v", k)
 	}
 	// Comma-separated backends replace the default too.

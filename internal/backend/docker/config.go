@@ -14,8 +14,8 @@ import (
 )
 
 // Config is the Docker backend's configuration. The provider fills it from the
-// provider block and its environment fallbacks; the reconciler from flags and the
-// same environment variables.
+// provider block and the environment fallbacks of internal/envconfig; the reconciler
+// from the same fallbacks.
 type Config struct {
 	// Host is the daemon address (DOCKER_HOST), default unix:///var/run/docker.sock.
 	Host string

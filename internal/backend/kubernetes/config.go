@@ -12,8 +12,8 @@ import (
 )
 
 // Config is the Kubernetes backend's configuration. The provider fills it from the
-// provider block and its environment fallbacks (KUBECONFIG, K8S_CONTEXT, K8S_ENDPOINT,
-// K8S_TOKEN, K8S_NAMESPACE).
+// provider block and the environment fallbacks of internal/envconfig; the reconciler
+// from the same fallbacks.
 type Config struct {
 	// ConfigPath is a kubeconfig file; Context selects one of its contexts.
 	ConfigPath string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
@@ -13,6 +14,11 @@ import (
 // sessions' quotas reserve.
 func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 	v, err := b.cs.Discovery().ServerVersion()
+	if apierrors.IsUnauthorized(err) {
+		// Reachable, but the credentials are wrong: say so, the fix is not the address.
+		return nil, fmt.Errorf("kubernetes API at %s refused the credentials (401 Unauthorized: a wrong or expired token, "+
+			"or a client certificate it does not trust): %w", b.rest.Host, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes API at %s: %w", b.rest.Host, err)
 	}

@@ -29,13 +29,16 @@ type Backend interface {
 	// auth, or build), seals the template (SealTemplate: digest and ID) and stores it so
 	// that sessions (and the reconciler) can find it by ID. It returns the sealed
 	// template. Applying the same template twice is a no-op apart from re-storing it.
+	// The copy is t.Owner's (the owner is part of the ID): copies of one template with
+	// different owners are separate objects.
 	ApplyTemplate(ctx context.Context, t *Template) (*Template, error)
 
-	// GetTemplate returns a stored template, or an error wrapping ErrNotFound.
+	// GetTemplate returns a stored template copy, or an error wrapping ErrNotFound.
 	GetTemplate(ctx context.Context, id string) (*Template, error)
 
-	// DeleteTemplate removes a stored template and what it built (images it built and
-	// labelled). Pulled images stay. Deleting a missing template is not an error.
+	// DeleteTemplate removes one stored copy, and what it built (images it built and
+	// labelled) unless another copy still names it. Pulled images stay. Deleting a
+	// missing template is not an error.
 	DeleteTemplate(ctx context.Context, id string) error
 
 	// CreateSession builds one participant's environment and waits until it is ready

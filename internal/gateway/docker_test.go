@@ -95,7 +95,7 @@ func TestDockerGateway(t *testing.T) {
 		}
 		// A process left running when the browser goes is killed with the terminal.
 		_ = ws.WriteMessage(websocket.BinaryMessage, []byte("sleep 3217 & echo started\r"))
-		readUntil(t, ws, "started", 30*time.Second)
+		readUntil(t, ws, "\r\nstarted", 30*time.Second)
 		if res, err := b.Exec(ctxFor(t, time.Minute), a.ID, &workshop.ExecRequest{Command: []string{"ps"}}); err != nil || !strings.Contains(res.Stdout, "sleep 3217") {
 			t.Fatalf("positive control: ps does not show the terminal's sleep: %v %q", err, res.Stdout)
 		}

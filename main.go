@@ -1,6 +1,8 @@
 // Command terraform-provider-nalabo serves the Nalabo Terraform provider; its
 // `reconcile` sub-command runs the reconciler (expired session cleanup, health checks,
-// Prometheus metrics): terraform-provider-nalabo reconcile --help. Run with the hidden
+// Prometheus metrics): terraform-provider-nalabo reconcile --help; its `gateway`
+// sub-command lets participants into their sessions (a browser terminal, "check my
+// work", the runtime API): terraform-provider-nalabo gateway --help. Run with the hidden
 // first argument -nalabo-netguard, it is the Docker egress helper (internal/netguard),
 // which the Docker backend starts in a container on the engine's host.
 package main
@@ -16,6 +18,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/gateway"
 	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
 	"github.com/nalabo/terraform-provider-nalabo/internal/provider"
 	"github.com/nalabo/terraform-provider-nalabo/internal/reconciler"
@@ -30,6 +33,12 @@ func main() {
 	// runs the reconciler.
 	if netguard.IsInvocation(os.Args[1:]) {
 		os.Exit(netguard.Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "gateway" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := gateway.Main(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
 	}
 	if len(os.Args) > 1 && os.Args[1] == "reconcile" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -46,6 +46,7 @@ type nalaboProvider struct {
 type providerModel struct {
 	Docker     *dockerModel     `tfsdk:"docker"`
 	Kubernetes *kubernetesModel `tfsdk:"kubernetes"`
+	Gateway    *gatewayModel    `tfsdk:"gateway"`
 }
 
 type dockerModel struct {
@@ -175,6 +176,7 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 				},
 			},
 			"kubernetes": kubernetesProviderSchema(),
+			"gateway":    gatewayProviderSchema(),
 		},
 	}
 }
@@ -217,6 +219,7 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		resp.Diagnostics.AddAttributeError(path.Root("docker"), "Invalid Docker settings from the environment", err.Error())
 	}
 	k8sCfg, k8sConfigured, k8sKnown, k8sEnv := kubernetesConfigFrom(ctx, m.Kubernetes, p.getenv, &resp.Diagnostics)
+	gw, gwKnown := gatewayFrom(m.Gateway, p.getenv, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -239,6 +242,7 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 	}
 	data.docker = newLazyBackend("docker", func() (backendImpl, error) { return docker.New(dockerCfg) }, dockerEndpoint)
 	data.dockerBindAddress = dockerCfg.BindAddress
+	data.gateway, data.gatewayUnknown = gw, !gwKnown
 	data.kubernetesConfigured = k8sConfigured
 	data.kubernetesUnknown = !k8sKnown
 	if k8sConfigured && k8sKnown {
@@ -260,6 +264,7 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		"kubernetes_configured": k8sConfigured, "kubernetes_config_path": k8sCfg.ConfigPath,
 		"kubernetes_context": k8sCfg.Context, "kubernetes_host": k8sCfg.Host, "kubernetes_namespace": k8sCfg.Namespace,
 		"docker_environment": dockerEnv, "kubernetes_environment": k8sEnv, // names only, never values
+		"gateway_configured": gw != nil,
 	})
 	resp.ResourceData = data
 	resp.DataSourceData = data

@@ -28,6 +28,10 @@ type providerData struct {
 	// vcluster is the kubernetes block's vCluster settings (valid when kubernetes is
 	// set): plans compare them with what each vcluster session was installed with.
 	vcluster kubernetes.VClusterConfig
+
+	// gateway signs sessions' access_url; nil when no gateway is configured.
+	gateway        *gatewaySigner
+	gatewayUnknown bool
 }
 
 // vclusterConfig returns the configured vCluster settings; ok is false when the

@@ -66,6 +66,7 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 
 	if req.State.Raw.IsNull() {
 		planSessionCreate(&plan, &resp.Diagnostics)
+		plan.AccessURL = r.data.accessURL(plan.ID, plan.ExpiresAt)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		return
 	}
@@ -80,6 +81,7 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 	resp.Diagnostics.Append(d...)
 	replace := planSessionUpdate(ctx, &plan, config, state, inherited, len(reaped) > 0, &resp.Diagnostics)
 	replace = append(replace, r.planVCluster(ctx, &plan, state, &resp.Diagnostics)...)
+	plan.AccessURL = r.data.accessURL(state.ID, plan.ExpiresAt)
 	if len(replace) > 0 {
 		tflog.Info(ctx, "session will be replaced", map[string]any{
 			"session_id": state.ID.ValueString(), "status": state.Status.ValueString(), "because": replace.String(),
@@ -297,6 +299,7 @@ func (r *workshopSessionResource) Create(ctx context.Context, req resource.Creat
 		s.ID = spec.ID
 	}
 	plan.setLive(ctx, s, fillAll, &resp.Diagnostics)
+	plan.AccessURL = r.data.accessURL(plan.ID, plan.ExpiresAt)
 	resp.Diagnostics.Append(setInherited(ctx, resp.Private, inherited)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
@@ -340,6 +343,9 @@ func (r *workshopSessionResource) Read(ctx context.Context, req resource.ReadReq
 	claimSession(ctx, b, s)
 
 	refreshSession(ctx, &state, s, &resp.Diagnostics)
+	if u := r.data.accessURL(state.ID, state.ExpiresAt); !u.IsUnknown() {
+		state.AccessURL = u
+	}
 
 	// Sessions imported (or created by an older version) learn what they inherit.
 	if getInherited(ctx, req.Private, &resp.Diagnostics) == nil && knownString(state.TemplateID) {
@@ -417,15 +423,16 @@ func (r *workshopSessionResource) Update(ctx context.Context, req resource.Updat
 	}
 	plan.ExpiresAt = types.StringValue(formatTime(spec.ExpiresAt))
 	plan.setLive(ctx, s, fillUnknown, &resp.Diagnostics)
+	plan.AccessURL = r.data.accessURL(plan.ID, plan.ExpiresAt)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
 // configurationOnlyChange reports whether plan differs from state only in attributes
 // the backend does not see: the resources map (the values in force are in
-// effective_resources) and timeouts.
+// effective_resources), timeouts and access_url (a new gateway URL or key).
 func configurationOnlyChange(ctx context.Context, st tfsdk.State, plan, state workshopSessionModel, diags *diag.Diagnostics) bool {
 	p := plan
-	p.Resources, p.Timeouts = state.Resources, state.Timeouts
+	p.Resources, p.Timeouts, p.AccessURL = state.Resources, state.Timeouts, state.AccessURL
 	probe := tfsdk.State{Schema: st.Schema, Raw: st.Raw.Copy()}
 	if d := probe.Set(ctx, &p); d.HasError() {
 		diags.Append(d...)

@@ -37,6 +37,7 @@ type workshopSessionModel struct {
 	StorageEnforced    types.Bool   `tfsdk:"storage_enforced"`
 	Kubeconfig         types.String `tfsdk:"kubeconfig"`
 	VCluster           types.Object `tfsdk:"vcluster"`
+	AccessURL          types.String `tfsdk:"access_url"`
 }
 
 // vclusterStateModel is the session's vcluster attribute (workshop.VClusterState).

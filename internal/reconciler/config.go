@@ -140,14 +140,13 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 		fmt.Fprintf(usageOut, usageHead, strings.Join(envconfig.Names("docker"), ", "), strings.Join(envconfig.Names("kubernetes"), ", "))
 		fs.PrintDefaults()
 	}
-	backends := &backendList{list: []workshop.InfrastructureType{workshop.InfraDocker}}
+	backends := AddBackendFlag(fs)
 	var templates stringList
 	fs.DurationVar(&cfg.Interval, "interval", DefaultInterval, "time between two passes")
 	fs.DurationVar(&cfg.Grace, "grace", DefaultGrace, "how long after expires_at a session is deleted")
 	fs.DurationVar(&cfg.RemnantGrace, "remnant-grace", DefaultRemnantGrace,
 		"how old a remnant (a session whose create never finished, or without its workspace) must be before it is deleted; keep it above the longest create timeout")
 	fs.StringVar(&cfg.Listen, "listen", DefaultListen, "address of /healthz, /readyz and /metrics (empty: no HTTP server)")
-	fs.Var(backends, "backend", "docker or kubernetes; repeat (or comma-separate) for both")
 	fs.BoolVar(&cfg.Once, "once", false, "run one pass and exit (no HTTP server, no leader election); exit status 1 when the pass had errors")
 	fs.Var(&templates, "template", "only handle sessions of this template name; repeatable (default all)")
 	fs.DurationVar(&cfg.ValidateInterval, "validate-interval", DefaultValidateInterval,
@@ -169,7 +168,7 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
-	cfg.Backends = backends.list
+	cfg.Backends = backends()
 	cfg.Templates = templates
 	for _, n := range cfg.Templates {
 		if err := workshop.ValidateTemplateName(n); err != nil {
@@ -202,16 +201,9 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 			return nil, fmt.Errorf("--listen %q: %v (want host:port, e.g. %s)", cfg.Listen, err, DefaultListen)
 		}
 	}
-	if cfg.LogLevel == "" {
-		cfg.LogLevel = getenv("NALABO_LOG_LEVEL")
-	}
-	if cfg.LogLevel == "" {
-		cfg.LogLevel = "info"
-	}
-	switch strings.ToLower(cfg.LogLevel) {
-	case "trace", "debug", "info", "warn", "error":
-	default:
-		return nil, fmt.Errorf("--log-level must be trace, debug, info, warn or error, got %q", cfg.LogLevel)
+	var err error
+	if cfg.LogLevel, err = ResolveLogLevel(cfg.LogLevel, getenv); err != nil {
+		return nil, err
 	}
 	if cfg.Identity == "" {
 		cfg.Identity = getenv("POD_NAME")
@@ -220,20 +212,56 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 		host, _ := os.Hostname()
 		cfg.Identity = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
+	if cfg.Docker, cfg.Kubernetes, err = BackendSettings(cfg.Backends, getenv); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// AddBackendFlag registers the repeatable --backend flag (default docker) on fs; the
+// returned function gives the parsed list. The gateway shares it.
+func AddBackendFlag(fs *flag.FlagSet) func() []workshop.InfrastructureType {
+	b := &backendList{list: []workshop.InfrastructureType{workshop.InfraDocker}}
+	fs.Var(b, "backend", "docker or kubernetes; repeat (or comma-separate) for both")
+	return func() []workshop.InfrastructureType { return b.list }
+}
+
+// ResolveLogLevel returns the --log-level value, else $NALABO_LOG_LEVEL, else info,
+// checked.
+func ResolveLogLevel(flagValue string, getenv func(string) string) (string, error) {
+	if flagValue == "" {
+		flagValue = getenv("NALABO_LOG_LEVEL")
+	}
+	if flagValue == "" {
+		flagValue = "info"
+	}
+	switch strings.ToLower(flagValue) {
+	case "trace", "debug", "info", "warn", "error":
+		return flagValue, nil
+	}
+	return "", fmt.Errorf("--log-level must be trace, debug, info, warn or error, got %q", flagValue)
+}
+
+// BackendSettings reads the settings of each backend from the provider's environment
+// variables (envconfig); on Kubernetes, inside a pod with none of them, the pod's
+// service account. Errors name the variable.
+func BackendSettings(backends []workshop.InfrastructureType, getenv func(string) string) (docker.Config, kubernetes.Config, error) {
+	var d docker.Config
+	var k kubernetes.Config
 	var err error
-	for _, b := range cfg.Backends {
+	for _, b := range backends {
 		switch b {
 		case workshop.InfraDocker:
-			if _, err = envconfig.Docker(&cfg.Docker, getenv); err != nil {
-				return nil, err
+			if _, err = envconfig.Docker(&d, getenv); err != nil {
+				return d, k, err
 			}
 		case workshop.InfraKubernetes:
-			if cfg.Kubernetes, err = kubernetesConfigFromEnv(getenv); err != nil {
-				return nil, err
+			if k, err = kubernetesConfigFromEnv(getenv); err != nil {
+				return d, k, err
 			}
 		}
 	}
-	return cfg, nil
+	return d, k, nil
 }
 
 // HasBackend reports whether a backend type is configured.

@@ -83,21 +83,7 @@ func (b *Backend) stream(ctx context.Context, t execTarget, cmd []string, maxOut
 			StdoutTruncated: stdout.Truncated(), StderrTruncated: stderr.Truncated(),
 		}
 	}
-	u := b.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(t.ns).Name(t.pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: t.container, Command: cmd, Stdout: true, Stderr: true}, scheme.ParameterCodec).URL()
-	ws, err := remotecommand.NewWebSocketExecutor(b.rest, http.MethodGet, u.String())
-	if err != nil {
-		return res(), err
-	}
-	spdy, err := remotecommand.NewSPDYExecutor(b.rest, http.MethodPost, u)
-	if err != nil {
-		return res(), err
-	}
-	// Fall back to SPDY only when the WebSocket upgrade itself failed: a command that
-	// ran must not run twice.
-	executor, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	executor, err := b.executor(t, &corev1.PodExecOptions{Container: t.container, Command: cmd, Stdout: true, Stderr: true})
 	if err != nil {
 		return res(), err
 	}
@@ -109,6 +95,26 @@ func (b *Backend) stream(ctx context.Context, t execTarget, cmd []string, maxOut
 		return r, nil
 	}
 	return r, err
+}
+
+// executor returns the API server's exec of opts in t's pod, over WebSocket with a
+// SPDY fallback.
+func (b *Backend) executor(t execTarget, opts *corev1.PodExecOptions) (remotecommand.Executor, error) {
+	u := b.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(t.ns).Name(t.pod).SubResource("exec").
+		VersionedParams(opts, scheme.ParameterCodec).URL()
+	ws, err := remotecommand.NewWebSocketExecutor(b.rest, http.MethodGet, u.String())
+	if err != nil {
+		return nil, err
+	}
+	spdy, err := remotecommand.NewSPDYExecutor(b.rest, http.MethodPost, u)
+	if err != nil {
+		return nil, err
+	}
+	// Fall back to SPDY only when the WebSocket upgrade itself failed: a command that
+	// ran must not run twice.
+	return remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	})
 }
 
 // killExec runs the kill exec for marker on a fresh context (ctx may be what ended) and

@@ -123,6 +123,8 @@ func testInstallApplyDestroy(t *testing.T, cli terraformCLI, mirror, version, ar
 	bad, err := w2.command("init").CombinedOutput()
 	if err == nil || !strings.Contains(string(bad), "checksum") {
 		t.Errorf("terraform init accepted an archive that does not match the lock file (err %v):\n%s", err, bad)
+	} else {
+		t.Logf("a tampered archive of the same version is refused by init: %s", firstLine(string(bad), "checksum"))
 	}
 
 	w.run("destroy", "-auto-approve")
@@ -418,6 +420,16 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// firstLine is the first line of s that contains substr, trimmed.
+func firstLine(s, substr string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
 }
 
 func tail(s string, n int) string {

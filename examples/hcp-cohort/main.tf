@@ -10,12 +10,16 @@ locals {
 
 # Only what is set here overrides the environment: null attributes fall back to the
 # runner's environment variables (K8S_*, DOCKER_*). Provider configuration is never
-# written to the state.
+# written to the state. The kubernetes block names a cluster, so it is only present for
+# a Kubernetes cohort.
 provider "nalabo" {
-  kubernetes {
-    host                   = var.k8s_endpoint
-    token                  = var.k8s_token
-    cluster_ca_certificate = var.k8s_cluster_ca_certificate
+  dynamic "kubernetes" {
+    for_each = local.kubernetes ? [1] : []
+    content {
+      host                   = var.k8s_endpoint
+      token                  = var.k8s_token
+      cluster_ca_certificate = var.k8s_cluster_ca_certificate
+    }
   }
   docker {
     host          = var.docker_host

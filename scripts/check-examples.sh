@@ -27,8 +27,12 @@ echo "terraform fmt -check examples"
 "$TERRAFORM" fmt -check -recursive -diff "$here/examples"
 
 failed=0
-for dir in "$here"/examples/provider "$here"/examples/resources/* "$here"/examples/data-sources/* "$here"/examples/quickstart "$here"/examples/cohort; do
-  [ -d "$dir" ] || continue
+# Every directory of examples/ that holds a .tf file (a new example is checked without
+# being listed here); examples/hcp-cohort validates without HCP access (its cloud block
+# is commented out).
+mapfile -t dirs < <(find "$here/examples" -name '*.tf' -not -path '*/.terraform/*' -printf '%h\n' | sort -u)
+[ ${#dirs[@]} -gt 0 ] || { echo "no example found under $here/examples" >&2; exit 1; }
+for dir in "${dirs[@]}"; do
   name=${dir#"$here/"}
   copy="$tmp/$(echo "$name" | tr / _)"
   mkdir -p "$copy"

@@ -20,9 +20,10 @@ resource "nalabo_workshop_template" "web" {
     image = "nalabo-test/shell:1"
   }
   # Relative paths of compose.yaml (./site, ./app) resolve against this directory;
-  # bind mounts from anywhere else are refused.
+  # bind mounts from anywhere else are refused. A relative path (path.module, not
+  # abspath()) keeps the template the same wherever the configuration is checked out.
   compose           = file("${path.module}/compose.yaml")
-  compose_directory = abspath(path.module)
+  compose_directory = path.module
   # The budget of the workspace and both services together.
   resources = { cpu = "500m", memory = "256Mi" }
 }

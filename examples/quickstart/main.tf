@@ -5,13 +5,15 @@
 # named nalabo-network-<id>, carved from 10.213.0.0/16).
 provider "nalabo" {}
 
-# The workspace image is built locally from ./workspace/Dockerfile.
+# The workspace image is built locally from ./workspace/Dockerfile. The context is
+# relative (path.module, not abspath()): the template does not change with the
+# directory the configuration is checked out in.
 resource "nalabo_workshop_template" "quickstart" {
   name                = "quickstart"
   infrastructure_type = "docker"
   workspace {
     build {
-      context    = abspath("${path.module}/workspace")
+      context    = "${path.module}/workspace"
       dockerfile = "Dockerfile"
       args       = { GREETING = "Welcome to the Nalabo quickstart" }
     }

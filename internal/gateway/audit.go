@@ -14,6 +14,8 @@ const (
 	AuditTerminalEnd   = "terminal_end"
 	AuditExecute       = "execute"
 	AuditValidate      = "validate"
+	AuditPort          = "port"
+	AuditApply         = "apply"
 )
 
 // AuditRecord is one line of the audit trail. Who is "participant" (a token holder) or
@@ -28,6 +30,8 @@ type AuditRecord struct {
 	Participant string    `json:"participant,omitempty"`
 	Result      string    `json:"result"`
 	Command     string    `json:"command,omitempty"`
+	Port        string    `json:"port,omitempty"` // "<service>:<port>" of a web port
+	Type        string    `json:"type,omitempty"` // an apply's configuration type
 	ExitCode    *int      `json:"exit_code,omitempty"`
 	DurationMS  int64     `json:"duration_ms,omitempty"`
 	BytesIn     int64     `json:"bytes_in,omitempty"`

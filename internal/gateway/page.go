@@ -70,11 +70,16 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	s.audit.Record(AuditRecord{Event: AuditAccess, Who: "participant", Remote: clientIP(r), Session: id,
 		Participant: a.session.Participant, Result: "ok"})
 	checks := s.validations(r.Context(), a)
+	ports, err := s.webPorts(r.Context(), a)
+	if err != nil {
+		s.log.Warn("cannot list the session's ports", "session", id, "error", err)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	until := a.until()
-	err := pageTmpl.Execute(w, map[string]any{
+	err = pageTmpl.Execute(w, map[string]any{
 		"SessionID": id, "Participant": a.session.Participant, "Template": a.session.TemplateName,
 		"ExpiresAt": until.UTC().Format(time.RFC3339), "ExpiresUnix": until.Unix(), "HasChecks": len(checks) > 0,
+		"Ports": ports,
 	})
 	if err != nil {
 		s.log.Error("render the page", "session", id, "error", err)

@@ -140,6 +140,19 @@ func TestBrowserDockerSession(t *testing.T) {
 		t.Fatalf("results: passed %q, failed %q", passed, failed)
 	}
 
+	// The instructions: rendered, and their script neither a tag nor run.
+	heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#instructions h1`)))
+	if err != nil || heading != "Welcome" {
+		t.Fatalf("instructions heading %q (%v)", heading, err)
+	}
+	scripts, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#instructions script, #instructions img').length`))
+	if err != nil || scripts != 0 {
+		t.Fatalf("instructions hold %d script or img elements (%v)", scripts, err)
+	}
+	if pwned, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pwned !== undefined || document.title === 'pwned'`)); err != nil || pwned {
+		t.Fatalf("the instructions' script ran: %v %v", pwned, err)
+	}
+
 	// The web port's link, followed in this tab (the link opens a new one).
 	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#ports a[data-port="8080"]').href`))
 	if err != nil || !strings.HasSuffix(href, "/s/"+s.ID+"/port/8080/") {
@@ -148,7 +161,7 @@ func TestBrowserDockerSession(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(href), chromedp.WaitVisible(chromedp.CSS(`h1`))); err != nil {
 		t.Fatalf("open the web port: %v", err)
 	}
-	heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
+	heading, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
 	if err != nil || heading != "hello from web" {
 		t.Fatalf("the web port shows %q (%v)", heading, err)
 	}

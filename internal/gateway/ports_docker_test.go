@@ -39,6 +39,8 @@ func dockerWebTemplate(t *testing.T, b workshop.Backend) *workshop.Template {
 		Workspace: workshop.Workspace{Image: acctest.ShellImage1, Command: []string{"sleep", "infinity"}, Ports: []int{9090}},
 		Compose:   webCompose, ComposeDir: dir,
 		Resources: workshop.Resources{CPU: "300m", Memory: "96Mi"},
+		Instructions: "# Welcome\n\nOpen the **web** port.\n\n<script>window.pwned = 1; document.title = 'pwned'</script>\n" +
+			"<img src=x onerror=\"window.pwned = 2\">\n",
 		Validations: []workshop.Validation{
 			{Name: "greets", Command: []string{"sh", "-c", "echo hello"}, OutputPattern: "^hello"},
 			{Name: "has-answer", Command: []string{"sh", "-c", "test -f /tmp/answer"}},

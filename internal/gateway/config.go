@@ -65,7 +65,7 @@ type Config struct {
 const usageHead = `Usage: terraform-provider-nalabo gateway [flags]
 
 Serves each session's access_url (a browser terminal and "check my work"), the runtime API
-/api/workshops/sessions/{id} (GET, POST .../execute, POST .../validate) for the learning
+/api/workshops/sessions/{id} (GET, POST .../execute, .../apply, .../validate) for the learning
 platform, /healthz, /readyz and /metrics, on --listen (default $` + EnvListen + `, else ` + DefaultListen + `).
 
 The signing key (the provider's gateway.signing_key) comes from --signing-key-file or

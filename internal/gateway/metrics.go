@@ -37,7 +37,7 @@ func NewMetrics() *Metrics {
 		TerminalsActive: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "nalabo", Subsystem: "gateway", Name: "terminals_active",
 			Help: "Terminals open now."}),
 		TerminalBytes: c("terminal_bytes_total", "Bytes carried by terminals, by direction (in: keystrokes, out: output).", "direction"),
-		API:           c("api_requests_total", "Runtime API requests, by operation (get, execute, validate) and result (ok, unauthorized, bad_request, not_found, error).", "operation", "result"),
+		API:           c("api_requests_total", "Runtime API requests, by operation (get, execute, apply, validate) and result (ok, unauthorized, bad_request, not_found, error).", "operation", "result"),
 		Validations:   c("validation_checks_total", "Validation checks run through the gateway, by result (passed, failed).", "result"),
 		PortRequests:  c("port_requests_total", "Requests to sessions' web ports, by result (ok, denied, not_declared, error).", "result"),
 	}

@@ -70,6 +70,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/workshops/sessions/{id}", s.api(opGet, s.apiGet))
 	mux.HandleFunc("POST /api/workshops/sessions/{id}/execute", s.api(opExecute, s.apiExecute))
 	mux.HandleFunc("POST /api/workshops/sessions/{id}/validate", s.api(opValidate, s.apiValidate))
+	mux.HandleFunc("POST /api/workshops/sessions/{id}/apply", s.api(opApply, s.apiApply))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "nalabo gateway: open your session's access link")

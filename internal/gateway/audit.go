@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 )
@@ -66,3 +68,18 @@ func (a *Auditor) Record(r AuditRecord) {
 }
 
 func intp(v int) *int { return &v }
+
+// OpenAuditOutput returns where audit records go: stdout, and the file when one is
+// named (opened for appending, created 0600: records name participants and commands).
+// With O_APPEND every record lands whole at the end, so logrotate's copytruncate and
+// several writers are safe. close closes the file.
+func OpenAuditOutput(stdout io.Writer, file string) (out io.Writer, close func() error, err error) {
+	if file == "" {
+		return stdout, func() error { return nil }, nil
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--audit-file: %w", err)
+	}
+	return io.MultiWriter(stdout, f), f.Close, nil
+}

@@ -33,6 +33,7 @@ const (
 	EnvListen     = "NALABO_GATEWAY_LISTEN"
 	EnvSigningKey = "NALABO_GATEWAY_SIGNING_KEY"
 	EnvAPIKeys    = "NALABO_GATEWAY_API_KEYS"
+	EnvAuditFile  = "NALABO_GATEWAY_AUDIT_FILE"
 )
 
 // APIKey is one learning platform key: Name is what the audit records say.
@@ -56,6 +57,8 @@ type Config struct {
 	Origins  []string
 	LogLevel string
 	LogJSON  bool
+	// AuditFile receives the audit records too (appended, mode 0600), besides stdout.
+	AuditFile string
 
 	Backends   []workshop.InfrastructureType
 	Docker     docker.Config
@@ -104,6 +107,7 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	fs.StringVar(&secure, "secure-cookies", secure, "mark the session cookie Secure: auto (with --tls-cert), true (behind a TLS ingress) or false")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated extra origins (scheme://host[:port]) allowed to open terminals, e.g. the public URL behind an ingress")
 	backends := reconciler.AddBackendFlag(fs)
+	fs.StringVar(&cfg.AuditFile, "audit-file", "", "append the audit records (JSON lines) to this file too, created with mode 0600 (default $"+EnvAuditFile+"; stdout always has them)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "", "trace, debug, info, warn or error (default $NALABO_LOG_LEVEL, else info)")
 	fs.BoolVar(&cfg.LogJSON, "log-json", false, "write logs as JSON lines")
 	if err := fs.Parse(args); err != nil {
@@ -114,6 +118,9 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = getenv(EnvListen)
+	}
+	if cfg.AuditFile == "" {
+		cfg.AuditFile = getenv(EnvAuditFile)
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen

@@ -21,7 +21,7 @@ import (
 // its README runs it: non-root, read-only, no capabilities, the host's network and the
 // Docker socket; the access URL opens the page and the compose web port, the API runs a
 // command, and the audit file gets the records. It runs when NALABO_GATEWAY_IMAGE names
-// the image (make gateway-image builds nalabo/gateway:dev).
+// the image (built as examples/deploy/gateway/README.md says).
 func TestDockerGatewayImage(t *testing.T) {
 	dockerIntegration(t)
 	image := os.Getenv("NALABO_GATEWAY_IMAGE")

@@ -1,8 +1,9 @@
 // Package gateway is `terraform-provider-nalabo gateway`: a stateless HTTP server that
 // lets participants into their sessions. A session's access_url (signed by the
 // provider, internal/gateway/token) opens a page with a terminal in the browser (a TTY
-// exec over a WebSocket) and a "check my work" button; the learning platform calls the
-// runtime API (/api/workshops/sessions/{id}) with an API key. Nothing is stored: every
+// exec over a WebSocket), the template's instructions, links to the session's declared
+// web ports (proxied under /s/<id>/port/<n>/) and a "check my work" button; the learning
+// platform calls the runtime API (/api/workshops/sessions/{id}) with an API key. Nothing is stored: every
 // request checks the token's signature and expiry and that the session still exists, so
 // any number of replicas can run behind a load balancer.
 package gateway
@@ -67,9 +68,9 @@ type Config struct {
 
 const usageHead = `Usage: terraform-provider-nalabo gateway [flags]
 
-Serves each session's access_url (a browser terminal and "check my work"), the runtime API
-/api/workshops/sessions/{id} (GET, POST .../execute, .../apply, .../validate) for the learning
-platform, /healthz, /readyz and /metrics, on --listen (default $` + EnvListen + `, else ` + DefaultListen + `).
+Serves each session's access_url (a browser terminal, instructions, web ports and "check
+my work"), the runtime API /api/workshops/sessions/{id} (GET, POST .../execute, .../apply,
+.../validate) for the learning platform, /healthz, /readyz and /metrics, on --listen (default $` + EnvListen + `, else ` + DefaultListen + `).
 
 The signing key (the provider's gateway.signing_key) comes from --signing-key-file or
 $` + EnvSigningKey + `: one key per line, all accepted (rotation). API keys come from

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httputil"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +59,12 @@ func (s *Server) portProxy(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s.metrics.PortRequests.WithLabelValues("not_declared").Inc()
 		s.fail(w, http.StatusNotFound, "Port "+strconv.Itoa(n)+" is not a port of this session's template.", false)
+		return
+	}
+	if rest := r.PathValue("rest"); rest != "" && path.Clean("/"+rest) != "/"+strings.TrimSuffix(rest, "/") {
+		// The rest of the path is appended to an API server proxy path: it never climbs.
+		s.metrics.PortRequests.WithLabelValues("denied").Inc()
+		s.fail(w, http.StatusBadRequest, "Invalid path.", false)
 		return
 	}
 	if r.PathValue("rest") == "" && !strings.HasSuffix(r.URL.Path, "/") {

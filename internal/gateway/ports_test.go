@@ -83,6 +83,23 @@ func TestPortProxyWebSocketAndHeaders(t *testing.T) {
 	if c := r.header.Get("Set-Cookie"); c != "app=1; Path=/s/"+id+"/port/8000/" {
 		t.Errorf("app cookie = %q, want it scoped to the port", c)
 	}
+	// A path that climbs never reaches the app (ServeMux redirects to the clean path, a
+	// raw one is refused); the clean path is the control above.
+	for _, p := range []string{"/s/" + id + "/port/8000/a/../../headers", "/s/" + id + "/port/8000/a/%2e%2e/%2e%2e/x"} {
+		if r := g.do(t, "GET", p, tok, "", nil); r.code == 200 || strings.Contains(r.body, "path=") {
+			t.Errorf("%s: %d %s", p, r.code, r.body)
+		}
+	}
+	req := httptest.NewRequest("GET", "/s/"+id+"/port/8000/x", nil)
+	req.SetPathValue("id", id)
+	req.SetPathValue("port", "8000")
+	req.SetPathValue("rest", "a/../../headers")
+	req.AddCookie(&http.Cookie{Name: cookieName, Value: tok})
+	rec := httptest.NewRecorder()
+	g.srv.portProxy(rec, req)
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("a climbing rest: %d %s", rec.Code, rec.Body.String())
+	}
 	if r := g.do(t, "GET", "/s/"+id+"/port/8000/login", tok, "", nil); r.code != http.StatusFound || r.header.Get("Location") != "/s/"+id+"/port/8000/home" {
 		t.Errorf("redirect: %d %q", r.code, r.header.Get("Location"))
 	}

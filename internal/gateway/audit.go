@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 )
@@ -14,6 +16,8 @@ const (
 	AuditTerminalEnd   = "terminal_end"
 	AuditExecute       = "execute"
 	AuditValidate      = "validate"
+	AuditPort          = "port"
+	AuditApply         = "apply"
 )
 
 // AuditRecord is one line of the audit trail. Who is "participant" (a token holder) or
@@ -28,6 +32,8 @@ type AuditRecord struct {
 	Participant string    `json:"participant,omitempty"`
 	Result      string    `json:"result"`
 	Command     string    `json:"command,omitempty"`
+	Port        string    `json:"port,omitempty"` // "<service>:<port>" of a web port
+	Type        string    `json:"type,omitempty"` // an apply's configuration type
 	ExitCode    *int      `json:"exit_code,omitempty"`
 	DurationMS  int64     `json:"duration_ms,omitempty"`
 	BytesIn     int64     `json:"bytes_in,omitempty"`
@@ -62,3 +68,18 @@ func (a *Auditor) Record(r AuditRecord) {
 }
 
 func intp(v int) *int { return &v }
+
+// OpenAuditOutput returns where audit records go: stdout, and the file when one is
+// named (opened for appending, created 0600: records name participants and commands).
+// With O_APPEND every record lands whole at the end, so logrotate's copytruncate and
+// several writers are safe. close closes the file.
+func OpenAuditOutput(stdout io.Writer, file string) (out io.Writer, close func() error, err error) {
+	if file == "" {
+		return stdout, func() error { return nil }, nil
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--audit-file: %w", err)
+	}
+	return io.MultiWriter(stdout, f), f.Close, nil
+}

@@ -79,12 +79,13 @@ func waitScreen(ctx context.Context, t *testing.T, want string) string {
 
 // TestBrowserDockerSession opens a Docker session's access URL in chromium, types into
 // the terminal, reads the answer from the screen, presses "check my work" and reads a
-// pass and a fail; then another session's token and a deleted session's are refused.
+// pass and a fail, opens the compose web service's port link and reads its page; then
+// another session's token and a deleted session's are refused.
 func TestBrowserDockerSession(t *testing.T) {
 	dockerIntegration(t)
 	ctx := browser(t)
 	b := newDocker(t)
-	tpl := dockerTemplate(t, b)
+	tpl := dockerWebTemplate(t, b)
 	s := createSession(t, b, tpl, "dora", time.Hour)
 	other := createSession(t, b, tpl, "emil", time.Hour)
 	g := startGateway(t, b)
@@ -137,6 +138,39 @@ func TestBrowserDockerSession(t *testing.T) {
 	}
 	if !strings.Contains(passed, "greets") || !strings.Contains(failed, "has-answer") || !strings.Contains(failed, "exit code 1") {
 		t.Fatalf("results: passed %q, failed %q", passed, failed)
+	}
+
+	// The instructions: rendered, and their script neither a tag nor run.
+	heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#instructions h1`)))
+	if err != nil || heading != "Welcome" {
+		t.Fatalf("instructions heading %q (%v)", heading, err)
+	}
+	scripts, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#instructions script, #instructions img').length`))
+	if err != nil || scripts != 0 {
+		t.Fatalf("instructions hold %d script or img elements (%v)", scripts, err)
+	}
+	if pwned, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pwned !== undefined || document.title === 'pwned'`)); err != nil || pwned {
+		t.Fatalf("the instructions' script ran: %v %v", pwned, err)
+	}
+
+	// The web port's link, followed in this tab (the link opens a new one).
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#ports a[data-port="8080"]').href`))
+	if err != nil || !strings.HasSuffix(href, "/s/"+s.ID+"/port/8080/") {
+		t.Fatalf("port link %q: %v", href, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(href), chromedp.WaitVisible(chromedp.CSS(`h1`))); err != nil {
+		t.Fatalf("open the web port: %v", err)
+	}
+	heading, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
+	if err != nil || heading != "hello from web" {
+		t.Fatalf("the web port shows %q (%v)", heading, err)
+	}
+	// The other session's port with this session's cookie: refused.
+	if err := chromedp.Do(ctx, chromedp.Navigate(g.http.URL+"/s/"+other.ID+"/port/8080/")); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#message`))); err != nil || !strings.Contains(msg, "access link") {
+		t.Fatalf("the other session's port says %q (%v)", msg, err)
 	}
 
 	// This session's token on the other session's URL: refused, no terminal.

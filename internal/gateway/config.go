@@ -1,8 +1,9 @@
 // Package gateway is `terraform-provider-nalabo gateway`: a stateless HTTP server that
 // lets participants into their sessions. A session's access_url (signed by the
 // provider, internal/gateway/token) opens a page with a terminal in the browser (a TTY
-// exec over a WebSocket) and a "check my work" button; the learning platform calls the
-// runtime API (/api/workshops/sessions/{id}) with an API key. Nothing is stored: every
+// exec over a WebSocket), the template's instructions, links to the session's declared
+// web ports (proxied under /s/<id>/port/<n>/) and a "check my work" button; the learning
+// platform calls the runtime API (/api/workshops/sessions/{id}) with an API key. Nothing is stored: every
 // request checks the token's signature and expiry and that the session still exists, so
 // any number of replicas can run behind a load balancer.
 package gateway
@@ -33,6 +34,7 @@ const (
 	EnvListen     = "NALABO_GATEWAY_LISTEN"
 	EnvSigningKey = "NALABO_GATEWAY_SIGNING_KEY"
 	EnvAPIKeys    = "NALABO_GATEWAY_API_KEYS"
+	EnvAuditFile  = "NALABO_GATEWAY_AUDIT_FILE"
 )
 
 // APIKey is one learning platform key: Name is what the audit records say.
@@ -56,6 +58,8 @@ type Config struct {
 	Origins  []string
 	LogLevel string
 	LogJSON  bool
+	// AuditFile receives the audit records too (appended, mode 0600), besides stdout.
+	AuditFile string
 
 	Backends   []workshop.InfrastructureType
 	Docker     docker.Config
@@ -64,9 +68,9 @@ type Config struct {
 
 const usageHead = `Usage: terraform-provider-nalabo gateway [flags]
 
-Serves each session's access_url (a browser terminal and "check my work"), the runtime API
-/api/workshops/sessions/{id} (GET, POST .../execute, POST .../validate) for the learning
-platform, /healthz, /readyz and /metrics, on --listen (default $` + EnvListen + `, else ` + DefaultListen + `).
+Serves each session's access_url (a browser terminal, instructions, web ports and "check
+my work"), the runtime API /api/workshops/sessions/{id} (GET, POST .../execute, .../apply,
+.../validate) for the learning platform, /healthz, /readyz and /metrics, on --listen (default $` + EnvListen + `, else ` + DefaultListen + `).
 
 The signing key (the provider's gateway.signing_key) comes from --signing-key-file or
 $` + EnvSigningKey + `: one key per line, all accepted (rotation). API keys come from
@@ -104,6 +108,7 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	fs.StringVar(&secure, "secure-cookies", secure, "mark the session cookie Secure: auto (with --tls-cert), true (behind a TLS ingress) or false")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated extra origins (scheme://host[:port]) allowed to open terminals, e.g. the public URL behind an ingress")
 	backends := reconciler.AddBackendFlag(fs)
+	fs.StringVar(&cfg.AuditFile, "audit-file", "", "append the audit records (JSON lines) to this file too, created with mode 0600 (default $"+EnvAuditFile+"; stdout always has them)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "", "trace, debug, info, warn or error (default $NALABO_LOG_LEVEL, else info)")
 	fs.BoolVar(&cfg.LogJSON, "log-json", false, "write logs as JSON lines")
 	if err := fs.Parse(args); err != nil {
@@ -114,6 +119,9 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = getenv(EnvListen)
+	}
+	if cfg.AuditFile == "" {
+		cfg.AuditFile = getenv(EnvAuditFile)
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen

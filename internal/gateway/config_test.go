@@ -51,3 +51,54 @@ func TestParseArgs(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditFile: --audit-file (or its variable) appends each record to a 0600 file as
+// well as stdout; a file that cannot be opened is an error naming the flag.
+func TestAuditFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "audit.jsonl")
+	if err := os.WriteFile(file, []byte("{\"earlier\":true}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseArgs(nil, envMap(map[string]string{EnvSigningKey: testSigningKey, EnvAuditFile: file}), nil)
+	if err != nil || cfg.AuditFile != file {
+		t.Fatalf("config: %+v %v", cfg, err)
+	}
+	var stdout strings.Builder
+	out, closeFn, err := OpenAuditOutput(&stdout, cfg.AuditFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAuditor(out)
+	a.Record(AuditRecord{Event: AuditExecute, Who: "api:lms", Session: "0123456789", Command: "true", Result: "ok"})
+	a.Record(AuditRecord{Event: AuditApply, Who: "api:lms", Session: "0123456789", Type: "compose", Result: "ok"})
+	if err := closeFn(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+	if len(lines) != 3 || lines[0] != `{"earlier":true}` || !strings.Contains(lines[1], `"event":"execute"`) || !strings.Contains(lines[2], `"type":"compose"`) {
+		t.Fatalf("audit file:\n%s", got)
+	}
+	if stdout.String() != strings.Join(lines[1:], "\n")+"\n" {
+		t.Fatalf("stdout %q differs from the file's new lines", stdout.String())
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "audit.jsonl")); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", st.Mode())
+	}
+	fresh := filepath.Join(dir, "new.jsonl")
+	if _, c, err := OpenAuditOutput(&stdout, fresh); err != nil {
+		t.Fatal(err)
+	} else {
+		_ = c()
+	}
+	if st, err := os.Stat(fresh); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("created audit file: %v %v", st, err)
+	}
+	if _, _, err := OpenAuditOutput(&stdout, filepath.Join(dir, "missing", "audit.jsonl")); err == nil || !strings.Contains(err.Error(), "--audit-file") {
+		t.Errorf("unopenable file: %v", err)
+	}
+}

@@ -18,6 +18,7 @@ type Metrics struct {
 	TerminalBytes   *prometheus.CounterVec
 	API             *prometheus.CounterVec
 	Validations     *prometheus.CounterVec
+	PortRequests    *prometheus.CounterVec
 }
 
 // NewMetrics registers every metric in a new registry (plus the Go and process
@@ -36,10 +37,11 @@ func NewMetrics() *Metrics {
 		TerminalsActive: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "nalabo", Subsystem: "gateway", Name: "terminals_active",
 			Help: "Terminals open now."}),
 		TerminalBytes: c("terminal_bytes_total", "Bytes carried by terminals, by direction (in: keystrokes, out: output).", "direction"),
-		API:           c("api_requests_total", "Runtime API requests, by operation (get, execute, validate) and result (ok, unauthorized, bad_request, not_found, error).", "operation", "result"),
+		API:           c("api_requests_total", "Runtime API requests, by operation (get, execute, apply, validate) and result (ok, unauthorized, bad_request, not_found, error).", "operation", "result"),
 		Validations:   c("validation_checks_total", "Validation checks run through the gateway, by result (passed, failed).", "result"),
+		PortRequests:  c("port_requests_total", "Requests to sessions' web ports, by result (ok, denied, not_declared, error).", "result"),
 	}
 	m.Registry.MustRegister(m.Accesses, m.TokenFailures, m.RateLimited, m.Terminals, m.TerminalsActive, m.TerminalBytes, m.API,
-		m.Validations, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.Validations, m.PortRequests, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

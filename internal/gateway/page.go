@@ -69,21 +69,35 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	s.metrics.Accesses.WithLabelValues("ok").Inc()
 	s.audit.Record(AuditRecord{Event: AuditAccess, Who: "participant", Remote: clientIP(r), Session: id,
 		Participant: a.session.Participant, Result: "ok"})
-	checks := s.validations(r.Context(), a)
+	tpl := s.template(r.Context(), a)
+	var checks []workshop.Validation
+	var instructions template.HTML
+	if tpl != nil {
+		checks = tpl.Validations
+		var err error
+		if instructions, err = renderInstructions(tpl.Instructions); err != nil {
+			s.log.Warn("cannot render the template's instructions", "session", id, "template", tpl.ID, "error", err)
+		}
+	}
+	ports, err := s.webPorts(r.Context(), a)
+	if err != nil {
+		s.log.Warn("cannot list the session's ports", "session", id, "error", err)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	until := a.until()
-	err := pageTmpl.Execute(w, map[string]any{
+	err = pageTmpl.Execute(w, map[string]any{
 		"SessionID": id, "Participant": a.session.Participant, "Template": a.session.TemplateName,
 		"ExpiresAt": until.UTC().Format(time.RFC3339), "ExpiresUnix": until.Unix(), "HasChecks": len(checks) > 0,
+		"Ports": ports, "Instructions": instructions,
 	})
 	if err != nil {
 		s.log.Error("render the page", "session", id, "error", err)
 	}
 }
 
-// validations returns the checks of the session's template (none when the template is
-// gone: the session outlives it).
-func (s *Server) validations(ctx context.Context, a *access) []workshop.Validation {
+// template returns the session's stored template; nil when it is gone (the session
+// outlives it).
+func (s *Server) template(ctx context.Context, a *access) *workshop.Template {
 	if a.session.TemplateID == "" {
 		return nil
 	}
@@ -92,5 +106,13 @@ func (s *Server) validations(ctx context.Context, a *access) []workshop.Validati
 		s.log.Debug("template of a session not readable", "session", a.session.ID, "template", a.session.TemplateID, "error", err)
 		return nil
 	}
-	return t.Validations
+	return t
+}
+
+// validations returns the checks of the session's template (none when it is gone).
+func (s *Server) validations(ctx context.Context, a *access) []workshop.Validation {
+	if t := s.template(ctx, a); t != nil {
+		return t.Validations
+	}
+	return nil
 }

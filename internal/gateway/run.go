@@ -27,7 +27,7 @@ const (
 )
 
 // Main is `terraform-provider-nalabo gateway`: it serves until ctx ends (SIGINT,
-// SIGTERM). Logs go to stderr, audit records (JSON lines) to stdout.
+// SIGTERM). Logs go to stderr, audit records (JSON lines) to stdout and --audit-file.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg, err := ParseArgs(args, os.Getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -52,7 +52,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
-	srv := New(cfg, backends, log, stdout)
+	auditOut, closeAudit, err := OpenAuditOutput(stdout, cfg.AuditFile)
+	if err != nil {
+		log.Error("cannot open the audit file", "audit_file", cfg.AuditFile, "error", err)
+		return ExitFailed
+	}
+	defer func() { _ = closeAudit() }()
+	srv := New(cfg, backends, log, auditOut)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		log.Error("cannot listen", "listen", cfg.Listen, "error", err)
@@ -104,7 +110,7 @@ func logStart(log hclog.Logger, cfg *Config, addr string) {
 		backends[i] = string(b)
 	}
 	fields := []any{"address", addr, "tls", cfg.TLSCert != "", "secure_cookies", cfg.SecureCookies, "signing_key_ids", strings.Join(ids, ","),
-		"api_keys", strings.Join(names, ","), "backends", strings.Join(backends, ",")}
+		"api_keys", strings.Join(names, ","), "backends", strings.Join(backends, ","), "audit_file", cfg.AuditFile}
 	for _, b := range cfg.Backends {
 		if b == workshop.InfraDocker {
 			fields = append(fields, "docker_host", cfg.Docker.Host)

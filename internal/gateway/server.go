@@ -65,9 +65,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /s/{id}/{$}", s.page)
 	mux.HandleFunc("GET /s/{id}/terminal", s.terminal)
 	mux.HandleFunc("POST /s/{id}/validate", s.participantValidate)
+	mux.HandleFunc("/s/{id}/port/{port}", s.portProxy)
+	mux.HandleFunc("/s/{id}/port/{port}/{rest...}", s.portProxy)
 	mux.HandleFunc("GET /api/workshops/sessions/{id}", s.api(opGet, s.apiGet))
 	mux.HandleFunc("POST /api/workshops/sessions/{id}/execute", s.api(opExecute, s.apiExecute))
 	mux.HandleFunc("POST /api/workshops/sessions/{id}/validate", s.api(opValidate, s.apiValidate))
+	mux.HandleFunc("POST /api/workshops/sessions/{id}/apply", s.api(opApply, s.apiApply))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "nalabo gateway: open your session's access link")

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -22,6 +21,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/applycheck"
 	"github.com/nalabo/terraform-provider-nalabo/internal/compose"
 	"github.com/nalabo/terraform-provider-nalabo/internal/manifest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
@@ -220,7 +220,7 @@ func (r *applyResource) ValidateConfig(ctx context.Context, req resource.Validat
 			addComposeWarnings(&resp.Diagnostics, cfgPath, "configuration", proj)
 		}
 	case workshop.ConfigDockerfile:
-		if err := checkDockerfile(content); err != nil {
+		if err := applycheck.Dockerfile(content); err != nil {
 			resp.Diagnostics.AddAttributeError(cfgPath, "Invalid Dockerfile", "configuration: "+err.Error())
 		}
 	case workshop.ConfigYAML:
@@ -238,27 +238,6 @@ func splitJoined(err error) []error {
 		return u.Unwrap()
 	}
 	return []error{err}
-}
-
-// checkDockerfile checks that a Dockerfile's first instruction (after comments,
-// parser directives and ARGs) is FROM.
-func checkDockerfile(content string) error {
-	for i, line := range strings.Split(content, "\n") {
-		l := strings.TrimSpace(line)
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		word := strings.ToUpper(strings.Fields(l)[0])
-		switch word {
-		case "ARG":
-			continue
-		case "FROM":
-			return nil
-		default:
-			return fmt.Errorf("line %d: the first instruction must be FROM (or ARG), got %s", i+1, word)
-		}
-	}
-	return errors.New("no FROM instruction: the Dockerfile is empty")
 }
 
 // ModifyPlan hashes the context and plans a re-apply when the configuration changed or

@@ -203,7 +203,8 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 			},
 			"access_url": schema.StringAttribute{
 				MarkdownDescription: "The participant's way in: `<gateway url>/s/<id>/?token=<token>`, a page of the provider's " +
-					"`gateway` with a terminal in the workspace and a \"check my work\" button. The token is signed with " +
+					"`gateway` with a terminal in the workspace, the template's `instructions`, links to the session's declared web " +
+					"ports (`/s/<id>/port/<n>/`) and a \"check my work\" button. The token is signed with " +
 					"`gateway.signing_key` for this session only and expires with it (`expires_at`); the gateway also refuses it " +
 					"once the session is destroyed. It changes when `expires_at` (or the gateway's URL or key) does, nothing else. " +
 					"Null when no gateway is configured. Sensitive: whoever has it has a shell in the session.",

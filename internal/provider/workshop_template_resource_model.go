@@ -31,6 +31,7 @@ type workshopTemplateModel struct {
 	DockerInDocker     types.Bool     `tfsdk:"docker_in_docker"`
 	Egress             types.String   `tfsdk:"egress"`
 	VClusterValues     types.String   `tfsdk:"vcluster_values"`
+	Instructions       types.String   `tfsdk:"instructions"`
 	Validations        types.List     `tfsdk:"validations"`
 	Digest             types.String   `tfsdk:"digest"`
 	Images             types.Map      `tfsdk:"images"`
@@ -169,6 +170,7 @@ func (m *workshopTemplateModel) toTemplate(ctx context.Context, diags *diag.Diag
 		DockerInDocker: m.DockerInDocker.ValueBool(),
 		VClusterValues: m.VClusterValues.ValueString(),
 		Egress:         workshop.Egress(m.Egress.ValueString()),
+		Instructions:   m.Instructions.ValueString(),
 	}
 	if w := m.workspace(ctx, diags); w != nil {
 		t.Workspace = workshop.Workspace{
@@ -243,6 +245,7 @@ func templateModelFrom(ctx context.Context, t *workshop.Template, prior *worksho
 		DockerInDocker:     types.BoolValue(t.DockerInDocker),
 		Egress:             types.StringNull(),
 		VClusterValues:     optString(t.VClusterValues, prior.VClusterValues),
+		Instructions:       optString(t.Instructions, prior.Instructions),
 		Timeouts:           prior.Timeouts,
 	}
 	if t.Duration == "" {

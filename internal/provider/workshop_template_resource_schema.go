@@ -48,8 +48,8 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 			"Creating or updating it makes every image it names present on the host (building the workspace " +
 			"image when `workspace.build` is given) and stores the definition so sessions can find it by `id`.\n\n" +
 			"The `id` and `digest` change whenever anything that shapes a session changes (everything but " +
-			"`validations`), so sessions that reference the template by `id` are replaced. Changing only " +
-			"`validations` updates the template in place and keeps its `id`.\n\n" +
+			"`validations` and `instructions`), so sessions that reference the template by `id` are replaced. Changing only " +
+			"`validations` or `instructions` updates the template in place and keeps its `id`.\n\n" +
 			"The digest comes from content, never from where files sit: a build context or Compose directory " +
 			"counts through its files (relative paths, contents, executable bits, symlink targets; what " +
 			"`.dockerignore` excludes does not count), not through its path. A configuration moved to another " +
@@ -185,6 +185,15 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				Computed:   true,
 				Validators: []validator.String{stringvalidator.OneOf(workshop.Egresses...)},
 			},
+			"instructions": schema.StringAttribute{
+				MarkdownDescription: "Markdown shown to participants next to their terminal on the gateway's page " +
+					"(`access_url`): the exercise's steps. Rendered by the gateway (CommonMark with tables and " +
+					"strikethrough; raw HTML is dropped, links get `rel=\"noopener noreferrer\"`). Stored with the " +
+					"template and not part of the `digest`, so editing it updates the template in place and keeps the " +
+					"`id` and the sessions; an open page shows the new text when reloaded. At most 65536 characters.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthBetween(1, workshop.MaxInstructionsBytes)},
+			},
 			"validations": schema.ListNestedAttribute{
 				MarkdownDescription: "Checks that grade a session (stored with the template; not part of the digest, so " +
 					"changing them keeps the `id` and the sessions).",
@@ -225,7 +234,7 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				},
 			},
 			"digest": schema.StringAttribute{
-				MarkdownDescription: "`sha256:` digest of everything that shapes a session (all attributes but `validations`, " +
+				MarkdownDescription: "`sha256:` digest of everything that shapes a session (all attributes but `validations`, `instructions`, " +
 					"plus the resolved image IDs).",
 				Computed: true,
 			},

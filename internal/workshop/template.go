@@ -44,6 +44,9 @@ type Template struct {
 	// Validations are checks run in a session (not part of the digest: adding a
 	// grading check must not replace a class's sessions).
 	Validations []Validation `json:"validations,omitempty"`
+	// Instructions are Markdown shown to participants on the gateway's page (not part
+	// of the digest either: editing the text must not replace sessions).
+	Instructions string `json:"instructions,omitempty"`
 
 	// Images maps every image reference the template uses to the image ID present on
 	// the host after ApplyTemplate. Part of the digest.

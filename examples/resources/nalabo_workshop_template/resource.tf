@@ -17,6 +17,15 @@ resource "nalabo_workshop_template" "intro" {
   # (default); "open" lifts every egress rule, "none" cuts the network (no ports).
   egress = "restricted"
 
+  # Shown to participants next to their terminal on the gateway's page (Markdown,
+  # raw HTML dropped). Not part of the digest: editing it keeps the sessions.
+  instructions = <<-EOT
+    # Docker intro
+    1. Write `hello` into `/workspace/hello.txt`.
+    2. Open the web port **8080** from the links above the terminal.
+    3. Press **Check my work**.
+  EOT
+
   # Grading checks, stored with the template. Changing only these updates the
   # template in place: the sessions built from it are kept.
   validations = [

@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -27,6 +28,10 @@ type Backend struct {
 	mapper *restmapper.DeferredDiscoveryRESTMapper
 
 	locks sync.Map // session id -> *sync.Mutex
+
+	// portRT is the gateway's transport to the API server's proxy (PortTransport).
+	portOnce sync.Once
+	portRT   http.RoundTripper
 }
 
 var _ workshop.Backend = (*Backend)(nil)

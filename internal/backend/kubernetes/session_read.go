@@ -53,6 +53,9 @@ func (b *Backend) getSession(ctx context.Context, id string) (*workshop.Session,
 	switch {
 	case apierrors.IsNotFound(err):
 		degraded = true
+	case apierrors.IsForbidden(err):
+		// A reader without rights on secrets (the gateway's least-privilege role) gets
+		// the session without the participant's kubeconfig.
 	case err != nil:
 		return nil, fmt.Errorf("session %s: read kubeconfig secret: %w", id, err)
 	default:

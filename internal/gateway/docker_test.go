@@ -86,13 +86,14 @@ func TestDockerGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The typed line echoes "6*7"; only the shell's answer is "42" on a line of its own.
-		if err := ws.WriteMessage(websocket.BinaryMessage, []byte("echo $((6*7)); stty size\r")); err != nil {
+		if err := ws.WriteMessage(websocket.BinaryMessage, []byte("echo $((6*7)); echo done\r")); err != nil {
 			t.Fatal(err)
 		}
-		out := readUntil(t, ws, "41 123", 30*time.Second)
+		out := readUntil(t, ws, "\r\ndone\r\n", 30*time.Second)
 		if !strings.Contains(out, "\r\n42\r\n") {
 			t.Fatalf("no 42 in %q", out)
 		}
+		waitTermSize(t, ws, "41 123", 30*time.Second)
 		// A process left running when the browser goes is killed with the terminal.
 		_ = ws.WriteMessage(websocket.BinaryMessage, []byte("sleep 3217 & echo started\r"))
 		readUntil(t, ws, "\r\nstarted", 30*time.Second)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -236,5 +237,39 @@ func readUntil(t *testing.T, ws *websocket.Conn, want string, d time.Duration) s
 		}
 	}
 	t.Fatalf("terminal output %q never contained %q", got.String(), want)
+	return ""
+}
+
+// waitTermSize types `stty size` until the terminal reports want ("rows cols"): a
+// resize travels on its own stream and may land after the next typed line.
+func waitTermSize(t *testing.T, ws *websocket.Conn, want string, d time.Duration) string {
+	t.Helper()
+	var got strings.Builder
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if err := ws.WriteMessage(websocket.BinaryMessage, []byte("stty size\r")); err != nil {
+			t.Fatal(err)
+		}
+		round := time.Now().Add(time.Second)
+		for time.Now().Before(round) {
+			_ = ws.SetReadDeadline(round)
+			kind, msg, err := ws.ReadMessage()
+			if err != nil {
+				var ne interface{ Timeout() bool }
+				if errors.As(err, &ne) && ne.Timeout() {
+					break
+				}
+				t.Fatalf("terminal output so far %q; waiting for the size %q: %v", got.String(), want, err)
+			}
+			if kind == websocket.BinaryMessage {
+				got.Write(msg)
+			}
+			if strings.Contains(got.String(), "\r\n"+want+"\r\n") {
+				_ = ws.SetReadDeadline(time.Time{})
+				return got.String()
+			}
+		}
+	}
+	t.Fatalf("terminal output %q never reported the size %q", got.String(), want)
 	return ""
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types"
@@ -43,7 +44,7 @@ func isOverQuotaMark(v *volume.Volume) bool { return v.Labels[workshop.LabelRole
 func (b *Backend) StorageUsage(ctx context.Context) (map[string]*workshop.StorageUsage, error) {
 	ctx, cancel := context.WithTimeout(ctx, diskUsageTimeout)
 	defer cancel()
-	du, err := b.cli.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.ContainerObject, types.VolumeObject}})
+	du, err := b.diskUsage(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("measure disk use (/system/df): %w", err)
 	}
@@ -141,4 +142,22 @@ func (b *Backend) StopSession(ctx context.Context, id string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// diskUsage asks the daemon for container and volume sizes. The daemon runs one disk
+// usage operation at a time and refuses a second ("a disk usage operation is already
+// running": another client, such as `docker system df`, or another reconciler): wait
+// for it and ask again.
+func (b *Backend) diskUsage(ctx context.Context) (types.DiskUsage, error) {
+	for delay := 200 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		du, err := b.cli.DiskUsage(ctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.ContainerObject, types.VolumeObject}})
+		if err == nil || !strings.Contains(err.Error(), "disk usage operation is already running") {
+			return du, err
+		}
+		select {
+		case <-ctx.Done():
+			return du, err
+		case <-time.After(delay):
+		}
+	}
 }

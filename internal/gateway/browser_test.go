@@ -10,6 +10,8 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
 // Browser tests drive Debian's chromium (headless) with chromedp. They run when
@@ -89,8 +91,32 @@ func TestBrowserDockerSession(t *testing.T) {
 	s := createSession(t, b, tpl, "dora", time.Hour)
 	other := createSession(t, b, tpl, "emil", time.Hour)
 	g := startGateway(t, b)
-	accessURL := g.http.URL + "/s/" + s.ID + "/?token=" + g.key.Sign(s.ID, s.ExpiresAt)
+	accessURL := browserTerminalAndChecks(ctx, t, g, s)
 
+	// The instructions: rendered, and their script neither a tag nor run.
+	heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#instructions h1`)))
+	if err != nil || heading != "Welcome" {
+		t.Fatalf("instructions heading %q (%v)", heading, err)
+	}
+	scripts, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#instructions script, #instructions img').length`))
+	if err != nil || scripts != 0 {
+		t.Fatalf("instructions hold %d script or img elements (%v)", scripts, err)
+	}
+	if pwned, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pwned !== undefined || document.title === 'pwned'`)); err != nil || pwned {
+		t.Fatalf("the instructions' script ran: %v %v", pwned, err)
+	}
+
+	browserWebPort(ctx, t, g, s, "8080", "hello from web")
+	browserRefusals(ctx, t, g, b, s, other, "8080", accessURL)
+}
+
+// browserTerminalAndChecks opens s's access URL, checks the token exchange and the
+// participant, types `echo $((6*7))` and reads 42, presses "check my work" and reads
+// the pass of "greets" and the fail of "has-answer" (the templates' two validations).
+// It returns the access URL; the session's page stays open.
+func browserTerminalAndChecks(ctx context.Context, t *testing.T, g *testGateway, s *workshop.Session) string {
+	t.Helper()
+	accessURL := g.http.URL + "/s/" + s.ID + "/?token=" + g.key.Sign(s.ID, s.ExpiresAt)
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(accessURL),
 		chromedp.WaitVisible(chromedp.CSS(`.xterm-rows`)),
@@ -105,8 +131,8 @@ func TestBrowserDockerSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(location, "token=") || participant != "dora" {
-		t.Fatalf("after the exchange: location %s, participant %q", location, participant)
+	if strings.Contains(location, "token=") || participant != s.Participant {
+		t.Fatalf("after the exchange: location %s, participant %q (want %q)", location, participant, s.Participant)
 	}
 	// The WebSocket is up and the shell has printed its prompt.
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#status.ok`))); err != nil {
@@ -139,34 +165,44 @@ func TestBrowserDockerSession(t *testing.T) {
 	if !strings.Contains(passed, "greets") || !strings.Contains(failed, "has-answer") || !strings.Contains(failed, "exit code 1") {
 		t.Fatalf("results: passed %q, failed %q", passed, failed)
 	}
+	return accessURL
+}
 
-	// The instructions: rendered, and their script neither a tag nor run.
-	heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#instructions h1`)))
-	if err != nil || heading != "Welcome" {
-		t.Fatalf("instructions heading %q (%v)", heading, err)
-	}
-	scripts, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#instructions script, #instructions img').length`))
-	if err != nil || scripts != 0 {
-		t.Fatalf("instructions hold %d script or img elements (%v)", scripts, err)
-	}
-	if pwned, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.pwned !== undefined || document.title === 'pwned'`)); err != nil || pwned {
-		t.Fatalf("the instructions' script ran: %v %v", pwned, err)
-	}
-
-	// The web port's link, followed in this tab (the link opens a new one).
-	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#ports a[data-port="8080"]').href`))
-	if err != nil || !strings.HasSuffix(href, "/s/"+s.ID+"/port/8080/") {
+// browserWebPort follows the page's link to the declared port (in this tab: the link
+// opens a new one) and waits until the page there shows want (a service may still be
+// starting).
+func browserWebPort(ctx context.Context, t *testing.T, g *testGateway, s *workshop.Session, port, want string) {
+	t.Helper()
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#ports a[data-port="`+port+`"]').href`))
+	if err != nil || !strings.HasSuffix(href, "/s/"+s.ID+"/port/"+port+"/") {
 		t.Fatalf("port link %q: %v", href, err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(href), chromedp.WaitVisible(chromedp.CSS(`h1`))); err != nil {
-		t.Fatalf("open the web port: %v", err)
+	var body string
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if err := chromedp.Do(ctx, chromedp.Navigate(href)); err != nil {
+			t.Fatalf("open the web port: %v", err)
+		}
+		if body, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`)); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(body, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the web port shows %q, want %q", body, want)
+		}
+		time.Sleep(2 * time.Second)
 	}
-	heading, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
-	if err != nil || heading != "hello from web" {
-		t.Fatalf("the web port shows %q (%v)", heading, err)
-	}
+	t.Logf("web port %s: %.80q", port, body)
+}
+
+// browserRefusals: with s's cookie, other's port and other's page with s's token are
+// refused; after DeleteSession, s's access URL is refused.
+func browserRefusals(ctx context.Context, t *testing.T, g *testGateway, b workshop.Backend, s, other *workshop.Session, port, accessURL string) {
+	t.Helper()
 	// The other session's port with this session's cookie: refused.
-	if err := chromedp.Do(ctx, chromedp.Navigate(g.http.URL+"/s/"+other.ID+"/port/8080/")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(g.http.URL+"/s/"+other.ID+"/port/"+port+"/")); err != nil {
 		t.Fatal(err)
 	}
 	if msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#message`))); err != nil || !strings.Contains(msg, "access link") {
@@ -183,7 +219,7 @@ func TestBrowserDockerSession(t *testing.T) {
 	}
 
 	// Deleted: the access URL is refused.
-	if err := b.DeleteSession(ctxFor(t, time.Minute), s.ID); err != nil {
+	if err := b.DeleteSession(ctxFor(t, 3*time.Minute), s.ID); err != nil {
 		t.Fatal(err)
 	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(accessURL)); err != nil {

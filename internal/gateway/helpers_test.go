@@ -80,14 +80,20 @@ func dockerTemplate(t *testing.T, b workshop.Backend) *workshop.Template {
 // createSession creates a session expiring in lifetime, deleted when the test ends.
 func createSession(t *testing.T, b workshop.Backend, tpl *workshop.Template, participant string, lifetime time.Duration) *workshop.Session {
 	t.Helper()
+	return createSessionWith(t, b, tpl, participant, lifetime, workshop.Resources{CPU: "250m", Memory: "64Mi", Storage: "1Gi"}, 2*time.Minute)
+}
+
+// createSessionWith is createSession with the session's resources and a creation timeout.
+func createSessionWith(t *testing.T, b workshop.Backend, tpl *workshop.Template, participant string, lifetime time.Duration, res workshop.Resources, timeout time.Duration) *workshop.Session {
+	t.Helper()
 	now := time.Now().UTC().Truncate(time.Second)
 	spec := &workshop.SessionSpec{
 		ID: workshop.NewSessionID(), Template: tpl, Participant: participant,
-		Resources: workshop.Resources{CPU: "250m", Memory: "64Mi", Storage: "1Gi"},
+		Resources: res,
 		CreatedAt: now, Duration: lifetime, ExpiresAt: now.Add(lifetime),
 	}
 	t.Cleanup(func() { _ = b.DeleteSession(context.Background(), spec.ID) })
-	s, err := b.CreateSession(ctxFor(t, 2*time.Minute), spec)
+	s, err := b.CreateSession(ctxFor(t, timeout), spec)
 	if err != nil {
 		t.Fatalf("create session of %s: %v", participant, err)
 	}

@@ -403,13 +403,14 @@ func (a *kubeApply) run(ctx context.Context, docs []applyDoc, prev *workshop.Inv
 		old = refsOf(prev.Objects)
 	}
 	kinds := kindsOf(append(old, refs...))
-	if len(old) == 0 { // a first apply, or a lost inventory: look at every kind
+	scan := len(old) == 0
+	if scan { // a first apply, or a lost inventory: look at every kind
 		var err error
 		if kinds, err = b.namespacedKinds(ctx, kinds); err != nil {
 			return nil, err
 		}
 	}
-	found, err := b.listApplyObjects(ctx, a.ns, a.selector(), kinds)
+	found, err := b.listApplyObjects(ctx, a.ns, a.selector(), kinds, scan)
 	if err != nil {
 		return nil, err
 	}
@@ -506,8 +507,10 @@ func hasVerbs(have metav1.Verbs, want ...string) bool {
 }
 
 // listApplyObjects lists the objects of the given kinds matching selector in ns. A
-// kind the cluster no longer serves has none.
-func (b *Backend) listApplyObjects(ctx context.Context, ns, selector string, kinds []schema.GroupKind) ([]objRef, error) {
+// kind the cluster no longer serves has none. With scan (every kind of the cluster), a
+// kind this identity may not list is skipped: an identity with rights on a few kinds
+// only (the gateway's apply role) cannot have applied objects of the others.
+func (b *Backend) listApplyObjects(ctx context.Context, ns, selector string, kinds []schema.GroupKind, scan bool) ([]objRef, error) {
 	var out []objRef
 	for _, gk := range kinds {
 		m, err := b.mapping(gk)
@@ -521,7 +524,7 @@ func (b *Backend) listApplyObjects(ctx context.Context, ns, selector string, kin
 			continue
 		}
 		list, err := b.dyn.Resource(m.Resource).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
-		if apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) {
+		if apierrors.IsNotFound(err) || apierrors.IsMethodNotSupported(err) || (scan && apierrors.IsForbidden(err)) {
 			continue
 		}
 		if err != nil {
@@ -670,13 +673,14 @@ func (b *Backend) inventoryRefs(ctx context.Context, sessionID, ns string, inv *
 	refs := refsOf(inv.Objects)
 	sel := workshop.LabelSession + "=" + sessionID + "," + workshop.LabelApply + "=" + inv.ApplyID
 	kinds := kindsOf(refs)
-	if len(kinds) == 0 { // an inventory without objects (lost, imported): look at every kind
+	scan := len(kinds) == 0
+	if scan { // an inventory without objects (lost, imported): look at every kind
 		var err error
 		if kinds, err = b.namespacedKinds(ctx, nil); err != nil {
 			return nil, err
 		}
 	}
-	found, err := b.listApplyObjects(ctx, ns, sel, kinds)
+	found, err := b.listApplyObjects(ctx, ns, sel, kinds, scan)
 	if err != nil {
 		return nil, err
 	}

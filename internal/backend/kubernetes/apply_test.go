@@ -251,7 +251,7 @@ func applySession(t *testing.T, ctx context.Context, b *Backend) string {
 func applyObjectsLabelled(t *testing.T, ctx context.Context, b *Backend, sessionID, applyID string) []string {
 	t.Helper()
 	refs, err := b.listApplyObjects(ctx, workshop.SessionObjectName(sessionID), workshop.LabelApply+"="+applyID,
-		[]schema.GroupKind{{Kind: "ConfigMap"}, {Kind: "Pod"}, {Group: "apps", Kind: "Deployment"}, {Kind: "Service"}})
+		[]schema.GroupKind{{Kind: "ConfigMap"}, {Kind: "Pod"}, {Group: "apps", Kind: "Deployment"}, {Kind: "Service"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,10 +35,13 @@ const (
 // gatewayRBAC returns the shipped service account and RBAC with the service account
 // in ns, cluster-scoped names suffixed, and the templates Role in the test control
 // namespace, so the test never collides with a real installation.
-func gatewayRBAC(t *testing.T, ns string) string {
+func gatewayRBAC(t *testing.T, ns string, files ...string) string {
 	t.Helper()
 	var docs []string
-	for _, f := range []string{"serviceaccount.yaml", "rbac.yaml"} {
+	if len(files) == 0 {
+		files = []string{"serviceaccount.yaml", "rbac.yaml"}
+	}
+	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(gatewayDeployDir, f))
 		if err != nil {
 			t.Fatal(err)
@@ -46,6 +49,9 @@ func gatewayRBAC(t *testing.T, ns string) string {
 		for _, d := range strings.Split(string(b), "\n---\n") {
 			d = strings.TrimRight(d, "\n") + "\n"
 			d = strings.ReplaceAll(d, "name: nalabo-gateway-templates\n", "name: "+ns+"-templates\n")
+			d = strings.ReplaceAll(d, "name: nalabo-gateway-apply\n", "name: "+ns+"-apply\n")
+			d = strings.ReplaceAll(d, "policyName: nalabo-gateway-apply\n", "policyName: "+ns+"-apply\n")
+			d = strings.ReplaceAll(d, "system:serviceaccount:nalabo:nalabo-gateway", "system:serviceaccount:"+ns+":"+ns)
 			d = strings.ReplaceAll(d, "name: nalabo-gateway\n", "name: "+ns+"\n")
 			d = strings.ReplaceAll(d, "    namespace: nalabo\n", "    namespace: "+ns+"\n") // subjects
 			meta := ns
@@ -191,4 +197,63 @@ func TestKubernetesGatewayDeployRBAC(t *testing.T) {
 	if err := sa.CoreV1().Namespaces().Delete(ctx, sessNS, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}}); !apierrors.IsForbidden(err) {
 		t.Errorf("deleting a session namespace: want forbidden, got %v", err)
 	}
+	// Without rbac-apply.yaml, POST .../apply of yaml is refused by the API server.
+	const cms = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: step}\ndata: {v: %s}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: step}\nspec: {ports: [{port: 80}]}\n"
+	applyBody := func(v, id string) string {
+		m := map[string]string{"configuration": strings.Replace(cms, "%s", v, 1), "type": "yaml"}
+		if id != "" {
+			m["id"] = id
+		}
+		raw, _ := json.Marshal(m)
+		return string(raw)
+	}
+	if r := g.api(t, "POST", s.ID+"/apply", testAPIKey, applyBody("one", "")); r.code == 200 || !strings.Contains(r.body, "forbidden") {
+		t.Errorf("apply yaml without rbac-apply.yaml: %d %s", r.code, r.body)
+	}
+
+	t.Run("rbac-apply.yaml", func(t *testing.T) {
+		applyRBAC := gatewayRBAC(t, ns, "rbac-apply.yaml")
+		kubectl(t, kubeconfig, applyRBAC, "apply", "-f", "-")
+		t.Cleanup(func() { kubectl(t, kubeconfig, applyRBAC, "delete", "--wait=false", "--ignore-not-found", "-f", "-") })
+		var r response
+		waitFor(t, time.Minute, "the gateway applies YAML with rbac-apply.yaml", func() bool {
+			r = g.api(t, "POST", s.ID+"/apply", testAPIKey, applyBody("one", ""))
+			return r.code == 200
+		})
+		var got applyResponse
+		if json.Unmarshal([]byte(r.body), &got) != nil || len(got.Objects) != 2 {
+			t.Fatalf("apply yaml with the service account: %s", r.body)
+		}
+		// Re-applying with the id first deletes by the apply's label over every kind,
+		// most of which the role may not list.
+		r = g.api(t, "POST", s.ID+"/apply", testAPIKey, applyBody("two", got.ID))
+		if r.code != 200 || !strings.Contains(r.body, `"replaced":true`) {
+			t.Fatalf("re-apply yaml with the service account: %d %s", r.code, r.body)
+		}
+		if cm, err := sa.CoreV1().ConfigMaps(sessNS).Get(ctx, "step", metav1.GetOptions{}); err != nil || cm.Data["v"] != "two" {
+			t.Fatalf("the re-applied ConfigMap: %v %+v", err, cm)
+		}
+		// The admission policy: writes outside session namespaces are denied; the same
+		// write in the session's namespace is the control.
+		cm := func(name string) *corev1.ConfigMap {
+			return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"v": "x"}}
+		}
+		dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+		if _, err := sa.CoreV1().ConfigMaps(sessNS).Create(ctx, cm("control"), dry); err != nil {
+			t.Fatalf("control: a ConfigMap in the session namespace: %v", err)
+		}
+		waitFor(t, time.Minute, "the admission policy denies a ConfigMap in the control namespace", func() bool {
+			_, err := sa.CoreV1().ConfigMaps(testControlNS).Create(ctx, cm("escape"), dry)
+			return err != nil && strings.Contains(err.Error(), "session namespaces")
+		})
+		if _, err := sa.CoreV1().ConfigMaps("default").Create(ctx, cm("escape"), dry); err == nil || !strings.Contains(err.Error(), "session namespaces") {
+			t.Errorf("a ConfigMap in namespace default: want denied, got %v", err)
+		}
+		if _, err := sa.CoreV1().Secrets(sessNS).Get(ctx, "nalabo-kubeconfig", metav1.GetOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("reading the participant's kubeconfig with rbac-apply.yaml: want forbidden, got %v", err)
+		}
+		if _, err := sa.CoreV1().Pods(sessNS).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); !apierrors.IsForbidden(err) {
+			t.Errorf("creating a pod with rbac-apply.yaml: want forbidden, got %v", err)
+		}
+	})
 }

@@ -105,10 +105,12 @@ func TestVClusterGateway(t *testing.T) {
 	}
 
 	// The web port: the page links it, and the Service inside the vCluster answers.
-	page := g.do(t, "GET", "/s/"+s.ID+"/", tok, "", nil)
-	if page.code != 200 || !strings.Contains(page.body, `href="port/80/"`) {
-		t.Fatalf("page without the nginx-demo link: %d %s", page.code, page.body)
-	}
+	// (vCluster syncs the Service to the host a moment after it is created inside.)
+	var page response
+	waitFor(t, 2*time.Minute, "the page links the nginx-demo Service", func() bool {
+		page = g.do(t, "GET", "/s/"+s.ID+"/", tok, "", nil)
+		return page.code == 200 && strings.Contains(page.body, `href="port/80/"`)
+	})
 	waitFor(t, 3*time.Minute, "nginx-demo in the vCluster answers through the gateway", func() bool {
 		r = g.do(t, "GET", "/s/"+s.ID+"/port/80/", tok, "", nil)
 		return r.code == 200

@@ -20,9 +20,14 @@ import (
 
 var _ workshop.PortProxy = (*Backend)(nil)
 
-// vclusterObjectName is the label vCluster puts on the host copy of a synced object:
-// the object's name inside the virtual cluster.
-const vclusterObjectName = "vcluster.loft.sh/object-name"
+// vCluster marks the host copy of a synced object with a label and records the
+// object's name and namespace inside the virtual cluster in annotations (the host
+// name is translated: "<name>-x-<namespace>-x-<release>").
+const (
+	vclusterManagedBy       = "vcluster.loft.sh/managed-by"
+	vclusterObjectName      = "vcluster.loft.sh/object-name"
+	vclusterObjectNamespace = "vcluster.loft.sh/object-namespace"
+)
 
 // WebPorts lists the ports the session's template declares: workspace.ports (the
 // workspace pod's ports) and the ports of every Service in its manifests. Each is
@@ -59,7 +64,7 @@ func (b *Backend) WebPorts(ctx context.Context, s *workshop.Session) ([]workshop
 		if o.Kind != "Service" || o.APIVersion != "v1" || (o.Namespace != "" && o.Namespace != ns && !vcluster) {
 			continue
 		}
-		svc, err := b.declaredService(ctx, ns, o.Name, vcluster)
+		svc, err := b.declaredService(ctx, ns, o.Name, o.Namespace, vcluster)
 		if err != nil {
 			return nil, err
 		}
@@ -78,9 +83,10 @@ func (b *Backend) WebPorts(ctx context.Context, s *workshop.Session) ([]workshop
 }
 
 // declaredService reads a Service of the manifests in the session namespace; in a
-// vCluster session, the host copy vCluster synced (found by its object-name label).
+// vCluster session, the host copy vCluster synced (found by its object-name and
+// object-namespace annotations; manifests without a namespace go into "default").
 // Nil when it does not exist (yet).
-func (b *Backend) declaredService(ctx context.Context, ns, name string, vcluster bool) (*corev1.Service, error) {
+func (b *Backend) declaredService(ctx context.Context, ns, name, virtualNS string, vcluster bool) (*corev1.Service, error) {
 	if !vcluster {
 		svc, err := b.cs.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -91,14 +97,20 @@ func (b *Backend) declaredService(ctx context.Context, ns, name string, vcluster
 		}
 		return svc, nil
 	}
-	list, err := b.cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{LabelSelector: vclusterObjectName + "=" + name})
+	if virtualNS == "" {
+		virtualNS = "default"
+	}
+	list, err := b.cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{LabelSelector: vclusterManagedBy})
 	if err != nil {
 		return nil, fmt.Errorf("list services of %s: %w", ns, err)
 	}
-	if len(list.Items) == 0 {
-		return nil, nil
+	for i := range list.Items {
+		a := list.Items[i].Annotations
+		if a[vclusterObjectName] == name && a[vclusterObjectNamespace] == virtualNS {
+			return &list.Items[i], nil
+		}
 	}
-	return &list.Items[0], nil
+	return nil, nil
 }
 
 // proxyURL is the API server's proxy of a pod or service port.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest/browser"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -15,7 +16,7 @@ import (
 // nginx-demo Service's page through the API server's proxy, and the refusals.
 func TestBrowserKubernetesSession(t *testing.T) {
 	b := kubeBackend(t) // skips without the test cluster
-	ctx := browser(t)
+	ctx := browser.Start(t)
 	tpl, err := b.ApplyTemplate(ctxFor(t, 2*time.Minute), &workshop.Template{
 		Name: acctest.RandName("gwbrk8s"), Infrastructure: workshop.InfraKubernetes, Isolation: workshop.IsolationNamespace,
 		Workspace: workshop.Workspace{Image: "nalabo-test/k8s-workspace:1", Command: []string{"sleep", "infinity"}},
@@ -53,7 +54,7 @@ func TestBrowserKubernetesSession(t *testing.T) {
 // its page is reached through the synced host Service.
 func TestBrowserVClusterSession(t *testing.T) {
 	b := kubeVClusterBackend(t) // skips without the harness
-	ctx := browser(t)
+	ctx := browser.Start(t)
 	tpl, err := b.ApplyTemplate(ctxFor(t, 2*time.Minute), &workshop.Template{
 		Name: acctest.RandName("gwbrvc"), Infrastructure: workshop.InfraKubernetes, Isolation: workshop.IsolationVCluster,
 		Workspace: workshop.Workspace{Image: "nalabo-test/k8s-workspace:1", Command: []string{"sleep", "infinity"}},

@@ -87,6 +87,9 @@ func exitWhenOrphaned(parent int) {
 	for range time.Tick(time.Second) {
 		if os.Getppid() != parent {
 			workshop.WaitIdle(drainTimeout)
+			// The template copies created here may never have reached a state: the
+			// re-apply adopts them (and so their sessions).
+			workshop.MarkCreatedOrphaned(30 * time.Second)
 			os.Exit(1)
 		}
 	}

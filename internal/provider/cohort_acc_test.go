@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -488,4 +489,88 @@ func TestAccCohortsShareTemplateKubernetes(t *testing.T) {
 	if copies() != 0 {
 		t.Fatalf("after both cohorts' destroy, %d template ConfigMaps are left", copies())
 	}
+}
+
+// TestAccInterruptedApplyTemplateOrphan: Terraform killed right after the template's
+// create, before it saved any state. The plugin marks the copy it created as orphaned;
+// the re-apply adopts that copy (same ID) instead of creating a second one, so nothing
+// is left after destroy. (Sessions complete at the kill are adopted through the
+// adopted copy's ID: TestAccInterruptedApplyDocker.)
+func TestAccInterruptedApplyTemplateOrphan(t *testing.T) {
+	requireDockerAcc(t)
+	bin := buildProvider(t)
+	name := acctest.RandName("orph")
+	run := newTFRun(t, bin, classConfigN(name, acctest.RandName("p"), 3, ""))
+	t.Cleanup(func() {
+		if t.Failed() {
+			_, _ = run.command("destroy", "-auto-approve").CombinedOutput()
+			reconcileOnce(t, bin, name, "--grace=0s", "--remnant-grace=0s")
+		}
+	})
+	cmd := run.command("apply", "-auto-approve")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for dockerTemplateCopies(t, name) == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("the apply ended before the template was stored: %v\n%s", err, tail(out.String(), 3000))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no template copy after 2 minutes\n%s", tail(out.String(), 3000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+	waitPluginGone(t, bin, 5*time.Minute)
+	if ids := run.stateAttrsOrNone("nalabo_workshop_template", "id"); len(ids) != 0 {
+		// Terraform saves its state at the first resource, then every 20 s: here it
+		// saved the template before the kill. Drop it, as a state saved a moment
+		// earlier (or a kill during the template's create) would not have it.
+		cmd := exec.Command(run.tf, "state", "rm", "nalabo_workshop_template.t")
+		cmd.Dir, cmd.Env = run.dir, run.env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("terraform state rm: %v\n%s", err, out)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	marks, err := acctest.Client(t).VolumeList(ctx, volume.ListOptions{Filters: filters.NewArgs(
+		filters.Arg("label", workshop.LabelRole+"="+workshop.RoleOrphanMark),
+		filters.Arg("label", workshop.LabelTemplate+"="+name))})
+	if err != nil || len(marks.Volumes) != 1 {
+		t.Fatalf("want the killed apply's template copy marked orphaned (1 mark), got %v %v", marks, err)
+	}
+	orphan := marks.Volumes[0].Labels[workshop.LabelTemplateID]
+
+	run.run("apply", "-auto-approve")
+	if ids := run.stateAttrs("nalabo_workshop_template", "id"); len(ids) != 1 || ids[0] != orphan {
+		t.Fatalf("the re-apply did not adopt the orphaned copy %s: state has %v", orphan, ids)
+	}
+	if n := dockerTemplateCopies(t, name); n != 1 {
+		t.Fatalf("want 1 template copy after the re-apply, got %d", n)
+	}
+	if c := acctest.CountLabelled(t, workshop.LabelRole+"="+workshop.RoleOrphanMark, workshop.LabelTemplate+"="+name); c.Volumes != 0 {
+		t.Fatalf("the orphan mark is still there after the adoption: %s", c)
+	}
+	run.run("destroy", "-auto-approve")
+	if c := acctest.CountLabelled(t, workshop.LabelTemplate+"="+name); c.Total() != 0 {
+		t.Fatalf("left after destroy: %s", c)
+	}
+}
+
+// stateAttrsOrNone is stateAttrs, empty when there is no state file yet.
+func (r *tfRun) stateAttrsOrNone(typ, attr string) []string {
+	r.t.Helper()
+	if fi, err := os.Stat(filepath.Join(r.dir, "terraform.tfstate")); err != nil || fi.Size() == 0 {
+		return nil
+	}
+	return r.stateAttrs(typ, attr)
 }

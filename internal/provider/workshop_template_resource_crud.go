@@ -341,11 +341,47 @@ func (r *workshopTemplateResource) Create(ctx context.Context, req resource.Crea
 
 	// Every resource instance owns its stored copy: two states (or two resources)
 	// declaring the same template never share, and so never remove, each other's.
-	r.apply(ctx, &plan, workshop.NewTemplateOwner(), &resp.Diagnostics)
+	b := r.apply(ctx, &plan, workshop.NewTemplateOwner(), &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if a, ok := b.(workshop.TemplateAdopter); ok {
+		r.adoptOrphan(ctx, b, a, &plan, &resp.Diagnostics)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		workshop.RecordTemplateCreated(a, plan.ID.ValueString())
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// adoptOrphan replaces the copy just created by an orphaned copy of the same template
+// (same name and digest), left by a Terraform that died before saving its state: the
+// resource takes that copy's ID, and the re-apply's sessions adopt the complete
+// sessions built from it instead of building second ones.
+func (r *workshopTemplateResource) adoptOrphan(ctx context.Context, b backendImpl, a workshop.TemplateAdopter, plan *workshopTemplateModel, diags *diag.Diagnostics) {
+	created := plan.ID.ValueString()
+	orphan, err := a.OrphanedTemplate(ctx, plan.Name.ValueString(), plan.Digest.ValueString())
+	if err != nil || orphan == "" || orphan == created {
+		if err != nil {
+			tflog.Warn(ctx, "looking for an orphaned copy of the template failed", map[string]any{"error": err.Error()})
+		}
+		return
+	}
+	t, err := b.GetTemplate(ctx, orphan)
+	if err != nil {
+		tflog.Warn(ctx, "an orphaned copy of the template cannot be read; not adopted", map[string]any{"template_id": orphan, "error": err.Error()})
+		return
+	}
+	if err := a.ClaimTemplate(ctx, orphan); err != nil {
+		addBackendError(diags, "adopt the orphaned template copy "+orphan, err)
+		return
+	}
+	if err := b.DeleteTemplate(ctx, created); err != nil {
+		tflog.Warn(ctx, "removing the copy replaced by an adopted one failed", map[string]any{"template_id": created, "error": err.Error()})
+	}
+	plan.setComputed(ctx, t, diags)
+	tflog.Info(ctx, "adopted the template copy of an interrupted apply", map[string]any{"template_id": orphan})
 }
 
 func (r *workshopTemplateResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -490,6 +526,14 @@ func (r *workshopTemplateResource) Read(ctx context.Context, req resource.ReadRe
 		tflog.Warn(ctx, "workshop template not found; removing it from state", map[string]any{"template_id": state.ID.ValueString()})
 		resp.State.RemoveResource(ctx)
 		return
+	}
+	// A state holds this copy: it is nobody's orphan.
+	if b, bd := r.data.Backend(ctx, t.Infrastructure); !bd.HasError() {
+		if a, ok := b.(workshop.TemplateAdopter); ok {
+			if err := a.ClaimTemplate(ctx, t.ID); err != nil {
+				tflog.Warn(ctx, "claiming the template copy failed", map[string]any{"template_id": t.ID, "error": err.Error()})
+			}
+		}
 	}
 	m := templateModelFrom(ctx, t, &state, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {

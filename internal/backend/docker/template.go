@@ -323,6 +323,9 @@ func (b *Backend) DeleteTemplate(ctx context.Context, id string) error {
 	if err := b.cli.VolumeRemove(ctx, volName, false); ignoreNotFound(err) != nil {
 		return fmt.Errorf("remove template volume %s: %w", volName, err)
 	}
+	if err := b.ClaimTemplate(ctx, id); err != nil { // its orphan mark, if any
+		return err
+	}
 	if t == nil {
 		return nil
 	}

@@ -46,7 +46,9 @@ resource "nalabo_workshop_session" "b" {
   participant = %q
 }
 `, pb))
-	resource.ParallelTest(t, resource.TestCase{
+	// Not parallel: a parallel test waits for the serial ones, and the browser's
+	// deadline (browser.Start) would pass meanwhile.
+	resource.Test(t, resource.TestCase{
 		PreCheck:                 func() { testAccPreCheck(t) },
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		CheckDestroy: resource.ComposeAggregateTestCheckFunc(

@@ -90,24 +90,7 @@ func hashEntry(h hash.Hash, rel, path string, mode fs.FileMode) error {
 		io.WriteString(h, "->"+target+"\x00")
 		return nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	io.WriteString(h, strconv.FormatInt(info.Size(), 10)+"\x00")
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return err
-	}
-	if n != info.Size() {
-		return fmt.Errorf("%s changed while it was read", path)
-	}
-	return nil
+	return hashFile(h, path)
 }
 
 // ResolveDockerfile checks that dir is a directory holding dockerfile ("" means

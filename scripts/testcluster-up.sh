@@ -93,7 +93,6 @@ fi
 # --- Binaries and images -----------------------------------------------------------------------
 s=$(tc_now)
 "$lib/build.sh"
-"$lib/build.sh" --module "$TC_NETPOL_MODULE_DIR" --out "$TESTCLUSTER_BIN_DIR" --ldflags "-s -w" ./cmd/kube-network-policies
 phase binaries "$s"
 s=$(tc_now)
 "$lib/images.sh" build

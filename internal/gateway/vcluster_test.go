@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest/vclusterenv"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -21,19 +22,17 @@ import (
 // eval "$(scripts/vcluster-harness.sh --env)").
 func kubeVClusterBackend(t *testing.T) *kubernetes.Backend {
 	t.Helper()
-	if os.Getenv("NALABO_VCLUSTER_TESTS") != "1" {
-		t.Skip("NALABO_VCLUSTER_TESTS=1 is not set (needs the test cluster and scripts/vcluster-harness.sh)")
-	}
-	path, chart := os.Getenv("NALABO_K8S_KUBECONFIG"), os.Getenv("NALABO_VCLUSTER_CHART")
-	if path == "" || chart == "" {
-		t.Skip("NALABO_K8S_KUBECONFIG and NALABO_VCLUSTER_CHART must be set (eval \"$(scripts/vcluster-harness.sh --env)\")")
+	h := vclusterenv.FromEnv(t)
+	path := os.Getenv("NALABO_K8S_KUBECONFIG")
+	if path == "" {
+		t.Skip("NALABO_K8S_KUBECONFIG is not set")
 	}
 	b, err := kubernetes.New(kubernetes.Config{ConfigPath: path, Namespace: "nalabo-test", VCluster: kubernetes.VClusterConfig{
-		ChartPath:         chart,
-		SyncerImage:       os.Getenv("NALABO_VCLUSTER_SYNCER_IMAGE"),
-		ControlPlaneImage: os.Getenv("NALABO_VCLUSTER_K8S_IMAGE"),
-		CoreDNSImage:      os.Getenv("NALABO_VCLUSTER_COREDNS_IMAGE"),
-		ImagePullPolicy:   "Never",
+		ChartPath:         h.Chart,
+		SyncerImage:       h.SyncerImage,
+		ControlPlaneImage: h.ControlPlaneImage,
+		CoreDNSImage:      h.CoreDNSImage,
+		ImagePullPolicy:   h.PullPolicy,
 		APIAccess:         os.Getenv("NALABO_VCLUSTER_API_ACCESS"),
 		Values:            os.Getenv("NALABO_VCLUSTER_VALUES"),
 	}})

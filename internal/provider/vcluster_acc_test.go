@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest/vclusterenv"
 )
 
 // vCluster acceptance tests: the real Terraform CLI, the local test cluster and a real
@@ -61,14 +61,13 @@ data:
 func vclusterProviderConfig(t *testing.T, extra string) string {
 	t.Helper()
 	kc := k8sKubeconfig(t)
-	if os.Getenv("NALABO_VCLUSTER_TESTS") != "1" {
-		t.Skip("NALABO_VCLUSTER_TESTS=1 is not set (needs scripts/vcluster-harness.sh; make test sets it)")
+	h := vclusterenv.FromEnv(t)
+	images := ""
+	if h.SyncerImage != "" {
+		images = fmt.Sprintf("syncer_image = %q\ncontrol_plane_image = %q\ncoredns_image = %q\n", h.SyncerImage, h.ControlPlaneImage, h.CoreDNSImage)
 	}
-	env := map[string]string{}
-	for _, k := range []string{"NALABO_VCLUSTER_CHART", "NALABO_VCLUSTER_SYNCER_IMAGE", "NALABO_VCLUSTER_K8S_IMAGE", "NALABO_VCLUSTER_COREDNS_IMAGE"} {
-		if env[k] = os.Getenv(k); env[k] == "" {
-			t.Fatalf("%s is not set: eval \"$(scripts/vcluster-harness.sh --env)\"", k)
-		}
+	if h.PullPolicy != "" {
+		images += fmt.Sprintf("image_pull_policy = %q\n", h.PullPolicy)
 	}
 	return fmt.Sprintf(`
 provider "nalabo" {
@@ -76,16 +75,12 @@ provider "nalabo" {
     config_path = %q
     namespace   = "nalabo-acc"
     vcluster {
-      chart_path          = %q
-      syncer_image        = %q
-      control_plane_image = %q
-      coredns_image       = %q
-      image_pull_policy   = "Never"
-%s
+      chart_path = %q
+%s%s
     }
   }
 }
-`, kc, env["NALABO_VCLUSTER_CHART"], env["NALABO_VCLUSTER_SYNCER_IMAGE"], env["NALABO_VCLUSTER_K8S_IMAGE"], env["NALABO_VCLUSTER_COREDNS_IMAGE"], extra)
+`, kc, h.Chart, images, extra)
 }
 
 // vclusterClient is a client with a session's participant kubeconfig (its server is

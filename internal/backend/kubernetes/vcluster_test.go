@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest/vclusterenv"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -140,20 +141,17 @@ data:
 // (scripts/vcluster-harness.sh --env), or skips.
 func testVClusterBackend(t *testing.T) *Backend {
 	t.Helper()
-	if os.Getenv("NALABO_VCLUSTER_TESTS") != "1" {
-		t.Skip("NALABO_VCLUSTER_TESTS=1 is not set (needs the test cluster and scripts/vcluster-harness.sh)")
-	}
+	h := vclusterenv.FromEnv(t)
 	path := os.Getenv("NALABO_K8S_KUBECONFIG")
-	chart := os.Getenv("NALABO_VCLUSTER_CHART")
-	if path == "" || chart == "" {
-		t.Skip("NALABO_K8S_KUBECONFIG and NALABO_VCLUSTER_CHART must be set (eval \"$(scripts/vcluster-harness.sh --env)\")")
+	if path == "" {
+		t.Skip("NALABO_K8S_KUBECONFIG is not set")
 	}
 	b, err := New(Config{ConfigPath: path, Namespace: "nalabo-test", VCluster: VClusterConfig{
-		ChartPath:         chart,
-		SyncerImage:       os.Getenv("NALABO_VCLUSTER_SYNCER_IMAGE"),
-		ControlPlaneImage: os.Getenv("NALABO_VCLUSTER_K8S_IMAGE"),
-		CoreDNSImage:      os.Getenv("NALABO_VCLUSTER_COREDNS_IMAGE"),
-		ImagePullPolicy:   "Never",
+		ChartPath:         h.Chart,
+		SyncerImage:       h.SyncerImage,
+		ControlPlaneImage: h.ControlPlaneImage,
+		CoreDNSImage:      h.CoreDNSImage,
+		ImagePullPolicy:   h.PullPolicy,
 		APIAccess:         os.Getenv("NALABO_VCLUSTER_API_ACCESS"),
 		Values:            os.Getenv("NALABO_VCLUSTER_VALUES"),
 	}})

@@ -5,16 +5,20 @@
 # Skipped when every binary exists and the stamp matches the hash of go.mod, go.sum, the
 # local commands' sources and the build flags. Cold: ~6+ minutes and ~3 GB on 2 cores.
 #
-# Also usable for another wrapper module (a later vCluster harness, for example):
-#   tools/testcluster/lib/build.sh --module DIR --out DIR [--ldflags FLAGS] PKG...
-# builds PKG... of the module in DIR into --out with the same stamp logic.
+# Also builds other packages of the same module graph (the vCluster harness's syncer and
+# CoreDNS: tools/vcluster/lib/build.sh), which then reuse the compiled packages:
+#   tools/testcluster/lib/build.sh [--module DIR] --out DIR [--ldflags FLAGS] PKG...
+# builds PKG... into --out with the same stamp logic. Builds are serialised by a lock
+# ($TESTCLUSTER_CACHE_DIR/.build.lock): two concurrent `go build`s would compile the same
+# packages twice (the build cache does not coordinate processes).
 set -euo pipefail
 # shellcheck source=env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 module=$TC_MODULE_DIR
 out=$TESTCLUSTER_BIN_DIR
-ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$TC_K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=37"
+tc_minor=${TC_K8S_VERSION#v1.}; tc_minor=${tc_minor%%.*}
+ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$TC_K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$tc_minor"
 pkgs=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -26,7 +30,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ ${#pkgs[@]} -eq 0 ]; then
-  pkgs=(./cmd/etcd ./cmd/pause)
+  pkgs=(./cmd/etcd ./cmd/pause ./cmd/kube-network-policies)
   for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
     pkgs+=("k8s.io/kubernetes/cmd/$c")
   done
@@ -44,6 +48,12 @@ for p in "${pkgs[@]}"; do names+=("$(basename "$p")"); done
 stamp_file=$out/.stamp
 [ "$module" = "$(cd "$TC_MODULE_DIR" && pwd)" ] || stamp_file=$out/.stamp-$(basename "$module")
 
+mkdir -p "$TESTCLUSTER_CACHE_DIR"
+exec 9>"$TESTCLUSTER_CACHE_DIR/.build.lock"
+if ! flock -n 9; then
+  tc_log "waiting for another build of this module graph (lock $TESTCLUSTER_CACHE_DIR/.build.lock)"
+  flock 9
+fi
 ok=1
 for n in "${names[@]}"; do [ -x "$out/$n" ] || ok=0; done
 if [ $ok = 1 ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then

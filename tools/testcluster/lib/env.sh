@@ -17,7 +17,7 @@ TESTCLUSTER_STATE_DIR=${TESTCLUSTER_STATE_DIR:-/var/lib/nalabo-testcluster}
 TESTCLUSTER_RUN_DIR=${TESTCLUSTER_RUN_DIR:-/run/nalabo-testcluster}
 TESTCLUSTER_ETCD_DIR=${TESTCLUSTER_ETCD_DIR:-/dev/shm/nalabo-testcluster-etcd}
 
-TC_K8S_VERSION=v1.37.2
+TC_K8S_VERSION=v1.34.4   # also the vCluster control plane (tools/vcluster/lib/env.sh)
 TC_NODE_NAME=${TESTCLUSTER_NODE_NAME:-nalabo-node}
 # The node's address: a documentation-range (TEST-NET-2) /32 on an interface of its own
 # (a port-less bridge: this kernel has no dummy interfaces), so that nothing is ever sent to
@@ -48,11 +48,10 @@ TC_WORKSPACE_IMAGE=${TESTCLUSTER_WORKSPACE_IMAGE:-nalabo-test/k8s-workspace:1}
 TC_HTTPD_IMAGE=${TESTCLUSTER_HTTPD_IMAGE:-nalabo-test/httpd:1}
 
 # Binaries built by tools/testcluster/lib/build.sh.
-TC_BINARIES="etcd pause kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl"
-# The NetworkPolicy enforcer: kube-network-policies (tools/testcluster/netpol, a module of
-# its own, same bin dir); its nfqueue number and the iptables chain that feeds that queue
+TC_BINARIES="etcd pause kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kube-network-policies"
+# The NetworkPolicy enforcer: kube-network-policies (tools/testcluster/cmd, same module and
+# bin dir); its nfqueue number and the iptables chain that feeds that queue
 # (this kernel has no nft `queue` expression: CONFIG_NFT_QUEUE is off).
-TC_NETPOL_MODULE_DIR=$TC_MODULE_DIR/netpol
 TC_NETPOL_QUEUE=${TESTCLUSTER_NETPOL_QUEUE:-100}
 TC_NETPOL_CHAIN=NALABO-K8S-NETPOL
 

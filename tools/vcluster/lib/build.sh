@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Builds the vCluster harness's binaries into $VCLUSTER_BIN_DIR (default
 # /var/cache/nalabo/vcluster/bin, outside the clone), all static for images FROM scratch:
-#   group "main": vcluster (the syncer), kube-apiserver, kube-controller-manager, in one
-#                 `go build` of this directory's wrapper module (CGO_ENABLED=0);
-#   group "kine": kine (embedded sqlite needs cgo: linked with -extldflags -static);
-#   group "coredns": coredns (CGO_ENABLED=0).
-# Each group is skipped when its binaries exist and its stamp (go version, flags, and the
-# wrapper module's go.mod/go.sum or the pinned version) matches. Run it under nice: it
-# takes minutes of both cores.
-#   tools/vcluster/lib/build.sh [main] [kine] [coredns]   (default: all three)
+#   group "main": vcluster (the syncer) and coredns (only the plugins the vCluster Corefile
+#                 uses), from the test cluster's module (tools/testcluster/go.mod, CGO_ENABLED=0)
+#                 after its own binaries, so every Kubernetes package is compiled once;
+#   group "kine": kine (embedded sqlite needs cgo: linked with -extldflags -static).
+# The control plane (kube-apiserver, kube-controller-manager) is the test cluster's own
+# binaries: lib/images.sh copies them. Each group is skipped when its binaries exist and
+# its stamp matches. Run it under nice: a cold build takes minutes of both cores.
+#   tools/vcluster/lib/build.sh [main] [kine]   (default: both)
 set -euo pipefail
 # shellcheck source=env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -16,8 +16,11 @@ command -v go >/dev/null || vc_die "go is not on PATH"
 
 out=$VCLUSTER_BIN_DIR
 mkdir -p "$out"
+# One build at a time (.ci/run starts one early; scripts/vcluster-harness.sh runs it again).
+exec 8>"$VCLUSTER_CACHE_DIR/.build.lock"
+flock -n 8 || { vc_log "waiting for another harness build (lock $VCLUSTER_CACHE_DIR/.build.lock)"; flock 8; }
 groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=(main kine coredns)
+[ ${#groups[@]} -gt 0 ] || groups=(main kine)
 
 # build_group NAME "BINARIES" STAMP-INPUT COMMAND... : COMMAND writes the binaries into $tmp.
 build_group() {
@@ -42,11 +45,15 @@ build_group() {
   vc_log "$name: built in $(vc_since "$start") s: $(cd "$out" && du -ch $bins | tail -1 | cut -f1)"
 }
 
+# The syncer and CoreDNS come from the test cluster's module graph (tools/testcluster/go.mod:
+# one Kubernetes version, each package compiled once); its build script serialises builds and
+# keeps a stamp. The control plane image reuses the test cluster's kube-apiserver and
+# kube-controller-manager (lib/images.sh).
+tc_build=$VC_REPO_DIR/tools/testcluster/lib/build.sh
 main_ldflags="-s -w -X github.com/loft-sh/vcluster/pkg/telemetry.SyncerVersion=$VC_VERSION -X k8s.io/component-base/version.gitVersion=$VC_K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=34"
-main_pkgs="github.com/loft-sh/vcluster/cmd/vcluster k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager"
 build_main() {
-  (cd "$VC_MODULE_DIR" && CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=readonly -buildvcs=false" \
-    go build -trimpath -ldflags "$main_ldflags" -o "$tmp/" $main_pkgs)
+  "$tc_build" # the cluster's binaries first (a no-op when built): they compile the shared packages
+  "$tc_build" --out "$out" --ldflags "$main_ldflags" github.com/loft-sh/vcluster/cmd/vcluster ./cmd/coredns
 }
 kine_tags="nats,netgo,osusergo"
 kine_ldflags="-extldflags -static -s -w"
@@ -56,18 +63,10 @@ build_kine() {
   (cd "$tmp" && GOBIN=$tmp CGO_ENABLED=1 CGO_CFLAGS="$kine_cflags" GOFLAGS=-buildvcs=false \
     go install -trimpath -tags "$kine_tags" -ldflags "$kine_ldflags" "github.com/k3s-io/kine@$VC_KINE_VERSION")
 }
-coredns_ldflags="-s -w"
-build_coredns() {
-  (cd "$tmp" && GOBIN=$tmp CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
-    go install -trimpath -ldflags "$coredns_ldflags" "github.com/coredns/coredns@$VC_COREDNS_VERSION")
-}
-
 for g in "${groups[@]}"; do
   case $g in
-    main) build_group main "vcluster kube-apiserver kube-controller-manager" \
-            "$main_ldflags $main_pkgs $(cat "$VC_MODULE_DIR/go.mod" "$VC_MODULE_DIR/go.sum")" build_main ;;
+    main) build_main ;;
     kine) build_group kine kine "kine@$VC_KINE_VERSION $kine_tags $kine_ldflags $kine_cflags" build_kine ;;
-    coredns) build_group coredns coredns "coredns@$VC_COREDNS_VERSION $coredns_ldflags" build_coredns ;;
-    *) vc_die "build.sh: unknown group $g (main, kine, coredns)" ;;
+    *) vc_die "build.sh: unknown group $g (main, kine)" ;;
   esac
 done

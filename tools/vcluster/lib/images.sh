@@ -33,13 +33,13 @@ build_image() {
 cmd_build() {
   file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || vc_die "$busybox is not static; install Debian's busybox-static"
   local b
-  for b in vcluster kine kube-apiserver kube-controller-manager coredns; do
-    [ -x "$bin/$b" ] || vc_die "no $bin/$b; run tools/vcluster/lib/build.sh"
+  for b in "$bin/vcluster" "$bin/kine" "$bin/coredns" "$VC_K8S_BIN_DIR/kube-apiserver" "$VC_K8S_BIN_DIR/kube-controller-manager"; do
+    [ -x "$b" ] || vc_die "no $b; run tools/vcluster/lib/build.sh"
     # FROM scratch: a dynamically linked binary fails with "no such file or directory".
-    file -L "$bin/$b" | grep -q 'statically linked' || vc_die "$bin/$b is not statically linked"
+    file -L "$b" | grep -q 'statically linked' || vc_die "$b is not statically linked"
   done
   build_image "$VCLUSTER_SYNCER_IMAGE" "$dockerfiles/syncer" "$busybox" "$bin/vcluster" "$bin/kine"
-  build_image "$VCLUSTER_K8S_IMAGE" "$dockerfiles/k8s" "$busybox" "$bin/kube-apiserver" "$bin/kube-controller-manager"
+  build_image "$VCLUSTER_K8S_IMAGE" "$dockerfiles/k8s" "$busybox" "$VC_K8S_BIN_DIR/kube-apiserver" "$VC_K8S_BIN_DIR/kube-controller-manager"
   build_image "$VCLUSTER_COREDNS_IMAGE" "$dockerfiles/coredns" "$bin/coredns"
 }
 

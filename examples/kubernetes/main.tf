@@ -8,11 +8,16 @@ terraform {
   }
 }
 
-# The cluster of the current kubeconfig context (KUBE_CONFIG_PATH or KUBECONFIG, else
-# the path below). Templates live in the control namespace, created when missing.
+variable "kubeconfig" {
+  description = "Kubeconfig of the cluster (its current context); host + token work too."
+  type        = string
+  default     = "~/.kube/config"
+}
+
+# Templates live in the control namespace, created when missing.
 provider "nalabo" {
   kubernetes {
-    config_path = "~/.kube/config"
+    config_path = var.kubeconfig
     namespace   = "nalabo"
     # Chart values for every vCluster (merged under each template's vcluster_values).
     vcluster {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -25,8 +26,8 @@ import (
 // give for Terraform's own identity.
 const providerRBACFile = "../../examples/deploy/provider/rbac.yaml"
 
-// providerClusterRole reads the ClusterRole of providerRBACFile.
-func providerClusterRole(t *testing.T) *rbacv1.ClusterRole {
+// providerClusterRole reads the ClusterRole name of providerRBACFile.
+func providerClusterRole(t *testing.T, name string) *rbacv1.ClusterRole {
 	t.Helper()
 	raw, err := os.ReadFile(providerRBACFile)
 	if err != nil {
@@ -41,11 +42,11 @@ func providerClusterRole(t *testing.T) *rbacv1.ClusterRole {
 			}
 			t.Fatalf("%s: %v", providerRBACFile, err)
 		}
-		if cr.Kind == "ClusterRole" {
+		if cr.Kind == "ClusterRole" && cr.Name == name {
 			return &cr
 		}
 	}
-	t.Fatalf("%s holds no ClusterRole", providerRBACFile)
+	t.Fatalf("%s holds no ClusterRole %s", providerRBACFile, name)
 	return nil
 }
 
@@ -102,7 +103,7 @@ func rbacBoundToken(t *testing.T, role *rbacv1.ClusterRole) (server string, ca [
 // serviceaccounts/token fails the session's create with Forbidden.
 func TestAccKubernetes_providerRBAC(t *testing.T) {
 	testAccSetup(t)
-	role := providerClusterRole(t)
+	role := providerClusterRole(t, "nalabo-provider")
 	crippled := role.DeepCopy()
 	crippled.Rules = nil
 	for _, r := range role.Rules {
@@ -159,6 +160,83 @@ data "nalabo_infrastructure" "all" {}
 					resource.TestCheckResourceAttr("nalabo_workshop_session.s", "status", "running"),
 					resource.TestMatchResourceAttr("nalabo_exec.pods", "stdout", regexp.MustCompile(`(?m)^pod/nginx-demo-`)),
 					resource.TestCheckResourceAttr("data.nalabo_infrastructure.all", "backends.kubernetes.reachable", "true"),
+				),
+			},
+		},
+	})
+}
+
+// TestAccVCluster_providerRBAC: with the ClusterRoles nalabo-provider and
+// nalabo-provider-vcluster of examples/deploy/provider/rbac.yaml only, the provider
+// installs a vCluster session, runs a command in it and destroys it. Positive control:
+// nalabo-provider alone fails on the chart's ClusterRole.
+func TestAccVCluster_providerRBAC(t *testing.T) {
+	testAccSetup(t)
+	base := vclusterProviderConfig(t, "") // skips without the vCluster harness
+	nsRole := providerClusterRole(t, "nalabo-provider")
+	both := nsRole.DeepCopy()
+	both.Rules = append(both.Rules, providerClusterRole(t, "nalabo-provider-vcluster").Rules...)
+	server, ca, token := rbacBoundToken(t, both)
+	_, _, nsToken := rbacBoundToken(t, nsRole)
+	// The harness's provider block with the token instead of the admin kubeconfig.
+	cfgPath := regexp.MustCompile(`(?m)^\s*config_path\s*=.*$`)
+	if !cfgPath.MatchString(base) {
+		t.Fatal("vclusterProviderConfig has no config_path line")
+	}
+	provider := func(token string) string {
+		return cfgPath.ReplaceAllLiteralString(base, fmt.Sprintf("    host = %q\n    token = %q\n    cluster_ca_certificate = %q", server, token, string(ca)))
+	}
+	name := acctest.RandName("vc-rbac")
+	participant := name + "-ada"
+	var namespaces []string
+	config := func(token string) string {
+		return provider(token) + fmt.Sprintf(`
+resource "nalabo_workshop_template" "t" {
+  name                = %[1]q
+  infrastructure_type = "kubernetes"
+  isolation           = "vcluster"
+  workspace {
+    image   = "nalabo-test/k8s-workspace:1"
+    command = ["sleep", "infinity"]
+  }
+  resources = { cpu = "1", memory = "512Mi", storage = "2Gi" }
+}
+
+resource "nalabo_workshop_session" "s" {
+  template_id = nalabo_workshop_template.t.id
+  participant = %[2]q
+  timeouts = {
+    create = "8m"
+  }
+}
+
+resource "nalabo_exec" "ns" {
+  session_id = nalabo_workshop_session.s.id
+  command    = ["kubectl", "get", "namespaces", "-o", "name"]
+  timeout    = "60s"
+}
+`, name, participant)
+	}
+	resource.Test(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             vclusterCheckDestroy(t, &namespaces, participant),
+		Steps: []resource.TestStep{
+			{
+				// Positive control: the namespace role alone cannot install the chart.
+				Config:      config(nsToken),
+				ExpectError: regexp.MustCompile(`(?s)forbidden.*clusterroles`),
+			},
+			{
+				Config: config(token),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("nalabo_workshop_session.s", "status", "running"),
+					resource.TestMatchResourceAttr("nalabo_exec.ns", "stdout", regexp.MustCompile(`(?m)^namespace/kube-system$`)),
+					func(s *terraform.State) error {
+						ns, err := stateAttr(s, "nalabo_workshop_session.s", "namespace")
+						namespaces = append(namespaces, ns)
+						return err
+					},
 				),
 			},
 		},

@@ -130,6 +130,11 @@ if ! ip link show "$TC_NODE_IFACE" >/dev/null 2>&1; then
 fi
 ip addr replace "$TC_NODE_IP/32" dev "$TC_NODE_IFACE"
 ip link set "$TC_NODE_IFACE" up
+# The Service CIDR routes to the port-less node interface: kube-proxy DNATs a Service's
+# address before routing, so a packet to a Service whose rules are not programmed yet (or
+# to an unallocated ClusterIP) goes nowhere instead of out of the default route to a real
+# host that happens to own that address (seen under load: a foreign "keryx" server answered).
+ip route replace "$TC_SERVICE_CIDR" dev "$TC_NODE_IFACE"
 
 # --- containerd ------------------------------------------------------------------------------------
 s=$(tc_now)

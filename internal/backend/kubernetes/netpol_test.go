@@ -106,12 +106,22 @@ func reach(t *testing.T, b *Backend, id, container, addr string, port int, want 
 	return strings.Contains(r.Stdout, want), out
 }
 
+// expectReach retries for up to 30 s: kube-proxy programs a new Service's rules and the
+// enforcer learns new pods asynchronously, and a loaded machine takes seconds for either.
 func expectReach(t *testing.T, b *Backend, what, id, container, addr string, port int, want string) {
 	t.Helper()
-	if ok, out := reach(t, b, id, container, addr, port, want); !ok {
-		t.Errorf("%s: %s:%d unreachable (positive control), got: %s", what, addr, port, out)
-	} else {
-		t.Logf("%s: %s:%d reached", what, addr, port)
+	start := time.Now()
+	for {
+		ok, out := reach(t, b, id, container, addr, port, want)
+		if ok {
+			t.Logf("%s: %s:%d reached (%.1f s)", what, addr, port, time.Since(start).Seconds())
+			return
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Errorf("%s: %s:%d unreachable (positive control), got: %s", what, addr, port, out)
+			return
+		}
+		time.Sleep(time.Second)
 	}
 }
 

@@ -38,7 +38,9 @@ logs=${TEST_LOG_DIR:-$here/.tmp/test-logs}
 rm -rf "$logs"
 mkdir -p "$logs"
 byo_kubeconfig=${NALABO_K8S_KUBECONFIG:-}
-k8s_pattern='(?i)kubernetes|k8s|vcluster'
+# Parenthesised: go test splits a -run/-skip pattern at top-level '|' and '/' (a leading
+# (?i) would then apply to the first alternative only).
+k8s_pattern='(?i)(kubernetes|k8s|vcluster)'
 k8s_only_pkgs=(./internal/backend/kubernetes)
 release_pkgs=(./internal/mirrortest)
 

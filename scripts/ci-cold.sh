@@ -53,7 +53,7 @@ run() {
   log "$name run: rc=$rc in $(($(date +%s) - t)) s"
   echo "phases of the $name run (offset from the start, seconds):"
   grep -E '^=== \[|^\[test [0-9:]+ \+[0-9]+s\]' "$SCRATCH/$name.log" | sed 's/^/  /'
-  sed -nE 's/.*(built in [0-9.]+ s.*)/  \1/p; s/.*(goreleaser built in [0-9]+ s)/  \1/p' "$SCRATCH/$name.log" "$SCRATCH"/repo/.tmp/test-logs/*.log 2>/dev/null | sort -u || true
+  sed -n '/^build times:/,/^=== /p' "$SCRATCH/$name.log"
   return $rc
 }
 rc=0

@@ -221,3 +221,11 @@ func truncateForDiag(s string, max int) string {
 	}
 	return s[:max] + fmt.Sprintf("\n[... %d more bytes not shown]", len(s)-max)
 }
+
+// splitJoined returns the errors of an errors.Join, or err itself.
+func splitJoined(err error) []error {
+	if u, ok := err.(interface{ Unwrap() []error }); ok {
+		return u.Unwrap()
+	}
+	return []error{err}
+}

@@ -116,10 +116,8 @@ func execFailure(execReq *workshop.ExecRequest, res *workshop.ExecResult, expect
 		truncateForDiag(res.Stdout, diagOutputBytes), truncateForDiag(res.Stderr, diagOutputBytes))
 }
 
-// Read keeps the recorded run as it is. A command's effect cannot be read back, and
-// a session that is gone is handled by the session resource: a re-created session has
-// a new ID, which replaces this resource, and a reaped (expired) session stays in
-// state, so its commands must not be planned to run again either.
+// Read keeps the recorded run: a command's effect cannot be read back, and a reaped
+// session's commands must not be planned again (a re-created session replaces them).
 func (r *execResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 }
 

@@ -19,9 +19,9 @@ type DigestField struct {
 	// Attribute is the nalabo_workshop_template attribute it comes from; "" for what
 	// no attribute holds (the resolved images, the rules marker).
 	Attribute string
-	// Location: under RulesContent where it points is not hashed (its files are).
-	// For workspace that is build.context; for compose_directory the whole value.
-	Location bool
+	// Location is where in the attribute a path on disk sits, which RulesContent does
+	// not hash (its files are): WholeValue or a dotted path ("build.context"); "" none.
+	Location string
 	// Default, when set, is hashed as "" (an attribute added later, so that older
 	// templates keep their digests).
 	Default string
@@ -31,11 +31,14 @@ type DigestField struct {
 	value func(t *Template, rules DigestRules) any
 }
 
+// WholeValue is the DigestField.Location of an attribute that is a path itself.
+const WholeValue = "."
+
 var digestFields = []DigestField{
 	{Key: "name", Attribute: "name", value: func(t *Template, _ DigestRules) any { return t.Name }},
 	{Key: "infrastructure_type", Attribute: "infrastructure_type", value: func(t *Template, _ DigestRules) any { return t.Infrastructure }},
 	{Key: "isolation", Attribute: "isolation", value: func(t *Template, _ DigestRules) any { return t.Isolation }},
-	{Key: "workspace", Attribute: "workspace", Location: true, value: func(t *Template, rules DigestRules) any {
+	{Key: "workspace", Attribute: "workspace", Location: "build.context", value: func(t *Template, rules DigestRules) any {
 		ws := t.Workspace
 		if rules == RulesContent && ws.Build != nil {
 			b := *ws.Build
@@ -51,7 +54,7 @@ var digestFields = []DigestField{
 	{Key: "pod_security", Attribute: "pod_security", value: func(t *Template, _ DigestRules) any { return t.PodSecurity }},
 	{Key: "docker_in_docker", Attribute: "docker_in_docker", value: func(t *Template, _ DigestRules) any { return t.DockerInDocker }},
 	{Key: "images", value: func(t *Template, _ DigestRules) any { return sortedPairs(t.Images) }},
-	{Key: "compose_directory", Attribute: "compose_directory", Location: true, omitEmpty: true, value: func(t *Template, rules DigestRules) any {
+	{Key: "compose_directory", Attribute: "compose_directory", Location: WholeValue, omitEmpty: true, value: func(t *Template, rules DigestRules) any {
 		if t.Compose == "" || rules == RulesContent {
 			return ""
 		}

@@ -50,7 +50,7 @@ func TestProviderConfigureKubernetes(t *testing.T) {
 	}
 
 	configure := func(k8s map[string]tftypes.Value, deferralAllowed bool) (*provider.ConfigureResponse, *providerData) {
-		p := New("test")()
+		p := newTestProvider()
 		req := provider.ConfigureRequest{Config: providerConfig(t, p, k8s)}
 		req.ClientCapabilities.DeferralAllowed = deferralAllowed
 		resp := &provider.ConfigureResponse{}
@@ -128,7 +128,7 @@ func TestProviderConfigureVCluster(t *testing.T) {
 	t.Setenv("KUBECONFIG", "")
 	t.Setenv("K8S_ENDPOINT", "")
 	ctx := context.Background()
-	p := New("test")()
+	p := newTestProvider()
 	var sr provider.SchemaResponse
 	p.Schema(ctx, provider.SchemaRequest{}, &sr)
 	vt := sr.Schema.Type().TerraformType(ctx).(tftypes.Object).AttributeTypes["kubernetes"].(tftypes.Object).AttributeTypes["vcluster"].(tftypes.Object)

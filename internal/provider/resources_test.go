@@ -27,7 +27,7 @@ import (
 
 func TestResourceSchemas(t *testing.T) {
 	ctx := context.Background()
-	p := New("test")()
+	p := newTestProvider()
 	for _, f := range p.Resources(ctx) {
 		r := f()
 		var meta resource.MetadataResponse

@@ -11,7 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -71,7 +71,7 @@ type vclusterFixture struct {
 	state workshopSessionModel
 }
 
-func newVClusterFixture(t *testing.T, cfg kubernetes.VClusterConfig) vclusterFixture {
+func newVClusterFixture(t *testing.T, cfg vcluster.Config) vclusterFixture {
 	t.Helper()
 	ctx := context.Background()
 	f := newFakeBackend()
@@ -86,7 +86,7 @@ func newVClusterFixture(t *testing.T, cfg kubernetes.VClusterConfig) vclusterFix
 		kubernetesConfigured: true, vcluster: cfg,
 	}
 	id := "0123456789"
-	rec, err := kubernetes.VClusterFingerprint(cfg, tmpl, id)
+	rec, err := vcluster.Fingerprint(cfg, tmpl, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func warnings(resp resource.ModifyPlanResponse) string {
 
 func TestSessionPlanVCluster(t *testing.T) {
 	ctx := context.Background()
-	cfg := kubernetes.VClusterConfig{SyncerImage: "reg/syncer:1"}
+	cfg := vcluster.Config{SyncerImage: "reg/syncer:1"}
 	fx := newVClusterFixture(t, cfg)
 
 	// Unchanged configuration: nothing planned, no warning.
@@ -159,7 +159,7 @@ func TestSessionPlanVCluster(t *testing.T) {
 
 	// New provider values: an upgrade in place, with a warning; the kubeconfig may change.
 	fx.data.vcluster.Values = "controlPlane: {statefulSet: {annotations: {x: y}}}"
-	want, _ := kubernetes.VClusterFingerprint(fx.data.vcluster, fx.tmpl, "0123456789")
+	want, _ := vcluster.Fingerprint(fx.data.vcluster, fx.tmpl, "0123456789")
 	plan, resp = planExisting(t, fx.data, fx.state)
 	got := vclusterStateFrom(ctx, plan.VCluster, nd())
 	if got == nil || *got != want || len(resp.RequiresReplace) != 0 {

@@ -58,7 +58,7 @@ func (b *Backend) lockSession(id string) func() {
 
 // New checks the configuration and builds a client; it does not dial the daemon.
 func New(cfg Config) (*Backend, error) {
-	s, err := cfg.validate()
+	s, err := validate(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("docker configuration: %w", err)
 	}

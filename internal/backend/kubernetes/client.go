@@ -38,7 +38,7 @@ var _ workshop.Backend = (*Backend)(nil)
 
 // New builds the clients. It does not dial the cluster.
 func New(cfg Config) (*Backend, error) {
-	c, err := cfg.validate()
+	c, err := validate(cfg)
 	if err != nil {
 		return nil, err
 	}

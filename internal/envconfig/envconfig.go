@@ -10,10 +10,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
-
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 )
@@ -140,8 +139,8 @@ var kubernetesVars = []kubernetesVar{
 	{Var{"K8S_NAMESPACE", "kubernetes.namespace", "control namespace (templates, the reconciler's lease)", false},
 		func(c *config.Kubernetes) bool { return c.Namespace != "" },
 		func(c *config.Kubernetes, v string) error {
-			if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
-				return fmt.Errorf("K8S_NAMESPACE %q: %s", v, errs[0])
+			if err := dnsLabel(v); err != "" {
+				return fmt.Errorf("K8S_NAMESPACE %q: %s", v, err)
 			}
 			c.Namespace = v
 			return nil
@@ -356,3 +355,27 @@ func MarkdownTable() string {
 	}
 	return b.String()
 }
+
+// dnsLabel returns the first problem k8s.io/apimachinery's validation.IsDNS1123Label
+// reports for v (the same words; a test compares them), or "". Spelled out here so
+// that the provider, which reads this package, does not link klog and apimachinery's
+// validation packages.
+func dnsLabel(v string) string {
+	switch {
+	case len(v) > 63:
+		return "must be no more than 63 characters"
+	case dnsLabelRE.MatchString(v):
+		return ""
+	case dnsSubdomainRE.MatchString(v):
+		return "must not contain dots"
+	}
+	return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and " +
+		"end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '" + dnsLabelFmt + "')"
+}
+
+const dnsLabelFmt = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+
+var (
+	dnsLabelRE     = regexp.MustCompile("^" + dnsLabelFmt + "$")
+	dnsSubdomainRE = regexp.MustCompile("^" + dnsLabelFmt + "(\\." + dnsLabelFmt + ")*$")
+)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 )
 
@@ -179,5 +181,19 @@ func TestTable(t *testing.T) {
 	}
 	if FallbackNote("docker.bind_address") != "" {
 		t.Error("bind_address has no variable")
+	}
+}
+
+// dnsLabel says what apimachinery's IsDNS1123Label says (its first problem).
+func TestDNSLabelMatchesApimachinery(t *testing.T) {
+	for _, v := range []string{"nalabo", "a", "a-1", "1a", "-a", "a-", "A", "a.b", "a_b", "", "a..b", ".a",
+		strings.Repeat("a", 63), strings.Repeat("a", 64), strings.Repeat("A", 64), "ümlaut"} {
+		want := ""
+		if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
+			want = errs[0]
+		}
+		if got := dnsLabel(v); got != want {
+			t.Errorf("dnsLabel(%q) = %q, want %q", v, got, want)
+		}
 	}
 }

@@ -605,7 +605,13 @@ func isTransient(err error) bool {
 func (b *Backend) getVClusterSession(ctx context.Context, id string) (*workshop.Session, bool, error) {
 	name := workshop.SessionObjectName(id)
 	ns, err := b.cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-	if err != nil || ns.Labels[LabelIsolation] != string(workshop.IsolationVCluster) || ns.Labels[workshop.LabelSession] != id {
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, false, nil // getSession says so
+	case err != nil:
+		// The same words as getSession, without asking the API a second time.
+		return nil, true, fmt.Errorf("session %s: read namespace %s: %w", id, name, err)
+	case ns.Labels[LabelIsolation] != string(workshop.IsolationVCluster) || ns.Labels[workshop.LabelSession] != id:
 		return nil, false, nil
 	}
 	if ns.DeletionTimestamp != nil {

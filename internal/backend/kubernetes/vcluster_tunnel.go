@@ -13,7 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/portforward"
@@ -125,9 +124,7 @@ func (t *vtunnel) start() (<-chan error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("port-forward to %s/%s: %w", t.ns, pod, err)
 	}
-	dialer := portforward.NewFallbackDialer(wsDialer, spdyDialer, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	dialer := portforward.NewFallbackDialer(wsDialer, spdyDialer, websocketUpgradeFailed)
 	ready := make(chan struct{})
 	fw, err := portforward.NewOnAddressesWithContext(t.ctx, dialer, []string{"127.0.0.1"},
 		[]string{strconv.Itoa(t.port) + ":" + strconv.Itoa(vclusterAPIPort)}, ready, io.Discard, io.Discard)

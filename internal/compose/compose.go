@@ -224,7 +224,8 @@ func Parse(ctx context.Context, content string, o Options) (*Project, error) {
 
 var (
 	schemaErrRE = regexp.MustCompile(`^validating [^:]+: (.*)$`)
-	// "services.web.bogus false schema" / "services.web additional properties 'x' not allowed"
+	// Messages such as "services.web.bogus false schema" and "services.web additional
+	// properties 'x' not allowed".
 	unknownKeyRE = regexp.MustCompile(`^services\.([^.\s]+)\.(\S+) (?:false schema|additional propert)`)
 	addlPropsRE  = regexp.MustCompile(`^services\.([^.\s]+)(?:\.(\S+))? additional properties? '([^']+)' not allowed`)
 	topKeyRE     = regexp.MustCompile(`^\(root\) additional properties? '([^']+)' not allowed|^([a-z_-]+) false schema$`)
@@ -467,8 +468,7 @@ func convertService(sc types.ServiceConfig, dir string, paths *hostpath.Policy) 
 			s.Mounts = append(s.Mounts, Mount{Type: MountVolume, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly})
 		case types.VolumeTypeBind:
 			src := v.Source
-			switch {
-			case dir == "":
+			if dir == "" {
 				bad("bind mount %s: bind mounts need the template's compose_directory (or the apply's context); none is declared", src)
 				continue
 			}

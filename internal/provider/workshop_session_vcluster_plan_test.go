@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -171,7 +172,7 @@ func TestSessionPlanVCluster(t *testing.T) {
 	if !plan.Kubeconfig.IsUnknown() {
 		t.Error("values: the kubeconfig should be unknown (a new control plane)")
 	}
-	if len(resp.Diagnostics.Warnings()) != 1 || resp.Diagnostics.Warnings()[0].(diag.DiagnosticWithPath).Path().String() != "vcluster" {
+	if len(resp.Diagnostics.Warnings()) != 1 || acctest.As[diag.DiagnosticWithPath](t, resp.Diagnostics.Warnings()[0]).Path().String() != "vcluster" {
 		t.Errorf("values: the warning is not on the vcluster attribute: %v", resp.Diagnostics)
 	}
 
@@ -228,7 +229,7 @@ func TestSessionVClusterLive(t *testing.T) {
 	if got == nil || *got != *st {
 		t.Errorf("vcluster %v", m.VCluster)
 	}
-	if p := m.VCluster.Attributes()["persistence"]; p.IsNull() || p.(types.String).ValueString() != "" {
+	if p := m.VCluster.Attributes()["persistence"]; p.IsNull() || acctest.As[types.String](t, p).ValueString() != "" {
 		t.Errorf("persistence off is %v, want \"\"", p)
 	}
 	m.setLive(context.Background(), &workshop.Session{}, fillAll, nd())

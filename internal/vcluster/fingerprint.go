@@ -90,8 +90,8 @@ func PersistenceOf(vals map[string]any, backingStore string) string {
 	}
 	vc := asMap(dig(asMap(p), "volumeClaim"))
 	var on bool
-	switch e := vc["enabled"]; {
-	case e == nil || e == "auto": // "auto", the chart's default: on for the embedded stores
+	switch e := vc["enabled"]; e {
+	case nil, "auto": // "auto", the chart's default: on for the embedded stores
 		on = backingStore == BackingStoreSQLite || backingStore == BackingStoreEtcdEmbedded
 	default:
 		on = truthy(e)

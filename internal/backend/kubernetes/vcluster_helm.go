@@ -85,7 +85,7 @@ func loadVClusterChart(s vcluster.Settings) (*chart.Chart, error) {
 	if path == "" {
 		key := s.ChartRepository + "|" + s.ChartName + "|" + s.ChartVersion
 		if p, ok := chartCache.Load(key); ok {
-			path = p.(string)
+			path, _ = p.(string) // the cache holds nothing else
 		} else {
 			opts := action.ChartPathOptions{RepoURL: s.ChartRepository, Version: s.ChartVersion}
 			p, err := opts.LocateChart(s.ChartName, cli.New())

@@ -225,7 +225,7 @@ func (b *Backend) createVCluster(ctx context.Context, s vcluster.Settings, spec 
 	})
 	if verr != nil {
 		wsCancel()
-		<-wsDone
+		<-wsDone //nolint:errcheck // cancelled: verr is the error
 		return nil, b.withHostPodProblems(verr, ns, release)
 	}
 	werr := <-wsDone

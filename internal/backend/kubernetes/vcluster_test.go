@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -76,7 +77,10 @@ func TestVClusterValues(t *testing.T) {
 		t.Errorf("limits.cpu %v, want the default %s kept", got, want)
 	}
 	for _, p := range [][]string{{"statefulSet", "pods", "labels"}, {"statefulSet", "labels"}, {"service", "labels"}} {
-		labels := get(append([]string{"controlPlane"}, p...)...).(map[string]any)
+		labels, ok := get(append([]string{"controlPlane"}, p...)...).(map[string]any)
+		if !ok {
+			t.Fatalf("%v: not a map", p)
+		}
 		if _, ok := labels[workshop.LabelExpiresAt]; ok {
 			t.Errorf("%v must not carry the expiry (the chart hashes all values: an update would restart the control plane)", p)
 		}
@@ -277,7 +281,11 @@ func n(l metav1.ListInterface, err error) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	items, err := meta.ExtractList(l.(runtime.Object))
+	obj, ok := l.(runtime.Object)
+	if !ok {
+		return 0, fmt.Errorf("%T is not a runtime.Object", l)
+	}
+	items, err := meta.ExtractList(obj)
 	return len(items), err
 }
 
@@ -556,8 +564,7 @@ func TestVClusterTiming(t *testing.T) {
 	sort.Float64s(times)
 	t.Logf("vcluster session create: median %.1f s of %v", times[len(times)/2], times)
 
-	n := 0
-	fmt.Sscan(os.Getenv("NALABO_VCLUSTER_CLASS"), &n)
+	n, _ := strconv.Atoi(os.Getenv("NALABO_VCLUSTER_CLASS")) // unset or not a number: no class
 	if n <= 0 {
 		return
 	}

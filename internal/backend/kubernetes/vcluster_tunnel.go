@@ -73,7 +73,7 @@ func (t *vtunnel) supervise(errCh <-chan error) {
 	for {
 		select {
 		case <-t.ctx.Done():
-			<-errCh
+			<-errCh //nolint:errcheck // the forwarder ends with the context
 			return
 		case err := <-errCh:
 			if t.ctx.Err() != nil {
@@ -141,14 +141,14 @@ func (t *vtunnel) start() (<-chan error, error) {
 		}
 		return nil, fmt.Errorf("port-forward to %s/%s: %w", t.ns, pod, err)
 	case <-t.ctx.Done():
-		<-errCh
+		<-errCh //nolint:errcheck // the forwarder ends with the context
 		return nil, t.ctx.Err()
 	}
 	if t.port == 0 {
 		ports, err := fw.GetPorts()
 		if err != nil || len(ports) == 0 {
 			fw.Close()
-			<-errCh
+			<-errCh //nolint:errcheck // closed: the missing port is the error
 			return nil, fmt.Errorf("port-forward to %s/%s: no local port: %v", t.ns, pod, err)
 		}
 		t.port = int(ports[0].Local)

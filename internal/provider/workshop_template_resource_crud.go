@@ -114,14 +114,6 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 	}
 }
 
-// digestShaping lists the attributes whose change changes the digest (everything but
-// validations, timeouts and the computed id, digest and images).
-var digestShaping = []string{
-	"name", "infrastructure_type", "isolation", "workspace", "manifests", "compose",
-	"effective_resources", "duration", "pod_security", "docker_in_docker", "compose_directory", "compose_builds", "vcluster_values",
-	"egress",
-}
-
 // ModifyPlan fills the infrastructure's defaults, hashes the build context (so a
 // changed file changes the digest) and tells Terraform whether id, digest and images
 // will change.
@@ -281,30 +273,6 @@ func (r *workshopTemplateResource) warnOpenEgress(ctx context.Context, plan work
 				"cloud metadata endpoint) through them. Use egress = \"restricted\" (the default) unless the participants "+
 				"must reach each other.", r.data.dockerBindAddress))
 	}
-}
-
-// changedDigestAttributes names the digest-shaping attributes that differ. Under
-// RulesContent the build context's and the Compose directory's paths are not part of
-// the digest (their files are, through context_sha256 and compose_builds): a moved
-// configuration updates the template in place and keeps its ID.
-func changedDigestAttributes(ctx context.Context, plan, state workshopTemplateModel, rules workshop.DigestRules) []string {
-	values := func(m workshopTemplateModel) []attr.Value {
-		ws, dir := attr.Value(m.Workspace), attr.Value(m.ComposeDirectory)
-		if rules == workshop.RulesContent {
-			ws, dir = workspaceWithoutContext(ctx, m), types.StringNull()
-		}
-		return []attr.Value{m.Name, m.InfrastructureType, m.Isolation, ws, m.Manifests, m.Compose,
-			m.EffectiveResources, m.Duration, m.PodSecurity, m.DockerInDocker, dir, m.ComposeBuilds, m.VClusterValues,
-			egressDigestValue(m.Egress)}
-	}
-	p, s := values(plan), values(state)
-	var changed []string
-	for i := range p {
-		if !valuesEqual(p[i], s[i]) {
-			changed = append(changed, digestShaping[i])
-		}
-	}
-	return changed
 }
 
 // workspaceWithoutContext is the workspace object with build.context nulled.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -255,6 +256,18 @@ type digestInput struct {
 	// Rules is RulesContent when it changed what is hashed (a build or a Compose file),
 	// so that no content digest can equal a legacy one by accident.
 	Rules int `json:"rules,omitempty"`
+}
+
+// DigestFields names what SealTemplate hashes, by digestInput's JSON keys: the
+// template's configuration, "images" (what its builds produced) and "rules". The
+// provider's plan compares the same fields (a test there keeps them in step).
+func DigestFields() []string {
+	t := reflect.TypeFor[digestInput]()
+	out := make([]string, 0, t.NumField())
+	for f := range t.Fields() {
+		out = append(out, strings.Split(f.Tag.Get("json"), ",")[0])
+	}
+	return out
 }
 
 // SealTemplate computes the template's Digest and ID from its content, resolved Images

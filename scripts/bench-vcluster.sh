@@ -4,7 +4,7 @@
 # one apply. Everything real: the provider through the Terraform CLI, the local test
 # cluster, a vCluster v0.30.0 per session from scripts/vcluster-harness.sh.
 #
-# Both templates are the design's nginx-demo (a Deployment + Service, locally built
+# Both templates are an nginx demo (a Deployment + Service, locally built
 # httpd image) with the same workspace; the templates are applied once first. Then:
 #   R times, for each isolation: `terraform apply` adding one session (timed: the whole
 #   command, until the session is ready: workspace Running and the manifests ready the

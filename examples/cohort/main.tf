@@ -37,8 +37,9 @@ resource "nalabo_workshop_template" "cohort" {
   name                = "cohort-shell"
   infrastructure_type = "docker"
   workspace {
-    image = "nalabo-test/shell:1" # pulled once for the whole class when not present
-    env   = { LANG = "C.UTF-8" }
+    image   = "busybox:1.37"        # pulled once for the whole class when not present
+    command = ["sleep", "infinity"] # busybox's own command is a shell, which ends at once
+    env     = { LANG = "C.UTF-8" }
   }
   resources = { cpu = "500m", memory = "512Mi", storage = "5Gi" }
   duration  = "4h"

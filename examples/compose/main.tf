@@ -1,4 +1,4 @@
-# The design's Compose template: a web server and an app that waits for it, beside each
+# A Compose template: a web server and an app that waits for it, beside each
 # participant's workspace. Every session gets its own network, volumes and services.
 terraform {
   required_providers {
@@ -17,7 +17,8 @@ resource "nalabo_workshop_template" "web" {
   name                = "compose-web"
   infrastructure_type = "docker"
   workspace {
-    image = "nalabo-test/shell:1"
+    image   = "busybox:1.37"
+    command = ["sleep", "infinity"] # busybox's own command is a shell, which ends at once
   }
   # Relative paths of compose.yaml (./site, ./app) resolve against this directory;
   # bind mounts from anywhere else are refused. A relative path (path.module, not

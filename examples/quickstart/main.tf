@@ -15,7 +15,7 @@ resource "nalabo_workshop_template" "quickstart" {
     build {
       context    = "${path.module}/workspace"
       dockerfile = "Dockerfile"
-      args       = { GREETING = "Welcome to the Nalabo quickstart" }
+      args       = { GREETING = "Welcome to the Nalabo quickstart", BASE_IMAGE = var.base_image }
     }
     env = { WORKSHOP = "quickstart" }
   }

@@ -9,3 +9,9 @@ variable "duration" {
   type        = string
   default     = "2h"
 }
+
+variable "base_image" {
+  description = "Base image of the workspace Dockerfile (any image with a shell and sleep)."
+  type        = string
+  default     = "busybox:1.37"
+}

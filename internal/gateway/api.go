@@ -150,7 +150,7 @@ func (s *Server) apiGet(w http.ResponseWriter, r *http.Request, c *apiCall) stri
 	return "ok"
 }
 
-// executeRequest is the design's POST .../execute body.
+// executeRequest is the body of POST .../execute (the runtime API, DESIGN.md).
 type executeRequest struct {
 	Command string `json:"command"`
 	Timeout int64  `json:"timeout"` // milliseconds

@@ -23,7 +23,7 @@ const (
 // applyIDRE is an apply ID: the value of the nalabo.io/apply label.
 var applyIDRE = regexp.MustCompile(`^[0-9a-f]{8,32}$`)
 
-// applyRequest is the design's POST .../apply body. ID is optional: an apply with the ID
+// applyRequest is the body of POST .../apply (the runtime API, DESIGN.md). ID is optional: an apply with the ID
 // of an earlier one replaces what that one created (the gateway keeps no inventory).
 type applyRequest struct {
 	Configuration string `json:"configuration"`

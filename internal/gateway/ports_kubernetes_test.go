@@ -13,7 +13,7 @@ import (
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
-// nginxDemo is the design's nginx-demo shape (a Deployment and its Service, port 80 to
+// nginxDemo is the nginx-demo template shape (a Deployment and its Service, port 80 to
 // the container's 8080) with the test cluster's web server image.
 const nginxDemo = `apiVersion: apps/v1
 kind: Deployment

@@ -85,7 +85,7 @@ var serviceNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 func (r *applyResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Applies a configuration to a live session (the design's `/apply`) and tracks what it " +
+		MarkdownDescription: "Applies a configuration to a live session (like the gateway's `POST /api/workshops/sessions/{id}/apply`) and tracks what it " +
 			"created, so that an update prunes what the configuration no longer holds and destroy removes the rest " +
 			"(and nothing else: never the template's services or the workspace). Every object carries the session's " +
 			"labels plus `nalabo.io/apply=<id>`, and is removed with the session too.\n\n" +

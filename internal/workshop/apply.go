@@ -19,7 +19,7 @@ const LabelApply = LabelPrefix + "apply"
 // RoleApplyImage is the role of an image built by a dockerfile apply.
 const RoleApplyImage = "apply-image"
 
-// Config is a configuration applied to a live session (the design's /apply).
+// Config is a configuration applied to a live session (nalabo_apply, the gateway's /apply).
 type Config struct {
 	// ID is the apply's ID (the inventory label's value): lower-case hex.
 	ID string

@@ -1,5 +1,5 @@
 // Package workshop holds the domain of Nalabo: templates, sessions, resources, labels,
-// exec requests and the Backend interface ("Infrastructure Factory" of the design).
+// exec requests and the Backend interface (see DESIGN.md, "The Backend contract").
 //
 // It imports neither Terraform nor Docker nor Kubernetes client packages: the provider
 // layer translates HCL into these types, a backend translates them into API calls.
@@ -65,7 +65,8 @@ type Backend interface {
 	Exec(ctx context.Context, sessionID string, req *ExecRequest) (*ExecResult, error)
 }
 
-// Info is what a backend reports about itself (the design's health checks).
+// Info is what a backend reports about itself (the nalabo_infrastructure data source,
+// the reconciler's /readyz and capacity metrics).
 type Info struct {
 	Type          InfrastructureType `json:"type"`
 	Endpoint      string             `json:"endpoint"`

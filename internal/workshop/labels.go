@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Label keys every object created by the provider carries (SPEC "The public shape").
+// Label keys every object created by the provider carries (DESIGN.md, "Identity").
 const (
 	LabelPrefix      = "nalabo.io/"
 	LabelManagedBy   = LabelPrefix + "managed-by"
@@ -36,7 +36,7 @@ const (
 )
 
 // SessionObjectPrefix starts the name of a session's namespace and Docker workspace
-// container, as the design's troubleshooting commands expect
+// container, as the troubleshooting guide's commands expect
 // (docker logs nalabo-session-xxx, kubectl top pods -n nalabo-session-xxx).
 const SessionObjectPrefix = "nalabo-session-"
 

@@ -2,7 +2,8 @@ resource "nalabo_workshop_template" "intro" {
   name                = "docker-intro"
   infrastructure_type = "docker"
   workspace {
-    image = "nalabo-test/shell:1"
+    image   = "busybox:1.37"
+    command = ["sleep", "infinity"] # busybox's own command is a shell, which ends at once
   }
   validations = [
     { name = "hello-file", command = ["test", "-f", "/workspace/hello.txt"] },

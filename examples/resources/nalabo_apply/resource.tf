@@ -2,7 +2,8 @@ resource "nalabo_workshop_template" "intro" {
   name                = "docker-intro"
   infrastructure_type = "docker"
   workspace {
-    image = "nalabo-test/shell:1"
+    image   = "busybox:1.37"
+    command = ["sleep", "infinity"] # busybox's own command is a shell, which ends at once
   }
   resources = { cpu = "1000m", memory = "512Mi" }
 }
@@ -21,7 +22,7 @@ resource "nalabo_apply" "cache" {
   configuration = <<-EOT
     services:
       cache:
-        image: nalabo-test/healthy:1
+        image: busybox:1.37
         command: ["httpd", "-f", "-p", "6379", "-h", "/data"]
         volumes: ["cachedata:/data"]
         mem_limit: 64m
@@ -36,7 +37,7 @@ resource "nalabo_apply" "tool" {
   session_id    = nalabo_workshop_session.ada.id
   type          = "dockerfile"
   configuration = <<-EOT
-    FROM nalabo-test/shell:1
+    FROM busybox:1.37
     RUN echo "exercise 2" > /exercise.txt
     CMD ["sleep", "infinity"]
   EOT

@@ -2,8 +2,9 @@ resource "nalabo_workshop_template" "intro" {
   name                = "docker-intro"
   infrastructure_type = "docker"
   workspace {
-    image = "nalabo-test/shell:1"
-    ports = [8080]
+    image   = "busybox:1.37"
+    command = ["sleep", "infinity"] # busybox's own command is a shell, which ends at once
+    ports   = [8080]
   }
 }
 

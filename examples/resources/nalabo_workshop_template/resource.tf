@@ -4,7 +4,7 @@ resource "nalabo_workshop_template" "intro" {
   name                = "docker-intro"
   infrastructure_type = "docker"
   workspace {
-    image       = "nalabo-test/shell:1"
+    image       = "busybox:1.37"
     command     = ["sleep", "infinity"]
     env         = { LANG = "C.UTF-8" }
     working_dir = "/workspace"
@@ -63,7 +63,7 @@ resource "nalabo_workshop_template" "built" {
 # A Kubernetes template: a locked-down namespace per session (Pod Security
 # "restricted", a ResourceQuota and LimitRange from the session's resources,
 # NetworkPolicies, a ServiceAccount bound to its own namespace), a workspace pod with
-# kubectl and the participant's kubeconfig, and the design's nginx-demo manifests,
+# kubectl and the participant's kubeconfig, and an nginx demo (a Deployment and its Service),
 # applied by server-side apply and awaited the kstatus way. In namespace isolation a
 # cluster-scoped document (a ClusterRole, say) is a plan-time error.
 resource "nalabo_workshop_template" "k8s_intro" {
@@ -72,7 +72,7 @@ resource "nalabo_workshop_template" "k8s_intro" {
   isolation           = "namespace"
   pod_security        = "restricted"
   workspace {
-    image   = "registry.example.com/workshop/kubectl-shell:1"
+    image   = "alpine/k8s:1.31.4" # kubectl, helm and a shell
     command = ["sleep", "infinity"]
   }
   manifests = <<-EOT
@@ -123,7 +123,7 @@ resource "nalabo_workshop_template" "k8s_admin" {
   name                = "k8s-admin"
   infrastructure_type = "kubernetes"
   workspace {
-    image   = "registry.example.com/workshop/kubectl-shell:1"
+    image   = "alpine/k8s:1.31.4" # kubectl, helm and a shell
     command = ["sleep", "infinity"]
   }
   manifests       = <<-EOT

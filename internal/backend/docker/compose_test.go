@@ -10,7 +10,7 @@ import (
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
-// testComposeDir writes the design's Compose shape's files: a site served by web (a
+// testComposeDir writes the files of examples/compose's shape: a site served by web (a
 // bind mount from the declared directory) and the build context of app.
 func testComposeDir(t *testing.T) string {
 	t.Helper()

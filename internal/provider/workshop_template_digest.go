@@ -26,7 +26,9 @@ var digestAttributes = []digestAttribute{
 	{"infrastructure_type", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value {
 		return m.InfrastructureType
 	}},
-	{"isolation", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value { return m.Isolation }},
+	{"isolation", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value {
+		return m.Isolation
+	}},
 	// Under RulesContent the build context's path is not hashed (its files are, through
 	// context_sha256): a moved configuration keeps the template's ID.
 	{"workspace", func(ctx context.Context, m workshopTemplateModel, rules workshop.DigestRules) attr.Value {
@@ -35,13 +37,17 @@ var digestAttributes = []digestAttribute{
 		}
 		return m.Workspace
 	}},
-	{"manifests", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value { return m.Manifests }},
+	{"manifests", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value {
+		return m.Manifests
+	}},
 	{"compose", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value { return m.Compose }},
 	{"effective_resources", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value {
 		return m.EffectiveResources
 	}},
 	{"duration", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value { return m.Duration }},
-	{"pod_security", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value { return m.PodSecurity }},
+	{"pod_security", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value {
+		return m.PodSecurity
+	}},
 	{"docker_in_docker", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value {
 		return m.DockerInDocker
 	}},
@@ -52,7 +58,9 @@ var digestAttributes = []digestAttribute{
 		}
 		return m.ComposeDirectory
 	}},
-	{"compose_builds", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value { return m.ComposeBuilds }},
+	{"compose_builds", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value {
+		return m.ComposeBuilds
+	}},
 	{"vcluster_values", func(_ context.Context, m workshopTemplateModel, _ workshop.DigestRules) attr.Value {
 		return m.VClusterValues
 	}},

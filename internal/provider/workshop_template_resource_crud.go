@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
 	"github.com/nalabo/terraform-provider-nalabo/internal/compose"
 	"github.com/nalabo/terraform-provider-nalabo/internal/manifest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
@@ -635,7 +634,7 @@ func addComposeError(diags *diag.Diagnostics, err error) {
 func validateManifestsAttr(content string, isolation workshop.Isolation, diags *diag.Diagnostics) {
 	var err error
 	if isolation == workshop.IsolationNamespace {
-		err = kubernetes.ValidateManifests(content)
+		err = manifest.ValidateNamespaced(content)
 	} else {
 		_, err = manifest.Parse(content)
 	}

@@ -18,6 +18,9 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 	"github.com/nalabo/terraform-provider-nalabo/internal/gateway"
 	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
 	"github.com/nalabo/terraform-provider-nalabo/internal/provider"
@@ -59,7 +62,7 @@ func main() {
 		go exitWhenOrphaned(os.Getppid())
 	}
 
-	err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
+	err := providerserver.Serve(context.Background(), provider.New(version, backends), providerserver.ServeOpts{
 		// Matches the source address in examples and terraform-registry-manifest.json
 		// (protocol 6.0).
 		Address:         "registry.terraform.io/nalabo/nalabo",
@@ -73,6 +76,13 @@ func main() {
 	if err != nil {
 		log.Fatal(err.Error())
 	}
+}
+
+// backends are the provider's backend constructors: the provider package knows no
+// backend (it imports no Docker, client-go or Helm package), main wires them in.
+var backends = provider.Backends{
+	Docker:     func(c config.Docker) (workshop.Backend, error) { return docker.New(c) },
+	Kubernetes: func(c config.Kubernetes) (workshop.Backend, error) { return kubernetes.New(c) },
 }
 
 // drainTimeout bounds how long the plugin waits for in-flight creates and their

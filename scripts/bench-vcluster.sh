@@ -190,7 +190,7 @@ for r in $(seq 1 "$R"); do
   log "repetition $r/$R: vcluster session ready in $s s, removed in $d s"
 done
 
-class_up= class_down=
+class_up='' class_down=''
 if [ "$CLASS" -gt 0 ]; then
   log "a class of $CLASS vCluster sessions in one apply"
   class_up=$(apply class-up 0 "$CLASS") || die "apply failed"

@@ -28,9 +28,9 @@ cp -r "$src"/. "$work"/
 chmod -R u+w "$work"
 cd "$work"
 missing=()
-for m in $(sed -n 's|^replace \(github.com/hashicorp/terraform/[^ ]*\) => \./\(.*\)$|\1=\2|p' go.mod); do
+while read -r m; do
   [ -d "${m#*=}" ] || missing+=("${m%%=*}")
-done
+done < <(sed -n 's|^replace \(github.com/hashicorp/terraform/[^ ]*\) => \./\(.*\)$|\1=\2|p' go.mod)
 for m in "${missing[@]}"; do
   go mod edit -dropreplace="$m" -droprequire="$m"
   alias=$(sed -n "s|^\t\([A-Za-z0-9_]*\) \"$m\"\$|\1|p" internal/backend/init/init.go)

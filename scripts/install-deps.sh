@@ -3,7 +3,8 @@
 # Idempotent: every step checks first and does nothing when it is already done.
 #
 #   1. Debian packages: docker.io, busybox-static, iproute2 (the egress tests' network
-#      namespaces), chromium (the gateway's browser tests) (and make, git when missing).
+#      namespaces), chromium (the gateway's browser tests), shellcheck (make lint) (and
+#      make, git when missing).
 #      `apt-get update` runs only when something has to be installed.
 #   2. dockerd: started in the background when `docker info` fails (log:
 #      $CACHE/dockerd.log); waits up to 60 s for it to answer.
@@ -46,6 +47,7 @@ fi
 installed busybox-static || missing+=(busybox-static)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v git >/dev/null 2>&1 || missing+=(git)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -63,7 +65,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   step packages "$t" "installed ${missing[*]}"
 else
-  step packages "$t" "docker.io, busybox-static, iproute2, chromium, make, git already installed"
+  step packages "$t" "docker.io, busybox-static, iproute2, chromium, shellcheck, make, git already installed"
 fi
 
 # --- 2. dockerd ------------------------------------------------------------------

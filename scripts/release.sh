@@ -42,7 +42,8 @@ ensure_goreleaser() {
     return
   fi
   log "building goreleaser v$GORELEASER_VERSION into $CACHE/bin (go install, about 15 minutes cold)"
-  local t=$(date +%s)
+  local t
+  t=$(date +%s)
   GOBIN="$CACHE/bin" nice -n 10 go install "github.com/goreleaser/goreleaser/v2@v$GORELEASER_VERSION"
   log "goreleaser built in $(($(date +%s) - t)) s"
 }
@@ -73,7 +74,8 @@ run_goreleaser() {
       -e "s/^    goarch:\$/    goarch: [$3]/" "$here/.goreleaser.yml" >"$cfg"
     grep -q "^    goos: \[$2\]" "$cfg" || { log "could not narrow $here/.goreleaser.yml to $2/$3"; exit 1; }
   fi
-  local t=$(date +%s)
+  local t
+  t=$(date +%s)
   log "goreleaser release --snapshot --skip=sign, version $v${2:+, $2/$3 only}"
   (cd "$here" && NALABO_VERSION="$v" "$GORELEASER" release --config "$cfg" --snapshot --clean --skip=sign) >"$here/.tmp/goreleaser.log" 2>&1 ||
     { tail -n 40 "$here/.tmp/goreleaser.log" >&2; log "goreleaser failed (log: .tmp/goreleaser.log)"; exit 1; }

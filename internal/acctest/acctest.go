@@ -205,6 +205,16 @@ func CheckDestroy(t testing.TB, participants, templateNames []string) resource.T
 	}
 }
 
+// As asserts v's dynamic type for a test, failing it when the type differs.
+func As[T any](t testing.TB, v any) T {
+	t.Helper()
+	x, ok := v.(T)
+	if !ok {
+		t.Fatalf("%T is not a %T", v, x)
+	}
+	return x
+}
+
 // TerraformPath is where `make test` and CI put the Terraform CLI.
 const TerraformPath = "/var/cache/nalabo/bin/terraform"
 
@@ -217,7 +227,9 @@ func RequireTerraform(t testing.TB) {
 	}
 	if os.Getenv("TF_ACC_TERRAFORM_PATH") == "" {
 		if _, err := os.Stat(TerraformPath); err == nil {
-			os.Setenv("TF_ACC_TERRAFORM_PATH", TerraformPath)
+			// For the whole process, not this test: callers run in parallel (t.Setenv
+			// refuses) and every later test wants the same CLI.
+			_ = os.Setenv("TF_ACC_TERRAFORM_PATH", TerraformPath) //nolint:usetesting // see above
 		}
 	}
 }

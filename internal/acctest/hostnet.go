@@ -126,9 +126,7 @@ func listenInNetns(t *testing.T, ns string, addr netip.Addr, body string) string
 	case err := <-ec:
 		t.Fatalf("listen in %s: %v", ns, err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	serveBody(t, l, body)
 	return "http://" + l.Addr().String() + "/"
 }
 
@@ -139,8 +137,17 @@ func HostListener(t *testing.T, body string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return l.Addr().(*net.TCPAddr).Port
+	serveBody(t, l, body)
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		t.Fatalf("listener address %v is not TCP", l.Addr())
+	}
+	return addr.Port
+}
+
+// serveBody answers every request on l with body until the test ends.
+func serveBody(t *testing.T, l net.Listener, body string) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) })}
+	go func() { _ = srv.Serve(l) }() // ends with http.ErrServerClosed at cleanup
+	t.Cleanup(func() { _ = srv.Close() })
 }

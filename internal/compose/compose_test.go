@@ -49,7 +49,9 @@ func TestParseErrors(t *testing.T) {
 
 func TestParseAndBudget(t *testing.T) {
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "site"), 0o755)
+	if err := os.MkdirAll(filepath.Join(dir, "site"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	p, err := Parse(context.Background(), `
 services:
   app:

@@ -10,13 +10,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/validation"
-
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 )
 
 // Var is one environment variable a backend setting falls back to.
@@ -33,67 +31,67 @@ type Var struct {
 // Backend is "docker" or "kubernetes": the first element of Attribute.
 func (v Var) Backend() string { return strings.SplitN(v.Attribute, ".", 2)[0] }
 
-// dockerVar binds a variable to the docker.Config field it fills.
+// dockerVar binds a variable to the config.Docker field it fills.
 type dockerVar struct {
 	Var
 	// isSet reports whether the configuration already has the setting (the variable is
 	// then ignored). Variables of one group (TLS) share it, so the environment never
 	// completes half of what the configuration gave.
-	isSet func(c *docker.Config) bool
-	apply func(c *docker.Config, v string) error
+	isSet func(c *config.Docker) bool
+	apply func(c *config.Docker, v string) error
 }
 
 type kubernetesVar struct {
 	Var
-	isSet func(c *kubernetes.Config) bool
-	apply func(c *kubernetes.Config, v string) error
+	isSet func(c *config.Kubernetes) bool
+	apply func(c *config.Kubernetes, v string) error
 }
 
-func dockerTLSSet(c *docker.Config) bool {
+func dockerTLSSet(c *config.Docker) bool {
 	return c.CertPath != "" || c.CAMaterial != "" || c.CertMaterial != "" || c.KeyMaterial != ""
 }
 
-func registryAuth(c *docker.Config) *docker.RegistryAuth {
+func registryAuth(c *config.Docker) *config.RegistryAuth {
 	if c.RegistryAuth == nil {
-		c.RegistryAuth = &docker.RegistryAuth{}
+		c.RegistryAuth = &config.RegistryAuth{}
 	}
 	return c.RegistryAuth
 }
 
 var dockerVars = []dockerVar{
 	{Var{"DOCKER_HOST", "docker.host", "Docker daemon address (`unix://`, `tcp://`, `https://`)", false},
-		func(c *docker.Config) bool { return c.Host != "" },
-		func(c *docker.Config, v string) error { c.Host = v; return nil }},
+		func(c *config.Docker) bool { return c.Host != "" },
+		func(c *config.Docker, v string) error { c.Host = v; return nil }},
 	{Var{"DOCKER_NETWORK", "docker.network", "name prefix of the per-session networks", false},
-		func(c *docker.Config) bool { return c.NetworkPrefix != "" },
-		func(c *docker.Config, v string) error { c.NetworkPrefix = v; return nil }},
+		func(c *config.Docker) bool { return c.NetworkPrefix != "" },
+		func(c *config.Docker, v string) error { c.NetworkPrefix = v; return nil }},
 	{Var{"DOCKER_CERT_PATH", "docker.cert_path", "directory with `ca.pem`, `cert.pem` and `key.pem` of a TLS daemon", false},
 		dockerTLSSet,
-		func(c *docker.Config, v string) error { c.CertPath = ExpandHome(v); return nil }},
+		func(c *config.Docker, v string) error { c.CertPath = ExpandHome(v); return nil }},
 	{Var{"DOCKER_CA_MATERIAL", "docker.ca_material", "CA certificate of a TLS daemon (PEM, or base64 of PEM)", false},
 		dockerTLSSet,
-		func(c *docker.Config, v string) (err error) {
+		func(c *config.Docker, v string) (err error) {
 			c.CAMaterial, err = pemOrBase64("DOCKER_CA_MATERIAL", v)
 			return err
 		}},
 	{Var{"DOCKER_CERT_MATERIAL", "docker.cert_material", "client certificate for a TLS daemon (PEM, or base64 of PEM)", false},
 		dockerTLSSet,
-		func(c *docker.Config, v string) (err error) {
+		func(c *config.Docker, v string) (err error) {
 			c.CertMaterial, err = pemOrBase64("DOCKER_CERT_MATERIAL", v)
 			return err
 		}},
 	{Var{"DOCKER_KEY_MATERIAL", "docker.key_material", "client private key for a TLS daemon (PEM, or base64 of PEM)", true},
 		dockerTLSSet,
-		func(c *docker.Config, v string) (err error) {
+		func(c *config.Docker, v string) (err error) {
 			c.KeyMaterial, err = pemOrBase64("DOCKER_KEY_MATERIAL", v)
 			return err
 		}},
 	{Var{"DOCKER_USERNAME", "docker.registry_auth.username", "registry user name", false},
-		func(c *docker.Config) bool { return c.RegistryAuth != nil && c.RegistryAuth.Username != "" },
-		func(c *docker.Config, v string) error { registryAuth(c).Username = v; return nil }},
+		func(c *config.Docker) bool { return c.RegistryAuth != nil && c.RegistryAuth.Username != "" },
+		func(c *config.Docker, v string) error { registryAuth(c).Username = v; return nil }},
 	{Var{"DOCKER_PASSWORD", "docker.registry_auth.password", "registry password or token", true},
-		func(c *docker.Config) bool { return c.RegistryAuth != nil && c.RegistryAuth.Password != "" },
-		func(c *docker.Config, v string) error { registryAuth(c).Password = v; return nil }},
+		func(c *config.Docker) bool { return c.RegistryAuth != nil && c.RegistryAuth.Password != "" },
+		func(c *config.Docker, v string) error { registryAuth(c).Password = v; return nil }},
 }
 
 // envTLSVerify is Docker's switch for "TLS with the certificates of ~/.docker". It
@@ -102,17 +100,17 @@ const envTLSVerify = "DOCKER_TLS_VERIFY"
 
 var kubernetesVars = []kubernetesVar{
 	{Var{"KUBE_CONFIG_PATH", "kubernetes.config_path", "kubeconfig path(s), `:`-separated; read before `KUBECONFIG` (the hashicorp/kubernetes provider's name)", false},
-		func(c *kubernetes.Config) bool { return c.ConfigPath != "" },
-		func(c *kubernetes.Config, v string) error { c.ConfigPath = ExpandHome(v); return nil }},
+		func(c *config.Kubernetes) bool { return c.ConfigPath != "" },
+		func(c *config.Kubernetes, v string) error { c.ConfigPath = ExpandHome(v); return nil }},
 	{Var{"KUBECONFIG", "kubernetes.config_path", "kubeconfig path(s), `:`-separated, merged like kubectl does", false},
-		func(c *kubernetes.Config) bool { return c.ConfigPath != "" },
-		func(c *kubernetes.Config, v string) error { c.ConfigPath = ExpandHome(v); return nil }},
+		func(c *config.Kubernetes) bool { return c.ConfigPath != "" },
+		func(c *config.Kubernetes, v string) error { c.ConfigPath = ExpandHome(v); return nil }},
 	{Var{"K8S_CONTEXT", "kubernetes.context", "kubeconfig context", false},
-		func(c *kubernetes.Config) bool { return c.Context != "" },
-		func(c *kubernetes.Config, v string) error { c.Context = v; return nil }},
+		func(c *config.Kubernetes) bool { return c.Context != "" },
+		func(c *config.Kubernetes, v string) error { c.Context = v; return nil }},
 	{Var{"K8S_ENDPOINT", "kubernetes.host", "API server address (`https://host:port`); configures the backend without a kubeconfig", false},
-		func(c *kubernetes.Config) bool { return c.Host != "" },
-		func(c *kubernetes.Config, v string) error {
+		func(c *config.Kubernetes) bool { return c.Host != "" },
+		func(c *config.Kubernetes, v string) error {
 			if !strings.HasPrefix(v, "https://") && !strings.HasPrefix(v, "http://") {
 				return fmt.Errorf("K8S_ENDPOINT %q must be an http:// or https:// address", v)
 			}
@@ -120,17 +118,17 @@ var kubernetesVars = []kubernetesVar{
 			return nil
 		}},
 	{Var{"K8S_TOKEN", "kubernetes.token", "bearer token", true},
-		func(c *kubernetes.Config) bool { return c.Token != "" },
-		func(c *kubernetes.Config, v string) error { c.Token = strings.TrimSpace(v); return nil }},
+		func(c *config.Kubernetes) bool { return c.Token != "" },
+		func(c *config.Kubernetes, v string) error { c.Token = strings.TrimSpace(v); return nil }},
 	{Var{"K8S_CLUSTER_CA_CERTIFICATE", "kubernetes.cluster_ca_certificate", "CA certificate of the API server (PEM, or base64 of PEM as in a kubeconfig's `certificate-authority-data`)", false},
-		func(c *kubernetes.Config) bool { return c.ClusterCACertificate != "" },
-		func(c *kubernetes.Config, v string) (err error) {
+		func(c *config.Kubernetes) bool { return c.ClusterCACertificate != "" },
+		func(c *config.Kubernetes, v string) (err error) {
 			c.ClusterCACertificate, err = pemOrBase64("K8S_CLUSTER_CA_CERTIFICATE", v)
 			return err
 		}},
 	{Var{"K8S_INSECURE", "kubernetes.insecure", "`true` skips TLS verification of the API server (tests only)", false},
-		func(c *kubernetes.Config) bool { return c.Insecure },
-		func(c *kubernetes.Config, v string) error {
+		func(c *config.Kubernetes) bool { return c.Insecure },
+		func(c *config.Kubernetes, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return fmt.Errorf("K8S_INSECURE %q: want true or false", v)
@@ -139,10 +137,10 @@ var kubernetesVars = []kubernetesVar{
 			return nil
 		}},
 	{Var{"K8S_NAMESPACE", "kubernetes.namespace", "control namespace (templates, the reconciler's lease)", false},
-		func(c *kubernetes.Config) bool { return c.Namespace != "" },
-		func(c *kubernetes.Config, v string) error {
-			if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
-				return fmt.Errorf("K8S_NAMESPACE %q: %s", v, errs[0])
+		func(c *config.Kubernetes) bool { return c.Namespace != "" },
+		func(c *config.Kubernetes, v string) error {
+			if err := dnsLabel(v); err != "" {
+				return fmt.Errorf("K8S_NAMESPACE %q: %s", v, err)
 			}
 			c.Namespace = v
 			return nil
@@ -165,7 +163,7 @@ func Vars() []Var {
 // Docker fills the unset fields of c from the environment, then the defaults. used
 // names the variables that were applied (names only: values may be secrets). Errors
 // name the variable and never quote a sensitive value.
-func Docker(c *docker.Config, getenv func(string) string) (used []string, err error) {
+func Docker(c *config.Docker, getenv func(string) string) (used []string, err error) {
 	var errs []error
 	tlsFromConfig := dockerTLSSet(c)
 	for _, v := range dockerVars {
@@ -214,31 +212,31 @@ func tlsFromEnv(name string) bool {
 }
 
 // DockerDefaults fills the zero fields that have a default.
-func DockerDefaults(c *docker.Config) {
+func DockerDefaults(c *config.Docker) {
 	if c.Host == "" {
-		c.Host = docker.DefaultHost
+		c.Host = config.DefaultDockerHost
 	}
 	if c.NetworkPrefix == "" {
-		c.NetworkPrefix = docker.DefaultNetworkPrefix
+		c.NetworkPrefix = config.DefaultDockerNetworkPrefix
 	}
 	if c.BindAddress == "" {
-		c.BindAddress = docker.DefaultBindAddress
+		c.BindAddress = config.DefaultDockerBindAddress
 	}
 	if c.SubnetPool == "" {
-		c.SubnetPool = docker.DefaultSubnetPool
+		c.SubnetPool = config.DefaultDockerSubnetPool
 	}
 	if c.SubnetPrefixLength == 0 {
-		c.SubnetPrefixLength = docker.DefaultSubnetPrefixLength
+		c.SubnetPrefixLength = config.DefaultDockerSubnetPrefixLength
 	}
 	if c.PidsLimit == 0 {
-		c.PidsLimit = docker.DefaultPidsLimit
+		c.PidsLimit = config.DefaultDockerPidsLimit
 	}
 }
 
 // Kubernetes fills the unset fields of c from the environment. A caller whose
 // configuration sets insecure explicitly (false included) hides K8S_INSECURE with
 // Without. used names the variables that were applied.
-func Kubernetes(c *kubernetes.Config, getenv func(string) string) (used []string, err error) {
+func Kubernetes(c *config.Kubernetes, getenv func(string) string) (used []string, err error) {
 	var errs []error
 	caFromConfig := c.ClusterCACertificate != ""
 	for _, v := range kubernetesVars {
@@ -357,3 +355,27 @@ func MarkdownTable() string {
 	}
 	return b.String()
 }
+
+// dnsLabel returns the first problem k8s.io/apimachinery's validation.IsDNS1123Label
+// reports for v (the same words; a test compares them), or "". Spelled out here so
+// that the provider, which reads this package, does not link klog and apimachinery's
+// validation packages.
+func dnsLabel(v string) string {
+	switch {
+	case len(v) > 63:
+		return "must be no more than 63 characters"
+	case dnsLabelRE.MatchString(v):
+		return ""
+	case dnsSubdomainRE.MatchString(v):
+		return "must not contain dots"
+	}
+	return "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and " +
+		"end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '" + dnsLabelFmt + "')"
+}
+
+const dnsLabelFmt = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+
+var (
+	dnsLabelRE     = regexp.MustCompile("^" + dnsLabelFmt + "$")
+	dnsSubdomainRE = regexp.MustCompile("^" + dnsLabelFmt + "(\\." + dnsLabelFmt + ")*$")
+)

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -23,14 +24,14 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 func TestDockerFill(t *testing.T) {
 	t.Setenv("HOME", "/home/ada")
 	// Nothing set: the defaults.
-	var c docker.Config
+	var c config.Docker
 	used, err := Docker(&c, env(nil))
 	if err != nil || len(used) != 0 {
 		t.Fatalf("empty environment: used %v, err %v", used, err)
 	}
-	if c.Host != docker.DefaultHost || c.NetworkPrefix != docker.DefaultNetworkPrefix || c.BindAddress != docker.DefaultBindAddress ||
-		c.SubnetPool != docker.DefaultSubnetPool || c.SubnetPrefixLength != docker.DefaultSubnetPrefixLength ||
-		c.PidsLimit != docker.DefaultPidsLimit || c.RegistryAuth != nil || c.CertPath != "" {
+	if c.Host != config.DefaultDockerHost || c.NetworkPrefix != config.DefaultDockerNetworkPrefix || c.BindAddress != config.DefaultDockerBindAddress ||
+		c.SubnetPool != config.DefaultDockerSubnetPool || c.SubnetPrefixLength != config.DefaultDockerSubnetPrefixLength ||
+		c.PidsLimit != config.DefaultDockerPidsLimit || c.RegistryAuth != nil || c.CertPath != "" {
 		t.Fatalf("defaults: %+v", c)
 	}
 
@@ -40,7 +41,7 @@ func TestDockerFill(t *testing.T) {
 		"DOCKER_CA_MATERIAL": caPEM, "DOCKER_CERT_MATERIAL": b64(certPEM), "DOCKER_KEY_MATERIAL": " " + keyPEM,
 		"DOCKER_USERNAME": "ada", "DOCKER_PASSWORD": "s3cret",
 	}
-	c = docker.Config{}
+	c = config.Docker{}
 	used, err = Docker(&c, env(full))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +55,7 @@ func TestDockerFill(t *testing.T) {
 	}
 
 	// The configuration wins, and the TLS variables never complete its TLS settings.
-	c = docker.Config{Host: "unix:///run/other.sock", CertPath: "/certs", RegistryAuth: &docker.RegistryAuth{Username: "bob"}}
+	c = config.Docker{Host: "unix:///run/other.sock", CertPath: "/certs", RegistryAuth: &config.RegistryAuth{Username: "bob"}}
 	if _, err = Docker(&c, env(full)); err != nil {
 		t.Fatal(err)
 	}
@@ -64,16 +65,16 @@ func TestDockerFill(t *testing.T) {
 	}
 
 	// DOCKER_CERT_PATH (with ~), and DOCKER_TLS_VERIFY alone means ~/.docker.
-	c = docker.Config{}
+	c = config.Docker{}
 	if _, err = Docker(&c, env(map[string]string{"DOCKER_CERT_PATH": "~/certs", "DOCKER_TLS_VERIFY": "1"})); err != nil || c.CertPath != "/home/ada/certs" {
 		t.Fatalf("DOCKER_CERT_PATH: %q %v", c.CertPath, err)
 	}
-	c = docker.Config{}
+	c = config.Docker{}
 	if _, err = Docker(&c, env(map[string]string{"DOCKER_TLS_VERIFY": "1"})); err != nil || c.CertPath != filepath.Join("/home/ada", ".docker") {
 		t.Fatalf("DOCKER_TLS_VERIFY: %q %v", c.CertPath, err)
 	}
 	// A password alone is no login.
-	c = docker.Config{}
+	c = config.Docker{}
 	if _, err = Docker(&c, env(map[string]string{"DOCKER_PASSWORD": "x"})); err != nil || c.RegistryAuth != nil {
 		t.Fatalf("DOCKER_PASSWORD alone: %+v %v", c.RegistryAuth, err)
 	}
@@ -90,7 +91,7 @@ func TestDockerErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"DOCKER_CERT_MATERIAL": certPEM, "DOCKER_KEY_MATERIAL": secret}, "DOCKER_KEY_MATERIAL is neither PEM"},
 		{map[string]string{"DOCKER_CA_MATERIAL": "bm90IHBlbQ=="}, "DOCKER_CA_MATERIAL is neither PEM"},
 	} {
-		var c docker.Config
+		var c config.Docker
 		_, err := Docker(&c, env(tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: want an error containing %q, got %v", tc.env, tc.want, err)
@@ -103,7 +104,7 @@ func TestDockerErrorsNameTheVariable(t *testing.T) {
 
 func TestKubernetesFill(t *testing.T) {
 	t.Setenv("HOME", "/home/ada")
-	var c kubernetes.Config
+	var c config.Kubernetes
 	used, err := Kubernetes(&c, env(map[string]string{
 		"K8S_ENDPOINT": "https://10.0.0.1:6443", "K8S_TOKEN": "tok\n", "K8S_CLUSTER_CA_CERTIFICATE": b64(caPEM),
 		"K8S_NAMESPACE": "control", "K8S_CONTEXT": "prod", "KUBECONFIG": "~/a:/b", "K8S_INSECURE": "false",
@@ -119,18 +120,18 @@ func TestKubernetesFill(t *testing.T) {
 		t.Fatalf("used = %v", used)
 	}
 	// KUBE_CONFIG_PATH before KUBECONFIG; the configuration before both.
-	c = kubernetes.Config{}
+	c = config.Kubernetes{}
 	_, _ = Kubernetes(&c, env(map[string]string{"KUBE_CONFIG_PATH": "/tf", "KUBECONFIG": "/kubectl"}))
 	if c.ConfigPath != "/tf" {
 		t.Fatalf("KUBE_CONFIG_PATH: %q", c.ConfigPath)
 	}
-	c = kubernetes.Config{ConfigPath: "/mine", Token: "mine"}
+	c = config.Kubernetes{ConfigPath: "/mine", Token: "mine"}
 	_, _ = Kubernetes(&c, env(map[string]string{"KUBE_CONFIG_PATH": "/tf", "K8S_TOKEN": "theirs"}))
 	if c.ConfigPath != "/mine" || c.Token != "mine" {
 		t.Fatalf("configuration first: %+v", c)
 	}
 	// An explicit insecure = false hides K8S_INSECURE.
-	c = kubernetes.Config{}
+	c = config.Kubernetes{}
 	_, _ = Kubernetes(&c, Without(env(map[string]string{"K8S_INSECURE": "true"}), "K8S_INSECURE"))
 	if c.Insecure {
 		t.Fatal("Without did not hide K8S_INSECURE")
@@ -151,7 +152,7 @@ func TestKubernetesErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"K8S_NAMESPACE": "Not_A_Label"}, "K8S_NAMESPACE"},
 		{map[string]string{"K8S_INSECURE": "true", "K8S_CLUSTER_CA_CERTIFICATE": caPEM}, "K8S_INSECURE=true and K8S_CLUSTER_CA_CERTIFICATE"},
 	} {
-		var c kubernetes.Config
+		var c config.Kubernetes
 		_, err := Kubernetes(&c, env(tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: want an error containing %q, got %v", tc.env, tc.want, err)
@@ -180,5 +181,19 @@ func TestTable(t *testing.T) {
 	}
 	if FallbackNote("docker.bind_address") != "" {
 		t.Error("bind_address has no variable")
+	}
+}
+
+// dnsLabel says what apimachinery's IsDNS1123Label says (its first problem).
+func TestDNSLabelMatchesApimachinery(t *testing.T) {
+	for _, v := range []string{"nalabo", "a", "a-1", "1a", "-a", "a-", "A", "a.b", "a_b", "", "a..b", ".a",
+		strings.Repeat("a", 63), strings.Repeat("a", 64), strings.Repeat("A", 64), "ümlaut"} {
+		want := ""
+		if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
+			want = errs[0]
+		}
+		if got := dnsLabel(v); got != want {
+			t.Errorf("dnsLabel(%q) = %q, want %q", v, got, want)
+		}
 	}
 }

@@ -72,8 +72,8 @@ func intp(v int) *int { return &v }
 // OpenAuditOutput returns where audit records go: stdout, and the file when one is
 // named (opened for appending, created 0600: records name participants and commands).
 // With O_APPEND every record lands whole at the end, so logrotate's copytruncate and
-// several writers are safe. close closes the file.
-func OpenAuditOutput(stdout io.Writer, file string) (out io.Writer, close func() error, err error) {
+// several writers are safe. closeFn closes the file.
+func OpenAuditOutput(stdout io.Writer, file string) (out io.Writer, closeFn func() error, err error) {
 	if file == "" {
 		return stdout, func() error { return nil }, nil
 	}

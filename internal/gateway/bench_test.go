@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
 	"github.com/nalabo/terraform-provider-nalabo/internal/gateway/token"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
@@ -50,7 +51,7 @@ func BenchmarkGatewayKeystrokeEcho(b *testing.B) {
 		measureEcho(b, echo)
 	})
 	b.Run("docker-exec", func(b *testing.B) {
-		term, err := env.b.(workshop.TerminalOpener).OpenTerminal(context.Background(), env.s.ID, &workshop.TerminalRequest{Cols: 100, Rows: 30})
+		term, err := acctest.As[workshop.TerminalOpener](b, env.b).OpenTerminal(context.Background(), env.s.ID, &workshop.TerminalRequest{Cols: 100, Rows: 30})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -44,7 +44,7 @@ func TestDockerGatewayImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gid := fi.Sys().(*syscall.Stat_t).Gid
+	gid := acctest.As[*syscall.Stat_t](t, fi.Sys()).Gid
 	name := acctest.RandName("nalabo-gtest-gateway")
 	run := exec.Command("docker", "run", "-d", "--name", name, "--network", "host",
 		"--user", fmt.Sprintf("65532:%d", gid), "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",

@@ -77,8 +77,13 @@ func (s *Server) portProxy(w http.ResponseWriter, r *http.Request) {
 	s.metrics.PortRequests.WithLabelValues("ok").Inc()
 	prefix := "/s/" + id + "/port/" + portStr
 	target := p.Target
+	pp, ok := a.backend.(workshop.PortProxy)
+	if !ok { // webPorts listed no port: not reached
+		s.fail(w, http.StatusNotFound, "Port "+strconv.Itoa(n)+" is not a port of this session's template.", false)
+		return
+	}
 	rp := &httputil.ReverseProxy{
-		Transport: a.backend.(workshop.PortProxy).PortTransport(),
+		Transport: pp.PortTransport(),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host = target.Scheme, target.Host
 			pr.Out.URL.Path = strings.TrimSuffix(target.Path, "/") + "/" + pr.In.PathValue("rest")

@@ -16,7 +16,7 @@ import (
 // and every attribute have a MarkdownDescription.
 func TestDataSourceSchemas(t *testing.T) {
 	ctx := context.Background()
-	p := New("test")()
+	p := newTestProvider()
 	want := map[string]bool{"nalabo_infrastructure": false, "nalabo_workshop_session": false, "nalabo_session_validation": false}
 	for _, f := range p.DataSources(ctx) {
 		d := f()

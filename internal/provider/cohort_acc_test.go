@@ -528,7 +528,7 @@ func TestAccInterruptedApplyTemplateOrphan(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
-	<-done
+	<-done //nolint:errcheck // killed: the exit error is expected
 	waitPluginGone(t, bin, 5*time.Minute)
 	if ids := run.stateAttrsOrNone("nalabo_workshop_template", "id"); len(ids) != 0 {
 		// Terraform saves its state at the first resource, then every 20 s: here it

@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -112,7 +111,10 @@ func startTLSDockerProxy(t *testing.T, pki testPKI, socket string) (string, *ato
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				tc := c.(*tls.Conn)
+				tc, ok := c.(*tls.Conn)
+				if !ok {
+					return
+				}
 				_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 				if tc.Handshake() != nil {
 					return
@@ -182,7 +184,7 @@ resource "nalabo_workshop_session" "s" {
 				ExpectError: regexp.MustCompile(`(?s)Cannot reach the Docker engine.*from\s+the\s+environment:.*DOCKER_CA_MATERIAL.*(certificate signed by unknown authority|x509)`),
 			},
 			{
-				PreConfig: func() { os.Setenv("DOCKER_CA_MATERIAL", string(pki.caPEM)) },
+				PreConfig: func() { t.Setenv("DOCKER_CA_MATERIAL", string(pki.caPEM)) },
 				Config:    cfg,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("nalabo_workshop_session.s", "status", "running"),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"os"
 	"regexp"
 	"testing"
 	"time"
@@ -106,12 +105,12 @@ resource "nalabo_workshop_session" "s" {
 		Steps: []resource.TestStep{
 			{
 				// Positive control first: a token the API server refuses.
-				PreConfig:   func() { os.Setenv("K8S_TOKEN", "not-a-valid-token") },
+				PreConfig:   func() { t.Setenv("K8S_TOKEN", "not-a-valid-token") },
 				Config:      cfg,
 				ExpectError: regexp.MustCompile(`(?s)Cannot reach the Kubernetes cluster.*from\s+the\s+environment:\s+K8S_ENDPOINT,\s+K8S_TOKEN,\s+K8S_CLUSTER_CA_CERTIFICATE.*refused\s+the\s+credentials\s+\(401\s+Unauthorized`),
 			},
 			{
-				PreConfig: func() { os.Setenv("K8S_TOKEN", creds.token) },
+				PreConfig: func() { t.Setenv("K8S_TOKEN", creds.token) },
 				Config:    cfg,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("nalabo_workshop_session.s", "status", "running"),

@@ -106,7 +106,7 @@ func TestProviderEnvironmentErrors(t *testing.T) {
 // and in the README.
 func TestEnvironmentVariablesDocumented(t *testing.T) {
 	var sr provider.SchemaResponse
-	New("test")().Schema(context.Background(), provider.SchemaRequest{}, &sr)
+	newTestProvider().Schema(context.Background(), provider.SchemaRequest{}, &sr)
 	tmpl, err := os.ReadFile("../../templates/index.md.tmpl")
 	if err != nil {
 		t.Fatal(err)

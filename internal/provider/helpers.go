@@ -215,9 +215,17 @@ func valuesEqual(a, b attr.Value) bool {
 func formatTime(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
 
 // truncateForDiag bounds command output quoted in a diagnostic.
-func truncateForDiag(s string, max int) string {
-	if len(s) <= max {
+func truncateForDiag(s string, limit int) string {
+	if len(s) <= limit {
 		return s
 	}
-	return s[:max] + fmt.Sprintf("\n[... %d more bytes not shown]", len(s)-max)
+	return s[:limit] + fmt.Sprintf("\n[... %d more bytes not shown]", len(s)-limit)
+}
+
+// splitJoined returns the errors of an errors.Join, or err itself.
+func splitJoined(err error) []error {
+	if u, ok := err.(interface{ Unwrap() []error }); ok {
+		return u.Unwrap()
+	}
+	return []error{err}
 }

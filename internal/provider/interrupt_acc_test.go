@@ -329,7 +329,7 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 			}
 			tc.stop(t, cmd)
 			select {
-			case <-done:
+			case <-done: //nolint:errcheck // stopped: the exit error is expected
 			case <-time.After(time.Minute):
 				_ = cmd.Process.Kill()
 				t.Fatalf("terraform did not stop\n%s", tail(out.String(), 3000))

@@ -5,6 +5,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 
@@ -21,10 +22,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 	"github.com/nalabo/terraform-provider-nalabo/internal/envconfig"
 	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
 var (
@@ -32,13 +33,41 @@ var (
 	_ provider.ProviderWithValidateConfig = (*nalaboProvider)(nil)
 )
 
+// Backends builds the backends from their configurations. main.go hands over the real
+// constructors (docker.New, kubernetes.New), so that this package imports no backend
+// and no Docker, client-go or Helm package; a constructor only validates and builds
+// a client, the first use pings.
+type Backends struct {
+	Docker     func(config.Docker) (workshop.Backend, error)
+	Kubernetes func(config.Kubernetes) (workshop.Backend, error)
+}
+
+// newDocker and newKubernetes build a backend; a Backends without the constructor
+// (a test) fails like an unreachable engine instead of panicking.
+func (b Backends) newDocker(c config.Docker) (workshop.Backend, error) {
+	if b.Docker == nil {
+		return nil, errors.New("this provider was built without the Docker backend")
+	}
+	return b.Docker(c)
+}
+
+func (b Backends) newKubernetes(c config.Kubernetes) (workshop.Backend, error) {
+	if b.Kubernetes == nil {
+		return nil, errors.New("this provider was built without the Kubernetes backend")
+	}
+	return b.Kubernetes(c)
+}
+
 // New returns the provider factory for providerserver.Serve and tests.
-func New(version string) func() provider.Provider {
-	return func() provider.Provider { return &nalaboProvider{version: version, getenv: os.Getenv} }
+func New(version string, backends Backends) func() provider.Provider {
+	return func() provider.Provider {
+		return &nalaboProvider{version: version, getenv: os.Getenv, backends: backends}
+	}
 }
 
 type nalaboProvider struct {
-	version string
+	version  string
+	backends Backends
 	// getenv reads the environment fallbacks (os.Getenv; a map in unit tests).
 	getenv func(string) string
 }
@@ -86,18 +115,18 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 					"When omitted, the local engine is used with the defaults below. " + blockShapeNote,
 				Attributes: map[string]schema.Attribute{
 					"host": schema.StringAttribute{
-						MarkdownDescription: "Docker daemon address. " + envconfig.FallbackNote("docker.host") + " Default `" + docker.DefaultHost + "`.",
+						MarkdownDescription: "Docker daemon address. " + envconfig.FallbackNote("docker.host") + " Default `" + config.DefaultDockerHost + "`.",
 						Optional:            true,
 						Validators:          []validator.String{stringvalidator.RegexMatches(dockerHostRE, "must be a unix://, tcp://, http:// or https:// address")},
 					},
 					"network": schema.StringAttribute{
 						MarkdownDescription: "Name prefix of the per-session networks (`<network>-<session id>`). " +
-							envconfig.FallbackNote("docker.network") + " Default `" + docker.DefaultNetworkPrefix + "`.",
+							envconfig.FallbackNote("docker.network") + " Default `" + config.DefaultDockerNetworkPrefix + "`.",
 						Optional:   true,
 						Validators: []validator.String{stringvalidator.RegexMatches(dockerNameRE, "must be letters, digits, '_', '.' or '-', starting with a letter or digit")},
 					},
 					"bind_address": schema.StringAttribute{
-						MarkdownDescription: "Host address published ports listen on. Default `" + docker.DefaultBindAddress + "`. " +
+						MarkdownDescription: "Host address published ports listen on. Default `" + config.DefaultDockerBindAddress + "`. " +
 							"`0.0.0.0` (or `::`) lets participants reach their ports from other machines; sessions of templates with " +
 							"`egress` `restricted` (the default) or `none` still cannot reach other sessions' ports through a host " +
 							"address, sessions with `egress = \"open\"` can (the plan warns).",
@@ -106,7 +135,7 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 					},
 					"subnet_pool": schema.StringAttribute{
 						MarkdownDescription: "IPv4 CIDR that per-session network subnets are carved from, so a class never " +
-							"exhausts Docker's default address pools. Default `" + docker.DefaultSubnetPool + "`.",
+							"exhausts Docker's default address pools. Default `" + config.DefaultDockerSubnetPool + "`.",
 						Optional:   true,
 						Validators: []validator.String{cidrValidator{}},
 					},
@@ -240,7 +269,7 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 	if len(dockerEnv) > 0 {
 		dockerEndpoint += " (from the environment: " + strings.Join(dockerEnv, ", ") + ")"
 	}
-	data.docker = newLazyBackend("docker", func() (backendImpl, error) { return docker.New(dockerCfg) }, dockerEndpoint)
+	data.docker = newLazyBackend("docker", func() (backendImpl, error) { return p.backends.newDocker(dockerCfg) }, dockerEndpoint)
 	data.dockerBindAddress = dockerCfg.BindAddress
 	data.gateway, data.gatewayUnknown = gw, !gwKnown
 	data.kubernetesConfigured = k8sConfigured
@@ -256,7 +285,7 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		if len(k8sEnv) > 0 {
 			endpoint += " (from the environment: " + strings.Join(k8sEnv, ", ") + ")"
 		}
-		data.kubernetes = newLazyBackend("kubernetes", func() (backendImpl, error) { return kubernetes.New(k8sCfg) }, endpoint)
+		data.kubernetes = newLazyBackend("kubernetes", func() (backendImpl, error) { return p.backends.newKubernetes(k8sCfg) }, endpoint)
 		data.vcluster = k8sCfg.VCluster
 	}
 	tflog.Debug(ctx, "configured nalabo provider", map[string]any{
@@ -273,52 +302,40 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 // dockerConfigFrom takes the docker block's values, then the environment fallbacks
 // and defaults (envconfig). known is false when some value is unknown at plan time;
 // used names the variables applied.
-func dockerConfigFrom(d *dockerModel, getenv func(string) string) (cfg docker.Config, known bool, used []string, err error) {
-	known = true
-	str := func(v types.String) string {
-		if v.IsUnknown() {
-			known = false
-		}
-		return v.ValueString()
-	}
-	num := func(v types.Int64) int64 {
-		if v.IsUnknown() {
-			known = false
-		}
-		return v.ValueInt64()
-	}
+func dockerConfigFrom(d *dockerModel, getenv func(string) string) (cfg config.Docker, known bool, used []string, err error) {
+	r := newBlockReader()
 	if d == nil {
 		d = &dockerModel{}
 	}
-	cfg = docker.Config{
-		Host:               str(d.Host),
-		NetworkPrefix:      str(d.Network),
-		BindAddress:        str(d.BindAddress),
-		SubnetPool:         str(d.SubnetPool),
-		SubnetPrefixLength: int(num(d.SubnetPrefixLength)),
-		PidsLimit:          num(d.PidsLimit),
-		CertPath:           expandHome(str(d.CertPath)),
-		CAMaterial:         str(d.CAMaterial),
-		CertMaterial:       str(d.CertMaterial),
-		KeyMaterial:        str(d.KeyMaterial),
+	cfg = config.Docker{
+		Host:               r.stringValue(d.Host),
+		NetworkPrefix:      r.stringValue(d.Network),
+		BindAddress:        r.stringValue(d.BindAddress),
+		SubnetPool:         r.stringValue(d.SubnetPool),
+		SubnetPrefixLength: int(r.int64Value(d.SubnetPrefixLength)),
+		PidsLimit:          r.int64Value(d.PidsLimit),
+		CertPath:           expandHome(r.stringValue(d.CertPath)),
+		CAMaterial:         r.stringValue(d.CAMaterial),
+		CertMaterial:       r.stringValue(d.CertMaterial),
+		KeyMaterial:        r.stringValue(d.KeyMaterial),
 	}
 	if d.EgressDeny.IsUnknown() {
-		known = false
+		r.known = false
 	} else if !d.EgressDeny.IsNull() {
 		cfg.EgressDeny = []string{} // an empty list is not the default
 		for _, e := range d.EgressDeny.Elements() {
 			if s, ok := e.(types.String); ok && !s.IsUnknown() {
 				cfg.EgressDeny = append(cfg.EgressDeny, s.ValueString())
 			} else {
-				known = false
+				r.known = false
 			}
 		}
 	}
 	if ra := d.RegistryAuth; ra != nil {
-		cfg.RegistryAuth = &docker.RegistryAuth{Address: str(ra.Address), Username: str(ra.Username), Password: str(ra.Password)}
+		cfg.RegistryAuth = &config.RegistryAuth{Address: r.stringValue(ra.Address), Username: r.stringValue(ra.Username), Password: r.stringValue(ra.Password)}
 	}
 	used, err = envconfig.Docker(&cfg, getenv)
-	return cfg, known, used, err
+	return cfg, r.known, used, err
 }
 
 func (p *nalaboProvider) Resources(_ context.Context) []func() resource.Resource {

@@ -25,7 +25,7 @@ import (
 // template names and participants, so they run in parallel.
 
 var testAccProtoV6ProviderFactories = map[string]func() (tfprotov6.ProviderServer, error){
-	"nalabo": providerserver.NewProtocol6WithError(New("test")()),
+	"nalabo": providerserver.NewProtocol6WithError(newTestProvider()),
 }
 
 // testAccPreCheck is every acceptance test's PreCheck.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -27,7 +27,7 @@ type providerData struct {
 	kubernetesUnknown    bool
 	// vcluster is the kubernetes block's vCluster settings (valid when kubernetes is
 	// set): plans compare them with what each vcluster session was installed with.
-	vcluster kubernetes.VClusterConfig
+	vcluster vcluster.Config
 
 	// gateway signs sessions' access_url; nil when no gateway is configured.
 	gateway        *gatewaySigner
@@ -36,7 +36,7 @@ type providerData struct {
 
 // vclusterConfig returns the configured vCluster settings; ok is false when the
 // Kubernetes backend is not configured or its configuration is not known yet.
-func (d *providerData) vclusterConfig() (cfg kubernetes.VClusterConfig, ok bool) {
+func (d *providerData) vclusterConfig() (cfg vcluster.Config, ok bool) {
 	if d == nil || d.kubernetes == nil || d.kubernetesUnknown {
 		return cfg, false
 	}

@@ -16,8 +16,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 	"github.com/nalabo/terraform-provider-nalabo/internal/envconfig"
+	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 )
 
 type kubernetesModel struct {
@@ -98,20 +99,20 @@ func kubernetesProviderSchema() schema.SingleNestedBlock {
 			},
 			"namespace": schema.StringAttribute{
 				MarkdownDescription: "Control namespace: where templates are stored (ConfigMaps) and the reconciler's lease lives. " +
-					envconfig.FallbackNote("kubernetes.namespace") + " Default `" + kubernetes.DefaultNamespace + "`.",
+					envconfig.FallbackNote("kubernetes.namespace") + " Default `" + config.DefaultKubernetesNamespace + "`.",
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.RegexMatches(dnsLabelRE, "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)")},
 			},
 			"egress_deny": schema.ListAttribute{
 				MarkdownDescription: "CIDRs (IPv4 and IPv6) that no session pod reaches: the `ipBlock.except` list of the egress " +
 					"NetworkPolicy every session namespace gets (namespace and vCluster isolation). Default: the cloud metadata " +
-					"addresses `" + strings.Join(kubernetes.DefaultEgressDeny, "`, `") + "`; setting it replaces that list " +
+					"addresses `" + strings.Join(config.DefaultKubernetesEgressDeny, "`, `") + "`; setting it replaces that list " +
 					"(keep them in it), `[]` denies nothing. Pod addresses stay governed by the namespaces' own policies. " +
 					"Applies to sessions created afterwards. NetworkPolicies need a CNI that enforces them.",
 				ElementType: types.StringType,
 				Optional:    true,
 				Validators: []validator.List{listvalidator.ValueStringsAre(checkValidator{"Invalid CIDR",
-					"must be an IPv4 or IPv6 CIDR without host bits, such as `169.254.169.254/32`", kubernetes.ValidateEgressCIDR})},
+					"must be an IPv4 or IPv6 CIDR without host bits, such as `169.254.169.254/32`", config.ValidateKubernetesEgressCIDR})},
 			},
 			"participant_server": schema.StringAttribute{
 				MarkdownDescription: "API server address written into participants' kubeconfigs, for participants who reach " +
@@ -237,67 +238,55 @@ func kubernetesProviderSchema() schema.SingleNestedBlock {
 // (envconfig). configured is false when neither the block nor the environment says
 // where a cluster is; known is false when a value is unknown at plan time; used names
 // the variables applied.
-func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, getenv func(string) string, diags *diag.Diagnostics) (cfg kubernetes.Config, configured, known bool, used []string) {
-	known = true
-	str := func(v types.String) string {
-		if v.IsUnknown() {
-			known = false
-		}
-		return v.ValueString()
-	}
+func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, getenv func(string) string, diags *diag.Diagnostics) (cfg config.Kubernetes, configured, known bool, used []string) {
+	r := newBlockReader()
 	configured = m != nil || envconfig.KubernetesLocated(getenv)
 	if m == nil {
 		m = &kubernetesModel{}
 	}
-	cfg = kubernetes.Config{
-		ConfigPath:           expandHome(str(m.ConfigPath)),
-		Context:              str(m.Context),
-		Host:                 str(m.Host),
-		Token:                str(m.Token),
-		ClusterCACertificate: str(m.ClusterCACertificate),
-		Namespace:            str(m.Namespace),
-		ParticipantServer:    str(m.ParticipantServer),
-		Insecure:             m.Insecure.ValueBool(),
-	}
-	if m.Insecure.IsUnknown() {
-		known = false
+	cfg = config.Kubernetes{
+		ConfigPath:           expandHome(r.stringValue(m.ConfigPath)),
+		Context:              r.stringValue(m.Context),
+		Host:                 r.stringValue(m.Host),
+		Token:                r.stringValue(m.Token),
+		ClusterCACertificate: r.stringValue(m.ClusterCACertificate),
+		Namespace:            r.stringValue(m.Namespace),
+		ParticipantServer:    r.stringValue(m.ParticipantServer),
+		Insecure:             r.boolValue(m.Insecure),
 	}
 	if !m.Insecure.IsNull() {
 		// insecure = false is an answer too: K8S_INSECURE must not override it.
 		getenv = envconfig.Without(getenv, "K8S_INSECURE")
 	}
 	if v := m.VCluster; v != nil {
-		cfg.VCluster = kubernetes.VClusterConfig{
-			ChartPath:          expandHome(str(v.ChartPath)),
-			ChartRepository:    str(v.ChartRepository),
-			ChartVersion:       str(v.ChartVersion),
-			Values:             str(v.Values),
-			SyncerImage:        str(v.SyncerImage),
-			ControlPlaneImage:  str(v.ControlPlaneImage),
-			CoreDNSImage:       str(v.CoreDNSImage),
-			ImagePullPolicy:    str(v.ImagePullPolicy),
-			StorageClass:       str(v.StorageClass),
-			ControlPlaneCPU:    str(v.ControlPlaneCPU),
-			ControlPlaneMemory: str(v.ControlPlaneMemory),
-			PersistenceSize:    str(v.PersistenceSize),
-			APIAccess:          str(v.APIAccess),
-			Persistence:        v.Persistence.ValueBool(),
-		}
-		if v.Persistence.IsUnknown() {
-			known = false
+		cfg.VCluster = vcluster.Config{
+			ChartPath:          expandHome(r.stringValue(v.ChartPath)),
+			ChartRepository:    r.stringValue(v.ChartRepository),
+			ChartVersion:       r.stringValue(v.ChartVersion),
+			Values:             r.stringValue(v.Values),
+			SyncerImage:        r.stringValue(v.SyncerImage),
+			ControlPlaneImage:  r.stringValue(v.ControlPlaneImage),
+			CoreDNSImage:       r.stringValue(v.CoreDNSImage),
+			ImagePullPolicy:    r.stringValue(v.ImagePullPolicy),
+			StorageClass:       r.stringValue(v.StorageClass),
+			ControlPlaneCPU:    r.stringValue(v.ControlPlaneCPU),
+			ControlPlaneMemory: r.stringValue(v.ControlPlaneMemory),
+			PersistenceSize:    r.stringValue(v.PersistenceSize),
+			APIAccess:          r.stringValue(v.APIAccess),
+			Persistence:        r.boolValue(v.Persistence),
 		}
 	}
 	switch {
 	case m.EgressDeny.IsUnknown() || !allKnown(m.EgressDeny.Elements()):
-		known = false
+		r.known = false
 	case !m.EgressDeny.IsNull():
 		cfg.EgressDeny = []string{} // set but empty: deny nothing (nil means the default)
 		diags.Append(m.EgressDeny.ElementsAs(ctx, &cfg.EgressDeny, false)...)
 	}
 	if e := m.Exec; e != nil {
-		cfg.Exec = &kubernetes.ExecPlugin{APIVersion: str(e.APIVersion), Command: str(e.Command)}
+		cfg.Exec = &config.ExecPlugin{APIVersion: r.stringValue(e.APIVersion), Command: r.stringValue(e.Command)}
 		if e.Args.IsUnknown() || e.Env.IsUnknown() || !allKnown(e.Args.Elements()) || !allKnown(mapValues(e.Env.Elements())) {
-			known = false
+			r.known = false
 		} else {
 			diags.Append(e.Args.ElementsAs(ctx, &cfg.Exec.Args, false)...)
 			if !e.Env.IsNull() {
@@ -306,10 +295,10 @@ func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, getenv func(s
 		}
 	}
 	used, err := envconfig.Kubernetes(&cfg, getenv)
-	if err != nil && known && configured {
+	if err != nil && r.known && configured {
 		diags.AddAttributeError(path.Root("kubernetes"), "Invalid Kubernetes settings from the environment", err.Error())
 	}
-	return cfg, configured, known, used
+	return cfg, configured, r.known, used
 }
 
 func allKnown(vs []attr.Value) bool {

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -18,13 +19,13 @@ func providerConfig(t *testing.T, p provider.Provider, k8s map[string]tftypes.Va
 	t.Helper()
 	var sr provider.SchemaResponse
 	p.Schema(context.Background(), provider.SchemaRequest{}, &sr)
-	typ := sr.Schema.Type().TerraformType(context.Background()).(tftypes.Object)
+	typ := acctest.As[tftypes.Object](t, sr.Schema.Type().TerraformType(context.Background()))
 	vals := map[string]tftypes.Value{}
 	for name, at := range typ.AttributeTypes {
 		vals[name] = tftypes.NewValue(at, nil)
 	}
 	if k8s != nil {
-		kt := typ.AttributeTypes["kubernetes"].(tftypes.Object)
+		kt := acctest.As[tftypes.Object](t, typ.AttributeTypes["kubernetes"])
 		kv := map[string]tftypes.Value{}
 		for name, at := range kt.AttributeTypes {
 			if v, ok := k8s[name]; ok {
@@ -50,7 +51,7 @@ func TestProviderConfigureKubernetes(t *testing.T) {
 	}
 
 	configure := func(k8s map[string]tftypes.Value, deferralAllowed bool) (*provider.ConfigureResponse, *providerData) {
-		p := New("test")()
+		p := newTestProvider()
 		req := provider.ConfigureRequest{Config: providerConfig(t, p, k8s)}
 		req.ClientCapabilities.DeferralAllowed = deferralAllowed
 		resp := &provider.ConfigureResponse{}
@@ -128,10 +129,11 @@ func TestProviderConfigureVCluster(t *testing.T) {
 	t.Setenv("KUBECONFIG", "")
 	t.Setenv("K8S_ENDPOINT", "")
 	ctx := context.Background()
-	p := New("test")()
+	p := newTestProvider()
 	var sr provider.SchemaResponse
 	p.Schema(ctx, provider.SchemaRequest{}, &sr)
-	vt := sr.Schema.Type().TerraformType(ctx).(tftypes.Object).AttributeTypes["kubernetes"].(tftypes.Object).AttributeTypes["vcluster"].(tftypes.Object)
+	root := acctest.As[tftypes.Object](t, sr.Schema.Type().TerraformType(ctx))
+	vt := acctest.As[tftypes.Object](t, acctest.As[tftypes.Object](t, root.AttributeTypes["kubernetes"]).AttributeTypes["vcluster"])
 	set := map[string]tftypes.Value{
 		"chart_path":           tftypes.NewValue(tftypes.String, "/charts/vcluster"),
 		"values":               tftypes.NewValue(tftypes.String, "telemetry: {enabled: false}\n"),
@@ -160,7 +162,7 @@ func TestProviderConfigureVCluster(t *testing.T) {
 	if resp.Diagnostics.HasError() {
 		t.Fatalf("configure: %v", resp.Diagnostics)
 	}
-	cfg, ok := resp.ResourceData.(*providerData).vclusterConfig()
+	cfg, ok := acctest.As[*providerData](t, resp.ResourceData).vclusterConfig()
 	if !ok {
 		t.Fatal("vcluster configuration not known")
 	}

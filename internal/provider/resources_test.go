@@ -27,7 +27,7 @@ import (
 
 func TestResourceSchemas(t *testing.T) {
 	ctx := context.Background()
-	p := New("test")()
+	p := newTestProvider()
 	for _, f := range p.Resources(ctx) {
 		r := f()
 		var meta resource.MetadataResponse
@@ -424,7 +424,9 @@ func TestTemplateReadAndImport(t *testing.T) {
 	}
 
 	// Gone from the backend: removed from state.
-	f.DeleteTemplate(ctx, state.ID.ValueString())
+	if err := f.DeleteTemplate(ctx, state.ID.ValueString()); err != nil {
+		t.Fatal(err)
+	}
 	goneResp := resource.ReadResponse{State: tfsdk.State{Schema: s.Schema, Raw: rawOf(t, s, &state)}}
 	r.Read(ctx, resource.ReadRequest{State: goneResp.State}, &goneResp)
 	if !goneResp.State.Raw.IsNull() {

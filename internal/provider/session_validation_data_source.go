@@ -72,13 +72,13 @@ func (d *sessionValidationDataSource) Configure(_ context.Context, req datasourc
 }
 
 func (d *sessionValidationDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
-	str := func(desc string) schema.StringAttribute {
+	computedString := func(desc string) schema.StringAttribute {
 		return schema.StringAttribute{MarkdownDescription: desc, Computed: true}
 	}
-	num := func(desc string) schema.Int64Attribute {
+	computedInt64 := func(desc string) schema.Int64Attribute {
 		return schema.Int64Attribute{MarkdownDescription: desc, Computed: true}
 	}
-	boolean := func(desc string) schema.BoolAttribute {
+	computedBool := func(desc string) schema.BoolAttribute {
 		return schema.BoolAttribute{MarkdownDescription: desc, Computed: true}
 	}
 	resp.Schema = schema.Schema{
@@ -99,32 +99,32 @@ func (d *sessionValidationDataSource) Schema(_ context.Context, _ datasource.Sch
 				Optional:            true,
 				ElementType:         types.StringType,
 			},
-			"id":            str("The session ID."),
-			"template_id":   str("`id` of the session's template, whose checks ran."),
-			"template_name": str("Name of the session's template."),
-			"participant":   str("Who the session is for."),
+			"id":            computedString("The session ID."),
+			"template_id":   computedString("`id` of the session's template, whose checks ran."),
+			"template_name": computedString("Name of the session's template."),
+			"participant":   computedString("Who the session is for."),
 			"results": schema.ListNestedAttribute{
 				MarkdownDescription: "One result per check, in the order they ran.",
 				Computed:            true,
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"name":               str("The check's name."),
-					"passed":             boolean("Whether the check passed."),
-					"reason":             str("Why it failed (`exit code 1, expected 0`, `stdout does not match ...`, `timed out after 30s; killed 2 processes (sh, sleep)`); null when it passed."),
-					"exit_code":          num("The command's exit code (-1 when it did not run or timed out)."),
-					"expected_exit_code": num("The exit code the check expects."),
-					"output_pattern":     str("The regular expression stdout must match; null when the check has none."),
-					"output":             str("The command's stdout (at most 64 KiB)."),
-					"stderr":             str("The command's stderr (at most 64 KiB)."),
-					"output_truncated":   boolean("Whether stdout was longer than what `output` holds."),
-					"timed_out":          boolean("Whether the command was stopped at the check's timeout."),
-					"duration":           str("How long the command ran, for example `12ms`."),
-					"duration_ms":        num("How long the command ran, in milliseconds."),
+					"name":               computedString("The check's name."),
+					"passed":             computedBool("Whether the check passed."),
+					"reason":             computedString("Why it failed (`exit code 1, expected 0`, `stdout does not match ...`, `timed out after 30s; killed 2 processes (sh, sleep)`); null when it passed."),
+					"exit_code":          computedInt64("The command's exit code (-1 when it did not run or timed out)."),
+					"expected_exit_code": computedInt64("The exit code the check expects."),
+					"output_pattern":     computedString("The regular expression stdout must match; null when the check has none."),
+					"output":             computedString("The command's stdout (at most 64 KiB)."),
+					"stderr":             computedString("The command's stderr (at most 64 KiB)."),
+					"output_truncated":   computedBool("Whether stdout was longer than what `output` holds."),
+					"timed_out":          computedBool("Whether the command was stopped at the check's timeout."),
+					"duration":           computedString("How long the command ran, for example `12ms`."),
+					"duration_ms":        computedInt64("How long the command ran, in milliseconds."),
 				}},
 			},
-			"passed":     num("How many checks passed."),
-			"failed":     num("How many checks failed."),
-			"total":      num("How many checks ran."),
-			"all_passed": boolean("Whether every check passed (true when the template has no checks)."),
+			"passed":     computedInt64("How many checks passed."),
+			"failed":     computedInt64("How many checks failed."),
+			"total":      computedInt64("How many checks ran."),
+			"all_passed": computedBool("Whether every check passed (true when the template has no checks)."),
 			"passed_checks": schema.ListAttribute{
 				MarkdownDescription: "Names of the checks that passed.",
 				Computed:            true,

@@ -106,12 +106,12 @@ resource "nalabo_workshop_session" "s" {
 		{"workspace env", typo(good, `env   = { LANG`, `envs  = { LANG`), unsupported("envs")},
 		{"workspace build", typo(good, `dockerfile = "Dockerfile"`, `dockerfil = "Dockerfile"`), unsupported("dockerfil")},
 		{"workspace image", typo(good, `    ports = [8080]`, `    imgae = "nalabo-test/shell:1"`), unsupported("imgae")},
-		{"provider docker", typo(good, `bind_address = "127.0.0.1"`, `bind_adress = "127.0.0.1"`), unsupported("bind_adress")},
+		{"provider docker", typo(good, `bind_address = "127.0.0.1"`, `bind_adress = "127.0.0.1"`), unsupported("bind_adress")}, //nolint:misspell // the typo is the test
 		{"provider docker pids", typo(good, `pids_limit   = 256`, `pid_limit = 256`), unsupported("pid_limit")},
 		{"registry_auth", typo(good, `password = "not-a-secret"`, `pasword = "not-a-secret"`), unsupported("pasword")},
 		{"provider kubernetes", typo(kubernetesBlock+template, `insecure = true`, `insecur = true`), unsupported("insecur")},
 		{"kubernetes exec", typo(kubernetesBlock+template, `args        = [`, `arg = [`), unsupported("arg")},
-		{"kubernetes vcluster", typo(kubernetesBlock+template, `persistence       = true`, `persistance = true`), unsupported("persistance")},
+		{"kubernetes vcluster", typo(kubernetesBlock+template, `persistence       = true`, `persistance = true`), unsupported("persistance")}, //nolint:misspell // the typo is the test
 		// The shapes before blocks fail loudly too, never silently.
 		{"old workspace syntax", typo(good, workspace, "\n  workspace = {\n    image = \"nalabo-test/shell:1\"\n    ports = [8080]\n  }"),
 			`(?s)Unsupported argument.*Did you mean to define a block of type "workspace"\?`},

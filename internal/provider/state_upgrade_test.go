@@ -47,7 +47,7 @@ const (
 func upgradeThroughServer(t *testing.T, typeName, stateJSON string, r resource.Resource, model any) {
 	t.Helper()
 	ctx := context.Background()
-	srv := providerserver.NewProtocol6(New("test")())()
+	srv := providerserver.NewProtocol6(newTestProvider())()
 	resp, err := srv.UpgradeResourceState(ctx, &tfprotov6.UpgradeResourceStateRequest{
 		TypeName: typeName, Version: 0, RawState: &tfprotov6.RawState{JSON: []byte(stateJSON)},
 	})
@@ -136,7 +136,7 @@ func TestSessionStateUpgradeV0(t *testing.T) {
 	}
 
 	// A state that is not JSON cannot be upgraded: a clear error, not a panic.
-	srv := providerserver.NewProtocol6(New("test")())()
+	srv := providerserver.NewProtocol6(newTestProvider())()
 	resp, err := srv.UpgradeResourceState(ctx, &tfprotov6.UpgradeResourceStateRequest{
 		TypeName: "nalabo_workshop_session", Version: 0, RawState: &tfprotov6.RawState{JSON: []byte(`{"resources": "x"}`)},
 	})

@@ -87,7 +87,7 @@ func runGuideLine(t *testing.T, line, id string, env []string) (string, int) {
 // checkGuideLines runs every line and checks it against expect; lines whose key in
 // skip matches are not run (the reason is logged). At least min lines must run, and
 // every expectation must have matched a line (a renamed command is noticed).
-func checkGuideLines(t *testing.T, lines []string, id string, env []string, expect map[string]guideExpect, skip map[string]string, min int) error {
+func checkGuideLines(t *testing.T, lines []string, id string, env []string, expect map[string]guideExpect, skip map[string]string, atLeast int) error {
 	used := map[string]bool{}
 	ran := 0
 lines:
@@ -122,8 +122,8 @@ lines:
 			return fmt.Errorf("no guide line contains %q: the guide changed, update the test", key)
 		}
 	}
-	if ran < min {
-		return fmt.Errorf("ran %d guide lines, want at least %d", ran, min)
+	if ran < atLeast {
+		return fmt.Errorf("ran %d guide lines, want at least %d", ran, atLeast)
 	}
 	return nil
 }

@@ -8,8 +8,8 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
 	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
+	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -176,5 +176,5 @@ func goRegexp() validator.String {
 // chartValues accepts Helm chart values: YAML whose top level is a mapping.
 func chartValues() validator.String {
 	return checkValidator{"Invalid chart values",
-		"must be YAML whose top level is a mapping of chart values", kubernetes.ValidateVClusterValues}
+		"must be YAML whose top level is a mapping of chart values", vcluster.ValidateValues}
 }

@@ -109,7 +109,7 @@ const (
 // setLive copies what the backend reports about a session into the computed
 // attributes (not resources, duration or the timestamps: see the callers).
 func (m *workshopSessionModel) setLive(ctx context.Context, s *workshop.Session, fill liveFill, diags *diag.Diagnostics) {
-	str := func(dst *types.String, v string) {
+	setString := func(dst *types.String, v string) {
 		if fill == fillUnknown && !dst.IsUnknown() {
 			return
 		}
@@ -119,7 +119,7 @@ func (m *workshopSessionModel) setLive(ctx context.Context, s *workshop.Session,
 		}
 		*dst = types.StringValue(v)
 	}
-	list := func(dst *types.List, v []string) {
+	setList := func(dst *types.List, v []string) {
 		if fill == fillUnknown && !dst.IsUnknown() {
 			return
 		}
@@ -134,16 +134,16 @@ func (m *workshopSessionModel) setLive(ctx context.Context, s *workshop.Session,
 	if status == "" {
 		status = workshop.StatusRunning
 	}
-	str(&m.ID, s.ID)
-	str(&m.Status, status)
-	str(&m.InfrastructureType, string(s.Infrastructure))
-	str(&m.TemplateName, s.TemplateName)
-	str(&m.WorkspaceName, s.WorkspaceName)
-	str(&m.NetworkName, s.NetworkName)
-	str(&m.Namespace, s.Namespace)
-	str(&m.Kubeconfig, s.Kubeconfig)
-	list(&m.Volumes, s.Volumes)
-	list(&m.Containers, s.Containers)
+	setString(&m.ID, s.ID)
+	setString(&m.Status, status)
+	setString(&m.InfrastructureType, string(s.Infrastructure))
+	setString(&m.TemplateName, s.TemplateName)
+	setString(&m.WorkspaceName, s.WorkspaceName)
+	setString(&m.NetworkName, s.NetworkName)
+	setString(&m.Namespace, s.Namespace)
+	setString(&m.Kubeconfig, s.Kubeconfig)
+	setList(&m.Volumes, s.Volumes)
+	setList(&m.Containers, s.Containers)
 	if fill == fillAll || m.Ports.IsUnknown() {
 		ports := make([]attr.Value, 0, len(s.Ports))
 		for _, p := range s.Ports {

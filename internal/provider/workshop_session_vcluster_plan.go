@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -143,7 +143,7 @@ func (r *workshopSessionResource) desiredVCluster(ctx context.Context, state wor
 		tflog.Debug(ctx, "template not readable at plan time; the session's vcluster is kept as it is", fields)
 		return workshop.VClusterState{}, false
 	}
-	fp, err := kubernetes.VClusterFingerprint(cfg, tmpl, state.ID.ValueString())
+	fp, err := vcluster.Fingerprint(cfg, tmpl, state.ID.ValueString())
 	if err != nil {
 		fields["error"] = err.Error()
 		tflog.Warn(ctx, "the vcluster settings do not build chart values; the session's vcluster is kept as it is", fields)

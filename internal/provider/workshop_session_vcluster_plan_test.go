@@ -11,7 +11,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
+	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -71,7 +72,7 @@ type vclusterFixture struct {
 	state workshopSessionModel
 }
 
-func newVClusterFixture(t *testing.T, cfg kubernetes.VClusterConfig) vclusterFixture {
+func newVClusterFixture(t *testing.T, cfg vcluster.Config) vclusterFixture {
 	t.Helper()
 	ctx := context.Background()
 	f := newFakeBackend()
@@ -86,7 +87,7 @@ func newVClusterFixture(t *testing.T, cfg kubernetes.VClusterConfig) vclusterFix
 		kubernetesConfigured: true, vcluster: cfg,
 	}
 	id := "0123456789"
-	rec, err := kubernetes.VClusterFingerprint(cfg, tmpl, id)
+	rec, err := vcluster.Fingerprint(cfg, tmpl, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func warnings(resp resource.ModifyPlanResponse) string {
 
 func TestSessionPlanVCluster(t *testing.T) {
 	ctx := context.Background()
-	cfg := kubernetes.VClusterConfig{SyncerImage: "reg/syncer:1"}
+	cfg := vcluster.Config{SyncerImage: "reg/syncer:1"}
 	fx := newVClusterFixture(t, cfg)
 
 	// Unchanged configuration: nothing planned, no warning.
@@ -159,7 +160,7 @@ func TestSessionPlanVCluster(t *testing.T) {
 
 	// New provider values: an upgrade in place, with a warning; the kubeconfig may change.
 	fx.data.vcluster.Values = "controlPlane: {statefulSet: {annotations: {x: y}}}"
-	want, _ := kubernetes.VClusterFingerprint(fx.data.vcluster, fx.tmpl, "0123456789")
+	want, _ := vcluster.Fingerprint(fx.data.vcluster, fx.tmpl, "0123456789")
 	plan, resp = planExisting(t, fx.data, fx.state)
 	got := vclusterStateFrom(ctx, plan.VCluster, nd())
 	if got == nil || *got != want || len(resp.RequiresReplace) != 0 {
@@ -171,7 +172,7 @@ func TestSessionPlanVCluster(t *testing.T) {
 	if !plan.Kubeconfig.IsUnknown() {
 		t.Error("values: the kubeconfig should be unknown (a new control plane)")
 	}
-	if len(resp.Diagnostics.Warnings()) != 1 || resp.Diagnostics.Warnings()[0].(diag.DiagnosticWithPath).Path().String() != "vcluster" {
+	if len(resp.Diagnostics.Warnings()) != 1 || acctest.As[diag.DiagnosticWithPath](t, resp.Diagnostics.Warnings()[0]).Path().String() != "vcluster" {
 		t.Errorf("values: the warning is not on the vcluster attribute: %v", resp.Diagnostics)
 	}
 
@@ -228,7 +229,7 @@ func TestSessionVClusterLive(t *testing.T) {
 	if got == nil || *got != *st {
 		t.Errorf("vcluster %v", m.VCluster)
 	}
-	if p := m.VCluster.Attributes()["persistence"]; p.IsNull() || p.(types.String).ValueString() != "" {
+	if p := m.VCluster.Attributes()["persistence"]; p.IsNull() || acctest.As[types.String](t, p).ValueString() != "" {
 		t.Errorf("persistence off is %v, want \"\"", p)
 	}
 	m.setLive(context.Background(), &workshop.Session{}, fillAll, nd())

@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
 	"github.com/nalabo/terraform-provider-nalabo/internal/compose"
 	"github.com/nalabo/terraform-provider-nalabo/internal/manifest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
@@ -113,14 +112,6 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 		}
 		seen[v.Name.ValueString()] = i
 	}
-}
-
-// digestShaping lists the attributes whose change changes the digest (everything but
-// validations, timeouts and the computed id, digest and images).
-var digestShaping = []string{
-	"name", "infrastructure_type", "isolation", "workspace", "manifests", "compose",
-	"effective_resources", "duration", "pod_security", "docker_in_docker", "compose_directory", "compose_builds", "vcluster_values",
-	"egress",
 }
 
 // ModifyPlan fills the infrastructure's defaults, hashes the build context (so a
@@ -244,16 +235,6 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-// egressDigestValue is egress as the digest sees it: restricted (the default) and null
-// (a state written before the attribute existed) are the same, so an upgrade does not
-// replace sessions.
-func egressDigestValue(v types.String) types.String {
-	if v.IsNull() || (!v.IsUnknown() && v.ValueString() == string(workshop.EgressRestricted)) {
-		return types.StringValue("")
-	}
-	return v
-}
-
 // warnOpenEgress warns when a docker template with egress "open" publishes ports on
 // every host address: its sessions reach each other's ports through the host.
 func (r *workshopTemplateResource) warnOpenEgress(ctx context.Context, plan workshopTemplateModel, diags *diag.Diagnostics) {
@@ -282,50 +263,6 @@ func (r *workshopTemplateResource) warnOpenEgress(ctx context.Context, plan work
 				"cloud metadata endpoint) through them. Use egress = \"restricted\" (the default) unless the participants "+
 				"must reach each other.", r.data.dockerBindAddress))
 	}
-}
-
-// changedDigestAttributes names the digest-shaping attributes that differ. Under
-// RulesContent the build context's and the Compose directory's paths are not part of
-// the digest (their files are, through context_sha256 and compose_builds): a moved
-// configuration updates the template in place and keeps its ID.
-func changedDigestAttributes(ctx context.Context, plan, state workshopTemplateModel, rules workshop.DigestRules) []string {
-	values := func(m workshopTemplateModel) []attr.Value {
-		ws, dir := attr.Value(m.Workspace), attr.Value(m.ComposeDirectory)
-		if rules == workshop.RulesContent {
-			ws, dir = workspaceWithoutContext(ctx, m), types.StringNull()
-		}
-		return []attr.Value{m.Name, m.InfrastructureType, m.Isolation, ws, m.Manifests, m.Compose,
-			m.EffectiveResources, m.Duration, m.PodSecurity, m.DockerInDocker, dir, m.ComposeBuilds, m.VClusterValues,
-			egressDigestValue(m.Egress)}
-	}
-	p, s := values(plan), values(state)
-	var changed []string
-	for i := range p {
-		if !valuesEqual(p[i], s[i]) {
-			changed = append(changed, digestShaping[i])
-		}
-	}
-	return changed
-}
-
-// workspaceWithoutContext is the workspace object with build.context nulled.
-func workspaceWithoutContext(ctx context.Context, m workshopTemplateModel) attr.Value {
-	var diags diag.Diagnostics
-	ws := m.workspace(ctx, &diags)
-	b := ws.build(ctx, &diags)
-	if b == nil || diags.HasError() {
-		return m.Workspace
-	}
-	b.Context = types.StringNull()
-	obj, d := types.ObjectValueFrom(ctx, buildAttrTypes, b)
-	diags.Append(d...)
-	ws.Build = obj
-	wobj, d := types.ObjectValueFrom(ctx, workspaceAttrTypes, ws)
-	diags.Append(d...)
-	if diags.HasError() {
-		return m.Workspace
-	}
-	return wobj
 }
 
 func (r *workshopTemplateResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -697,7 +634,7 @@ func addComposeError(diags *diag.Diagnostics, err error) {
 func validateManifestsAttr(content string, isolation workshop.Isolation, diags *diag.Diagnostics) {
 	var err error
 	if isolation == workshop.IsolationNamespace {
-		err = kubernetes.ValidateManifests(content)
+		err = manifest.ValidateNamespaced(content)
 	} else {
 		_, err = manifest.Parse(content)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
 	"github.com/nalabo/terraform-provider-nalabo/internal/provider"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -84,7 +85,10 @@ resource "nalabo_workshop_session" "s" {
 	resource.Test(t, resource.TestCase{
 		PreCheck: func() { acctest.PreCheck(t) },
 		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
-			"nalabo": providerserver.NewProtocol6WithError(provider.New("test")()),
+			"nalabo": providerserver.NewProtocol6WithError(provider.New("test", provider.Backends{
+				Docker:     func(c docker.Config) (workshop.Backend, error) { return docker.New(c) },
+				Kubernetes: func(c kubernetes.Config) (workshop.Backend, error) { return kubernetes.New(c) },
+			})()),
 		},
 		CheckDestroy: acctest.CheckDestroy(t, []string{participant}, []string{name}),
 		Steps: []resource.TestStep{

@@ -389,7 +389,7 @@ func TestDockerImageReaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gid := fi.Sys().(*syscall.Stat_t).Gid
+	gid := acctest.As[*syscall.Stat_t](t, fi.Sys()).Gid
 	cmd := exec.Command("docker", "run", "--rm", "--user", fmt.Sprintf("65532:%d", gid), "--read-only", "--cap-drop", "ALL",
 		"--security-opt", "no-new-privileges", "--network", "none", "-v", "/var/run/docker.sock:/var/run/docker.sock",
 		image, "--once", "--grace=0", "--template="+name, "--validate-interval=0")

@@ -81,13 +81,13 @@ func HashDirectory(dir string) (string, error) {
 
 // hashEntry writes one file as: path NUL mode NUL size-or-target NUL content.
 func hashEntry(h hash.Hash, rel, path string, mode fs.FileMode) error {
-	io.WriteString(h, rel+"\x00"+strconv.FormatUint(uint64(mode), 8)+"\x00")
+	_, _ = io.WriteString(h, rel+"\x00"+strconv.FormatUint(uint64(mode), 8)+"\x00")
 	if mode&fs.ModeSymlink != 0 {
 		target, err := os.Readlink(path)
 		if err != nil {
 			return err
 		}
-		io.WriteString(h, "->"+target+"\x00")
+		_, _ = io.WriteString(h, "->"+target+"\x00")
 		return nil
 	}
 	return hashFile(h, path)

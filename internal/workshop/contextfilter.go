@@ -169,13 +169,13 @@ func hashContent(dir, dockerfile string) (string, error) {
 	sort.Slice(entries, func(i, j int) bool { return entries[i].rel < entries[j].rel })
 	h := sha256.New()
 	for _, e := range entries {
-		io.WriteString(h, e.rel+"\x00"+e.kind+"\x00")
+		_, _ = io.WriteString(h, e.rel+"\x00"+e.kind+"\x00")
 		if e.kind == "l" {
 			target, err := os.Readlink(e.path)
 			if err != nil {
 				return "", fmt.Errorf("read build context %s: %w", dir, err)
 			}
-			io.WriteString(h, target+"\x00")
+			_, _ = io.WriteString(h, target+"\x00")
 			continue
 		}
 		if err := hashFile(h, e.path); err != nil {
@@ -196,7 +196,9 @@ func hashFile(h io.Writer, path string) error {
 	if err != nil {
 		return err
 	}
-	io.WriteString(h, strconv.FormatInt(info.Size(), 10)+"\x00")
+	if _, err := io.WriteString(h, strconv.FormatInt(info.Size(), 10)+"\x00"); err != nil {
+		return err
+	}
 	n, err := io.Copy(h, f)
 	if err != nil {
 		return err

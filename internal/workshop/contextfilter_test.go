@@ -79,7 +79,7 @@ func TestContentDigestIgnoresLocation(t *testing.T) {
 			writeTree(t, b, map[string]string{"README.md": "other docs", ".terraform/x": "y", "terraform.tfstate": "{}"})
 		},
 		func() { writeTree(t, b, map[string]string{".git/HEAD": "ref"}) },
-		func() { os.Chmod(filepath.Join(b, "app/run.sh"), 0o600) },
+		func() { must(t, os.Chmod(filepath.Join(b, "app/run.sh"), 0o600)) },
 	}
 	for i, f := range unchanged {
 		f()
@@ -88,9 +88,9 @@ func TestContentDigestIgnoresLocation(t *testing.T) {
 		}
 	}
 	changed := []func(){
-		func() { os.Chmod(filepath.Join(b, "app/run.sh"), 0o700) },
+		func() { must(t, os.Chmod(filepath.Join(b, "app/run.sh"), 0o700)) },
 		func() { writeTree(t, b, map[string]string{"app/run.sh": "echo bye\n"}) },
-		func() { os.Rename(filepath.Join(b, "app/run.sh"), filepath.Join(b, "app/start.sh")) },
+		func() { must(t, os.Rename(filepath.Join(b, "app/run.sh"), filepath.Join(b, "app/start.sh"))) },
 		func() { writeTree(t, b, map[string]string{".dockerignore": "*.md\n"}) },
 	}
 	prev := h
@@ -101,5 +101,12 @@ func TestContentDigestIgnoresLocation(t *testing.T) {
 		} else {
 			prev = now
 		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

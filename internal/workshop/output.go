@@ -14,12 +14,12 @@ type BoundedBuffer struct {
 	truncated bool
 }
 
-// NewBoundedBuffer returns a buffer that keeps at most max bytes (0: the default).
-func NewBoundedBuffer(max int) *BoundedBuffer {
-	if max <= 0 {
-		max = DefaultMaxOutputBytes
+// NewBoundedBuffer returns a buffer that keeps at most limit bytes (0: the default).
+func NewBoundedBuffer(limit int) *BoundedBuffer {
+	if limit <= 0 {
+		limit = DefaultMaxOutputBytes
 	}
-	return &BoundedBuffer{Max: max}
+	return &BoundedBuffer{Max: limit}
 }
 
 func (b *BoundedBuffer) Write(p []byte) (int, error) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -205,8 +206,10 @@ func ParseDuration(s string) (time.Duration, error) {
 	in := strings.TrimSpace(s)
 	var days time.Duration
 	if m := dayRE.FindStringSubmatch(in); m != nil {
-		var n int
-		fmt.Sscanf(m[1], "%d", &n)
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n > 100000 { // out of range; the caller's bounds say more
+			return 0, fmt.Errorf("%q is not a duration (examples: \"90m\", \"4h\", \"1h30m\", \"2d\")", s)
+		}
 		days = time.Duration(n) * 24 * time.Hour
 		in = m[2]
 		if in == "" {

@@ -2,13 +2,10 @@ package workshop
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -231,76 +228,6 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
-
-// digestInput is what shapes a session: everything but validations and the ID.
-type digestInput struct {
-	Name           string             `json:"name"`
-	Infrastructure InfrastructureType `json:"infrastructure_type"`
-	Isolation      Isolation          `json:"isolation"`
-	Workspace      Workspace          `json:"workspace"`
-	Manifests      string             `json:"manifests"`
-	Compose        string             `json:"compose"`
-	Resources      Resources          `json:"resources"`
-	Duration       string             `json:"duration"`
-	PodSecurity    string             `json:"pod_security"`
-	DockerInDocker bool               `json:"docker_in_docker"`
-	Images         [][2]string        `json:"images"`
-	// Omitted when empty, so templates without them keep their digests.
-	ComposeDir     string      `json:"compose_directory,omitempty"`
-	ComposeBuilds  [][2]string `json:"compose_builds,omitempty"`
-	VClusterValues string      `json:"vcluster_values,omitempty"`
-	// Only "open" and "none": restricted is the default of templates that predate the
-	// attribute, which keep their digests (and their sessions).
-	Egress Egress `json:"egress,omitempty"`
-	// Rules is RulesContent when it changed what is hashed (a build or a Compose file),
-	// so that no content digest can equal a legacy one by accident.
-	Rules int `json:"rules,omitempty"`
-}
-
-// SealTemplate computes the template's Digest and ID from its content, resolved Images
-// and Owner. Backends call it at the end of ApplyTemplate.
-//
-// Owned templates use RulesContent: where the build context and the Compose directory
-// sit is not part of the digest (their files are, through ContextDigest and
-// ComposeBuilds), so a configuration moved to another directory keeps its IDs. Legacy
-// templates (no Owner) keep the rules they were sealed with.
-func SealTemplate(t *Template) {
-	in := digestInput{
-		Name: t.Name, Infrastructure: t.Infrastructure, Isolation: t.Isolation,
-		Workspace: t.Workspace, Manifests: t.Manifests, Compose: t.Compose,
-		Resources: t.Resources, Duration: t.Duration, PodSecurity: t.PodSecurity,
-		DockerInDocker: t.DockerInDocker, VClusterValues: t.VClusterValues,
-	}
-	content := RulesOf(t.Owner) == RulesContent
-	if content && t.Workspace.Build != nil {
-		b := *t.Workspace.Build
-		b.Context = ""
-		in.Workspace.Build = &b
-		in.Rules = int(RulesContent)
-	}
-	if t.Egress != EgressRestricted {
-		in.Egress = t.Egress
-	}
-	for ref, id := range t.Images {
-		in.Images = append(in.Images, [2]string{ref, id})
-	}
-	sort.Slice(in.Images, func(i, j int) bool { return in.Images[i][0] < in.Images[j][0] })
-	if t.Compose != "" {
-		if content {
-			in.Rules = int(RulesContent)
-		} else {
-			in.ComposeDir = t.ComposeDir
-		}
-		for svc, d := range t.ComposeBuilds {
-			in.ComposeBuilds = append(in.ComposeBuilds, [2]string{svc, d})
-		}
-		sort.Slice(in.ComposeBuilds, func(i, j int) bool { return in.ComposeBuilds[i][0] < in.ComposeBuilds[j][0] })
-	}
-	b, _ := json.Marshal(in) // maps marshal with sorted keys
-	sum := sha256.Sum256(b)
-	t.Digest = "sha256:" + hex.EncodeToString(sum[:])
-	t.ID = TemplateID(t.Infrastructure, t.Name, t.Digest, t.Owner)
-}
 
 // TemplateOwnerLen is the length of a template owner (lower-case hex).
 const TemplateOwnerLen = 8

@@ -25,13 +25,13 @@ import (
 	"syscall"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 )
 
 const (
@@ -249,14 +249,14 @@ func (p *participant) up(ctx context.Context, cli *client.Client, o options) err
 }
 
 func (p *participant) down(ctx context.Context, cli *client.Client) error {
-	if err := cli.ContainerRemove(ctx, p.name, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
+	if err := cli.ContainerRemove(ctx, p.name, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", p.name, err)
 	}
-	if err := cli.NetworkRemove(ctx, p.name); err != nil && !errdefs.IsNotFound(err) {
+	if err := cli.NetworkRemove(ctx, p.name); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove network %s: %w", p.name, err)
 	}
 	for _, v := range p.volumes {
-		if err := cli.VolumeRemove(ctx, v, true); err != nil && !errdefs.IsNotFound(err) {
+		if err := cli.VolumeRemove(ctx, v, true); err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("remove volume %s: %w", v, err)
 		}
 	}
@@ -355,7 +355,7 @@ func each(n int, fn func(int) error, errs *[]error) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if err := fn(i); err != nil && !errdefs.IsNotFound(err) {
+			if err := fn(i); err != nil && !cerrdefs.IsNotFound(err) {
 				mu.Lock()
 				*errs = append(*errs, err)
 				mu.Unlock()

@@ -532,7 +532,7 @@ func summaryState(c container.Summary) string {
 	case c.State == container.StateRunning && strings.Contains(c.Status, "(health: starting)"):
 		return "starting"
 	}
-	return string(c.State)
+	return c.State
 }
 
 // applyVolumes lists the volumes labelled with the apply.

@@ -105,7 +105,9 @@ volumes:
 
 	// dockerfile with run.
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the context\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the context\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	df := "FROM nalabo-test/shell:1\nCOPY hello.txt /hello.txt\nCMD [\"sleep\", \"infinity\"]\n"
 	dinv, err := b.ApplyConfig(testCtx(t, 2*time.Minute), id, &workshop.Config{ID: "d0c0f11e", Type: workshop.ConfigDockerfile, Content: df, ContextDir: dir, Run: true, ServiceName: "tool"}, nil)
 	if err != nil {

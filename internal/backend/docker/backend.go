@@ -2,7 +2,6 @@ package docker
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/docker/docker/client"
 	"golang.org/x/sync/singleflight"
@@ -45,20 +44,17 @@ type Backend struct {
 	builds  singleflight.Group // image builds in flight, by tag
 	// sessionLocks serialises the changes that share a session's budget again
 	// (applies, their deletes, session updates) per session, within this process.
-	sessionLocks sync.Map // session ID -> *sync.Mutex
+	sessionLocks workshop.SessionLocks
 }
 
 // lockSession takes the session's lock; the caller runs the returned unlock.
 func (b *Backend) lockSession(id string) func() {
-	m, _ := b.sessionLocks.LoadOrStore(id, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
+	return b.sessionLocks.Lock(id)
 }
 
 // New checks the configuration and builds a client; it does not dial the daemon.
 func New(cfg Config) (*Backend, error) {
-	s, err := cfg.validate()
+	s, err := validate(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("docker configuration: %w", err)
 	}

@@ -10,56 +10,26 @@ import (
 
 	"github.com/docker/docker/client"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
 )
 
-// Config is the Docker backend's configuration. The provider fills it from the
-// provider block and the environment fallbacks of internal/envconfig; the reconciler
-// from the same fallbacks.
-type Config struct {
-	// Host is the daemon address (DOCKER_HOST), default unix:///var/run/docker.sock.
-	Host string
-	// NetworkPrefix names per-session networks: <NetworkPrefix>-<session id>
-	// (DOCKER_NETWORK, default "nalabo-network").
-	NetworkPrefix string
-	// BindAddress is where published ports listen, default 127.0.0.1.
-	BindAddress string
-	// SubnetPool is the CIDR per-session networks are carved from, default
-	// 10.213.0.0/16; SubnetPrefixLength is the size of each, default 28.
-	SubnetPool         string
-	SubnetPrefixLength int
-	// RegistryAuth is used for every pull (DOCKER_USERNAME, DOCKER_PASSWORD).
-	RegistryAuth *RegistryAuth
-	// TLS material: a directory with ca.pem, cert.pem, key.pem (DOCKER_CERT_PATH), or
-	// the PEM contents themselves.
-	CertPath     string
-	CAMaterial   string
-	CertMaterial string
-	KeyMaterial  string
-	// PidsLimit caps processes per container, default 512.
-	PidsLimit int64
-	// EgressDeny are the CIDRs (IPv4 and IPv6) sessions with egress "restricted" cannot
-	// reach; nil means netguard.DefaultDeny (the cloud metadata endpoints), an empty
-	// list none. Added to the host's deny sets (a union with every other configuration
-	// that used the same engine).
-	EgressDeny []string
-}
+// Config is the Docker backend's configuration (see config.Docker). The provider
+// fills it from the provider block and the environment fallbacks of internal/envconfig;
+// the reconciler from the same fallbacks.
+type Config = config.Docker
 
 // RegistryAuth is a registry login. Password is a secret: never log it.
-type RegistryAuth struct {
-	Address  string
-	Username string
-	Password string
-}
+type RegistryAuth = config.RegistryAuth
 
 // Defaults.
 const (
-	DefaultHost               = "unix:///var/run/docker.sock"
-	DefaultNetworkPrefix      = "nalabo-network"
-	DefaultBindAddress        = "127.0.0.1"
-	DefaultSubnetPool         = "10.213.0.0/16"
-	DefaultSubnetPrefixLength = 28
-	DefaultPidsLimit          = 512
+	DefaultHost               = config.DefaultDockerHost
+	DefaultNetworkPrefix      = config.DefaultDockerNetworkPrefix
+	DefaultBindAddress        = config.DefaultDockerBindAddress
+	DefaultSubnetPool         = config.DefaultDockerSubnetPool
+	DefaultSubnetPrefixLength = config.DefaultDockerSubnetPrefixLength
+	DefaultPidsLimit          = config.DefaultDockerPidsLimit
 )
 
 // settings is a validated Config with its defaults filled in and its pool parsed.
@@ -71,7 +41,7 @@ type settings struct {
 
 // validate fills the defaults of zero values and checks every field. Error messages
 // name the field and never include the registry password.
-func (c Config) validate() (settings, error) {
+func validate(c Config) (settings, error) {
 	if c.Host == "" {
 		c.Host = DefaultHost
 	}
@@ -118,7 +88,7 @@ func (c Config) validate() (settings, error) {
 	if c.PidsLimit < 0 {
 		errs = append(errs, fmt.Errorf("pids limit %d must be positive", c.PidsLimit))
 	}
-	if err := c.validateTLS(); err != nil {
+	if err := validateTLS(c); err != nil {
 		errs = append(errs, err)
 	}
 	if a := c.RegistryAuth; a != nil && (a.Username == "") != (a.Password == "") {
@@ -146,7 +116,7 @@ func parsePool(cidr string, bits int) (netip.Prefix, error) {
 	return p, nil
 }
 
-func (c Config) validateTLS() error {
+func validateTLS(c Config) error {
 	material := c.CAMaterial != "" || c.CertMaterial != "" || c.KeyMaterial != ""
 	if c.CertPath != "" && material {
 		return errors.New("TLS: give either a certificate directory or the PEM materials, not both")

@@ -116,7 +116,7 @@ func (b *Backend) runExec(ctx context.Context, target string, req *workshop.Exec
 	select {
 	case <-ctx.Done():
 		resp.Close() // unblocks the copy
-		<-copied
+		<-copied     //nolint:errcheck // the copy ends once the stream is closed; ctx.Err() is the error
 		return res(), ctx.Err()
 	case err := <-copied:
 		if err != nil {

@@ -132,7 +132,7 @@ func (b *Backend) killInSidecar(ctx context.Context, target, marker string) (*wo
 		return nil, fmt.Errorf("wait %s: %w", name, err)
 	}
 	select {
-	case <-copied:
+	case <-copied: //nolint:errcheck // the output so far is the result, the copy error adds nothing
 	case <-ctx.Done():
 	}
 	att.Close()

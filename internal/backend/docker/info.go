@@ -83,7 +83,11 @@ func (b *Backend) daemonFacts(ctx context.Context) (*daemonFacts, error) {
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		return r.Val.(*daemonFacts), nil
+		f, ok := r.Val.(*daemonFacts)
+		if !ok {
+			return nil, fmt.Errorf("daemon facts: unexpected %T", r.Val)
+		}
+		return f, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

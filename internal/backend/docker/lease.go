@@ -51,7 +51,7 @@ func leaseNewer(a, b *volume.Volume) bool {
 }
 
 // createLease creates a lease volume with labels (which carry the expiry) at revision.
-func (b *Backend) createLease(ctx context.Context, id string, labels map[string]string, expiresAt time.Time, revision int) (string, error) {
+func (b *Backend) createLease(ctx context.Context, id string, labels map[string]string, expiresAt time.Time, revision int) error {
 	name := leaseName(id, expiresAt)
 	labels = workshop.WithLabels(labels,
 		workshop.LabelRole, workshop.RoleLease,
@@ -59,9 +59,9 @@ func (b *Backend) createLease(ctx context.Context, id string, labels map[string]
 		LabelLeaseRevision, strconv.Itoa(revision),
 	)
 	if _, err := b.cli.VolumeCreate(ctx, volume.CreateOptions{Name: name, Driver: "local", Labels: labels}); err != nil {
-		return "", fmt.Errorf("create lease volume %s: %w", name, err)
+		return fmt.Errorf("create lease volume %s: %w", name, err)
 	}
-	return name, nil
+	return nil
 }
 
 // sessionVolumes lists the volumes labelled with the session (leases included).

@@ -174,7 +174,7 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	// removes. Nothing after it may fail on ctx: a session with a lease is complete.
 	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
 	defer lcancel()
-	if _, err := b.createLease(lctx, spec.ID, objectLabels(spec), spec.ExpiresAt, 1); err != nil {
+	if err := b.createLease(lctx, spec.ID, objectLabels(spec), spec.ExpiresAt, 1); err != nil {
 		return nil, err
 	}
 	return b.readSession(lctx, spec.ID, &ins)

@@ -30,7 +30,7 @@ func (b *Backend) DeleteSession(ctx context.Context, id string) error {
 	if err := b.removeSession(ctx, id); err != nil {
 		return fmt.Errorf("delete session %s: %w", id, err)
 	}
-	b.sessionLocks.Delete(id)
+	b.sessionLocks.Forget(id)
 	return nil
 }
 

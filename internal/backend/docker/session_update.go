@@ -106,7 +106,7 @@ func (b *Backend) updateExpiry(ctx context.Context, id string, spec *workshop.Se
 	if cur != nil {
 		rev = leaseRevision(cur.Labels) + 1
 	}
-	if _, err := b.createLease(ctx, id, labels, spec.ExpiresAt, rev); err != nil {
+	if err := b.createLease(ctx, id, labels, spec.ExpiresAt, rev); err != nil {
 		return err
 	}
 	for _, v := range vols {

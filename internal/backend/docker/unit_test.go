@@ -121,7 +121,7 @@ func TestIsOverlapError(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	s, err := Config{}.validate()
+	s, err := validate(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

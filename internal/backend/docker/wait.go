@@ -27,7 +27,7 @@ type backoff struct {
 	next, max time.Duration
 }
 
-func newBackoff(first, max time.Duration) *backoff { return &backoff{next: first, max: max} }
+func newBackoff(first, limit time.Duration) *backoff { return &backoff{next: first, max: limit} }
 
 // wait sleeps the next delay, or returns ctx's error when it ends first.
 func (b *backoff) wait(ctx context.Context) error {
@@ -89,9 +89,9 @@ func describeState(ins container.InspectResponse) string {
 	if ins.ContainerJSONBase == nil || ins.State == nil {
 		return "unknown state"
 	}
-	s := string(ins.State.Status)
+	s := ins.State.Status
 	if ins.State.Health != nil {
-		s += ", health " + string(ins.State.Health.Status)
+		s += ", health " + ins.State.Health.Status
 	}
 	return s
 }

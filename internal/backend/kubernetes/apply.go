@@ -158,7 +158,7 @@ func parseApplyYAML(content, ns string) ([]applyDoc, error) {
 			errs = append(errs, configErr("%s: metadata.namespace is %q; an apply's objects go into the session's namespace %s (leave metadata.namespace out)", d, o, ns))
 			continue
 		}
-		if clusterScopedKinds[obj.GetKind()] {
+		if manifest.ClusterScoped(obj.GetKind()) {
 			errs = append(errs, configErr("%s: %s is cluster-scoped, which namespace isolation does not allow", d, obj.GetKind()))
 			continue
 		}

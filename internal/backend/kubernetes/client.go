@@ -27,7 +27,7 @@ type Backend struct {
 	dyn    dynamic.Interface
 	mapper *restmapper.DeferredDiscoveryRESTMapper
 
-	locks sync.Map // session id -> *sync.Mutex
+	locks workshop.SessionLocks
 
 	// portRT is the gateway's transport to the API server's proxy (PortTransport).
 	portOnce sync.Once
@@ -38,7 +38,7 @@ var _ workshop.Backend = (*Backend)(nil)
 
 // New builds the clients. It does not dial the cluster.
 func New(cfg Config) (*Backend, error) {
-	c, err := cfg.validate()
+	c, err := validate(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +130,5 @@ func (b *Backend) Type() workshop.InfrastructureType { return workshop.InfraKube
 func (b *Backend) Host() string { return b.rest.Host }
 
 func (b *Backend) lockSession(id string) func() {
-	v, _ := b.locks.LoadOrStore(id, new(sync.Mutex))
-	m := v.(*sync.Mutex)
-	m.Lock()
-	return m.Unlock
+	return b.locks.Lock(id)
 }

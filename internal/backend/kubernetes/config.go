@@ -9,49 +9,27 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/config"
+	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 )
 
-// Config is the Kubernetes backend's configuration. The provider fills it from the
-// provider block and the environment fallbacks of internal/envconfig; the reconciler
-// from the same fallbacks.
-type Config struct {
-	// ConfigPath is a kubeconfig file; Context selects one of its contexts.
-	ConfigPath string
-	Context    string
-	// Host, Token and ClusterCACertificate (PEM) configure the client directly; they
-	// override what the kubeconfig says.
-	Host                 string
-	Token                string // secret: never log it
-	ClusterCACertificate string
-	Insecure             bool
-	// Namespace is the control namespace where templates are stored, default "nalabo".
-	Namespace string
-	// ParticipantServer is the API server address written into participant
-	// kubeconfigs, default the address this backend talks to.
-	ParticipantServer string
-	// Exec is a client-go credential plugin (client.authentication.k8s.io) run to get
-	// a token; it overrides the kubeconfig user's credentials.
-	Exec *ExecPlugin
-	// VCluster configures isolation = "vcluster" (see vcluster_config.go).
-	VCluster VClusterConfig
-	// EgressDeny are CIDRs (IPv4 and IPv6) no session pod reaches: the except list of
-	// the session's egress NetworkPolicy. nil: DefaultEgressDeny; empty: none.
-	EgressDeny []string
-}
+// Config is the Kubernetes backend's configuration (see config.Kubernetes). The
+// provider fills it from the provider block and the environment fallbacks of
+// internal/envconfig; the reconciler from the same fallbacks.
+type Config = config.Kubernetes
 
 // ExecPlugin is an exec credential plugin, as in a kubeconfig's users[].user.exec.
-type ExecPlugin struct {
-	APIVersion string
-	Command    string
-	Args       []string
-	Env        map[string]string
-}
+type ExecPlugin = config.ExecPlugin
+
+// VClusterConfig configures isolation = "vcluster" (internal/vcluster).
+type VClusterConfig = vcluster.Config
 
 // DefaultNamespace is the default control namespace.
-const DefaultNamespace = "nalabo"
+const DefaultNamespace = config.DefaultKubernetesNamespace
 
 // validate fills defaults and checks every field.
-func (c Config) validate() (Config, error) {
+func validate(c Config) (Config, error) {
 	if c.Namespace == "" {
 		c.Namespace = DefaultNamespace
 	}

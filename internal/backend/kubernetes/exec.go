@@ -10,7 +10,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
@@ -112,9 +111,7 @@ func (b *Backend) executor(t execTarget, opts *corev1.PodExecOptions) (remotecom
 	}
 	// Fall back to SPDY only when the WebSocket upgrade itself failed: a command that
 	// ran must not run twice.
-	return remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	return remotecommand.NewFallbackExecutor(ws, spdy, websocketUpgradeFailed)
 }
 
 // killExec runs the kill exec for marker on a fresh context (ctx may be what ended) and

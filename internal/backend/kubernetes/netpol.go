@@ -1,11 +1,12 @@
 package kubernetes
 
 import (
-	"fmt"
 	"net/netip"
 
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 )
 
 // Names of the NetworkPolicies of every session namespace (both isolation modes: a
@@ -17,23 +18,11 @@ const (
 
 // DefaultEgressDeny are the addresses sessions never reach when the provider's
 // kubernetes.egress_deny is not set: the cloud metadata endpoints (IPv4, and AWS's IPv6).
-var DefaultEgressDeny = []string{"169.254.169.254/32", "fd00:ec2::254/128"}
+var DefaultEgressDeny = config.DefaultKubernetesEgressDeny
 
 // ValidateEgressCIDR accepts what an ipBlock.except can hold: an IPv4 or IPv6 CIDR in
 // canonical form (no host bits), narrower than /0.
-func ValidateEgressCIDR(s string) error {
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a CIDR (for example 169.254.169.254/32 or fd00:ec2::254/128)", s)
-	}
-	if p.Masked() != p {
-		return fmt.Errorf("%q has host bits set; write %s", s, p.Masked())
-	}
-	if p.Bits() == 0 {
-		return fmt.Errorf("%q would deny every address; NetworkPolicies cannot except a whole address family", s)
-	}
-	return nil
-}
+func ValidateEgressCIDR(s string) error { return config.ValidateKubernetesEgressCIDR(s) }
 
 // egressExcepts splits the denied CIDRs by address family.
 func egressExcepts(deny []string) (v4, v6 []string) {

@@ -21,11 +21,11 @@ const (
 )
 
 func TestEgressDenyConfig(t *testing.T) {
-	c, err := Config{ConfigPath: "/dev/null"}.validate()
+	c, err := validate(Config{ConfigPath: "/dev/null"})
 	if err != nil || !slices.Equal(c.EgressDeny, DefaultEgressDeny) {
 		t.Fatalf("default egress_deny: %v %v", c.EgressDeny, err)
 	}
-	if c, err := (Config{ConfigPath: "/dev/null", EgressDeny: []string{}}).validate(); err != nil || len(c.EgressDeny) != 0 {
+	if c, err := validate(Config{ConfigPath: "/dev/null", EgressDeny: []string{}}); err != nil || len(c.EgressDeny) != 0 {
 		t.Fatalf("empty egress_deny must stay empty: %v %v", c.EgressDeny, err)
 	}
 	for in, want := range map[string]string{
@@ -44,7 +44,7 @@ func TestEgressDenyConfig(t *testing.T) {
 			t.Errorf("ValidateEgressCIDR(%q) = %v, want %q", in, err, want)
 		}
 	}
-	if _, err := (Config{ConfigPath: "/dev/null", EgressDeny: []string{"10.0.0.1/8"}}).validate(); err == nil ||
+	if _, err := validate(Config{ConfigPath: "/dev/null", EgressDeny: []string{"10.0.0.1/8"}}); err == nil ||
 		!strings.Contains(err.Error(), "kubernetes egress_deny") {
 		t.Fatalf("a bad egress_deny must name the setting: %v", err)
 	}

@@ -12,17 +12,9 @@ import (
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
-// removeNamespace deletes a session's namespace and waits until it is gone.
-//
-// The namespace goes first: once it is terminating nothing can create objects in it
-// any more (a workload controller, or a vCluster syncer still running, which would
-// re-create the host copies of its virtual pods). Then its pods are deleted at once
-// (grace period 0): the session is being destroyed, and a pod whose deletion began
-// with its own grace period (the namespace controller's delete, usually 30 s, all of
-// it waited by a process that ignores SIGTERM, such as httpd as PID 1) is not
-// shortened by a later, shorter graceful delete: the kubelet keeps the first one. The
-// kubelet still stops the containers; the API objects, the quota and the namespace
-// are gone without waiting for it.
+// removeNamespace deletes a session's namespace and waits until it is gone. The
+// namespace goes first: once terminating, nothing (a controller, a vCluster syncer) can
+// re-create pods in it.
 func (b *Backend) removeNamespace(ctx context.Context, id string) error {
 	ns := workshop.SessionObjectName(id)
 	err := b.cs.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground)})
@@ -32,6 +24,8 @@ func (b *Backend) removeNamespace(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("delete namespace %s: %w", ns, err)
 	}
+	// Grace 0: the kubelet keeps a pod's first grace period (the namespace controller's
+	// 30 s), which a PID 1 ignoring SIGTERM would wait out in full.
 	now := metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}
 	if err := b.cs.CoreV1().Pods(ns).DeleteCollection(ctx, now, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete the pods of namespace %s: %w", ns, err)
@@ -39,12 +33,9 @@ func (b *Backend) removeNamespace(ctx context.Context, id string) error {
 	return b.waitNamespaceGone(ctx, ns)
 }
 
-// removeSessionObjects deletes a session of either isolation and waits until it is
-// gone: for a vcluster session first the Helm release (and with it any cluster-scoped
-// object the chart made); then the PVCs in its namespace and the volumes bound to them
-// (the chart retains its data PVC, and Helm never deletes the namespace); then the
-// namespace with everything in it (the virtual cluster's synced pods, its CoreDNS);
-// then waits until those volumes are gone too.
+// removeSessionObjects deletes a session of either isolation (a vcluster's Helm release
+// first) and waits until it and its volumes are gone. PVCs and their volumes are deleted
+// explicitly: the chart retains its data PVC.
 func (b *Backend) removeSessionObjects(ctx context.Context, id string) error {
 	name := workshop.SessionObjectName(id)
 	ns, err := b.cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})

@@ -68,19 +68,6 @@ func testBackend(t *testing.T) *Backend {
 	return b
 }
 
-func TestValidateManifests(t *testing.T) {
-	if err := ValidateManifests(httpdManifest); err != nil {
-		t.Fatal(err)
-	}
-	err := ValidateManifests(httpdManifest + "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: boom\n")
-	if err == nil || !strings.Contains(err.Error(), "document 3 (ClusterRole boom)") {
-		t.Fatalf("want an error naming document 3, got %v", err)
-	}
-	if err := ValidateManifests("apiVersion: v1\nkind: ConfigMap\n"); err == nil {
-		t.Fatal("a document without metadata.name must be refused")
-	}
-}
-
 func TestNamespaceSession(t *testing.T) {
 	b := testBackend(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

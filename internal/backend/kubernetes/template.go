@@ -17,6 +17,7 @@ import (
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/manifest"
+	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -28,49 +29,6 @@ const annotationTemplateID = workshop.LabelPrefix + "template-id"
 
 func templateConfigMapName(name, digest12 string) string {
 	return "nalabo-template-" + name + "-" + digest12
-}
-
-// clusterScopedKinds are kinds a namespace-isolated session may not create.
-var clusterScopedKinds = map[string]bool{
-	"Namespace": true, "Node": true, "PersistentVolume": true, "StorageClass": true,
-	"PriorityClass": true, "ClusterRole": true, "ClusterRoleBinding": true,
-	"CustomResourceDefinition": true, "APIService": true,
-	"ValidatingWebhookConfiguration": true, "MutatingWebhookConfiguration": true,
-	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
-	"MutatingAdmissionPolicy": true, "MutatingAdmissionPolicyBinding": true,
-	"CSIDriver": true, "CSINode": true, "VolumeAttachment": true, "RuntimeClass": true,
-	"IngressClass": true, "CertificateSigningRequest": true, "FlowSchema": true,
-	"PriorityLevelConfiguration": true, "ComponentStatus": true, "DeviceClass": true,
-	"ResourceSlice": true, "IPAddress": true, "ServiceCIDR": true,
-	"ClusterTrustBundle": true, "StorageVersion": true, "VolumeAttributesClass": true,
-}
-
-// ValidateManifests checks a namespace-isolated template's manifests without a
-// cluster: every document parses and names apiVersion, kind and metadata.name; none is
-// cluster-scoped or names another namespace. Errors name the document.
-func ValidateManifests(content string) error {
-	if strings.TrimSpace(content) == "" {
-		return nil
-	}
-	objs, err := manifest.Parse(content)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for i, o := range objs {
-		doc := fmt.Sprintf("document %d (%s %s)", i+1, o.Kind, o.Name)
-		if strings.HasSuffix(o.Kind, "List") {
-			errs = append(errs, fmt.Errorf("%s: lists are not supported; give one object per document", doc))
-			continue
-		}
-		if clusterScopedKinds[o.Kind] {
-			errs = append(errs, fmt.Errorf("%s: %s is cluster-scoped, which namespace isolation does not allow (use isolation = \"vcluster\")", doc, o.Kind))
-		}
-		if o.Namespace != "" {
-			errs = append(errs, fmt.Errorf("%s: metadata.namespace must not be set; objects go into the session's namespace", doc))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // decodeManifests returns every non-empty document as an unstructured object.
@@ -114,14 +72,14 @@ func (b *Backend) ApplyTemplate(ctx context.Context, in *workshop.Template) (*wo
 	if err := checkPodSecurity(in.PodSecurity); err != nil {
 		return nil, fmt.Errorf("template %s: pod_security: %w", in.Name, err)
 	}
-	validate := ValidateManifests
+	validate := manifest.ValidateNamespaced
 	if in.Isolation == workshop.IsolationVCluster {
 		validate = ValidateVClusterManifests
 	}
 	if err := validate(in.Manifests); err != nil {
 		return nil, fmt.Errorf("template %s: manifests: %w", in.Name, err)
 	}
-	if err := ValidateVClusterValues(in.VClusterValues); err != nil {
+	if err := vcluster.ValidateValues(in.VClusterValues); err != nil {
 		return nil, fmt.Errorf("template %s: vcluster_values: %w", in.Name, err)
 	}
 	raw, err := json.Marshal(in)

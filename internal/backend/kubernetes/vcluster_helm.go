@@ -15,7 +15,6 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/rest"
@@ -23,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -80,12 +80,12 @@ var chartCache sync.Map // string -> string (local path)
 // loadVClusterChart loads the chart: ChartPath when set, else the repository's chart
 // (downloaded once into Helm's cache). Loaded afresh on every call: Helm mutates a
 // chart while installing it.
-func loadVClusterChart(s vclusterSettings) (*chart.Chart, error) {
+func loadVClusterChart(s vcluster.Settings) (*chart.Chart, error) {
 	path := s.ChartPath
 	if path == "" {
 		key := s.ChartRepository + "|" + s.ChartName + "|" + s.ChartVersion
 		if p, ok := chartCache.Load(key); ok {
-			path = p.(string)
+			path, _ = p.(string) // the cache holds nothing else
 		} else {
 			opts := action.ChartPathOptions{RepoURL: s.ChartRepository, Version: s.ChartVersion}
 			p, err := opts.LocateChart(s.ChartName, cli.New())
@@ -105,7 +105,7 @@ func loadVClusterChart(s vclusterSettings) (*chart.Chart, error) {
 
 // helmInstall installs (or, when the release exists, upgrades) the session's vCluster
 // release. It does not wait: readiness is the caller's.
-func (b *Backend) helmInstall(ctx context.Context, s vclusterSettings, ns, releaseName string, labels map[string]string, vals map[string]any) error {
+func (b *Backend) helmInstall(ctx context.Context, s vcluster.Settings, ns, releaseName string, labels map[string]string, vals map[string]any) error {
 	ch, err := loadVClusterChart(s)
 	if err != nil {
 		return err
@@ -126,7 +126,7 @@ func (b *Backend) helmInstall(ctx context.Context, s vclusterSettings, ns, relea
 
 // helmUpgrade upgrades the release with vals (the chart's defaults plus vals, not the
 // previous values).
-func (b *Backend) helmUpgrade(ctx context.Context, s vclusterSettings, ns, releaseName string, labels map[string]string, vals map[string]any) error {
+func (b *Backend) helmUpgrade(ctx context.Context, s vcluster.Settings, ns, releaseName string, labels map[string]string, vals map[string]any) error {
 	ch, err := loadVClusterChart(s)
 	if err != nil {
 		return err
@@ -178,150 +178,12 @@ func (b *Backend) helmRelease(ns, releaseName string) (*release.Release, error) 
 	return rel, nil
 }
 
-// vclusterValues builds the chart values: the control plane's images, resources and
-// labels, persistence, CoreDNS, telemetry off; then the provider's extra values, then
-// the template's (tmpl.VClusterValues), merged last. labels go on the control plane's
-// workload, pods and Service; nil leaves them out (the session-independent values the
-// fingerprint hashes).
-//
-// The chart hashes all of its values into the control-plane pod template
-// (vClusterConfigHash), so anything that changes between two updates of one session
-// restarts the control plane, and without persistence the virtual cluster loses its
-// state. labels must therefore never carry the expiry: see valueLabels.
-func vclusterValues(s vclusterSettings, tmpl *workshop.Template, labels map[string]string) (map[string]any, error) {
-	tmplValues, err := parseValuesYAML(templateValues(tmpl))
-	if err != nil {
-		return nil, fmt.Errorf("vcluster_values: %w", err)
-	}
-	statefulSet := map[string]any{"resources": controlPlaneResources(s), "probes": controlPlaneProbes}
-	k8sDistro := map[string]any{"enabled": true}
-	if len(labels) > 0 {
-		statefulSet["labels"] = toAny(labels)
-		statefulSet["pods"] = map[string]any{"labels": toAny(labels)}
-	}
-	if s.ImagePullPolicy != "" {
-		k8sDistro["imagePullPolicy"] = s.ImagePullPolicy
-		statefulSet["imagePullPolicy"] = s.ImagePullPolicy
-	}
-	if s.ControlPlaneImage != "" {
-		repo, tag, _ := splitImage(s.ControlPlaneImage)
-		k8sDistro["image"] = map[string]any{"registry": "", "repository": repo, "tag": tag}
-	}
-	if s.SyncerImage != "" {
-		repo, tag, _ := splitImage(s.SyncerImage)
-		statefulSet["image"] = map[string]any{"registry": "", "repository": repo, "tag": tag}
-	}
-	vc := map[string]any{"enabled": false}
-	if s.Persistence {
-		vc = map[string]any{"enabled": true, "size": s.PersistenceSize, "retentionPolicy": "Retain"}
-		if s.StorageClass != "" {
-			vc["storageClass"] = s.StorageClass
-		}
-	}
-	statefulSet["persistence"] = map[string]any{"volumeClaim": vc}
-	coredns := map[string]any{
-		"enabled": true,
-		"deployment": map[string]any{
-			"resources": map[string]any{
-				"limits":   map[string]any{"cpu": qstr(milli(vclusterDNSCPU)), "memory": qstr(bytesQ(vclusterDNSMemory))},
-				"requests": map[string]any{"cpu": "10m", "memory": "32Mi"},
-			},
-		},
-	}
-	if s.CoreDNSImage != "" {
-		coredns["deployment"].(map[string]any)["image"] = s.CoreDNSImage
-	}
-	controlPlane := map[string]any{
-		"distro":      map[string]any{"k8s": k8sDistro},
-		"statefulSet": statefulSet,
-		"coredns":     coredns,
-	}
-	if len(labels) > 0 {
-		controlPlane["service"] = map[string]any{"labels": toAny(labels)}
-	}
-	if len(s.ExtraSANs) > 0 {
-		sans := make([]any, len(s.ExtraSANs))
-		for i, v := range s.ExtraSANs {
-			sans[i] = v
-		}
-		controlPlane["proxy"] = map[string]any{"extraSANs": sans}
-	}
-	vals := map[string]any{
-		"controlPlane": controlPlane,
-		"telemetry":    map[string]any{"enabled": false},
-	}
-	// mergeValues writes into its base: merge into copies, so that neither package-level
-	// maps nor the provider's parsed values (shared by every call) are changed.
-	vals = mergeValues(deepCopyValues(vals), deepCopyValues(s.extra))
-	return mergeValues(vals, tmplValues), nil
-}
-
 // valueLabels are the session's labels as the chart values carry them: without the
 // expiry, which changes with every duration update and would otherwise restart the
-// control plane (see vclusterValues). The namespace and the Helm release's secret
+// control plane (see vcluster.Values). The namespace and the Helm release's secret
 // still carry the expiry for the reconciler.
 func valueLabels(spec *workshop.SessionSpec) map[string]string {
 	l := spec.Labels()
 	delete(l, workshop.LabelExpiresAt)
 	return l
-}
-
-func templateValues(t *workshop.Template) string {
-	if t == nil {
-		return ""
-	}
-	return t.VClusterValues
-}
-
-// controlPlaneResources are the control-plane container's limits and requests.
-func controlPlaneResources(s vclusterSettings) map[string]any {
-	return map[string]any{
-		"limits": map[string]any{
-			"cpu": qstr(milli(s.cpuMilli)), "memory": qstr(bytesQ(s.memBytes)),
-			"ephemeral-storage": "8Gi",
-		},
-		"requests": map[string]any{
-			"cpu": qstr(milli(max(s.cpuMilli/40, 10))), "memory": qstr(bytesQ(s.memBytes / 4)),
-			"ephemeral-storage": "200Mi",
-		},
-	}
-}
-
-func toAny(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// The CoreDNS deployment's limits: part of the vCluster overhead in the session quota.
-const (
-	vclusterDNSCPU    = 100               // milli
-	vclusterDNSMemory = 128 * 1024 * 1024 // bytes
-)
-
-func qstr(q resource.Quantity) string { return q.String() }
-
-// mergeValues merges over into base (maps key by key, anything else replaces) and
-// returns base.
-func mergeValues(base, over map[string]any) map[string]any {
-	for k, v := range over {
-		if vm, ok := v.(map[string]any); ok {
-			if bm, ok := base[k].(map[string]any); ok {
-				base[k] = mergeValues(bm, vm)
-				continue
-			}
-		}
-		base[k] = v
-	}
-	return base
-}
-
-// controlPlaneProbes probe the control plane every second instead of the chart's 6 s
-// (startup) and 2 s (readiness), with the same overall budgets: the session is ready
-// as soon as the virtual API is, not up to a probe period later.
-var controlPlaneProbes = map[string]any{
-	"startupProbe":   map[string]any{"periodSeconds": 1, "failureThreshold": 1800},
-	"readinessProbe": map[string]any{"periodSeconds": 1, "failureThreshold": 120},
 }

@@ -28,6 +28,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -78,10 +79,10 @@ func checkVClusterSpec(spec *workshop.SessionSpec) (workshop.ParsedResources, er
 
 // vclusterQuota is the participant's resources plus the vCluster's overhead (control
 // plane and CoreDNS limits, the data volume).
-func vclusterQuota(s vclusterSettings, res workshop.ParsedResources) workshop.ParsedResources {
+func vclusterQuota(s vcluster.Settings, res workshop.ParsedResources) workshop.ParsedResources {
 	q := res
-	q.MilliCPU += s.cpuMilli + vclusterDNSCPU
-	q.MemoryBytes += s.memBytes + vclusterDNSMemory
+	q.MilliCPU += s.CPUMilli + vcluster.DNSCPUMilli
+	q.MemoryBytes += s.MemBytes + vcluster.DNSMemoryBytes
 	if s.Persistence && q.StorageBytes > 0 {
 		if p, err := resource.ParseQuantity(s.PersistenceSize); err == nil {
 			q.StorageBytes += p.Value()
@@ -95,7 +96,7 @@ func vclusterQuota(s vclusterSettings, res workshop.ParsedResources) workshop.Pa
 // virtual cluster's kubeconfig, and the template's manifests applied in the virtual
 // cluster. On failure everything is removed.
 func (b *Backend) createVClusterSession(ctx context.Context, spec *workshop.SessionSpec) (*workshop.Session, error) {
-	s, err := b.cfg.VCluster.settings()
+	s, err := b.cfg.VCluster.Settings()
 	if err != nil {
 		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)
 	}
@@ -124,19 +125,19 @@ type vclusterRelease struct {
 	state  workshop.VClusterState
 }
 
-func newVClusterRelease(s vclusterSettings, spec *workshop.SessionSpec) (vclusterRelease, error) {
-	vals, err := vclusterValues(s, spec.Template, valueLabels(spec))
+func newVClusterRelease(s vcluster.Settings, spec *workshop.SessionSpec) (vclusterRelease, error) {
+	vals, err := vcluster.Values(s, spec.Template, valueLabels(spec))
 	if err != nil {
 		return vclusterRelease{}, err
 	}
-	st, err := vclusterFingerprint(s, spec.Template, spec.ID)
+	st, err := s.Fingerprint(spec.Template, spec.ID)
 	if err != nil {
 		return vclusterRelease{}, err
 	}
 	return vclusterRelease{values: vals, state: st}, nil
 }
 
-func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *workshop.SessionSpec, res workshop.ParsedResources,
+func (b *Backend) createVCluster(ctx context.Context, s vcluster.Settings, spec *workshop.SessionSpec, res workshop.ParsedResources,
 	objs []*unstructured.Unstructured, rel vclusterRelease) (*workshop.Session, error) {
 	start := time.Now()
 	ns := workshop.SessionObjectName(spec.ID)
@@ -224,7 +225,7 @@ func (b *Backend) createVCluster(ctx context.Context, s vclusterSettings, spec *
 	})
 	if verr != nil {
 		wsCancel()
-		<-wsDone
+		<-wsDone //nolint:errcheck // cancelled: verr is the error
 		return nil, b.withHostPodProblems(verr, ns, release)
 	}
 	werr := <-wsDone
@@ -286,7 +287,7 @@ func setResourceAnnotations(a map[string]string, res workshop.ParsedResources) {
 	}
 }
 
-func participantServer(s vclusterSettings, id, ns, release, inCluster string) string {
+func participantServer(s vcluster.Settings, id, ns, release, inCluster string) string {
 	if s.ParticipantServer == "" {
 		return inCluster
 	}
@@ -461,9 +462,9 @@ func vclusterKubeconfigs(raw []byte, release, inCluster, participant string) (in
 
 // withVirtualAPI runs fn with a backend whose clients talk to the virtual API: through a
 // port-forward (re-established on failure) or the Service's cluster IP.
-func (b *Backend) withVirtualAPI(ctx context.Context, s vclusterSettings, ns, release string, kubeconfig []byte, clusterIP string, fn func(vb *Backend) error) error {
+func (b *Backend) withVirtualAPI(ctx context.Context, s vcluster.Settings, ns, release string, kubeconfig []byte, clusterIP string, fn func(vb *Backend) error) error {
 	server, serverName := "https://"+net.JoinHostPort(clusterIP, "443"), ""
-	if s.APIAccess == VClusterAccessPortForward {
+	if s.APIAccess == vcluster.AccessPortForward {
 		t, err := b.openTunnel(ctx, ns, release)
 		if err != nil {
 			return fmt.Errorf("vcluster %s: %w", release, err)
@@ -604,7 +605,13 @@ func isTransient(err error) bool {
 func (b *Backend) getVClusterSession(ctx context.Context, id string) (*workshop.Session, bool, error) {
 	name := workshop.SessionObjectName(id)
 	ns, err := b.cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-	if err != nil || ns.Labels[LabelIsolation] != string(workshop.IsolationVCluster) || ns.Labels[workshop.LabelSession] != id {
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, false, nil // getSession says so
+	case err != nil:
+		// The same words as getSession, without asking the API a second time.
+		return nil, true, fmt.Errorf("session %s: read namespace %s: %w", id, name, err)
+	case ns.Labels[LabelIsolation] != string(workshop.IsolationVCluster) || ns.Labels[workshop.LabelSession] != id:
 		return nil, false, nil
 	}
 	if ns.DeletionTimestamp != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest/vclusterenv"
+	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -30,12 +32,12 @@ func TestVClusterValues(t *testing.T) {
 		SyncerImage: "nalabo-test/vcluster-syncer:v0.30.0", ControlPlaneImage: "reg.example:5000/k8s:v1.34.0",
 		CoreDNSImage: "nalabo-test/coredns:1.12.1", ImagePullPolicy: "Never",
 		Values: "telemetry: {enabled: true}\ncontrolPlane:\n  statefulSet:\n    resources:\n      limits: {memory: 3Gi}\n",
-	}.settings()
+	}.Settings()
 	if err != nil {
 		t.Fatal(err)
 	}
 	spec := &workshop.SessionSpec{ID: "abc", Participant: "ada", Template: &workshop.Template{Name: "t"}, ExpiresAt: time.Unix(1900000000, 0)}
-	v, err := vclusterValues(s, spec.Template, valueLabels(spec))
+	v, err := vcluster.Values(s, spec.Template, valueLabels(spec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,11 +74,14 @@ func TestVClusterValues(t *testing.T) {
 	if got := get("controlPlane", "statefulSet", "resources", "limits", "memory"); got != "3Gi" {
 		t.Errorf("limits.memory %v, want the extra values' 3Gi", got)
 	}
-	if got, want := get("controlPlane", "statefulSet", "resources", "limits", "cpu"), qstr(milli(s.cpuMilli)); got != want {
+	if got, want := get("controlPlane", "statefulSet", "resources", "limits", "cpu"), resource.NewMilliQuantity(s.CPUMilli, resource.DecimalSI).String(); got != want {
 		t.Errorf("limits.cpu %v, want the default %s kept", got, want)
 	}
 	for _, p := range [][]string{{"statefulSet", "pods", "labels"}, {"statefulSet", "labels"}, {"service", "labels"}} {
-		labels := get(append([]string{"controlPlane"}, p...)...).(map[string]any)
+		labels, ok := get(append([]string{"controlPlane"}, p...)...).(map[string]any)
+		if !ok {
+			t.Fatalf("%v: not a map", p)
+		}
 		if _, ok := labels[workshop.LabelExpiresAt]; ok {
 			t.Errorf("%v must not carry the expiry (the chart hashes all values: an update would restart the control plane)", p)
 		}
@@ -87,17 +92,17 @@ func TestVClusterValues(t *testing.T) {
 	// Two expiries, the same values.
 	later := *spec
 	later.ExpiresAt = spec.ExpiresAt.Add(3 * time.Hour)
-	v2, err := vclusterValues(s, later.Template, valueLabels(&later))
+	v2, err := vcluster.Values(s, later.Template, valueLabels(&later))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(v, v2) {
 		t.Error("the values depend on the expiry")
 	}
-	if _, err := (VClusterConfig{SyncerImage: "x@sha256:abc"}).settings(); err == nil {
+	if _, err := (VClusterConfig{SyncerImage: "x@sha256:abc"}).Settings(); err == nil {
 		t.Error("a digest must be refused")
 	}
-	if _, err := (VClusterConfig{APIAccess: "magic"}).settings(); err == nil {
+	if _, err := (VClusterConfig{APIAccess: "magic"}).Settings(); err == nil {
 		t.Error("an unknown api access must be refused")
 	}
 }
@@ -274,7 +279,11 @@ func n(l metav1.ListInterface, err error) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	items, err := meta.ExtractList(l.(runtime.Object))
+	obj, ok := l.(runtime.Object)
+	if !ok {
+		return 0, fmt.Errorf("%T is not a runtime.Object", l)
+	}
+	items, err := meta.ExtractList(obj)
 	return len(items), err
 }
 
@@ -427,8 +436,8 @@ func TestVClusterSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := b.cfg.VCluster.settings()
-	wantCPU := resource.NewMilliQuantity(1500+s.cpuMilli+vclusterDNSCPU, resource.DecimalSI)
+	s, _ := b.cfg.VCluster.Settings()
+	wantCPU := resource.NewMilliQuantity(1500+s.CPUMilli+vcluster.DNSCPUMilli, resource.DecimalSI)
 	if c := q.Spec.Hard[corev1.ResourceLimitsCPU]; c.Cmp(*wantCPU) != 0 {
 		t.Errorf("quota limits.cpu %s, want %s", c.String(), wantCPU.String())
 	}
@@ -553,8 +562,7 @@ func TestVClusterTiming(t *testing.T) {
 	sort.Float64s(times)
 	t.Logf("vcluster session create: median %.1f s of %v", times[len(times)/2], times)
 
-	n := 0
-	fmt.Sscan(os.Getenv("NALABO_VCLUSTER_CLASS"), &n)
+	n, _ := strconv.Atoi(os.Getenv("NALABO_VCLUSTER_CLASS")) // unset or not a number: no class
 	if n <= 0 {
 		return
 	}
@@ -618,7 +626,7 @@ func TestVClusterValuesUpgrade(t *testing.T) {
 		t.Fatalf("create: %v", err)
 	}
 	t.Logf("created in %.1f s (%s)", time.Since(start).Seconds(), phases.get(id))
-	want, err := VClusterFingerprint(b.cfg.VCluster, spec.Template, id)
+	want, err := vcluster.Fingerprint(b.cfg.VCluster, spec.Template, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -630,7 +638,7 @@ func TestVClusterValuesUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldHash := nsObj.Annotations[annotationVClusterValuesSHA256]
-	if oldHash != want.ValuesSHA256 || nsObj.Annotations[annotationVClusterBackingStore] != BackingStoreSQLite {
+	if oldHash != want.ValuesSHA256 || nsObj.Annotations[annotationVClusterBackingStore] != vcluster.BackingStoreSQLite {
 		t.Errorf("namespace annotations %v", nsObj.Annotations)
 	}
 	controlPlanePod := func() *corev1.Pod {
@@ -673,7 +681,7 @@ func TestVClusterValuesUpgrade(t *testing.T) {
 
 	// New provider values: an in-place upgrade that restarts the control plane.
 	b.cfg.VCluster.Values = mergeYAML(t, b.cfg.VCluster.Values, "controlPlane:\n  statefulSet:\n    annotations:\n      nalabo.io/test: values-upgrade\n")
-	want2, err := VClusterFingerprint(b.cfg.VCluster, spec.Template, id)
+	want2, err := vcluster.Fingerprint(b.cfg.VCluster, spec.Template, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -754,18 +762,18 @@ func errOr(err error, ok string) string {
 // mergeYAML merges chart values over base, as the backend does.
 func mergeYAML(t *testing.T, base, over string) string {
 	t.Helper()
-	b, err := parseValuesYAML(base)
+	b, err := vcluster.ParseValues(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, err := parseValuesYAML(over)
+	o, err := vcluster.ParseValues(over)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b == nil {
 		b = map[string]any{}
 	}
-	out, err := yaml.Marshal(mergeValues(b, o))
+	out, err := yaml.Marshal(vcluster.MergeValues(b, o))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/portforward"
@@ -74,7 +73,7 @@ func (t *vtunnel) supervise(errCh <-chan error) {
 	for {
 		select {
 		case <-t.ctx.Done():
-			<-errCh
+			<-errCh //nolint:errcheck // the forwarder ends with the context
 			return
 		case err := <-errCh:
 			if t.ctx.Err() != nil {
@@ -125,9 +124,7 @@ func (t *vtunnel) start() (<-chan error, error) {
 	if err != nil {
 		return nil, fmt.Errorf("port-forward to %s/%s: %w", t.ns, pod, err)
 	}
-	dialer := portforward.NewFallbackDialer(wsDialer, spdyDialer, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	dialer := portforward.NewFallbackDialer(wsDialer, spdyDialer, websocketUpgradeFailed)
 	ready := make(chan struct{})
 	fw, err := portforward.NewOnAddressesWithContext(t.ctx, dialer, []string{"127.0.0.1"},
 		[]string{strconv.Itoa(t.port) + ":" + strconv.Itoa(vclusterAPIPort)}, ready, io.Discard, io.Discard)
@@ -144,14 +141,14 @@ func (t *vtunnel) start() (<-chan error, error) {
 		}
 		return nil, fmt.Errorf("port-forward to %s/%s: %w", t.ns, pod, err)
 	case <-t.ctx.Done():
-		<-errCh
+		<-errCh //nolint:errcheck // the forwarder ends with the context
 		return nil, t.ctx.Err()
 	}
 	if t.port == 0 {
 		ports, err := fw.GetPorts()
 		if err != nil || len(ports) == 0 {
 			fw.Close()
-			<-errCh
+			<-errCh //nolint:errcheck // closed: the missing port is the error
 			return nil, fmt.Errorf("port-forward to %s/%s: no local port: %v", t.ns, pod, err)
 		}
 		t.port = int(ports[0].Local)

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"k8s.io/apimachinery/pkg/runtime"
 	"net"
 	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -39,7 +41,7 @@ const configHashAnnotation = "vClusterConfigHash"
 // data store (persistence, backing store) is refused: it needs a new session.
 func (b *Backend) updateVClusterSession(ctx context.Context, id string, spec *workshop.SessionSpec) (*workshop.Session, error) {
 	start := time.Now()
-	s, err := b.cfg.VCluster.settings()
+	s, err := b.cfg.VCluster.Settings()
 	if err != nil {
 		return nil, fmt.Errorf("update session %s: %w", id, err)
 	}
@@ -73,7 +75,7 @@ func (b *Backend) updateVClusterSession(ctx context.Context, id string, spec *wo
 	if err != nil {
 		return nil, fmt.Errorf("update session %s: %w", id, err)
 	}
-	if err := checkInPlace(recorded, rel.state); err != nil {
+	if err := vcluster.CheckInPlace(recorded, rel.state); err != nil {
 		return nil, fmt.Errorf("update session %s: %w", id, err)
 	}
 	if err := b.updateSessionNamespace(ctx, ns, spec, res); err != nil {
@@ -123,7 +125,7 @@ func (b *Backend) updateVClusterSession(ctx context.Context, id string, spec *wo
 // upgradeVCluster upgrades the session's release with rel's values, waits until the
 // control plane runs the resulting pod template, and sets the quota and limit range
 // for res. restarted tells whether the pod template changed (a new control plane).
-func (b *Backend) upgradeVCluster(ctx context.Context, s vclusterSettings, spec *workshop.SessionSpec, res workshop.ParsedResources,
+func (b *Backend) upgradeVCluster(ctx context.Context, s vcluster.Settings, spec *workshop.SessionSpec, res workshop.ParsedResources,
 	rel vclusterRelease, start time.Time) (restarted bool, err error) {
 	ns, release := workshop.SessionObjectName(spec.ID), rel.state.Release
 	// Room for a second control-plane pod while the chart's Deployment rolls out a new
@@ -198,13 +200,13 @@ func (b *Backend) recordedVClusterOf(ns *corev1.Namespace) (*workshop.VClusterSt
 
 // updateVClusterLimits sets the quota (participant resources plus the vCluster's
 // overhead; with surge, room for one more control-plane pod) and the limit range.
-func (b *Backend) updateVClusterLimits(ctx context.Context, s vclusterSettings, ns string, res workshop.ParsedResources, surge bool) error {
+func (b *Backend) updateVClusterLimits(ctx context.Context, s vcluster.Settings, ns string, res workshop.ParsedResources, surge bool) error {
 	core := b.cs.CoreV1()
 	err := b.updateQuota(ctx, ns, func(q *corev1.ResourceQuota) {
 		want := vclusterQuota(s, res)
 		if surge {
-			want.MilliCPU += s.cpuMilli
-			want.MemoryBytes += s.memBytes
+			want.MilliCPU += s.CPUMilli
+			want.MemoryBytes += s.MemBytes
 		}
 		q.Spec = quotaSpec(want)
 		if !surge {
@@ -213,7 +215,7 @@ func (b *Backend) updateVClusterLimits(ctx context.Context, s vclusterSettings, 
 		q.Spec.Hard[corev1.ResourcePods] = *resource.NewQuantity(maxPods+1, resource.DecimalSI)
 		// What runs may already exceed the participant's share (a resize down leaves
 		// running pods alone): the new control plane must fit on top of what is used.
-		cpu, mem := *resource.NewMilliQuantity(s.cpuMilli, resource.DecimalSI), *resource.NewQuantity(s.memBytes, resource.BinarySI)
+		cpu, mem := *resource.NewMilliQuantity(s.CPUMilli, resource.DecimalSI), *resource.NewQuantity(s.MemBytes, resource.BinarySI)
 		for name, extra := range map[corev1.ResourceName]resource.Quantity{
 			corev1.ResourceLimitsCPU: cpu, corev1.ResourceRequestsCPU: cpu,
 			corev1.ResourceLimitsMemory: mem, corev1.ResourceRequestsMemory: mem,
@@ -248,7 +250,7 @@ func (b *Backend) updateVClusterLimits(ctx context.Context, s vclusterSettings, 
 // rollout is over): it waits for the kubeconfig secret, rewrites the session's kubeconfig
 // secret if the credentials changed, and re-applies the template's manifests in the
 // virtual cluster once its API answers.
-func (b *Backend) reconcileVCluster(ctx context.Context, s vclusterSettings, spec *workshop.SessionSpec, objs []*unstructured.Unstructured, start time.Time) error {
+func (b *Backend) reconcileVCluster(ctx context.Context, s vcluster.Settings, spec *workshop.SessionSpec, objs []*unstructured.Unstructured, start time.Time) error {
 	ns := workshop.SessionObjectName(spec.ID)
 	release := workshop.VClusterReleaseName(spec.ID)
 	raw, err := b.waitControlPlane(ctx, ns, release, start, spec.ID)

@@ -55,10 +55,9 @@ func (b *Backend) WebPorts(ctx context.Context, s *workshop.Session) ([]workshop
 	if t.Manifests == "" {
 		return out, nil
 	}
-	objs, err := manifest.Parse(t.Manifests)
-	if err != nil {
-		return out, nil // validated when the template was applied; nothing more to offer
-	}
+	// Validated when the template was applied: manifests that no longer parse offer
+	// no more ports.
+	objs, _ := manifest.Parse(t.Manifests)
 	vcluster := s.VCluster != nil || t.Isolation == workshop.IsolationVCluster
 	for _, o := range objs {
 		if o.Kind != "Service" || o.APIVersion != "v1" || (o.Namespace != "" && o.Namespace != ns && !vcluster) {

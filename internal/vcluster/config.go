@@ -1,22 +1,25 @@
-package kubernetes
+// Package vcluster is the cluster-free part of isolation = "vcluster": the settings,
+// the chart values a session's release is installed with and their fingerprint. The
+// provider plans with it and the Kubernetes backend installs with it, so both compute
+// the same values; it talks to no cluster and imports no client.
+package vcluster
 
 import (
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 )
 
-// VClusterConfig configures isolation = "vcluster": the vCluster Helm chart installed per
+// Config configures isolation = "vcluster": the vCluster Helm chart installed per
 // session and the images and values it runs with.
-type VClusterConfig struct {
+type Config struct {
 	// ChartPath is a local chart directory or .tgz archive. When set, ChartRepository
 	// is not used.
 	ChartPath string
-	// ChartRepository (default DefaultVClusterChartRepository), ChartName (default
-	// "vcluster") and ChartVersion (default DefaultVClusterChartVersion) locate the
+	// ChartRepository (default DefaultChartRepository), ChartName (default
+	// "vcluster") and ChartVersion (default DefaultChartVersion) locate the
 	// chart in a Helm repository; it is downloaded once into Helm's cache.
 	ChartRepository string
 	ChartName       string
@@ -67,56 +70,60 @@ type VClusterConfig struct {
 	APIAccess string
 }
 
-// Defaults of VClusterConfig.
+// Defaults of Config.
 const (
-	DefaultVClusterChartRepository = "https://charts.loft.sh"
-	DefaultVClusterChartName       = "vcluster"
-	DefaultVClusterChartVersion    = "0.30.0"
-	DefaultVClusterControlCPU      = "2000m"
-	DefaultVClusterControlMemory   = "1Gi"
-	DefaultVClusterPersistenceSize = "1Gi"
+	DefaultChartRepository = "https://charts.loft.sh"
+	DefaultChartName       = "vcluster"
+	DefaultChartVersion    = "0.30.0"
+	DefaultControlCPU      = "2000m"
+	DefaultControlMemory   = "1Gi"
+	DefaultPersistenceSize = "1Gi"
 
-	VClusterAccessPortForward = "port-forward"
-	VClusterAccessService     = "service"
+	AccessPortForward = "port-forward"
+	AccessService     = "service"
 )
 
-// vclusterSettings is VClusterConfig with defaults filled and quantities parsed.
-type vclusterSettings struct {
-	VClusterConfig
-	cpuMilli, memBytes int64
-	extra              map[string]any
+// Settings is Config with defaults filled and quantities parsed.
+type Settings struct {
+	Config
+	// CPUMilli and MemBytes are the control plane's limits (ControlPlaneCPU and
+	// ControlPlaneMemory).
+	CPUMilli, MemBytes int64
+	// extra is Values parsed.
+	extra map[string]any
 }
 
-func (c VClusterConfig) settings() (vclusterSettings, error) {
-	s := vclusterSettings{VClusterConfig: c}
+// Settings fills the defaults and checks every field.
+func (c Config) Settings() (Settings, error) {
+	s := Settings{Config: c}
 	if s.ChartRepository == "" {
-		s.ChartRepository = DefaultVClusterChartRepository
+		s.ChartRepository = DefaultChartRepository
 	}
 	if s.ChartName == "" {
-		s.ChartName = DefaultVClusterChartName
+		s.ChartName = DefaultChartName
 	}
 	if s.ChartVersion == "" {
-		s.ChartVersion = DefaultVClusterChartVersion
+		s.ChartVersion = DefaultChartVersion
 	}
 	if s.ControlPlaneCPU == "" {
-		s.ControlPlaneCPU = DefaultVClusterControlCPU
+		s.ControlPlaneCPU = DefaultControlCPU
 	}
 	if s.ControlPlaneMemory == "" {
-		s.ControlPlaneMemory = DefaultVClusterControlMemory
+		s.ControlPlaneMemory = DefaultControlMemory
 	}
 	if s.PersistenceSize == "" {
-		s.PersistenceSize = DefaultVClusterPersistenceSize
+		s.PersistenceSize = DefaultPersistenceSize
 	}
 	if s.APIAccess == "" {
-		s.APIAccess = VClusterAccessPortForward
+		s.APIAccess = AccessPortForward
 	}
 	switch s.APIAccess {
-	case VClusterAccessPortForward, VClusterAccessService:
+	case AccessPortForward, AccessService:
 	default:
-		return s, fmt.Errorf("vcluster api_access %q: want %q or %q", s.APIAccess, VClusterAccessPortForward, VClusterAccessService)
+		return s, fmt.Errorf("vcluster api_access %q: want %q or %q", s.APIAccess, AccessPortForward, AccessService)
 	}
-	switch corev1.PullPolicy(s.ImagePullPolicy) {
-	case "", corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	switch s.ImagePullPolicy { // corev1.PullPolicy values, spelled out: no k8s.io/api here
+	case "", "Always", "IfNotPresent", "Never":
 	default:
 		return s, fmt.Errorf("vcluster image_pull_policy %q: want Always, IfNotPresent or Never", s.ImagePullPolicy)
 	}
@@ -131,12 +138,12 @@ func (c VClusterConfig) settings() (vclusterSettings, error) {
 	if _, err := resource.ParseQuantity(s.PersistenceSize); err != nil {
 		return s, fmt.Errorf("vcluster persistence size %q: %w", s.PersistenceSize, err)
 	}
-	s.cpuMilli, s.memBytes = cpu.MilliValue(), mem.Value()
+	s.CPUMilli, s.MemBytes = cpu.MilliValue(), mem.Value()
 	for _, img := range []string{s.SyncerImage, s.ControlPlaneImage, s.CoreDNSImage} {
 		if img == "" {
 			continue
 		}
-		if _, _, err := splitImage(img); err != nil {
+		if _, _, err := SplitImage(img); err != nil {
 			return s, err
 		}
 	}
@@ -148,9 +155,9 @@ func (c VClusterConfig) settings() (vclusterSettings, error) {
 	return s, nil
 }
 
-// splitImage splits "repo[:tag]" into repository and tag (default "latest"); digests
+// SplitImage splits "repo[:tag]" into repository and tag (default "latest"); digests
 // are refused (the chart composes repository:tag).
-func splitImage(ref string) (repo, tag string, err error) {
+func SplitImage(ref string) (repo, tag string, err error) {
 	if strings.Contains(ref, "@") {
 		return "", "", fmt.Errorf("vcluster image %q: digests are not supported by the chart; use a tag", ref)
 	}

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions run through bg and trap (not unreachable)
 # The whole suite (`make test`), with the slow parts overlapped:
 #   builds   the test cluster's binaries, then the cluster, then the vCluster harness (one
 #            module graph, tools/testcluster: each package compiled once), and goreleaser

@@ -42,6 +42,7 @@ build_group() {
   done
   rm -rf "$tmp"
   echo "$stamp" > "$out/.stamp-$name"
+  # shellcheck disable=SC2086 # a list of binary names
   vc_log "$name: built in $(vc_since "$start") s: $(cd "$out" && du -ch $bins | tail -1 | cut -f1)"
 }
 

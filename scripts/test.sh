@@ -132,7 +132,7 @@ phase_kubernetes() {
   gotest "${k8s_only_pkgs[@]}" &
   local a=$! b=0
   gotest -run "$k8s_pattern" "${other_pkgs[@]}" || b=$?
-  wait $a && [ $b = 0 ]
+  wait "$a" && [ "$b" = 0 ]
 }
 rc=0
 if [ "$K8S" = 1 ]; then

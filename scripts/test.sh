@@ -105,9 +105,11 @@ gotest() { go test -count=1 -p "$TEST_P" -parallel "$TEST_PARALLEL" -timeout "$T
 # summary NAME: package results, failures and the slowest tests of a phase's log.
 summary() {
   local f=$logs/$1.log
+  set +o pipefail # head closes the pipe early
   grep -E '^(ok|FAIL|---|panic:)' "$f" | grep -vE '^--- (PASS|SKIP)' || true
   echo "slowest tests of phase $1:"
   sed -nE 's/^--- PASS: ([^ ]+) \(([0-9.]+)s\)$/\2 \1/p' "$f" | sort -rn | head -n 8 | sed 's/^/  /'
+  set -o pipefail
 }
 
 mapfile -t other_pkgs < <(go list ./... | grep -vxF -f <(go list "${k8s_only_pkgs[@]}" "${release_pkgs[@]}"))

@@ -103,7 +103,9 @@ func checkFiles(t *testing.T, texts map[string]string, secrets, markers []string
 	}
 }
 
-func TestAccSecretsStayOutOfState(t *testing.T) {
+// Named for Kubernetes: it needs the cluster (the kubernetes.token secret), so it runs in
+// the kubernetes phase of scripts/test.sh.
+func TestAccSecretsStayOutOfState_dockerAndKubernetes(t *testing.T) {
 	testAccSetup(t)
 	acctest.PreCheck(t)
 	creds := newK8sEnvCredentials(t)

@@ -223,7 +223,8 @@ func Parse(ctx context.Context, content string, o Options) (*Project, error) {
 
 var (
 	schemaErrRE = regexp.MustCompile(`^validating [^:]+: (.*)$`)
-	// "services.web.bogus false schema" / "services.web additional properties 'x' not allowed"
+	// Messages such as "services.web.bogus false schema" and "services.web additional
+	// properties 'x' not allowed".
 	unknownKeyRE = regexp.MustCompile(`^services\.([^.\s]+)\.(\S+) (?:false schema|additional propert)`)
 	addlPropsRE  = regexp.MustCompile(`^services\.([^.\s]+)(?:\.(\S+))? additional properties? '([^']+)' not allowed`)
 	topKeyRE     = regexp.MustCompile(`^\(root\) additional properties? '([^']+)' not allowed|^([a-z_-]+) false schema$`)

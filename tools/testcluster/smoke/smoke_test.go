@@ -136,7 +136,7 @@ func waitPodReady(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
 		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return false, nil
+			return false, nil //nolint:nilerr // not created yet or a transient error: poll again until the timeout
 		}
 		last = p
 		for _, c := range p.Status.Conditions {

@@ -48,17 +48,24 @@ for p in "${pkgs[@]}"; do names+=("$(basename "$p")"); done
 stamp_file=$out/.stamp
 [ "$module" = "$(cd "$TC_MODULE_DIR" && pwd)" ] || stamp_file=$out/.stamp-$(basename "$module")
 
+up_to_date() {
+  local n
+  for n in "${names[@]}"; do [ -x "$out/$n" ] || return 1; done
+  [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]
+}
+if up_to_date; then
+  tc_log "binaries up to date in $out (stamp ${stamp:0:12})"
+  exit 0
+fi
 mkdir -p "$TESTCLUSTER_CACHE_DIR"
 exec 9>"$TESTCLUSTER_CACHE_DIR/.build.lock"
 if ! flock -n 9; then
   tc_log "waiting for another build of this module graph (lock $TESTCLUSTER_CACHE_DIR/.build.lock)"
   flock 9
-fi
-ok=1
-for n in "${names[@]}"; do [ -x "$out/$n" ] || ok=0; done
-if [ $ok = 1 ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
-  tc_log "binaries up to date in $out (stamp ${stamp:0:12})"
-  exit 0
+  if up_to_date; then
+    tc_log "binaries up to date in $out (stamp ${stamp:0:12}), built meanwhile"
+    exit 0
+  fi
 fi
 
 mkdir -p "$out"

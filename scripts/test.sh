@@ -8,7 +8,7 @@
 #            started at once (no cluster needed);
 #            phase "kubernetes": internal/backend/kubernetes and every test named
 #            Kubernetes/K8s/VCluster in the other packages, once the cluster and the harness
-#            are ready;
+#            are ready, with the local cluster's smoke tests (scripts/testcluster-smoke.sh);
 #            phase "release": internal/mirrortest, once the mirror is built.
 # The two test selections are exact complements (`-skip P` / `-run P`). In the docker phase,
 # NALABO_K8S_KUBECONFIG points at a file that does not exist, so a test that needs the
@@ -132,9 +132,16 @@ phase_kubernetes() {
     unset NALABO_VCLUSTER_TESTS
   fi
   gotest "${k8s_only_pkgs[@]}" &
-  local a=$! b=0
+  local a=$! b=0 c=0 s=
+  # The local test cluster's own checks (tools/testcluster/smoke: Pod Security, quota,
+  # RBAC, exec, the Service CIDR routed nowhere), not on your own cluster.
+  if [ -z "${byo_kubeconfig:-}" ]; then
+    scripts/testcluster-smoke.sh &
+    s=$!
+  fi
   gotest -run "$k8s_pattern" "${other_pkgs[@]}" || b=$?
-  wait "$a" && [ "$b" = 0 ]
+  if [ -n "$s" ]; then wait "$s" || c=$?; fi
+  wait "$a" && [ "$b" = 0 ] && [ "$c" = 0 ]
 }
 rc=0
 if [ "$K8S" = 1 ]; then

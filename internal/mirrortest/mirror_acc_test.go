@@ -177,8 +177,8 @@ func mirrorDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("NALABO_MIRROR_DIR")
 	if dir == "" {
-		_, file, _, _ := runtime.Caller(0)
-		dir = filepath.Join(filepath.Dir(file), "..", "..", "dist", "mirror")
+		// The package's directory is go test's working directory.
+		dir = filepath.Join("..", "..", "dist", "mirror")
 	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,8 +39,12 @@ type tfRun struct {
 // returns the binary's path.
 func buildProvider(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	// go test runs in the package's directory (runtime.Caller would give a module path
+	// under -trimpath, which the GNUmakefile sets).
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
 	bin := filepath.Join(t.TempDir(), "terraform-provider-nalabo")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Dir = root

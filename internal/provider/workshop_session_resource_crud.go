@@ -52,7 +52,8 @@ func (r *workshopSessionResource) clock() time.Time {
 // outside Terraform is put back), expires_at follows duration, a storage change
 // replaces a Docker session, a degraded session (part of it removed outside
 // Terraform) is replaced so that Delete cleans the remains and Create builds anew, and
-// a vcluster session follows the provider's vCluster settings (planVCluster).
+// a vcluster session follows the provider's vCluster settings (planVCluster), and
+// what the session adds must fit its backend (admitSession).
 func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		return // destroy
@@ -68,6 +69,7 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 		planSessionCreate(&plan, &resp.Diagnostics)
 		plan.AccessURL = r.data.accessURL(plan.ID, plan.ExpiresAt)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		r.data.admitSession(ctx, plan, nil, &resp.Diagnostics)
 		return
 	}
 
@@ -89,6 +91,7 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 	}
 	resp.RequiresReplace = append(resp.RequiresReplace, replace...)
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	r.data.admitSession(ctx, plan, &state, &resp.Diagnostics)
 }
 
 // planSessionCreate fills what the configuration and the template ID tell already:

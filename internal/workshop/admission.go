@@ -74,7 +74,8 @@ func NewAdmission(overcommit map[InfrastructureType]Overcommit, maxSessions int6
 	return &Admission{Overcommit: overcommit, MaxSessions: maxSessions, planned: map[InfrastructureType]*plannedTally{}}
 }
 
-func (a *Admission) overcommit(infra InfrastructureType) Overcommit {
+// OvercommitOf returns the ratios of one backend.
+func (a *Admission) OvercommitOf(infra InfrastructureType) Overcommit {
 	if o, ok := a.Overcommit[infra]; ok {
 		return o
 	}
@@ -125,7 +126,7 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 			"%d sessions, more than max_sessions = %d.", a.creates, liveSessions, liveSessions+a.creates, a.MaxSessions))
 	}
 	if live != nil {
-		o := a.overcommit(c.Infra)
+		o := a.OvercommitOf(c.Infra)
 		if cpu > 0 && live.AllocatableMilliCPU > 0 {
 			limit := int64(float64(live.AllocatableMilliCPU) * o.CPU)
 			if total := live.UsedMilliCPU + t.createCPU + t.increaseCPU; total > limit {

@@ -338,3 +338,19 @@ func admissionFrom(ctx context.Context, m providerModel) *admissionState {
 	})
 	return newAdmissionState(oc, maxSessions)
 }
+
+// overcommit returns the configured ratios of a backend.
+func (d *providerData) overcommit(infra workshop.InfrastructureType) workshop.Overcommit {
+	if d == nil || d.admission == nil {
+		return workshop.DefaultOvercommit
+	}
+	return d.admission.tally.OvercommitOf(infra)
+}
+
+// maxSessions returns the configured max_sessions, 0 for no limit.
+func (d *providerData) maxSessions() int64 {
+	if d == nil || d.admission == nil {
+		return 0
+	}
+	return d.admission.tally.MaxSessions
+}

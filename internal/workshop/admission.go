@@ -128,7 +128,7 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 	if live != nil {
 		o := a.OvercommitOf(c.Infra)
 		if cpu > 0 && live.AllocatableMilliCPU > 0 {
-			limit := int64(float64(live.AllocatableMilliCPU) * o.CPU)
+			limit := Admissible(live.AllocatableMilliCPU, o.CPU)
 			if total := live.UsedMilliCPU + t.createCPU + t.increaseCPU; total > limit {
 				if attr == "" {
 					attr = string(c.Infra) + ".overcommit.cpu"
@@ -139,7 +139,7 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 			}
 		}
 		if mem > 0 && live.AllocatableMemory > 0 {
-			limit := int64(float64(live.AllocatableMemory) * o.Memory)
+			limit := Admissible(live.AllocatableMemory, o.Memory)
 			if total := live.UsedMemory + t.createMemory + t.increaseMemory; total > limit {
 				if attr == "" {
 					attr = string(c.Infra) + ".overcommit.memory"
@@ -155,6 +155,9 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 	}
 	return &AdmissionError{Attribute: attr, Msg: strings.Join(msgs, "\n")}
 }
+
+// Admissible is what sessions may reserve together: capacity × ratio.
+func Admissible(capacity int64, ratio float64) int64 { return int64(float64(capacity) * ratio) }
 
 // describe spells how the planned figure adds up: "30 new sessions × 0.3 CPU".
 func (t *plannedTally) describe(cpu bool, format func(int64) string, unit string) string {

@@ -117,7 +117,8 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 				MarkdownDescription: "The most sessions the backends of this configuration may hold at once, at least `1`: " +
 					"every state's sessions count, as the backends list them. A plan that would create more fails before " +
 					"anything is created, with the figures; sessions that exist already are never refused (a class can always " +
-					"be re-planned and destroyed). Default no limit (the hosts' capacity still applies, see `overcommit`).",
+					"be re-planned and destroyed). When unset, `" + envMaxSessions + "`; default no limit (the hosts' capacity still " +
+					"applies, see `docker.overcommit` and `kubernetes.overcommit`).",
 				Optional:   true,
 				Validators: []validator.Int64{int64validator.AtLeast(1)},
 			},
@@ -193,7 +194,7 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 						Optional:    true,
 						Validators:  []validator.List{listvalidator.ValueStringsAre(egressCIDRValidator{})},
 					},
-					"overcommit": overcommitAttribute("Docker host", "the Docker host's CPUs and memory (`docker info`)"),
+					"overcommit": overcommitAttribute(workshop.InfraDocker, "Docker host", "the Docker host's CPUs and memory (`docker info`)"),
 				},
 				Blocks: map[string]schema.Block{
 					"registry_auth": schema.SingleNestedBlock{
@@ -309,7 +310,10 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		"docker_environment": dockerEnv, "kubernetes_environment": k8sEnv, // names only, never values
 		"gateway_configured": gw != nil,
 	})
-	data.admission = admissionFrom(ctx, m)
+	data.admission = admissionFrom(ctx, m, p.getenv, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	resp.ResourceData = data
 	resp.DataSourceData = data
 }

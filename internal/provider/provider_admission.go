@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/float64validator"
@@ -30,7 +33,7 @@ import (
 var overcommitAttrTypes = map[string]attr.Type{"cpu": types.Float64Type, "memory": types.Float64Type}
 
 // overcommitAttribute is the overcommit argument of the docker and kubernetes blocks.
-func overcommitAttribute(block, capacity string) schema.SingleNestedAttribute {
+func overcommitAttribute(infra workshop.InfrastructureType, block, capacity string) schema.SingleNestedAttribute {
 	return schema.SingleNestedAttribute{
 		MarkdownDescription: "How far the sessions' reservations may exceed " + capacity + ": before creating sessions, " +
 			"the plan adds up what the class reserves (each session's `cpu` and `memory`) and what live sessions reserve " +
@@ -41,14 +44,14 @@ func overcommitAttribute(block, capacity string) schema.SingleNestedAttribute {
 		Optional: true,
 		Attributes: map[string]schema.Attribute{
 			"cpu": schema.Float64Attribute{
-				MarkdownDescription: "Ratio of reserved CPU to the " + block + " capacity's CPUs, at least `1`. Default `" +
-					ratioString(workshop.DefaultOvercommit.CPU) + "`.",
+				MarkdownDescription: "Ratio of reserved CPU to the " + block + " capacity's CPUs, at least `1`. When unset, `" +
+					envOvercommit(infra, "cpu") + "`; default `" + ratioString(workshop.DefaultOvercommit.CPU) + "`.",
 				Optional:   true,
 				Validators: []validator.Float64{float64validator.AtLeast(1)},
 			},
 			"memory": schema.Float64Attribute{
-				MarkdownDescription: "Ratio of reserved memory to the " + block + " capacity's memory, at least `1`. Default `" +
-					ratioString(workshop.DefaultOvercommit.Memory) + "`.",
+				MarkdownDescription: "Ratio of reserved memory to the " + block + " capacity's memory, at least `1`. When unset, `" +
+					envOvercommit(infra, "memory") + "`; default `" + ratioString(workshop.DefaultOvercommit.Memory) + "`.",
 				Optional:   true,
 				Validators: []validator.Float64{float64validator.AtLeast(1)},
 			},
@@ -58,30 +61,34 @@ func overcommitAttribute(block, capacity string) schema.SingleNestedAttribute {
 
 func ratioString(f float64) string { return fmt.Sprint(f) }
 
-// overcommitFrom reads an overcommit object over the defaults; known is false when a
-// value is unknown (the admission then uses the defaults for this plan).
-func overcommitFrom(o types.Object) (workshop.Overcommit, bool) {
+// overcommitFrom reads a block's overcommit: each ratio from the object, else its
+// variable, else the default. An unknown value (known only after apply) counts as
+// unset for this plan.
+func overcommitFrom(infra workshop.InfrastructureType, o types.Object, getenv func(string) string, diags *diag.Diagnostics) workshop.Overcommit {
 	out := workshop.DefaultOvercommit
-	if o.IsUnknown() {
-		return out, false
-	}
-	if o.IsNull() {
-		return out, true
-	}
-	known := true
 	read := func(name string, dst *float64) {
-		v, ok := o.Attributes()[name].(types.Float64)
-		switch {
-		case !ok || v.IsNull():
-		case v.IsUnknown():
-			known = false
-		default:
-			*dst = v.ValueFloat64()
+		if !o.IsNull() && !o.IsUnknown() {
+			if v, ok := o.Attributes()[name].(types.Float64); ok && !v.IsNull() && !v.IsUnknown() {
+				*dst = v.ValueFloat64()
+				return
+			}
 		}
+		env := envOvercommit(infra, name)
+		raw := getenv(env)
+		if raw == "" {
+			return
+		}
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil || f < 1 || math.IsInf(f, 0) {
+			diags.AddAttributeError(path.Root(string(infra)).AtName("overcommit").AtName(name), "Invalid "+env,
+				fmt.Sprintf("%s (the fallback of %s.overcommit.%s) must be a number of at least 1, got %q.", env, infra, name, raw))
+			return
+		}
+		*dst = f
 	}
 	read("cpu", &out.CPU)
 	read("memory", &out.Memory)
-	return out, known
+	return out
 }
 
 // plannedTemplate is a template of this walk whose ID is not known yet: a new session
@@ -314,22 +321,43 @@ func (a *admissionState) warnOnce(infra workshop.InfrastructureType, diags *diag
 		fmt.Sprintf("The %s backend is configured but could not be reached, so its sessions are not counted against max_sessions.", infra))
 }
 
+// Environment fallbacks of the admission settings (attribute > variable > default):
+// a CI machine or a shared test engine relaxes them without editing configurations.
+const (
+	envMaxSessions = "NALABO_MAX_SESSIONS"
+)
+
+// envOvercommit names the variable of one ratio: NALABO_DOCKER_OVERCOMMIT_CPU.
+func envOvercommit(infra workshop.InfrastructureType, name string) string {
+	return "NALABO_" + strings.ToUpper(string(infra)) + "_OVERCOMMIT_" + strings.ToUpper(name)
+}
+
 // admissionFrom builds the admission of a provider configuration. Unknown ratios or
-// max_sessions (known only after apply) leave the defaults, and no limit, for this
-// plan; the apply walk has them.
-func admissionFrom(ctx context.Context, m providerModel) *admissionState {
-	oc := map[workshop.InfrastructureType]workshop.Overcommit{
-		workshop.InfraDocker: workshop.DefaultOvercommit, workshop.InfraKubernetes: workshop.DefaultOvercommit,
-	}
+// max_sessions (known only after apply) leave the variables' values or the defaults
+// for this plan; the apply walk has them.
+func admissionFrom(ctx context.Context, m providerModel, getenv func(string) string, diags *diag.Diagnostics) *admissionState {
+	oc := map[workshop.InfrastructureType]workshop.Overcommit{}
+	blocks := map[workshop.InfrastructureType]types.Object{workshop.InfraDocker: types.ObjectNull(overcommitAttrTypes), workshop.InfraKubernetes: types.ObjectNull(overcommitAttrTypes)}
 	if m.Docker != nil {
-		oc[workshop.InfraDocker], _ = overcommitFrom(m.Docker.Overcommit)
+		blocks[workshop.InfraDocker] = m.Docker.Overcommit
 	}
 	if m.Kubernetes != nil {
-		oc[workshop.InfraKubernetes], _ = overcommitFrom(m.Kubernetes.Overcommit)
+		blocks[workshop.InfraKubernetes] = m.Kubernetes.Overcommit
+	}
+	for infra, o := range blocks {
+		oc[infra] = overcommitFrom(infra, o, getenv, diags)
 	}
 	maxSessions := int64(0)
-	if !m.MaxSessions.IsNull() && !m.MaxSessions.IsUnknown() {
+	switch {
+	case !m.MaxSessions.IsNull() && !m.MaxSessions.IsUnknown():
 		maxSessions = m.MaxSessions.ValueInt64()
+	case getenv(envMaxSessions) != "":
+		n, err := strconv.ParseInt(getenv(envMaxSessions), 10, 64)
+		if err != nil || n < 1 {
+			diags.AddAttributeError(path.Root("max_sessions"), "Invalid "+envMaxSessions,
+				fmt.Sprintf("%s (the fallback of max_sessions) must be a whole number of at least 1, got %q.", envMaxSessions, getenv(envMaxSessions)))
+		}
+		maxSessions = n
 	}
 	tflog.Debug(ctx, "class admission", map[string]any{
 		"docker_overcommit_cpu": oc[workshop.InfraDocker].CPU, "docker_overcommit_memory": oc[workshop.InfraDocker].Memory,

@@ -2,17 +2,22 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
 // validateProviderConfig runs the provider's validation (schema validators included)
@@ -126,4 +131,83 @@ func attrPathString(p *tftypes.AttributePath) string {
 		}
 	}
 	return strings.Join(parts, ".")
+}
+
+func TestAdmissionSettingsFromEnvironment(t *testing.T) {
+	ctx := context.Background()
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	ocObj := func(cpu float64) types.Object {
+		o, _ := types.ObjectValue(overcommitAttrTypes, map[string]attr.Value{"cpu": types.Float64Value(cpu), "memory": types.Float64Null()})
+		return o
+	}
+
+	var diags diag.Diagnostics
+	a := admissionFrom(ctx, providerModel{MaxSessions: types.Int64Null()}, env(map[string]string{
+		"NALABO_DOCKER_OVERCOMMIT_CPU": "8", "NALABO_KUBERNETES_OVERCOMMIT_MEMORY": "1.5", "NALABO_MAX_SESSIONS": "40",
+	}), &diags)
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	if got := a.tally.OvercommitOf(workshop.InfraDocker); got != (workshop.Overcommit{CPU: 8, Memory: 1}) {
+		t.Errorf("docker overcommit from the environment = %+v", got)
+	}
+	if got := a.tally.OvercommitOf(workshop.InfraKubernetes); got != (workshop.Overcommit{CPU: 4, Memory: 1.5}) {
+		t.Errorf("kubernetes overcommit from the environment = %+v", got)
+	}
+	if a.tally.MaxSessions != 40 {
+		t.Errorf("max_sessions from the environment = %d", a.tally.MaxSessions)
+	}
+
+	// The configuration wins over the environment.
+	a = admissionFrom(ctx, providerModel{MaxSessions: types.Int64Value(3), Docker: &dockerModel{Overcommit: ocObj(2)}},
+		env(map[string]string{"NALABO_DOCKER_OVERCOMMIT_CPU": "8", "NALABO_MAX_SESSIONS": "40"}), &diags)
+	if got := a.tally.OvercommitOf(workshop.InfraDocker).CPU; got != 2 || a.tally.MaxSessions != 3 {
+		t.Errorf("configured cpu 2 and max_sessions 3 over the environment: got %v and %d", got, a.tally.MaxSessions)
+	}
+
+	// Bad values name the variable and the attribute it stands for.
+	for name, val := range map[string]string{"NALABO_DOCKER_OVERCOMMIT_MEMORY": "0.5", "NALABO_KUBERNETES_OVERCOMMIT_CPU": "four", "NALABO_MAX_SESSIONS": "0"} {
+		var d diag.Diagnostics
+		admissionFrom(ctx, providerModel{MaxSessions: types.Int64Null()}, env(map[string]string{name: val}), &d)
+		if !d.HasError() || !strings.Contains(d.Errors()[0].Detail(), name) || !strings.Contains(d.Errors()[0].Detail(), fmt.Sprintf("%q", val)) {
+			t.Errorf("%s=%s: diagnostics %v", name, val, d)
+		}
+	}
+}
+
+// A replaced or updated session adds only its growth: the same size counts nothing
+// (it is in the live figures already), a larger one the difference.
+func TestSessionChangeCountsReplacementOnce(t *testing.T) {
+	ctx := context.Background()
+	var diags diag.Diagnostics
+	res := func(cpu, mem string) types.Object {
+		return resourcesModel{CPU: types.StringValue(cpu), Memory: types.StringValue(mem), Storage: types.StringValue("1Gi")}.object(&diags)
+	}
+	d := &providerData{admission: newAdmissionState(nil, 0)}
+	state := workshopSessionModel{InfrastructureType: types.StringValue("docker"), EffectiveResources: res("500m", "1Gi")}
+	plan := workshopSessionModel{Participant: types.StringValue("alice"), TemplateID: types.StringUnknown(), EffectiveResources: res("0.5", "1Gi")}
+	c, ok := d.sessionChange(ctx, plan, &state)
+	if !ok || c.Create || c.MilliCPU != 0 || c.Memory != 0 || !c.CPUKnown || !c.MemoryKnown {
+		t.Errorf("same size: %+v, %v; want no growth", c, ok)
+	}
+	plan.EffectiveResources = res("750m", "512Mi")
+	c, _ = d.sessionChange(ctx, plan, &state)
+	if c.MilliCPU != 250 || c.Memory != -512<<20 {
+		t.Errorf("resized: %+v; want +250m and -512Mi", c)
+	}
+
+	// A new session whose template is planned in the same walk (unknown ID) takes the
+	// template's size; with no template planned it is not checked.
+	plan.EffectiveResources = resourcesModel{CPU: types.StringUnknown(), Memory: types.StringUnknown(), Storage: types.StringUnknown()}.object(&diags)
+	if _, ok := d.sessionChange(ctx, plan, nil); ok {
+		t.Error("a new session of an unknown template was sized without a planned template")
+	}
+	d.recordPlannedTemplate(workshop.InfraDocker, "web", workshop.Resources{CPU: "300m", Memory: "256Mi"})
+	c, ok = d.sessionChange(ctx, plan, nil)
+	if !ok || !c.Create || c.Infra != workshop.InfraDocker || c.MilliCPU != 300 || c.Memory != 256<<20 {
+		t.Errorf("new session of a planned template: %+v, %v", c, ok)
+	}
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 	"github.com/nalabo/terraform-provider-nalabo/internal/envconfig"
 	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
 type kubernetesModel struct {
@@ -104,7 +105,7 @@ func kubernetesProviderSchema() schema.SingleNestedBlock {
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.RegexMatches(dnsLabelRE, "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)")},
 			},
-			"overcommit": overcommitAttribute("cluster", "the cluster's capacity (the allocatable CPU and memory of its nodes, "+
+			"overcommit": overcommitAttribute(workshop.InfraKubernetes, "cluster", "the cluster's capacity (the allocatable CPU and memory of its nodes, "+
 				"or the control namespace's ResourceQuota on requests when that is tighter)"),
 			"egress_deny": schema.ListAttribute{
 				MarkdownDescription: "CIDRs (IPv4 and IPv6) that no session pod reaches: the `ipBlock.except` list of the egress " +

@@ -382,3 +382,15 @@ func (d *providerData) maxSessions() int64 {
 	}
 	return d.admission.tally.MaxSessions
 }
+
+// sessionDeleted tells the admission that this process deleted a session: an apply
+// that replaces a session deletes it before planning its successor as new.
+func (d *providerData) sessionDeleted(ctx context.Context, state workshopSessionModel) {
+	if d == nil || d.admission == nil {
+		return
+	}
+	res := resourcesFrom(ctx, state.EffectiveResources, &diag.Diagnostics{})
+	cpu, _ := plannedMilliCPU(res.CPU, 0, false)
+	mem, _ := plannedMemory(res.Memory, 0, false)
+	d.admission.tally.Free(workshop.InfrastructureType(state.InfrastructureType.ValueString()), cpu, mem)
+}

@@ -463,7 +463,9 @@ func (r *workshopSessionResource) Delete(ctx context.Context, req resource.Delet
 	tflog.Info(ctx, "deleting workshop session", map[string]any{"session_id": id, "participant": state.Participant.ValueString()})
 	if err := b.DeleteSession(ctx, id); err != nil {
 		addBackendError(&resp.Diagnostics, "delete the session "+id, err)
+		return
 	}
+	r.data.sessionDeleted(ctx, state)
 }
 
 // refreshSession writes a live session into the state (see mergeLiveResources).

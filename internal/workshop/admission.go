@@ -54,6 +54,10 @@ type Admission struct {
 	mu      sync.Mutex
 	planned map[InfrastructureType]*plannedTally
 	creates int // new sessions of every backend
+	// freed is what this process deleted after the snapshot: an apply replaces a
+	// session by deleting it, then planning its successor as new.
+	freed        map[InfrastructureType]*Info
+	freedSession int
 }
 
 // plannedTally is what the changes admitted (or refused) so far add on one backend.
@@ -71,7 +75,24 @@ type plannedTally struct {
 // NewAdmission returns an empty tally; a backend without an overcommit entry uses
 // DefaultOvercommit.
 func NewAdmission(overcommit map[InfrastructureType]Overcommit, maxSessions int64) *Admission {
-	return &Admission{Overcommit: overcommit, MaxSessions: maxSessions, planned: map[InfrastructureType]*plannedTally{}}
+	return &Admission{Overcommit: overcommit, MaxSessions: maxSessions, planned: map[InfrastructureType]*plannedTally{},
+		freed: map[InfrastructureType]*Info{}}
+}
+
+// Free records a session this process deleted (its reservation), so that the
+// snapshot, taken before, no longer counts it.
+func (a *Admission) Free(infra InfrastructureType, milliCPU, memory int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f := a.freed[infra]
+	if f == nil {
+		f = &Info{Type: infra}
+		a.freed[infra] = f
+	}
+	f.UsedMilliCPU += max(milliCPU, 0)
+	f.UsedMemory += max(memory, 0)
+	f.Sessions++
+	a.freedSession++
 }
 
 // OvercommitOf returns the ratios of one backend.
@@ -117,6 +138,13 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 		t.increaseCPU += cpu
 		t.increaseMemory += mem
 	}
+
+	if f := a.freed[c.Infra]; f != nil && live != nil {
+		l := *live
+		l.UsedMilliCPU, l.UsedMemory, l.Sessions = max(l.UsedMilliCPU-f.UsedMilliCPU, 0), max(l.UsedMemory-f.UsedMemory, 0), max(l.Sessions-f.Sessions, 0)
+		live = &l
+	}
+	liveSessions = max(liveSessions-a.freedSession, 0)
 
 	var msgs []string
 	attr := ""

@@ -69,3 +69,19 @@ func TestAdmissionMemoryAndMaxSessions(t *testing.T) {
 		}
 	}
 }
+
+// An apply replaces a session by deleting it and then planning its successor as a new
+// one: what this process deleted after the snapshot no longer counts.
+func TestAdmissionCountsDeletesOfThisProcess(t *testing.T) {
+	live := &Info{Type: InfraDocker, AllocatableMilliCPU: 2000, AllocatableMemory: 8 << 30, UsedMilliCPU: 2000, UsedMemory: 2 << 30, Sessions: 2}
+	a := NewAdmission(map[InfrastructureType]Overcommit{InfraDocker: {CPU: 1, Memory: 1}}, 2)
+	one := Change{Infra: InfraDocker, Create: true, MilliCPU: 1000, CPUKnown: true, Memory: 1 << 30, MemoryKnown: true}
+	if err := a.Admit(one, live, 2); err == nil {
+		t.Fatal("a full host admitted one more session (control)")
+	}
+	b := NewAdmission(map[InfrastructureType]Overcommit{InfraDocker: {CPU: 1, Memory: 1}}, 2)
+	b.Free(InfraDocker, 1000, 1<<30)
+	if err := b.Admit(one, live, 2); err != nil {
+		t.Fatalf("the successor of a deleted session was refused: %v", err)
+	}
+}

@@ -173,6 +173,20 @@ func TestAccAdmissionDocker(t *testing.T) {
 		t.Errorf("the live figures do not count the class's 3 sessions × 1 CPU: %v\n%s", m, tail(out, 3000))
 	}
 
+	// Replacing a session of a full host: the plan counts it once (no growth); the
+	// apply deletes it, then plans its successor as new, which must fit in what the
+	// delete freed. The limit is what the engine reserves now (+10m for rounding).
+	retry(t, func() (string, bool) {
+		info := liveDocker(t)
+		r := float64(info.UsedMilliCPU+10) / float64(info.AllocatableMilliCPU)
+		a.setConfig(admissionClass(name, dockerProvider(r, 0), 3))
+		out, code := a.try("apply", "-auto-approve", "-replace=nalabo_workshop_session.s[0]")
+		return fmt.Sprintf("replace on a full host (overcommit %v): exit %d:\n%s", r, code, tail(out, 3000)), code == 0
+	})
+	if got := len(workspaces(t, name)); got != 3 {
+		t.Fatalf("after the replacement: %d sessions, want 3", got)
+	}
+
 	// max_sessions: with the sessions the engine holds now, one more is refused;
 	// a limit one higher admits it (positive control).
 	retry(t, func() (string, bool) {

@@ -103,7 +103,8 @@ func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.Schema
 						Computed:            true,
 					},
 					"allocatable_cpu_millicores": schema.Int64Attribute{
-						MarkdownDescription: "CPU the host (Docker) or the nodes (Kubernetes, allocatable) can give, in millicores.",
+						MarkdownDescription: "CPU the host (Docker: its CPUs) or the cluster (Kubernetes: the allocatable of the nodes " +
+							"sessions can be scheduled on, or the control namespace's ResourceQuota on requests when tighter) can give, in millicores.",
 						Computed:            true,
 					},
 					"allocatable_memory_bytes": schema.Int64Attribute{
@@ -111,7 +112,8 @@ func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.Schema
 						Computed:            true,
 					},
 					"used_cpu_millicores": schema.Int64Attribute{
-						MarkdownDescription: "CPU reserved by the sessions: the sum of their limits (Docker) or quotas (Kubernetes), in millicores.",
+						MarkdownDescription: "CPU reserved by the sessions: the sum of their containers' limits, workspace and services (Docker), " +
+							"or of their quotas (Kubernetes), in millicores.",
 						Computed:            true,
 					},
 					"used_memory_bytes": schema.Int64Attribute{
@@ -141,7 +143,9 @@ func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.Schema
 					},
 					"details": schema.MapAttribute{
 						MarkdownDescription: "Backend-specific facts: storage and cgroup drivers, whether storage caps are enforced, " +
-							"the subnet pool (Docker); the number of nodes and the platform (Kubernetes).",
+							"the subnet pool (Docker); the number of nodes and of nodes sessions can be scheduled on, the platform, and " +
+							"`capacity_source`, where the allocatable figures come from: the nodes' allocatable, or the control " +
+							"namespace's ResourceQuota when it is tighter (Kubernetes).",
 						Computed:    true,
 						ElementType: types.StringType,
 					},

@@ -105,7 +105,7 @@ func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.Schema
 					"allocatable_cpu_millicores": schema.Int64Attribute{
 						MarkdownDescription: "CPU the host (Docker: its CPUs) or the cluster (Kubernetes: the allocatable of the nodes " +
 							"sessions can be scheduled on, or the control namespace's ResourceQuota on requests when tighter) can give, in millicores.",
-						Computed:            true,
+						Computed: true,
 					},
 					"allocatable_memory_bytes": schema.Int64Attribute{
 						MarkdownDescription: "Memory the host or the nodes can give, in bytes.",
@@ -114,7 +114,7 @@ func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.Schema
 					"used_cpu_millicores": schema.Int64Attribute{
 						MarkdownDescription: "CPU reserved by the sessions: the sum of their containers' limits, workspace and services (Docker), " +
 							"or of their quotas (Kubernetes), in millicores.",
-						Computed:            true,
+						Computed: true,
 					},
 					"used_memory_bytes": schema.Int64Attribute{
 						MarkdownDescription: "Memory reserved by the sessions, in bytes.",

@@ -136,7 +136,7 @@ func TestAccAdmissionDocker(t *testing.T) {
 		"Error: The class does not fit the Docker host",
 		"new sessions × 1 CPU planned so far)",
 		fmt.Sprintf("the Docker host has %d CPU × overcommit 1 = %d CPU", ncpu, ncpu),
-		"raise docker.overcommit", "Nothing was created",
+		"raise docker.overcommit", "No session was created.",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("refusal lacks %q:\n%s", want, tail(out, 3000))

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/float64validator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -101,6 +102,10 @@ type plannedTemplate struct {
 // admissionState is the per-process admission: the tally and what it needs.
 type admissionState struct {
 	tally *workshop.Admission
+
+	// created: this process created a session (an apply refusing a session says
+	// that the ones before it stay).
+	created atomic.Bool
 
 	mu        sync.Mutex
 	templates map[string]plannedTemplate // by infrastructure and name
@@ -203,14 +208,20 @@ func (d *providerData) admitSession(ctx context.Context, plan workshopSessionMod
 	if c.Infra == workshop.InfraKubernetes {
 		where = "the Kubernetes cluster"
 	}
-	hint := fmt.Sprintf("Nothing was created. Give the sessions less cpu or memory, create fewer sessions (or split the class "+
+	// A plan stops before any create; an apply (which plans each session again, with
+	// the values known by then) may have created some already.
+	done := "No session was created."
+	if d.admission.created.Load() {
+		done = "This session was not created (the sessions this apply created before stay)."
+	}
+	hint := fmt.Sprintf("%s Give the sessions less cpu or memory, create fewer sessions (or split the class "+
 		"between hosts), or raise %s.overcommit if %s can take more (the ratios now: cpu %s, memory %s).",
-		c.Infra, where, ratioString(d.admission.tally.OvercommitOf(c.Infra).CPU), ratioString(d.admission.tally.OvercommitOf(c.Infra).Memory))
+		done, c.Infra, where, ratioString(d.admission.tally.OvercommitOf(c.Infra).CPU), ratioString(d.admission.tally.OvercommitOf(c.Infra).Memory))
 	if ae.Attribute == "max_sessions" {
-		hint = "Nothing was created. Create fewer sessions, remove finished ones, or raise the provider's max_sessions."
+		hint = done + " Create fewer sessions, remove finished ones, or raise the provider's max_sessions."
 	}
 	diags.AddAttributeError(path.Root("participant"), "The class does not fit "+where,
-		fmt.Sprintf("Session of %q refused at plan time (%s): %s\n\n%s", c.Participant, ae.Attribute, ae.Msg, hint))
+		fmt.Sprintf("Session of %q refused (%s): %s\n\n%s", c.Participant, ae.Attribute, ae.Msg, hint))
 }
 
 // sessionChange is what a planned session adds: ok is false when its backend is not
@@ -393,4 +404,11 @@ func (d *providerData) sessionDeleted(ctx context.Context, state workshopSession
 	cpu, _ := plannedMilliCPU(res.CPU, 0, false)
 	mem, _ := plannedMemory(res.Memory, 0, false)
 	d.admission.tally.Free(workshop.InfrastructureType(state.InfrastructureType.ValueString()), cpu, mem)
+}
+
+// sessionCreating tells the admission that this process creates sessions.
+func (d *providerData) sessionCreating() {
+	if d != nil && d.admission != nil {
+		d.admission.created.Store(true)
+	}
 }

@@ -69,6 +69,12 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 		planSessionCreate(&plan, &resp.Diagnostics)
 		plan.AccessURL = r.data.accessURL(plan.ID, plan.ExpiresAt)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		if counted, d := req.Private.GetKey(ctx, privateAdmissionKey); len(counted) > 0 && !d.HasError() {
+			// The create half of a replacement (Terraform plans it again with a null
+			// prior state and the private data of the first call): counted there.
+			resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateAdmissionKey, nil)...)
+			return
+		}
 		r.data.admitSession(ctx, plan, nil, &resp.Diagnostics)
 		return
 	}
@@ -92,6 +98,9 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 	resp.RequiresReplace = append(resp.RequiresReplace, replace...)
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 	r.data.admitSession(ctx, plan, &state, &resp.Diagnostics)
+	// Should Terraform replace the session, it plans the create half again with this
+	// private data: the growth was counted here.
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateAdmissionKey, []byte(`"counted"`))...)
 }
 
 // planSessionCreate fills what the configuration and the template ID tell already:
@@ -274,6 +283,7 @@ func (r *workshopSessionResource) Create(ctx context.Context, req resource.Creat
 		"cpu": spec.Resources.CPU, "memory": spec.Resources.Memory, "storage": spec.Resources.Storage,
 		"expires_at": formatTime(spec.ExpiresAt),
 	}
+	r.data.sessionCreating()
 	adopted, err := adoptOrClean(ctx, b, spec, duration)
 	if err != nil {
 		addBackendError(&resp.Diagnostics, fmt.Sprintf("create the session of %s", spec.Participant), err)

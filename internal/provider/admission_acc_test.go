@@ -112,8 +112,18 @@ func liveDocker(t *testing.T) *workshop.Info {
 
 var liveFiguresRE = regexp.MustCompile(`\+ ([0-9.]+) reserved by (\d+) live sessions`)
 
+// clearAdmissionEnv keeps a CI machine's relaxed admission settings out of the tests
+// of admission.
+func clearAdmissionEnv(t *testing.T) {
+	for _, name := range []string{envMaxSessions, envOvercommit(workshop.InfraDocker, "cpu"), envOvercommit(workshop.InfraDocker, "memory"),
+		envOvercommit(workshop.InfraKubernetes, "cpu"), envOvercommit(workshop.InfraKubernetes, "memory")} {
+		t.Setenv(name, "")
+	}
+}
+
 func TestAccAdmissionDocker(t *testing.T) {
 	requireDockerAcc(t)
+	clearAdmissionEnv(t)
 	acctest.RequireTerraform(t)
 	name := acctest.RandName("adm")
 	bin := buildProvider(t)

@@ -58,6 +58,7 @@ resource "nalabo_workshop_session" "s" {
 func TestAccKubernetesAdmission(t *testing.T) {
 	kubeconfig := k8sKubeconfig(t)
 	acctest.RequireTerraform(t)
+	clearAdmissionEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	nodes, err := k8sAdmin(t).CoreV1().Nodes().List(ctx, metav1.ListOptions{})

@@ -19,7 +19,15 @@ provider "nalabo" {
     # What sessions of templates with egress = "restricted" (the default) cannot reach,
     # besides the Docker host and other sessions. Add your LAN/VPN/cluster ranges.
     egress_deny = ["169.254.169.254/32", "fd00:ec2::254/128"]
+    # Class admission: a plan whose new or grown sessions would reserve more than the
+    # host's CPUs × cpu (or its memory × memory), counting every state's live sessions,
+    # fails before anything is created, with the figures. Also NALABO_DOCKER_OVERCOMMIT_CPU
+    # and NALABO_DOCKER_OVERCOMMIT_MEMORY.
+    overcommit = { cpu = 4, memory = 1 }
   }
+  # At most this many sessions on the provider's backends together (every state's;
+  # also NALABO_MAX_SESSIONS). Default no limit.
+  # max_sessions = 60
 }
 
 # A remote engine over TLS, pulling from a private registry. The password can also
@@ -63,6 +71,9 @@ provider "nalabo" {
     # Addresses no session pod reaches (the except list of each session's egress
     # NetworkPolicy; default: the cloud metadata addresses, keep them when you add yours).
     egress_deny = ["169.254.169.254/32", "fd00:ec2::254/128", "10.0.0.0/8"]
+    # The capacity is the allocatable of the schedulable nodes, or a ResourceQuota on
+    # requests in the control namespace when that is tighter (a budget for the classes).
+    overcommit = { cpu = 4, memory = 1 }
   }
 }
 

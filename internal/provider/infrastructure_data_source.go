@@ -31,6 +31,7 @@ type infrastructureModel struct {
 	Backends     types.Map    `tfsdk:"backends"`
 	AllReachable types.Bool   `tfsdk:"all_reachable"`
 	Sessions     types.Int64  `tfsdk:"sessions"`
+	MaxSessions  types.Int64  `tfsdk:"max_sessions"`
 }
 
 var infrastructureBackendAttrTypes = map[string]attr.Type{
@@ -45,6 +46,10 @@ var infrastructureBackendAttrTypes = map[string]attr.Type{
 	"used_cpu_millicores":        types.Int64Type,
 	"used_memory_bytes":          types.Int64Type,
 	"sessions":                   types.Int64Type,
+	"overcommit_cpu":             types.Float64Type,
+	"overcommit_memory":          types.Float64Type,
+	"admissible_cpu_millicores":  types.Int64Type,
+	"admissible_memory_bytes":    types.Int64Type,
 	"details":                    types.MapType{ElemType: types.StringType},
 }
 
@@ -98,16 +103,18 @@ func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.Schema
 						Computed:            true,
 					},
 					"allocatable_cpu_millicores": schema.Int64Attribute{
-						MarkdownDescription: "CPU the host (Docker) or the nodes (Kubernetes, allocatable) can give, in millicores.",
-						Computed:            true,
+						MarkdownDescription: "CPU the host (Docker: its CPUs) or the cluster (Kubernetes: the allocatable of the nodes " +
+							"sessions can be scheduled on, or the control namespace's ResourceQuota on requests when tighter) can give, in millicores.",
+						Computed: true,
 					},
 					"allocatable_memory_bytes": schema.Int64Attribute{
 						MarkdownDescription: "Memory the host or the nodes can give, in bytes.",
 						Computed:            true,
 					},
 					"used_cpu_millicores": schema.Int64Attribute{
-						MarkdownDescription: "CPU reserved by the sessions: the sum of their limits (Docker) or quotas (Kubernetes), in millicores.",
-						Computed:            true,
+						MarkdownDescription: "CPU reserved by the sessions: the sum of their containers' limits, workspace and services (Docker), " +
+							"or of their quotas (Kubernetes), in millicores.",
+						Computed: true,
 					},
 					"used_memory_bytes": schema.Int64Attribute{
 						MarkdownDescription: "Memory reserved by the sessions, in bytes.",
@@ -117,9 +124,28 @@ func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.Schema
 						MarkdownDescription: "Sessions the backend holds (every template, every Terraform configuration).",
 						Computed:            true,
 					},
+					"overcommit_cpu": schema.Float64Attribute{
+						MarkdownDescription: "The configured ratio of reserved CPU to `allocatable_cpu_millicores` (`docker.overcommit.cpu` or `kubernetes.overcommit.cpu`).",
+						Computed:            true,
+					},
+					"overcommit_memory": schema.Float64Attribute{
+						MarkdownDescription: "The configured ratio of reserved memory to `allocatable_memory_bytes`.",
+						Computed:            true,
+					},
+					"admissible_cpu_millicores": schema.Int64Attribute{
+						MarkdownDescription: "CPU the sessions may reserve together (allocatable × overcommit): a plan whose new " +
+							"or grown sessions would take `used_cpu_millicores` beyond it fails before anything is created.",
+						Computed: true,
+					},
+					"admissible_memory_bytes": schema.Int64Attribute{
+						MarkdownDescription: "Memory the sessions may reserve together (allocatable × overcommit), in bytes.",
+						Computed:            true,
+					},
 					"details": schema.MapAttribute{
 						MarkdownDescription: "Backend-specific facts: storage and cgroup drivers, whether storage caps are enforced, " +
-							"the subnet pool (Docker); the number of nodes and the platform (Kubernetes).",
+							"the subnet pool (Docker); the number of nodes and of nodes sessions can be scheduled on, the platform, and " +
+							"`capacity_source`, where the allocatable figures come from: the nodes' allocatable, or the control " +
+							"namespace's ResourceQuota when it is tighter (Kubernetes).",
 						Computed:    true,
 						ElementType: types.StringType,
 					},
@@ -131,6 +157,10 @@ func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.Schema
 			},
 			"sessions": schema.Int64Attribute{
 				MarkdownDescription: "Sessions on every reachable backend together.",
+				Computed:            true,
+			},
+			"max_sessions": schema.Int64Attribute{
+				MarkdownDescription: "The provider's `max_sessions`: the most sessions `sessions` may reach; null when there is no limit.",
 				Computed:            true,
 			},
 		},
@@ -157,7 +187,7 @@ func (d *infrastructureDataSource) Read(ctx context.Context, _ datasource.ReadRe
 		} else {
 			total += int64(info.Sessions)
 		}
-		entries[string(infra)] = infrastructureEntry(ctx, infra, info, errText, &resp.Diagnostics)
+		entries[string(infra)] = infrastructureEntry(ctx, infra, info, errText, d.data.overcommit(infra), &resp.Diagnostics)
 	}
 	backends, diags := types.MapValue(types.ObjectType{AttrTypes: infrastructureBackendAttrTypes}, entries)
 	resp.Diagnostics.Append(diags...)
@@ -166,6 +196,10 @@ func (d *infrastructureDataSource) Read(ctx context.Context, _ datasource.ReadRe
 		Backends:     backends,
 		AllReachable: types.BoolValue(allReachable),
 		Sessions:     types.Int64Value(total),
+		MaxSessions:  types.Int64Null(),
+	}
+	if n := d.data.maxSessions(); n > 0 {
+		m.MaxSessions = types.Int64Value(n)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
@@ -192,7 +226,8 @@ func diagText(diags diag.Diagnostics) string {
 	return strings.Join(parts, "; ")
 }
 
-func infrastructureEntry(ctx context.Context, infra workshop.InfrastructureType, info *workshop.Info, errText string, diags *diag.Diagnostics) attr.Value {
+func infrastructureEntry(ctx context.Context, infra workshop.InfrastructureType, info *workshop.Info, errText string,
+	oc workshop.Overcommit, diags *diag.Diagnostics) attr.Value {
 	v := map[string]attr.Value{
 		"type":                       types.StringValue(string(infra)),
 		"reachable":                  types.BoolValue(info != nil),
@@ -205,6 +240,10 @@ func infrastructureEntry(ctx context.Context, infra workshop.InfrastructureType,
 		"used_cpu_millicores":        types.Int64Null(),
 		"used_memory_bytes":          types.Int64Null(),
 		"sessions":                   types.Int64Null(),
+		"overcommit_cpu":             types.Float64Value(oc.CPU),
+		"overcommit_memory":          types.Float64Value(oc.Memory),
+		"admissible_cpu_millicores":  types.Int64Null(),
+		"admissible_memory_bytes":    types.Int64Null(),
 		"details":                    types.MapNull(types.StringType),
 	}
 	if info == nil {
@@ -218,6 +257,8 @@ func infrastructureEntry(ctx context.Context, infra workshop.InfrastructureType,
 		v["used_cpu_millicores"] = types.Int64Value(info.UsedMilliCPU)
 		v["used_memory_bytes"] = types.Int64Value(info.UsedMemory)
 		v["sessions"] = types.Int64Value(int64(info.Sessions))
+		v["admissible_cpu_millicores"] = types.Int64Value(workshop.Admissible(info.AllocatableMilliCPU, oc.CPU))
+		v["admissible_memory_bytes"] = types.Int64Value(workshop.Admissible(info.AllocatableMemory, oc.Memory))
 		details := info.Details
 		if details == nil {
 			details = map[string]string{}

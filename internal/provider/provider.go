@@ -76,6 +76,8 @@ type providerModel struct {
 	Docker     *dockerModel     `tfsdk:"docker"`
 	Kubernetes *kubernetesModel `tfsdk:"kubernetes"`
 	Gateway    *gatewayModel    `tfsdk:"gateway"`
+	// MaxSessions caps the sessions of every configured backend together.
+	MaxSessions types.Int64 `tfsdk:"max_sessions"`
 }
 
 type dockerModel struct {
@@ -91,6 +93,7 @@ type dockerModel struct {
 	KeyMaterial        types.String       `tfsdk:"key_material"`
 	RegistryAuth       *registryAuthModel `tfsdk:"registry_auth"`
 	EgressDeny         types.List         `tfsdk:"egress_deny"`
+	Overcommit         types.Object       `tfsdk:"overcommit"`
 }
 
 type registryAuthModel struct {
@@ -109,6 +112,17 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 		MarkdownDescription: "The Nalabo provider gives every participant of a workshop an isolated, " +
 			"resource-limited environment on Docker or Kubernetes, runs commands and checks in it, " +
 			"and removes every trace on `terraform destroy`.",
+		Attributes: map[string]schema.Attribute{
+			"max_sessions": schema.Int64Attribute{
+				MarkdownDescription: "The most sessions the backends of this configuration may hold at once, at least `1`: " +
+					"every state's sessions count, as the backends list them. A plan that would create more fails before " +
+					"anything is created, with the figures; sessions that exist already are never refused (a class can always " +
+					"be re-planned and destroyed). When unset, `" + envMaxSessions + "`; default no limit (the hosts' capacity still " +
+					"applies, see `docker.overcommit` and `kubernetes.overcommit`).",
+				Optional:   true,
+				Validators: []validator.Int64{int64validator.AtLeast(1)},
+			},
+		},
 		Blocks: map[string]schema.Block{
 			"docker": schema.SingleNestedBlock{
 				MarkdownDescription: "The Docker engine sessions of `docker` templates run on. " +
@@ -180,6 +194,7 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 						Optional:    true,
 						Validators:  []validator.List{listvalidator.ValueStringsAre(egressCIDRValidator{})},
 					},
+					"overcommit": overcommitAttribute(workshop.InfraDocker, "Docker host", "the Docker host's CPUs and memory (`docker info`)"),
 				},
 				Blocks: map[string]schema.Block{
 					"registry_auth": schema.SingleNestedBlock{
@@ -295,6 +310,10 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		"docker_environment": dockerEnv, "kubernetes_environment": k8sEnv, // names only, never values
 		"gateway_configured": gw != nil,
 	})
+	data.admission = admissionFrom(ctx, m, p.getenv, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	resp.ResourceData = data
 	resp.DataSourceData = data
 }

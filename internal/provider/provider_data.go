@@ -32,6 +32,9 @@ type providerData struct {
 	// gateway signs sessions' access_url; nil when no gateway is configured.
 	gateway        *gatewaySigner
 	gatewayUnknown bool
+
+	// admission tallies this process's planned sessions (provider_admission.go).
+	admission *admissionState
 }
 
 // vclusterConfig returns the configured vCluster settings; ok is false when the
@@ -53,6 +56,9 @@ type lazyBackend struct {
 	once sync.Once
 	b    backendImpl
 	err  error
+	// ping is what the first ping said: the admission's snapshot of live reservations,
+	// taken before this process changed anything on the backend.
+	ping *workshop.Info
 }
 
 func newLazyBackend(name string, newFn func() (backendImpl, error), endpoint string) *lazyBackend {
@@ -66,13 +72,23 @@ func (l *lazyBackend) get(ctx context.Context) (backendImpl, error) {
 			l.err = err
 			return
 		}
-		if _, err := b.Ping(ctx); err != nil {
+		info, err := b.Ping(ctx)
+		if err != nil {
 			l.err = err
 			return
 		}
-		l.b = b
+		l.b, l.ping = b, info
 	})
 	return l.b, l.err
+}
+
+// info is the first ping's answer; call it only after get (which it follows through
+// once), nil when the ping failed.
+func (l *lazyBackend) info() *workshop.Info {
+	if l == nil {
+		return nil
+	}
+	return l.ping
 }
 
 // Backend returns the backend of an infrastructure type, or an error diagnostic that

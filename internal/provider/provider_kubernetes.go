@@ -19,6 +19,7 @@ import (
 	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 	"github.com/nalabo/terraform-provider-nalabo/internal/envconfig"
 	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
 type kubernetesModel struct {
@@ -33,6 +34,7 @@ type kubernetesModel struct {
 	Exec                 *k8sExecModel  `tfsdk:"exec"`
 	VCluster             *vclusterModel `tfsdk:"vcluster"`
 	EgressDeny           types.List     `tfsdk:"egress_deny"`
+	Overcommit           types.Object   `tfsdk:"overcommit"`
 }
 
 type k8sExecModel struct {
@@ -103,6 +105,8 @@ func kubernetesProviderSchema() schema.SingleNestedBlock {
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.RegexMatches(dnsLabelRE, "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)")},
 			},
+			"overcommit": overcommitAttribute(workshop.InfraKubernetes, "cluster", "the cluster's capacity (the allocatable CPU and memory of its nodes, "+
+				"or the control namespace's ResourceQuota on requests when that is tighter)"),
 			"egress_deny": schema.ListAttribute{
 				MarkdownDescription: "CIDRs (IPv4 and IPv6) that no session pod reaches: the `ipBlock.except` list of the egress " +
 					"NetworkPolicy every session namespace gets (namespace and vCluster isolation). Default: the cloud metadata " +

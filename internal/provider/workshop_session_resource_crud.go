@@ -52,7 +52,8 @@ func (r *workshopSessionResource) clock() time.Time {
 // outside Terraform is put back), expires_at follows duration, a storage change
 // replaces a Docker session, a degraded session (part of it removed outside
 // Terraform) is replaced so that Delete cleans the remains and Create builds anew, and
-// a vcluster session follows the provider's vCluster settings (planVCluster).
+// a vcluster session follows the provider's vCluster settings (planVCluster), and
+// what the session adds must fit its backend (admitSession).
 func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		return // destroy
@@ -68,6 +69,15 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 		planSessionCreate(&plan, &resp.Diagnostics)
 		plan.AccessURL = r.data.accessURL(plan.ID, plan.ExpiresAt)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+		if counted, d := req.Private.GetKey(ctx, privateAdmissionKey); len(counted) > 0 && !d.HasError() {
+			// The create half of a replacement (Terraform plans it again with a null
+			// prior state and the private data of the first call): counted there.
+			if resp.Private != nil {
+				resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateAdmissionKey, nil)...)
+			}
+			return
+		}
+		r.data.admitSession(ctx, plan, nil, &resp.Diagnostics)
 		return
 	}
 
@@ -89,6 +99,12 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 	}
 	resp.RequiresReplace = append(resp.RequiresReplace, replace...)
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	r.data.admitSession(ctx, plan, &state, &resp.Diagnostics)
+	// Should Terraform replace the session, it plans the create half again with this
+	// private data: the growth was counted here.
+	if resp.Private != nil { // nil only in unit tests that build the response by hand
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateAdmissionKey, []byte(`"counted"`))...)
+	}
 }
 
 // planSessionCreate fills what the configuration and the template ID tell already:
@@ -271,6 +287,7 @@ func (r *workshopSessionResource) Create(ctx context.Context, req resource.Creat
 		"cpu": spec.Resources.CPU, "memory": spec.Resources.Memory, "storage": spec.Resources.Storage,
 		"expires_at": formatTime(spec.ExpiresAt),
 	}
+	r.data.sessionCreating()
 	adopted, err := adoptOrClean(ctx, b, spec, duration)
 	if err != nil {
 		addBackendError(&resp.Diagnostics, fmt.Sprintf("create the session of %s", spec.Participant), err)
@@ -460,7 +477,9 @@ func (r *workshopSessionResource) Delete(ctx context.Context, req resource.Delet
 	tflog.Info(ctx, "deleting workshop session", map[string]any{"session_id": id, "participant": state.Participant.ValueString()})
 	if err := b.DeleteSession(ctx, id); err != nil {
 		addBackendError(&resp.Diagnostics, "delete the session "+id, err)
+		return
 	}
+	r.data.sessionDeleted(ctx, state)
 }
 
 // refreshSession writes a live session into the state (see mergeLiveResources).

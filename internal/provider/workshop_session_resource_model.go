@@ -200,6 +200,10 @@ type inheritedSettings struct {
 
 const privateInheritedKey = "inherited"
 
+// privateAdmissionKey marks a plan whose growth the class admission counted: the
+// create half of a replacement is not counted again (provider_admission.go).
+const privateAdmissionKey = "admission"
+
 // privateReapedKey marks a session that expired and is gone (kept in state as expired).
 const privateReapedKey = "reaped"
 

@@ -232,6 +232,14 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 			plan.ID, plan.Digest, plan.Images = state.ID, state.Digest, state.Images
 		}
 	}
+	if plan.ID.IsUnknown() && knownString(plan.InfrastructureType) && knownString(plan.Name) {
+		// Sessions planned with this template see an unknown template_id: admission
+		// takes their size from here.
+		res := resourcesFrom(ctx, plan.EffectiveResources, &resp.Diagnostics)
+		if knownString(res.CPU) && knownString(res.Memory) {
+			r.data.recordPlannedTemplate(workshop.InfrastructureType(plan.InfrastructureType.ValueString()), plan.Name.ValueString(), res.workshop())
+		}
+	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 

@@ -167,18 +167,22 @@ func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 	return out, nil
 }
 
-// addUsage counts workspace containers and adds up their limits (one inspect each,
-// a few at a time: list data has no limits).
+// addUsage counts the sessions (their workspace containers) and adds up what every
+// session container reserves, workspace and Compose services (their limits share the
+// session's budget), one inspect each, a few at a time: list data has no limits, and
+// the creation labels miss later updates.
 func (b *Backend) addUsage(ctx context.Context, out *workshop.Info) error {
-	list, err := b.listWorkspaces(ctx)
+	list, err := b.listSessionContainers(ctx)
 	if err != nil {
 		return err
 	}
-	out.Sessions = len(list)
 	var cpu, mem atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, c := range list {
+		if c.Labels[workshop.LabelRole] == workshop.RoleWorkspace {
+			out.Sessions++
+		}
 		g.Go(func() error {
 			ins, err := b.cli.ContainerInspect(gctx, c.ID)
 			if isNotFound(err) {
@@ -201,19 +205,27 @@ func (b *Backend) addUsage(ctx context.Context, out *workshop.Info) error {
 	return nil
 }
 
-// listWorkspaces lists every workspace container the provider manages (label filter).
-func (b *Backend) listWorkspaces(ctx context.Context) ([]container.Summary, error) {
+// listSessionContainers lists the workspace and service containers of every session
+// the provider manages (label filter; the role is checked here, since label filters
+// only AND).
+func (b *Backend) listSessionContainers(ctx context.Context) ([]container.Summary, error) {
 	list, err := b.cli.ContainerList(ctx, container.ListOptions{
 		All: true,
 		Filters: labelFilters(
 			workshop.LabelManagedBy+"="+workshop.ManagedByValue,
-			workshop.LabelRole+"="+workshop.RoleWorkspace,
+			workshop.LabelSession,
 		),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list workspace containers: %w", err)
+		return nil, fmt.Errorf("list session containers: %w", err)
 	}
-	return list, nil
+	out := list[:0]
+	for _, c := range list {
+		if r := c.Labels[workshop.LabelRole]; r == workshop.RoleWorkspace || r == workshop.RoleService {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 func storageEnforcedDetail(mode int32) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -31,11 +32,21 @@ func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
+	schedulable := 0
 	for _, n := range nodes.Items {
+		if !sessionSchedulable(&n) {
+			continue // cordoned, or tainted against pods without tolerations (sessions')
+		}
+		schedulable++
 		info.AllocatableMilliCPU += n.Status.Allocatable.Cpu().MilliValue()
 		info.AllocatableMemory += n.Status.Allocatable.Memory().Value()
 	}
 	info.Details["nodes"] = fmt.Sprint(len(nodes.Items))
+	info.Details["schedulable_nodes"] = fmt.Sprint(schedulable)
+	info.Details["capacity_source"] = "nodes' allocatable"
+	if err := b.controlQuota(ctx, info); err != nil {
+		return nil, err
+	}
 	quotas, err := b.cs.CoreV1().ResourceQuotas("").List(ctx, metav1.ListOptions{LabelSelector: sessionSelector()})
 	if err != nil {
 		return nil, fmt.Errorf("list session quotas: %w", err)
@@ -50,4 +61,52 @@ func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 	}
 	info.Sessions = len(quotas.Items)
 	return info, nil
+}
+
+// sessionSchedulable reports whether session pods (no tolerations) can run on a node.
+func sessionSchedulable(n *corev1.Node) bool {
+	if n.Spec.Unschedulable {
+		return false
+	}
+	for _, t := range n.Spec.Taints {
+		if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
+			return false
+		}
+	}
+	return true
+}
+
+// controlQuota lowers the capacity to the control namespace's ResourceQuota on requests
+// when one is set and tighter than the nodes: an administrator's budget for the
+// provider's classes (sessions live in their own namespaces, so Kubernetes does not
+// enforce it on them; the class admission does). A quota the provider cannot read is
+// no budget.
+func (b *Backend) controlQuota(ctx context.Context, info *workshop.Info) error {
+	quotas, err := b.cs.CoreV1().ResourceQuotas(b.cfg.Namespace).List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list the resource quotas of the control namespace %s: %w", b.cfg.Namespace, err)
+	}
+	for _, q := range quotas.Items {
+		if q.Labels[workshop.LabelSession] != "" {
+			continue
+		}
+		tighter := false
+		for _, name := range []corev1.ResourceName{corev1.ResourceRequestsCPU, corev1.ResourceCPU} {
+			if c, ok := q.Spec.Hard[name]; ok && (c.MilliValue() < info.AllocatableMilliCPU || info.AllocatableMilliCPU == 0) {
+				info.AllocatableMilliCPU, tighter = c.MilliValue(), true
+			}
+		}
+		for _, name := range []corev1.ResourceName{corev1.ResourceRequestsMemory, corev1.ResourceMemory} {
+			if m, ok := q.Spec.Hard[name]; ok && (m.Value() < info.AllocatableMemory || info.AllocatableMemory == 0) {
+				info.AllocatableMemory, tighter = m.Value(), true
+			}
+		}
+		if tighter {
+			info.Details["capacity_source"] = "ResourceQuota " + b.cfg.Namespace + "/" + q.Name
+		}
+	}
+	return nil
 }

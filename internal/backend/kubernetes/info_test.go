@@ -1,0 +1,73 @@
+package kubernetes
+
+import (
+	"context"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+func node(name, cpu, mem string, mutate func(*corev1.Node)) *corev1.Node {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.NodeStatus{Allocatable: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem),
+	}}}
+	if mutate != nil {
+		mutate(n)
+	}
+	return n
+}
+
+// The capacity is the allocatable of the nodes sessions can run on, lowered by the
+// control namespace's quota when that is tighter; sessions' quotas are what is used.
+func TestPingCapacity(t *testing.T) {
+	sessionQuota := quotaObject(metav1.ObjectMeta{Name: "nalabo-quota", Namespace: "nalabo-session-abc",
+		Labels: map[string]string{workshop.LabelManagedBy: workshop.ManagedByValue, workshop.LabelSession: "abc"}},
+		workshop.ParsedResources{MilliCPU: 300, MemoryBytes: 256 << 20})
+	objs := []runtime.Object{
+		node("a", "2", "8Gi", nil),
+		node("b", "1500m", "4Gi", nil),
+		node("cordoned", "4", "16Gi", func(n *corev1.Node) { n.Spec.Unschedulable = true }),
+		node("control-plane", "4", "16Gi", func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule}}
+		}),
+		sessionQuota,
+	}
+	ping := func(extra ...runtime.Object) *workshop.Info {
+		t.Helper()
+		all := append(append([]runtime.Object{}, objs...), extra...)
+		b := &Backend{cfg: Config{Namespace: "nalabo"}, rest: &rest.Config{Host: "https://fake"}, cs: fake.NewClientset(all...)}
+		info, err := b.Ping(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	info := ping()
+	if info.AllocatableMilliCPU != 3500 || info.AllocatableMemory != 12<<30 {
+		t.Errorf("allocatable = %dm, %d bytes; want 3500m and 12Gi (schedulable nodes only)", info.AllocatableMilliCPU, info.AllocatableMemory)
+	}
+	if info.UsedMilliCPU != 300 || info.UsedMemory != 256<<20 || info.Sessions != 1 {
+		t.Errorf("used = %dm, %d bytes, %d sessions; want 300m, 256Mi, 1", info.UsedMilliCPU, info.UsedMemory, info.Sessions)
+	}
+	if info.Details["capacity_source"] != "nodes' allocatable" || info.Details["schedulable_nodes"] != "2" {
+		t.Errorf("details = %v", info.Details)
+	}
+
+	// A tighter quota in the control namespace is the class budget.
+	budget := &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "classes", Namespace: "nalabo"}, Spec: corev1.ResourceQuotaSpec{
+		Hard: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("1"), corev1.ResourceRequestsMemory: resource.MustParse("64Gi")}}}
+	info = ping(budget)
+	if info.AllocatableMilliCPU != 1000 || info.AllocatableMemory != 12<<30 {
+		t.Errorf("with a 1-CPU quota: allocatable = %dm, %d bytes; want 1000m and 12Gi (the tighter of each)", info.AllocatableMilliCPU, info.AllocatableMemory)
+	}
+	if info.Details["capacity_source"] != "ResourceQuota nalabo/classes" {
+		t.Errorf("capacity_source = %q", info.Details["capacity_source"])
+	}
+}

@@ -1,0 +1,213 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/provider"
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+// validateProviderConfig runs the provider's validation (schema validators included)
+// over a configuration with the given top-level attributes and docker and kubernetes
+// overcommit objects (nil: null), and returns the error diagnostics.
+func validateProviderConfig(t *testing.T, top map[string]tftypes.Value, dockerOC, k8sOC map[string]tftypes.Value) []*tfprotov6.Diagnostic {
+	t.Helper()
+	ctx := context.Background()
+	p := newTestProvider()
+	var sr provider.SchemaResponse
+	p.Schema(ctx, provider.SchemaRequest{}, &sr)
+	typ := acctest.As[tftypes.Object](t, sr.Schema.Type().TerraformType(ctx))
+	null := func(ot tftypes.Object, set map[string]tftypes.Value) tftypes.Value {
+		vals := map[string]tftypes.Value{}
+		for name, at := range ot.AttributeTypes {
+			if v, ok := set[name]; ok {
+				vals[name] = v
+			} else {
+				vals[name] = tftypes.NewValue(at, nil)
+			}
+		}
+		return tftypes.NewValue(ot, vals)
+	}
+	block := func(name string, oc map[string]tftypes.Value) {
+		if oc == nil {
+			return
+		}
+		bt := acctest.As[tftypes.Object](t, typ.AttributeTypes[name])
+		ot := acctest.As[tftypes.Object](t, bt.AttributeTypes["overcommit"])
+		if top == nil {
+			top = map[string]tftypes.Value{}
+		}
+		set := map[string]tftypes.Value{"overcommit": null(ot, oc)}
+		if name == "kubernetes" {
+			kc := filepath.Join(t.TempDir(), "kubeconfig") // checked to exist, never dialled: validation only
+			if err := os.WriteFile(kc, []byte("apiVersion: v1\nkind: Config\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			set["config_path"] = tftypes.NewValue(tftypes.String, kc)
+		}
+		top[name] = null(bt, set)
+	}
+	block("docker", dockerOC)
+	block("kubernetes", k8sOC)
+	cfg, err := tfprotov6.NewDynamicValue(typ, null(typ, top))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := providerserver.NewProtocol6(p)()
+	resp, err := srv.ValidateProviderConfig(ctx, &tfprotov6.ValidateProviderConfigRequest{Config: &cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs []*tfprotov6.Diagnostic
+	for _, d := range resp.Diagnostics {
+		if d.Severity == tfprotov6.DiagnosticSeverityError {
+			errs = append(errs, d)
+		}
+	}
+	return errs
+}
+
+func TestAdmissionSettingsValidation(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("K8S_ENDPOINT", "")
+	num := func(f float64) tftypes.Value { return tftypes.NewValue(tftypes.Number, f) }
+	cases := []struct {
+		name             string
+		top              map[string]tftypes.Value
+		docker, k8s      map[string]tftypes.Value
+		wantPath, wantIn string // "" wants no error
+	}{
+		{name: "valid", top: map[string]tftypes.Value{"max_sessions": num(30)},
+			docker: map[string]tftypes.Value{"cpu": num(4), "memory": num(1)}, k8s: map[string]tftypes.Value{"cpu": num(1.5)}},
+		{name: "max_sessions 0", top: map[string]tftypes.Value{"max_sessions": num(0)},
+			wantPath: "max_sessions", wantIn: "value must be at least 1, got: 0"},
+		{name: "docker cpu below 1", docker: map[string]tftypes.Value{"cpu": num(0.5)},
+			wantPath: "docker.overcommit.cpu", wantIn: "must be at least 1.000000, got: 0.500000"},
+		{name: "kubernetes memory below 1", k8s: map[string]tftypes.Value{"memory": num(0.9)},
+			wantPath: "kubernetes.overcommit.memory", wantIn: "must be at least 1.000000, got: 0.900000"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			errs := validateProviderConfig(t, c.top, c.docker, c.k8s)
+			if c.wantPath == "" {
+				if len(errs) > 0 {
+					t.Fatalf("valid settings refused: %s: %s", errs[0].Summary, errs[0].Detail)
+				}
+				return
+			}
+			if len(errs) != 1 {
+				t.Fatalf("want one error, got %d: %+v", len(errs), errs)
+			}
+			e := errs[0]
+			if got := attrPathString(e.Attribute); got != c.wantPath || !strings.Contains(e.Detail, c.wantPath) || !strings.Contains(e.Detail, c.wantIn) {
+				t.Errorf("error at %s: %s: %s; want it at %s saying %q", got, e.Summary, e.Detail, c.wantPath, c.wantIn)
+			}
+		})
+	}
+}
+
+// attrPathString renders a protocol attribute path as "docker.overcommit.cpu".
+func attrPathString(p *tftypes.AttributePath) string {
+	if p == nil {
+		return ""
+	}
+	var parts []string
+	for _, s := range p.Steps() {
+		if n, ok := s.(tftypes.AttributeName); ok {
+			parts = append(parts, string(n))
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+func TestAdmissionSettingsFromEnvironment(t *testing.T) {
+	ctx := context.Background()
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	ocObj := func(cpu float64) types.Object {
+		o, _ := types.ObjectValue(overcommitAttrTypes, map[string]attr.Value{"cpu": types.Float64Value(cpu), "memory": types.Float64Null()})
+		return o
+	}
+
+	var diags diag.Diagnostics
+	a := admissionFrom(ctx, providerModel{MaxSessions: types.Int64Null()}, env(map[string]string{
+		"NALABO_DOCKER_OVERCOMMIT_CPU": "8", "NALABO_KUBERNETES_OVERCOMMIT_MEMORY": "1.5", "NALABO_MAX_SESSIONS": "40",
+	}), &diags)
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	if got := a.tally.OvercommitOf(workshop.InfraDocker); got != (workshop.Overcommit{CPU: 8, Memory: 1}) {
+		t.Errorf("docker overcommit from the environment = %+v", got)
+	}
+	if got := a.tally.OvercommitOf(workshop.InfraKubernetes); got != (workshop.Overcommit{CPU: 4, Memory: 1.5}) {
+		t.Errorf("kubernetes overcommit from the environment = %+v", got)
+	}
+	if a.tally.MaxSessions != 40 {
+		t.Errorf("max_sessions from the environment = %d", a.tally.MaxSessions)
+	}
+
+	// The configuration wins over the environment.
+	a = admissionFrom(ctx, providerModel{MaxSessions: types.Int64Value(3), Docker: &dockerModel{Overcommit: ocObj(2)}},
+		env(map[string]string{"NALABO_DOCKER_OVERCOMMIT_CPU": "8", "NALABO_MAX_SESSIONS": "40"}), &diags)
+	if got := a.tally.OvercommitOf(workshop.InfraDocker).CPU; got != 2 || a.tally.MaxSessions != 3 {
+		t.Errorf("configured cpu 2 and max_sessions 3 over the environment: got %v and %d", got, a.tally.MaxSessions)
+	}
+
+	// Bad values name the variable and the attribute it stands for.
+	for name, val := range map[string]string{"NALABO_DOCKER_OVERCOMMIT_MEMORY": "0.5", "NALABO_KUBERNETES_OVERCOMMIT_CPU": "four", "NALABO_MAX_SESSIONS": "0"} {
+		var d diag.Diagnostics
+		admissionFrom(ctx, providerModel{MaxSessions: types.Int64Null()}, env(map[string]string{name: val}), &d)
+		if !d.HasError() || !strings.Contains(d.Errors()[0].Detail(), name) || !strings.Contains(d.Errors()[0].Detail(), fmt.Sprintf("%q", val)) {
+			t.Errorf("%s=%s: diagnostics %v", name, val, d)
+		}
+	}
+}
+
+// A replaced or updated session adds only its growth: the same size counts nothing
+// (it is in the live figures already), a larger one the difference.
+func TestSessionChangeCountsReplacementOnce(t *testing.T) {
+	ctx := context.Background()
+	var diags diag.Diagnostics
+	res := func(cpu, mem string) types.Object {
+		return resourcesModel{CPU: types.StringValue(cpu), Memory: types.StringValue(mem), Storage: types.StringValue("1Gi")}.object(&diags)
+	}
+	d := &providerData{admission: newAdmissionState(nil, 0)}
+	state := workshopSessionModel{InfrastructureType: types.StringValue("docker"), EffectiveResources: res("500m", "1Gi")}
+	plan := workshopSessionModel{Participant: types.StringValue("alice"), TemplateID: types.StringUnknown(), EffectiveResources: res("0.5", "1Gi")}
+	c, ok := d.sessionChange(ctx, plan, &state)
+	if !ok || c.Create || c.MilliCPU != 0 || c.Memory != 0 || !c.CPUKnown || !c.MemoryKnown {
+		t.Errorf("same size: %+v, %v; want no growth", c, ok)
+	}
+	plan.EffectiveResources = res("750m", "512Mi")
+	c, _ = d.sessionChange(ctx, plan, &state)
+	if c.MilliCPU != 250 || c.Memory != -512<<20 {
+		t.Errorf("resized: %+v; want +250m and -512Mi", c)
+	}
+
+	// A new session whose template is planned in the same walk (unknown ID) takes the
+	// template's size; with no template planned it is not checked.
+	plan.EffectiveResources = resourcesModel{CPU: types.StringUnknown(), Memory: types.StringUnknown(), Storage: types.StringUnknown()}.object(&diags)
+	if _, ok := d.sessionChange(ctx, plan, nil); ok {
+		t.Error("a new session of an unknown template was sized without a planned template")
+	}
+	d.recordPlannedTemplate(workshop.InfraDocker, "web", workshop.Resources{CPU: "300m", Memory: "256Mi"})
+	c, ok = d.sessionChange(ctx, plan, nil)
+	if !ok || !c.Create || c.Infra != workshop.InfraDocker || c.MilliCPU != 300 || c.Memory != 256<<20 {
+		t.Errorf("new session of a planned template: %+v, %v", c, ok)
+	}
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+}

@@ -1,0 +1,87 @@
+package workshop
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestAdmissionRefusesGrowthBeyondCapacity(t *testing.T) {
+	live := &Info{Type: InfraDocker, AllocatableMilliCPU: 2000, AllocatableMemory: 8 << 30, UsedMilliCPU: 1200, UsedMemory: 1 << 30, Sessions: 4}
+	a := NewAdmission(nil, 0) // default overcommit: cpu 4 -> 8 CPU admitted
+	var refused error
+	n := 0
+	for i := 0; i < 30 && refused == nil; i++ {
+		refused = a.Admit(Change{Infra: InfraDocker, Create: true, MilliCPU: 300, CPUKnown: true, Memory: 64 << 20, MemoryKnown: true}, live, 4)
+		n++
+	}
+	// 1.2 + 23 × 0.3 = 8.1 > 8: the 23rd new session is the first refused.
+	if n != 23 {
+		t.Fatalf("first refusal at session %d, want 23 (err %v)", n, refused)
+	}
+	var ae *AdmissionError
+	if !errors.As(refused, &ae) || ae.Attribute != "docker.overcommit.cpu" {
+		t.Fatalf("refusal = %#v", refused)
+	}
+	for _, want := range []string{"6.9 CPU reserved (23 new sessions × 0.3 CPU planned so far)", "+ 1.2 reserved by 4 live sessions = 8.1 CPU",
+		"the Docker host has 2 CPU × overcommit 4 = 8 CPU"} {
+		if !strings.Contains(ae.Msg, want) {
+			t.Errorf("message %q lacks %q", ae.Msg, want)
+		}
+	}
+	// Nothing that does not grow is refused, even over the limit.
+	if err := a.Admit(Change{Infra: InfraDocker, MilliCPU: 0, CPUKnown: true, MemoryKnown: true}, live, 4); err != nil {
+		t.Errorf("an unchanged session was refused: %v", err)
+	}
+	if err := a.Admit(Change{Infra: InfraDocker, MilliCPU: -300, CPUKnown: true, MemoryKnown: true}, live, 4); err != nil {
+		t.Errorf("a shrinking session was refused: %v", err)
+	}
+	// Unknown values are not checked (the apply re-plans with them known).
+	if err := a.Admit(Change{Infra: InfraDocker, Create: true}, live, 4); err != nil {
+		t.Errorf("a session of unknown size was refused: %v", err)
+	}
+	// A higher overcommit admits the same class (positive control).
+	b := NewAdmission(map[InfrastructureType]Overcommit{InfraDocker: {CPU: 16, Memory: 1}}, 0)
+	for i := 0; i < 30; i++ {
+		if err := b.Admit(Change{Infra: InfraDocker, Create: true, MilliCPU: 300, CPUKnown: true}, live, 4); err != nil {
+			t.Fatalf("session %d refused with overcommit 16: %v", i+1, err)
+		}
+	}
+}
+
+func TestAdmissionMemoryAndMaxSessions(t *testing.T) {
+	live := &Info{Type: InfraDocker, AllocatableMilliCPU: 2000, AllocatableMemory: 4 << 30, Sessions: 1}
+	a := NewAdmission(map[InfrastructureType]Overcommit{InfraDocker: {CPU: 4, Memory: 1}}, 3)
+	for i := 0; i < 2; i++ {
+		if err := a.Admit(Change{Infra: InfraDocker, Create: true, Memory: 1 << 30, MemoryKnown: true}, live, 1); err != nil {
+			t.Fatalf("session %d: %v", i+1, err)
+		}
+	}
+	err := a.Admit(Change{Infra: InfraDocker, Create: true, Memory: 2560 << 20, MemoryKnown: true}, live, 1)
+	var ae *AdmissionError
+	if !errors.As(err, &ae) || ae.Attribute != "max_sessions" {
+		t.Fatalf("third new session with one live and max_sessions 3: %v", err)
+	}
+	for _, want := range []string{"this plan creates 3 sessions so far and 1 exist already", "4 sessions, more than max_sessions = 3",
+		"4.5 GiB of memory reserved (3 new sessions, 4.5 GiB together planned so far)", "4 GiB × overcommit 1 = 4 GiB"} {
+		if !strings.Contains(ae.Msg, want) {
+			t.Errorf("message %q lacks %q", ae.Msg, want)
+		}
+	}
+}
+
+// An apply replaces a session by deleting it and then planning its successor as a new
+// one: what this process deleted after the snapshot no longer counts.
+func TestAdmissionCountsDeletesOfThisProcess(t *testing.T) {
+	live := &Info{Type: InfraDocker, AllocatableMilliCPU: 2000, AllocatableMemory: 8 << 30, UsedMilliCPU: 2000, UsedMemory: 2 << 30, Sessions: 2}
+	a := NewAdmission(map[InfrastructureType]Overcommit{InfraDocker: {CPU: 1, Memory: 1}}, 2)
+	one := Change{Infra: InfraDocker, Create: true, MilliCPU: 1000, CPUKnown: true, Memory: 1 << 30, MemoryKnown: true}
+	if err := a.Admit(one, live, 2); err == nil {
+		t.Fatal("a full host admitted one more session (control)")
+	}
+	b := NewAdmission(map[InfrastructureType]Overcommit{InfraDocker: {CPU: 1, Memory: 1}}, 2)
+	b.Free(InfraDocker, 1000, 1<<30)
+	if err := b.Admit(one, live, 2); err != nil {
+		t.Fatalf("the successor of a deleted session was refused: %v", err)
+	}
+}

@@ -23,7 +23,7 @@ const cleanupTimeout = 3 * time.Minute
 // mutationTimeout bounds one create step that runs past the caller's context.
 const mutationTimeout = 2 * time.Minute
 
-// CreateSession creates the session's network, lease, workspace volume and workspace
+// CreateSession creates the session's network, workspace volume and workspace
 // container, starts it and waits until it is ready. On any failure (ctx included) it
 // removes everything labelled with the session before returning the error.
 func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec) (*workshop.Session, error) {
@@ -169,14 +169,11 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// The lease comes last: a session without one is incomplete (a create still under
-	// way, or cut short by a crash), which a re-apply never adopts and the reconciler
-	// removes. Nothing after it may fail on ctx: a session with a lease is complete.
+	// No lease at create: the expiry is the workspace's label until an update changes
+	// it (session_update.go). A session is complete once its containers have started
+	// (sessionIncomplete); nothing after this point may fail on ctx.
 	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
 	defer lcancel()
-	if err := b.createLease(lctx, spec.ID, objectLabels(spec), spec.ExpiresAt, 1); err != nil {
-		return nil, err
-	}
 	return b.readSession(lctx, spec.ID, &ins)
 }
 

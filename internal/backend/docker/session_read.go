@@ -196,7 +196,11 @@ func (b *Backend) sessionFromParts(id string, p sessionParts, now time.Time) *wo
 		}
 	}
 	sort.Strings(s.Volumes)
-	s.Incomplete = newestLease(p.vols) == nil
+	ctrState := ""
+	if state != nil {
+		ctrState = state.Status
+	}
+	s.Incomplete = workspaceIncomplete(p.vols, p.ctr != nil, ctrState)
 	s.Status = overQuota(sessionStatus(now, s.ExpiresAt, p.ctr == nil || p.net == nil || missingService(p), state), marked)
 	return s
 }
@@ -334,7 +338,7 @@ func parseDockerTime(s string) time.Time {
 
 // ListSessions lists every labelled container, network and volume (three list calls,
 // no inspect) and groups them by session: sessions without a workspace container
-// (status degraded) and incomplete ones (no lease) are listed too, so that the
+// (status degraded) and incomplete ones (workspace never started, no lease) are listed too, so that the
 // reconciler sees what an interrupted create left. Resources are the limits a session
 // was created with (GetSession reads the live ones).
 func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error) {
@@ -436,7 +440,11 @@ func (b *Backend) groupSessions(ctrs []container.Summary, nets []network.Summary
 				marked = true
 			}
 		}
-		s.Incomplete = lease == nil
+		var wsState string
+		if p.workspace != nil {
+			wsState = string(p.workspace.State)
+		}
+		s.Incomplete = workspaceIncomplete(p.vols, p.workspace != nil, wsState)
 		s.Status = overQuota(s.Status, marked)
 		out = append(out, s)
 	}

@@ -45,6 +45,9 @@ type Backend struct {
 	// sessionLocks serialises the changes that share a session's budget again
 	// (applies, their deletes, session updates) per session, within this process.
 	sessionLocks workshop.SessionLocks
+	// reads shares one listing among the session reads of a burst (a plan's refresh)
+	// and tracks this process's session changes so that it never answers stale.
+	reads readCache
 }
 
 // lockSession takes the session's lock; the caller runs the returned unlock.

@@ -35,6 +35,7 @@ func (b *Backend) ClaimSession(ctx context.Context, id string) error {
 	if err := workshop.ValidateSessionID(id); err != nil {
 		return err
 	}
+	defer b.reads.mutation(id)()
 	ins, err := b.cli.ContainerInspect(ctx, workshop.SessionObjectName(id))
 	if isNotFound(err) {
 		return fmt.Errorf("claim session %s: no workspace container: %w", id, workshop.ErrNotFound)

@@ -32,6 +32,7 @@ func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec)
 	if err != nil {
 		return nil, err
 	}
+	defer b.reads.mutation(spec.ID)()
 	spec = withExpiry(spec)
 	facts, err := b.daemonFacts(ctx)
 	if err != nil {

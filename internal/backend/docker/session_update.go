@@ -20,6 +20,7 @@ func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.S
 	if spec == nil {
 		return nil, fmt.Errorf("update session %s: no spec given", id)
 	}
+	defer b.reads.mutation(id)()
 	res, err := effectiveResources(spec).Parse()
 	if err != nil {
 		return nil, fmt.Errorf("update session %s: resources: %w", id, err)

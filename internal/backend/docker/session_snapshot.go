@@ -46,7 +46,9 @@ type readCache struct {
 	changed  map[string]uint64 // seq when the session's last mutation ended
 	snap     *snapshot
 	lastRead time.Time
-	// untracked is a test knob: mutations are not tracked (the stale-read control).
+	// Test knobs: ttl replaces snapshotTTL when set; untracked turns the mutation
+	// tracking off (the stale-read control).
+	ttl       time.Duration
 	untracked bool
 	// hits and lists count snapshot reads and listings (tests, logs).
 	hits, lists int
@@ -91,7 +93,11 @@ func (c *readCache) acquire(ctx context.Context, b *Backend, id string) *snapsho
 	now := time.Now()
 	c.mu.Lock()
 	s := c.snap
-	if s == nil || now.Sub(s.started) > snapshotTTL {
+	ttl := snapshotTTL
+	if c.ttl > 0 {
+		ttl = c.ttl
+	}
+	if s == nil || now.Sub(s.started) > ttl {
 		if c.lastRead.IsZero() || now.Sub(c.lastRead) > burstWindow {
 			c.lastRead = now
 			c.mu.Unlock()

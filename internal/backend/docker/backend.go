@@ -19,7 +19,9 @@ var _ workshop.Backend = (*Backend)(nil)
 //   - the network <NetworkPrefix>-<id>: a bridge with a subnet from SubnetPool, Linux
 //     bridge nlb-<id> (egress restricted), nln-<id> (none: an internal network) or
 //     nlo-<id> (open), which the host's egress ruleset matches (egress.go);
-//   - the lease volume nalabo-lease-<id>-<unix expiry> (role=lease): its expiry;
+//   - once an update changed its expiry, the lease volume
+//     nalabo-lease-<id>-<unix expiry> (role=lease): the expiry (lease.go); until then
+//     the expires-at label is;
 //   - the volume nalabo-session-<id>-workspace (role=volume) at the working directory;
 //   - the workspace container nalabo-session-<id> (role=workspace), alias "workspace"
 //     on the network, hostname nalabo-<id>: CPU and memory limits (no swap), pids limit,

@@ -114,23 +114,33 @@ trap 'exit 130' INT TERM
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
-# plan NAME N: a timed plan that must report no changes; prints "seconds calls".
+# The engine serving /var/run/docker.sock (its CPU time shows what a plan costs it).
+dockerd_pid=$(pgrep -x -a dockerd | awk '$0 !~ /--host/ { print $1; exit }')
+ticks() { [ -n "$dockerd_pid" ] && awk '{ print $14 + $15 }' "/proc/$dockerd_pid/stat" || echo 0; }
+hz=$(getconf CLK_TCK)
+
+# plan NAME N: a timed plan that must report no changes; prints "seconds calls
+# cpu" where cpu is the CPU seconds of terraform and the provider, then of dockerd.
 plan() {
-  local name=$1 n=$2 t rc s
+  local name=$1 n=$2 t rc s d0 d1
   counts >/dev/null
+  d0=$(ticks)
   t=$(now)
   set +e
-  tf plan -detailed-exitcode -parallelism="$PAR" -var n="$n" -no-color >"$work/logs/$name.log" 2>&1
+  /usr/bin/time -f '%U %S' -o "$work/logs/$name.cpu" "$TERRAFORM" -chdir="$class" plan -detailed-exitcode \
+    -parallelism="$PAR" -var n="$n" -no-color >"$work/logs/$name.log" 2>&1
   rc=$?
   set -e
   s=$(elapsed "$t")
+  d1=$(ticks)
   counts >"$work/logs/$name.counts"
+  cpu=$(awk -v d=$((d1 - d0)) -v hz="$hz" 'NR == 1 { printf "%.1f+%.1f", $1 + $2, d / hz }' "$work/logs/$name.cpu")
   case $rc in
   0) ;;
   2) log "  $name is NOT empty:"; grep -E '^  # |Plan:' "$work/logs/$name.log" | head -n 10 >&2 ;;
   *) tail -n 40 "$work/logs/$name.log" >&2; die "$name failed" ;;
   esac
-  echo "$s $(head -n1 "$work/logs/$name.counts" | awk '{ print $2 }')"
+  echo "$s $(head -n1 "$work/logs/$name.counts" | awk '{ print $2 }') $cpu"
 }
 
 rows=()
@@ -141,23 +151,23 @@ for n in $CURVE; do
   tf apply -auto-approve -parallelism=30 -var n="$n" -no-color >"$work/logs/apply-$n.log" 2>&1 ||
     { tail -n 40 "$work/logs/apply-$n.log" >&2; die "apply of $n failed"; }
   log "  apply $(elapsed "$t") s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
-  read -r p1 c1 < <(plan "plan1-$n" "$n")
-  log "  plan #1 $p1 s, $c1 Docker API calls"
-  read -r p2 c2 < <(plan "plan2-$n" "$n")
-  log "  plan #2 $p2 s, $c2 Docker API calls"
+  read -r p1 c1 u1 < <(plan "plan1-$n" "$n")
+  log "  plan #1 $p1 s, $c1 Docker API calls, CPU s terraform+provider / dockerd $u1"
+  read -r p2 c2 u2 < <(plan "plan2-$n" "$n")
+  log "  plan #2 $p2 s, $c2 Docker API calls, CPU s $u2"
   sed -n 2,8p "$work/logs/plan2-$n.counts" | sed 's/^/      /' >&2
-  pb=- cb=-
+  pb=- cb=- ub=-
   if [ -n "$BASELINE" ]; then
-    read -r pb cb < <(TF_CLI_CONFIG_FILE="$work/baseline.tfrc" plan "base-$n" "$n")
-    log "  baseline plan $pb s, $cb Docker API calls"
+    read -r pb cb ub < <(TF_CLI_CONFIG_FILE="$work/baseline.tfrc" plan "base-$n" "$n")
+    log "  baseline plan $pb s, $cb Docker API calls, CPU s $ub"
     sed -n 2,8p "$work/logs/base-$n.counts" | sed 's/^/      /' >&2
   fi
-  rows+=("$(printf '  %8s %12s %10s %12s %10s %12s %10s   %s' "$n" "$p1" "$c1" "$p2" "$c2" "$pb" "$cb" "$(cut -d' ' -f1-3 /proc/loadavg)")")
+  rows+=("$(printf '  %8s %9s %6s %9s %6s %10s %9s %6s %10s   %s' "$n" "$p1" "$c1" "$p2" "$c2" "$u2" "$pb" "$cb" "$ub" "$(cut -d' ' -f1-3 /proc/loadavg)")")
 done
 
 echo
-echo "Re-plan curve, terraform plan -parallelism=$PAR (seconds, Docker API calls per plan)"
-printf '  %8s %12s %10s %12s %10s %12s %10s   %s\n' sessions "plan#1 s" calls "plan#2 s" calls "baseline s" calls "load (1/5/15 min)"
+echo "Re-plan curve, terraform plan -parallelism=$PAR: seconds, Docker API calls, CPU seconds (terraform+provider + dockerd)"
+printf '  %8s %9s %6s %9s %6s %10s %9s %6s %10s   %s\n' sessions "plan#1 s" calls "plan#2 s" calls cpu "base s" calls cpu "load (1/5/15 min)"
 printf '%s\n' "${rows[@]}"
 echo
 echo "plan #1 claims the sessions new since the last plan (a volume each); plan #2 is"

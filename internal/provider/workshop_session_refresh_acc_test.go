@@ -48,7 +48,9 @@ resource "nalabo_workshop_session" "s" {
 `, hclList(participants...), durations)
 	}
 	base := config(`["1h", "1h", "1h", "1h", "1h", "1h"]`)
-	addr := func(i int) string { return fmt.Sprintf("nalabo_workshop_session.s[%d]", i) }
+	// The state shim's address (s.N) and the plan's (s[N]).
+	addr := func(i int) string { return fmt.Sprintf("nalabo_workshop_session.s.%d", i) }
+	planAddr := func(i int) string { return fmt.Sprintf("nalabo_workshop_session.s[%d]", i) }
 	ids := make([]string, n)
 	var captures []resource.TestCheckFunc
 	for i := range ids {
@@ -90,9 +92,9 @@ resource "nalabo_workshop_session" "s" {
 				ExpectNonEmptyPlan: true,
 				RefreshPlanChecks: resource.RefreshPlanChecks{
 					PostRefresh: []plancheck.PlanCheck{
-						plancheck.ExpectResourceAction(addr(3), plancheck.ResourceActionReplace),
-						plancheck.ExpectResourceAction(addr(0), plancheck.ResourceActionNoop),
-						plancheck.ExpectResourceAction(addr(5), plancheck.ResourceActionNoop),
+						plancheck.ExpectResourceAction(planAddr(3), plancheck.ResourceActionReplace),
+						plancheck.ExpectResourceAction(planAddr(0), plancheck.ResourceActionNoop),
+						plancheck.ExpectResourceAction(planAddr(5), plancheck.ResourceActionNoop),
 					},
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(

@@ -147,10 +147,13 @@ rows=()
 for n in $CURVE; do
   log "apply: class of $n"
   last=$n
+  counts >/dev/null
   t=$(now)
   tf apply -auto-approve -parallelism=30 -var n="$n" -no-color >"$work/logs/apply-$n.log" 2>&1 ||
     { tail -n 40 "$work/logs/apply-$n.log" >&2; die "apply of $n failed"; }
-  log "  apply $(elapsed "$t") s (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  counts >"$work/logs/apply-$n.counts"
+  log "  apply $(elapsed "$t") s, $(head -n1 "$work/logs/apply-$n.counts" | awk '{ print $2 }') Docker API calls (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+  sed -n 2,16p "$work/logs/apply-$n.counts" | sed 's/^/      /' >&2
   read -r p1 c1 u1 < <(plan "plan1-$n" "$n")
   log "  plan #1 $p1 s, $c1 Docker API calls, CPU s terraform+provider / dockerd $u1"
   read -r p2 c2 u2 < <(plan "plan2-$n" "$n")

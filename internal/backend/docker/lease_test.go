@@ -22,6 +22,10 @@ func TestLeaseOldAndNewSessions(t *testing.T) {
 	if l := leasesOf(t, b, spec.ID); len(l) != 0 || s.Incomplete || !s.ExpiresAt.Equal(spec.ExpiresAt) {
 		t.Fatalf("new session: leases %v, incomplete %v, expires %s", l, s.Incomplete, s.ExpiresAt)
 	}
+	// What the create returned (built from what it created) is what a read finds.
+	if read, err := b.readSession(ctx, spec.ID, nil); err != nil || !reflect.DeepEqual(read, s) {
+		t.Fatalf("create returned\n%+v\na read gives\n%+v (%v)", s, read, err)
+	}
 	listed := listedSession(t, b, spec.ID)
 	if listed == nil || listed.Incomplete || !listed.ExpiresAt.Equal(spec.ExpiresAt) || listed.Status != workshop.StatusRunning {
 		t.Fatalf("listed new session: %+v", listed)

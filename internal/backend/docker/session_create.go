@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"golang.org/x/sync/errgroup"
 
@@ -173,6 +174,16 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	// No lease at create: the expiry is the workspace's label until an update changes
 	// it (session_update.go). A session is complete once its containers have started
 	// (sessionIncomplete); nothing after this point may fail on ctx.
+	if len(services) == 0 && (proj == nil || len(proj.Volumes) == 0) {
+		// A plain session is what was just created: the network holds the workspace
+		// only, the workspace volume is its one volume. No need to read them back.
+		return b.sessionFromParts(spec.ID, sessionParts{
+			ctr: &ins,
+			net: &network.Inspect{},
+			vols: []*volume.Volume{{Name: workspaceVolumeName(spec.ID), Labels: workshop.WithLabels(objectLabels(spec),
+				workshop.LabelRole, workshop.RoleVolume)}},
+		}, time.Now()), nil
+	}
 	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
 	defer lcancel()
 	return b.readSession(lctx, spec.ID, &ins)
@@ -185,6 +196,7 @@ func objectLabels(spec *workshop.SessionSpec) map[string]string {
 	return workshop.WithLabels(spec.Labels(), workshop.LabelTemplateID, spec.Template.ID)
 }
 
+// createWorkspaceVolume creates nalabo-session-<id>-workspace.
 func (b *Backend) createWorkspaceVolume(ctx context.Context, spec *workshop.SessionSpec) error {
 	name := workspaceVolumeName(spec.ID)
 	labels := workshop.WithLabels(objectLabels(spec),

@@ -90,6 +90,19 @@ func (c *readCache) mutation(id string) func() {
 // acquire returns the snapshot a read of session id may use, listing one when a burst
 // of reads needs it; nil when the read must go by itself.
 func (c *readCache) acquire(ctx context.Context, b *Backend, id string) *snapshot {
+	s := c.shared(ctx, b)
+	if s == nil || !c.valid(id, s) {
+		return nil
+	}
+	c.mu.Lock()
+	c.hits++
+	c.mu.Unlock()
+	return s
+}
+
+// shared returns a fresh snapshot (listing one when a burst of reads needs it), or nil
+// for a lone read or a failed listing.
+func (c *readCache) shared(ctx context.Context, b *Backend) *snapshot {
 	now := time.Now()
 	c.mu.Lock()
 	s := c.snap
@@ -124,13 +137,15 @@ func (c *readCache) acquire(ctx context.Context, b *Backend, id string) *snapsho
 	if s.err != nil {
 		return nil
 	}
+	return s
+}
+
+// valid reports whether s may answer for session id: no change of it by this process
+// is under way or ended after s's listing started.
+func (c *readCache) valid(id string, s *snapshot) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.busy[id] > 0 || c.changed[id] > s.seq {
-		return nil
-	}
-	c.hits++
-	return s
+	return c.busy[id] == 0 && c.changed[id] <= s.seq
 }
 
 // listParts lists every session container (all states), network and volume of the
@@ -254,4 +269,41 @@ func attached(netName string, lp *listedParts) map[string]network.EndpointResour
 		add(&lp.other[i])
 	}
 	return out
+}
+
+// sessionsOfSnapshot is SessionsOf answered from s: the objects labelled with the
+// participant, as the label-filtered listing would return them, without the sessions
+// this process changed since the listing (its own creates it skips anyway; a session
+// it removed is gone).
+func (b *Backend) sessionsOfSnapshot(s *snapshot, templateID, participant string) []*workshop.Session {
+	parts := map[string]*listedParts{}
+	match := func(l map[string]string) bool { return l[workshop.LabelParticipant] == participant }
+	for id, p := range s.byID {
+		if !b.reads.valid(id, s) {
+			continue
+		}
+		q := &listedParts{}
+		if p.workspace != nil && match(p.workspace.Labels) {
+			q.workspace = p.workspace
+		}
+		for _, c := range p.other {
+			if match(c.Labels) {
+				q.other = append(q.other, c)
+			}
+		}
+		for _, n := range p.nets {
+			if match(n.Labels) {
+				q.nets = append(q.nets, n)
+			}
+		}
+		for _, v := range p.vols {
+			if match(v.Labels) {
+				q.vols = append(q.vols, v)
+			}
+		}
+		if q.workspace != nil || len(q.other) > 0 || len(q.nets) > 0 || len(q.vols) > 0 {
+			parts[id] = q
+		}
+	}
+	return workshop.SessionsOf(b.groupSessions(parts, time.Now()), templateID, participant)
 }

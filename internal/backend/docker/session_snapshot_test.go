@@ -15,11 +15,14 @@ import (
 // freshSnapshot lists every session now (what a burst of reads shares).
 func freshSnapshot(t *testing.T, b *Backend) *snapshot {
 	t.Helper()
+	b.reads.mu.Lock()
+	seq := b.reads.seq
+	b.reads.mu.Unlock()
 	parts, err := b.listParts(testCtx(t, time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &snapshot{byID: parts, started: time.Now(), done: make(chan struct{})}
+	return &snapshot{seq: seq, byID: parts, started: time.Now(), done: make(chan struct{})}
 }
 
 // burst reads every id concurrently, twice, through GetSession.
@@ -98,6 +101,23 @@ func TestSnapshotReadEqualsSessionRead(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: through the snapshot\n%+v\nby itself\n%+v", spec.Participant, got, want)
 		}
+		// SessionsOf (the adoption's look-up at create) answers the same from it.
+		listed, err := b.listSessions(ctx, workshop.LabelParticipant+"="+spec.Participant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantOf := workshop.SessionsOf(listed, spec.Template.ID, spec.Participant)
+		gotOf := b.sessionsOfSnapshot(snap, spec.Template.ID, spec.Participant)
+		if len(wantOf) != 1 || !reflect.DeepEqual(gotOf, wantOf) {
+			t.Errorf("%s: SessionsOf through the snapshot\n%+v\nby lists\n%+v", spec.Participant, gotOf, wantOf)
+		}
+	}
+	// A session this process changes after the listing is left out of it.
+	if err := b.ClaimSession(ctx, specs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.sessionsOfSnapshot(snap, plain.ID, "plain"); len(got) != 0 {
+		t.Errorf("SessionsOf from a snapshot older than a change: %+v", got)
 	}
 	// Positive control: the comparison sees a difference where there is one.
 	if want, _ := b.readSession(ctx, specs[0].ID, nil); reflect.DeepEqual(want, mustSnapshotRead(t, b, specs[1].ID, snap)) {

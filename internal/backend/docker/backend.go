@@ -50,6 +50,8 @@ type Backend struct {
 	// reads shares one listing among the session reads of a burst (a plan's refresh)
 	// and tracks this process's session changes so that it never answers stale.
 	reads readCache
+	// createSlots gates the creating calls of session creates (session_create.go).
+	createSlots chan struct{}
 }
 
 // lockSession takes the session's lock; the caller runs the returned unlock.
@@ -68,9 +70,10 @@ func New(cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	return &Backend{
-		cfg:     s,
-		cli:     cli,
-		subnets: newSubnetAllocator(s.pool, s.SubnetPrefixLength),
+		cfg:         s,
+		cli:         cli,
+		subnets:     newSubnetAllocator(s.pool, s.SubnetPrefixLength),
+		createSlots: make(chan struct{}, maxCreating),
 	}, nil
 }
 

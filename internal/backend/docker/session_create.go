@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -23,6 +24,9 @@ const cleanupTimeout = 3 * time.Minute
 
 // mutationTimeout bounds one create step that runs past the caller's context.
 const mutationTimeout = 2 * time.Minute
+
+// maxCreating is how many sessions run their creating calls at once (see createSession).
+const maxCreating = 16
 
 // CreateSession creates the session's network, workspace volume and workspace
 // container, starts it and waits until it is ready. On any failure (ctx included) it
@@ -115,6 +119,17 @@ func withExpiry(spec *workshop.SessionSpec) *workshop.SessionSpec {
 // checked between the steps and bounds the wait for readiness.
 func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec, res workshop.ParsedResources, facts *daemonFacts,
 	proj *compose.Project, shares map[string]workshop.Share) (*workshop.Session, error) {
+	// The creating calls of at most maxCreating sessions at once: the daemon serialises
+	// network and endpoint creation, and a class of 200 queued inside it would spend
+	// each call's mutationTimeout waiting. Queued here, a create waits on its own ctx.
+	select {
+	case b.createSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { <-b.createSlots }) }
+	defer release()
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
 	defer cancel()
 	var services []serviceSpec
@@ -158,7 +173,9 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := b.cli.ContainerStart(dctx, name, container.StartOptions{}); err != nil {
+	err := b.cli.ContainerStart(dctx, name, container.StartOptions{})
+	release()
+	if err != nil {
 		return nil, fmt.Errorf("start container %s: %w", name, err)
 	}
 	var ins container.InspectResponse

@@ -3,6 +3,7 @@ package docker
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,8 +66,10 @@ func TestSnapshotReadEqualsSessionRead(t *testing.T) {
 		Name: "dtest-snap-compose-" + workshop.NewSessionID()[:6], Workspace: workshop.Workspace{Image: imageShell1},
 		Compose: testCompose, ComposeDir: dir, Resources: workshop.Resources{CPU: "600m", Memory: "256Mi"},
 	})
-	specs := []*workshop.SessionSpec{newSpec(plain, "plain"), newSpec(ports, "ports"), newSpec(compose, "compose"),
-		newSpec(plain, "stopped"), newSpec(plain, "leased")}
+	// Participants unique to this run: SessionsOf must not meet an earlier run's remnants.
+	run := workshop.NewSessionID()[:6]
+	specs := []*workshop.SessionSpec{newSpec(plain, "plain-"+run), newSpec(ports, "ports-"+run), newSpec(compose, "compose-"+run),
+		newSpec(plain, "stopped-"+run), newSpec(plain, "leased-"+run)}
 	specs[2].Resources = workshop.Resources{CPU: "600m", Memory: "256Mi", Storage: "1Gi"}
 	var ids []string
 	for i, err := range runAll(len(specs), func(i int) error {
@@ -109,14 +112,14 @@ func TestSnapshotReadEqualsSessionRead(t *testing.T) {
 		wantOf := workshop.SessionsOf(listed, spec.Template.ID, spec.Participant)
 		gotOf := b.sessionsOfSnapshot(snap, spec.Template.ID, spec.Participant)
 		if len(wantOf) != 1 || !reflect.DeepEqual(gotOf, wantOf) {
-			t.Errorf("%s: SessionsOf through the snapshot\n%+v\nby lists\n%+v", spec.Participant, gotOf, wantOf)
+			t.Errorf("%s: SessionsOf through the snapshot\n%s\nby lists\n%s", spec.Participant, dump(gotOf), dump(wantOf))
 		}
 	}
 	// A session this process changes after the listing is left out of it.
 	if err := b.ClaimSession(ctx, specs[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.sessionsOfSnapshot(snap, plain.ID, "plain"); len(got) != 0 {
+	if got := b.sessionsOfSnapshot(snap, plain.ID, specs[0].Participant); len(got) != 0 {
 		t.Errorf("SessionsOf from a snapshot older than a change: %+v", got)
 	}
 	// Positive control: the comparison sees a difference where there is one.
@@ -291,4 +294,12 @@ func TestSnapshotSeesOutsideChanges(t *testing.T) {
 	if errs[0] != nil || errs[2] != nil {
 		t.Fatalf("reads of the others: %v", errs)
 	}
+}
+
+func dump(list []*workshop.Session) string {
+	var out []string
+	for _, s := range list {
+		out = append(out, fmt.Sprintf("%+v", *s))
+	}
+	return strings.Join(out, "\n")
 }

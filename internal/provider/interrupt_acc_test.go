@@ -178,8 +178,8 @@ func workspaces(t *testing.T, templateName string) map[string][]string {
 	return out
 }
 
-// completeSessions counts the template's sessions whose create finished (their lease
-// exists: it is created last).
+// completeSessions counts the template's sessions whose create finished (their
+// workspace has been started: it is started last; the backend's Incomplete rule).
 func completeSessions(t *testing.T, templateName string) int {
 	t.Helper()
 	return len(completeSessionIDs(t, templateName))
@@ -193,15 +193,17 @@ func completeSessionIDs(t *testing.T, templateName string) map[string]bool {
 	f := filters.NewArgs(
 		filters.Arg("label", workshop.LabelManagedBy+"="+workshop.ManagedByValue),
 		filters.Arg("label", workshop.LabelTemplate+"="+templateName),
-		filters.Arg("label", workshop.LabelRole+"="+workshop.RoleLease),
+		filters.Arg("label", workshop.LabelRole+"="+workshop.RoleWorkspace),
 	)
-	list, err := acctest.Client(t).VolumeList(ctx, volume.ListOptions{Filters: f})
+	list, err := acctest.Client(t).ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]bool{}
-	for _, v := range list.Volumes {
-		out[v.Labels[workshop.LabelSession]] = true
+	for _, c := range list {
+		if c.State != container.StateCreated {
+			out[c.Labels[workshop.LabelSession]] = true
+		}
 	}
 	return out
 }

@@ -66,7 +66,7 @@ func main() {
 	flag.Int64Var(&o.nanoCPUs, "nano-cpus", 100_000_000, "CPU limit in units of 1e-9 CPUs (100m = 100000000)")
 	flag.Int64Var(&o.memory, "memory", 32<<20, "memory limit in bytes, swap included (32Mi = 33554432)")
 	flag.Int64Var(&o.pidsLimit, "pids-limit", 512, "pids limit per container")
-	flag.BoolVar(&o.volumes, "volumes", false, "also create and remove 2 labelled volumes per participant (a lease and a mounted workspace volume), as the provider does")
+	flag.BoolVar(&o.volumes, "volumes", false, "also create and remove a labelled workspace volume per participant, mounted at /workspace, as the provider does")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up (and clean up) after this long")
 	flag.StringVar(&o.namePrefix, "name-prefix", "nalabo-bench", "name prefix of the objects created")
 	flag.IntVar(&o.concurrency, "concurrency", 0, "participants handled at once (0: all of them, like terraform -parallelism=N)")
@@ -129,9 +129,15 @@ func run(ctx context.Context, o options) (err error) {
 		}
 	}()
 
+	// Like the provider's pool: subnets that existing networks occupy are skipped
+	// (at 200 participants the pool must not collide with anything present).
+	subnets, err := freeSubnets(ctx, cli, o)
+	if err != nil {
+		return err
+	}
 	parts := make([]participant, o.n)
 	for i := range parts {
-		parts[i] = newParticipant(o, runID, i)
+		parts[i] = newParticipant(o, runID, i, subnets[i])
 	}
 
 	start := time.Now()
@@ -148,7 +154,7 @@ func run(ctx context.Context, o options) (err error) {
 
 	vols := 0
 	if o.volumes {
-		vols = 2
+		vols = 1
 	}
 	fmt.Printf("direct n=%d volumes=%d up=%.3f down=%.3f\n", o.n, vols, up.Seconds(), down.Seconds())
 	return nil
@@ -161,16 +167,11 @@ type participant struct {
 	volumes []string
 }
 
-func newParticipant(o options, runID string, i int) participant {
+func newParticipant(o options, runID string, i int, subnet netip.Prefix) participant {
 	id := fmt.Sprintf("%s-%s-%02d", o.namePrefix, runID, i)
-	// The i-th subnet of size /prefixLen in the pool.
-	base := o.pool.Addr().As4()
-	v := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
-	v += uint32(i) << (32 - o.prefixLen)
-	addr := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 	p := participant{
 		name:   id,
-		subnet: netip.PrefixFrom(addr, o.prefixLen),
+		subnet: subnet,
 		labels: map[string]string{
 			labelManagedBy:          managedBy,
 			labelRun:                runID,
@@ -181,7 +182,7 @@ func newParticipant(o options, runID string, i int) participant {
 		},
 	}
 	if o.volumes {
-		p.volumes = []string{id + "-lease", id + "-workspace"}
+		p.volumes = []string{id + "-workspace"}
 	}
 	return p
 }
@@ -215,8 +216,8 @@ func (p *participant) up(ctx context.Context, cli *client.Client, o options) err
 			PidsLimit:  &pids,
 		},
 	}
-	if len(p.volumes) > 1 {
-		hc.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: p.volumes[1], Target: "/workspace"}}
+	if len(p.volumes) > 0 {
+		hc.Mounts = []mount.Mount{{Type: mount.TypeVolume, Source: p.volumes[0], Target: "/workspace"}}
 	}
 	created, err := cli.ContainerCreate(ctx, &container.Config{
 		Image:    o.image,
@@ -363,4 +364,43 @@ func each(n int, fn func(int) error, errs *[]error) {
 		}(i)
 	}
 	wg.Wait()
+}
+
+// freeSubnets carves o.n subnets of /prefixLen from the pool, in order, skipping those
+// that overlap a subnet of an existing network (as the provider's allocator does).
+func freeSubnets(ctx context.Context, cli *client.Client, o options) ([]netip.Prefix, error) {
+	nets, err := cli.NetworkList(ctx, network.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	var used []netip.Prefix
+	for _, n := range nets {
+		for _, c := range n.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+				used = append(used, p.Masked())
+			}
+		}
+	}
+	base := o.pool.Addr().As4()
+	v := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	size := 1 << (o.prefixLen - o.pool.Bits())
+	var out []netip.Prefix
+	for i := 0; i < size && len(out) < o.n; i++ {
+		n := v + uint32(i)<<(32-o.prefixLen)
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), o.prefixLen)
+		free := true
+		for _, u := range used {
+			if u.Overlaps(p) {
+				free = false
+				break
+			}
+		}
+		if free {
+			out = append(out, p)
+		}
+	}
+	if len(out) < o.n {
+		return nil, fmt.Errorf("only %d free /%d subnets in %s for %d participants", len(out), o.prefixLen, o.pool, o.n)
+	}
+	return out, nil
 }

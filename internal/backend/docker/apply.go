@@ -70,6 +70,7 @@ func (b *Backend) ApplyConfig(ctx context.Context, sessionID string, cfg *worksh
 	if err := workshop.ValidateSessionID(sessionID); err != nil {
 		return nil, err
 	}
+	defer b.reads.mutation(sessionID)()
 	if cfg == nil || !applyIDRE.MatchString(cfg.ID) {
 		return nil, errors.New("apply: no configuration or a malformed apply ID")
 	}
@@ -415,6 +416,7 @@ func (b *Backend) DeleteConfig(ctx context.Context, sessionID string, inv *works
 	if err := workshop.ValidateSessionID(sessionID); err != nil {
 		return err
 	}
+	defer b.reads.mutation(sessionID)()
 	if inv == nil || !applyIDRE.MatchString(inv.ApplyID) {
 		return errors.New("delete apply: no inventory")
 	}

@@ -19,7 +19,9 @@ var _ workshop.Backend = (*Backend)(nil)
 //   - the network <NetworkPrefix>-<id>: a bridge with a subnet from SubnetPool, Linux
 //     bridge nlb-<id> (egress restricted), nln-<id> (none: an internal network) or
 //     nlo-<id> (open), which the host's egress ruleset matches (egress.go);
-//   - the lease volume nalabo-lease-<id>-<unix expiry> (role=lease): its expiry;
+//   - once an update changed its expiry, the lease volume
+//     nalabo-lease-<id>-<unix expiry> (role=lease): the expiry (lease.go); until then
+//     the expires-at label is;
 //   - the volume nalabo-session-<id>-workspace (role=volume) at the working directory;
 //   - the workspace container nalabo-session-<id> (role=workspace), alias "workspace"
 //     on the network, hostname nalabo-<id>: CPU and memory limits (no swap), pids limit,
@@ -45,6 +47,11 @@ type Backend struct {
 	// sessionLocks serialises the changes that share a session's budget again
 	// (applies, their deletes, session updates) per session, within this process.
 	sessionLocks workshop.SessionLocks
+	// reads shares one listing among the session reads of a burst (a plan's refresh)
+	// and tracks this process's session changes so that it never answers stale.
+	reads readCache
+	// createSlots gates the creating calls of session creates (session_create.go).
+	createSlots chan struct{}
 }
 
 // lockSession takes the session's lock; the caller runs the returned unlock.
@@ -63,9 +70,10 @@ func New(cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	return &Backend{
-		cfg:     s,
-		cli:     cli,
-		subnets: newSubnetAllocator(s.pool, s.SubnetPrefixLength),
+		cfg:         s,
+		cli:         cli,
+		subnets:     newSubnetAllocator(s.pool, s.SubnetPrefixLength),
+		createSlots: make(chan struct{}, maxCreating),
 	}, nil
 }
 

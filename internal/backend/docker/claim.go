@@ -20,8 +20,12 @@ func claimVolumeName(id string) string { return "nalabo-claim-" + id }
 func isClaim(v *volume.Volume) bool { return v.Labels[workshop.LabelRole] == workshop.RoleClaim }
 
 // SessionsOf lists the sessions of a template ID and a participant, complete or not
-// (label-filtered lists: the participant's objects only).
+// (label-filtered lists: the participant's objects only). The creates of a class call
+// it in a burst: they share one listing of every session (session_snapshot.go).
 func (b *Backend) SessionsOf(ctx context.Context, templateID, participant string) ([]*workshop.Session, error) {
+	if s := b.reads.shared(ctx, b); s != nil {
+		return b.sessionsOfSnapshot(s, templateID, participant), nil
+	}
 	all, err := b.listSessions(ctx, workshop.LabelParticipant+"="+participant)
 	if err != nil {
 		return nil, err
@@ -35,6 +39,7 @@ func (b *Backend) ClaimSession(ctx context.Context, id string) error {
 	if err := workshop.ValidateSessionID(id); err != nil {
 		return err
 	}
+	defer b.reads.mutation(id)()
 	ins, err := b.cli.ContainerInspect(ctx, workshop.SessionObjectName(id))
 	if isNotFound(err) {
 		return fmt.Errorf("claim session %s: no workspace container: %w", id, workshop.ErrNotFound)

@@ -6,16 +6,22 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/volume"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
-// A session's expiry can change in place, but Docker labels cannot. The expiry lives on
-// a "lease": an empty volume nalabo-lease-<id>-<unix expiry> with role=lease, the
-// session's labels (expires-at included) and an increasing nalabo.io/lease-revision. The
-// newest lease (highest revision) is the truth; an update creates the new lease before
-// it removes the older ones, so a reconciler never sees a session without one.
+// A session's expiry can change in place, but Docker labels cannot. A session starts
+// with its expiry in its objects' nalabo.io/expires-at label and no lease; the first
+// update that changes the expiry creates a "lease": an empty volume
+// nalabo-lease-<id>-<unix expiry> with role=lease, the session's labels (expires-at
+// included) and an increasing nalabo.io/lease-revision. The newest lease (highest
+// revision) wins over the label; an update creates the new lease before it removes the
+// older ones, so a reader never sees the session fall back to the old label.
+//
+// Sessions created by older versions have a lease from their create (revision 1): they
+// read and update the same way.
 
 // leaseName is nalabo-lease-<id>-<unix expiry>.
 func leaseName(id string, expiresAt time.Time) string {
@@ -74,4 +80,12 @@ func (b *Backend) sessionVolumes(ctx context.Context, id string) ([]*volume.Volu
 		return nil, fmt.Errorf("list volumes of session %s: %w", id, err)
 	}
 	return list.Volumes, nil
+}
+
+// workspaceIncomplete reports whether a session's create has not finished: it has no
+// lease (older versions wrote one last at create) and its workspace container is
+// missing or was never started (a create starts it after everything else exists).
+// state is the workspace's Docker state ("" when there is no workspace).
+func workspaceIncomplete(vols []*volume.Volume, hasWorkspace bool, state string) bool {
+	return newestLease(vols) == nil && (!hasWorkspace || state == "" || state == string(container.StateCreated))
 }

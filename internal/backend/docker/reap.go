@@ -35,6 +35,7 @@ func (b *Backend) ReapSession(ctx context.Context, id string) (bool, error) {
 	if err := workshop.ValidateSessionID(id); err != nil {
 		return false, err
 	}
+	defer b.reads.mutation(id)()
 	name := workshop.SessionObjectName(id)
 	err := b.cli.ContainerRemove(ctx, name, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	claimed := err == nil

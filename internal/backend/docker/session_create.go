@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/volume"
 	"golang.org/x/sync/errgroup"
 
@@ -23,7 +25,10 @@ const cleanupTimeout = 3 * time.Minute
 // mutationTimeout bounds one create step that runs past the caller's context.
 const mutationTimeout = 2 * time.Minute
 
-// CreateSession creates the session's network, lease, workspace volume and workspace
+// maxCreating is how many sessions run their creating calls at once (see createSession).
+const maxCreating = 16
+
+// CreateSession creates the session's network, workspace volume and workspace
 // container, starts it and waits until it is ready. On any failure (ctx included) it
 // removes everything labelled with the session before returning the error.
 func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec) (*workshop.Session, error) {
@@ -32,6 +37,7 @@ func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec)
 	if err != nil {
 		return nil, err
 	}
+	defer b.reads.mutation(spec.ID)()
 	spec = withExpiry(spec)
 	facts, err := b.daemonFacts(ctx)
 	if err != nil {
@@ -113,6 +119,17 @@ func withExpiry(spec *workshop.SessionSpec) *workshop.SessionSpec {
 // checked between the steps and bounds the wait for readiness.
 func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec, res workshop.ParsedResources, facts *daemonFacts,
 	proj *compose.Project, shares map[string]workshop.Share) (*workshop.Session, error) {
+	// The creating calls of at most maxCreating sessions at once: the daemon serialises
+	// network and endpoint creation, and a class of 200 queued inside it would spend
+	// each call's mutationTimeout waiting. Queued here, a create waits on its own ctx.
+	select {
+	case b.createSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { <-b.createSlots }) }
+	defer release()
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
 	defer cancel()
 	var services []serviceSpec
@@ -156,7 +173,9 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := b.cli.ContainerStart(dctx, name, container.StartOptions{}); err != nil {
+	err := b.cli.ContainerStart(dctx, name, container.StartOptions{})
+	release()
+	if err != nil {
 		return nil, fmt.Errorf("start container %s: %w", name, err)
 	}
 	var ins container.InspectResponse
@@ -169,14 +188,21 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	// The lease comes last: a session without one is incomplete (a create still under
-	// way, or cut short by a crash), which a re-apply never adopts and the reconciler
-	// removes. Nothing after it may fail on ctx: a session with a lease is complete.
+	// No lease at create: the expiry is the workspace's label until an update changes
+	// it (session_update.go). A session is complete once its containers have started
+	// (sessionIncomplete); nothing after this point may fail on ctx.
+	if len(services) == 0 && (proj == nil || len(proj.Volumes) == 0) {
+		// A plain session is what was just created: the network holds the workspace
+		// only, the workspace volume is its one volume. No need to read them back.
+		return b.sessionFromParts(spec.ID, sessionParts{
+			ctr: &ins,
+			net: &network.Inspect{},
+			vols: []*volume.Volume{{Name: workspaceVolumeName(spec.ID), Labels: workshop.WithLabels(objectLabels(spec),
+				workshop.LabelRole, workshop.RoleVolume)}},
+		}, time.Now()), nil
+	}
 	lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
 	defer lcancel()
-	if err := b.createLease(lctx, spec.ID, objectLabels(spec), spec.ExpiresAt, 1); err != nil {
-		return nil, err
-	}
 	return b.readSession(lctx, spec.ID, &ins)
 }
 
@@ -187,6 +213,7 @@ func objectLabels(spec *workshop.SessionSpec) map[string]string {
 	return workshop.WithLabels(spec.Labels(), workshop.LabelTemplateID, spec.Template.ID)
 }
 
+// createWorkspaceVolume creates nalabo-session-<id>-workspace.
 func (b *Backend) createWorkspaceVolume(ctx context.Context, spec *workshop.SessionSpec) error {
 	name := workspaceVolumeName(spec.ID)
 	labels := workshop.WithLabels(objectLabels(spec),

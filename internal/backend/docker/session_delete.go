@@ -27,6 +27,7 @@ func (b *Backend) DeleteSession(ctx context.Context, id string) error {
 	if err := workshop.ValidateSessionID(id); err != nil {
 		return err
 	}
+	defer b.reads.mutation(id)()
 	if err := b.removeSession(ctx, id); err != nil {
 		return fmt.Errorf("delete session %s: %w", id, err)
 	}

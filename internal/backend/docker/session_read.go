@@ -18,12 +18,20 @@ import (
 )
 
 // GetSession reads a session by inspecting its container and network by name and
-// listing its labelled volumes; it lists nothing else. A session with none of them is an
-// error wrapping workshop.ErrNotFound; one missing its container or its network has
-// status "degraded".
+// listing its labelled volumes; it lists nothing else. Reads in a burst (a plan's
+// refresh) share a listing of every session instead and inspect only the containers
+// (session_snapshot.go). A session with none of its objects is an error wrapping
+// workshop.ErrNotFound; one missing its container or its network has status
+// "degraded".
 func (b *Backend) GetSession(ctx context.Context, id string) (*workshop.Session, error) {
 	if err := workshop.ValidateSessionID(id); err != nil {
 		return nil, err
+	}
+	if snap := b.reads.acquire(ctx, b, id); snap != nil {
+		s, ok, err := b.readFromSnapshot(ctx, id, snap)
+		if err != nil || ok {
+			return s, err
+		}
 	}
 	return b.readSession(ctx, id, nil)
 }
@@ -196,7 +204,11 @@ func (b *Backend) sessionFromParts(id string, p sessionParts, now time.Time) *wo
 		}
 	}
 	sort.Strings(s.Volumes)
-	s.Incomplete = newestLease(p.vols) == nil
+	ctrState := ""
+	if state != nil {
+		ctrState = state.Status
+	}
+	s.Incomplete = workspaceIncomplete(p.vols, p.ctr != nil, ctrState)
 	s.Status = overQuota(sessionStatus(now, s.ExpiresAt, p.ctr == nil || p.net == nil || missingService(p), state), marked)
 	return s
 }
@@ -334,7 +346,7 @@ func parseDockerTime(s string) time.Time {
 
 // ListSessions lists every labelled container, network and volume (three list calls,
 // no inspect) and groups them by session: sessions without a workspace container
-// (status degraded) and incomplete ones (no lease) are listed too, so that the
+// (status degraded) and incomplete ones (workspace never started, no lease) are listed too, so that the
 // reconciler sees what an interrupted create left. Resources are the limits a session
 // was created with (GetSession reads the live ones).
 func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error) {
@@ -343,35 +355,11 @@ func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error)
 
 // listSessions is ListSessions restricted by extra label filters ("key=value").
 func (b *Backend) listSessions(ctx context.Context, extra ...string) ([]*workshop.Session, error) {
-	f := labelFilters(append([]string{workshop.LabelManagedBy + "=" + workshop.ManagedByValue, workshop.LabelSession}, extra...)...)
-	var ctrs []container.Summary
-	var nets []network.Summary
-	var vols []*volume.Volume
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		if ctrs, err = b.cli.ContainerList(gctx, container.ListOptions{All: true, Filters: f}); err != nil {
-			return fmt.Errorf("list session containers: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() (err error) {
-		if nets, err = b.cli.NetworkList(gctx, network.ListOptions{Filters: f}); err != nil {
-			return fmt.Errorf("list session networks: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		list, err := b.cli.VolumeList(gctx, volume.ListOptions{Filters: f})
-		if err != nil {
-			return fmt.Errorf("list session volumes: %w", err)
-		}
-		vols = list.Volumes
-		return nil
-	})
-	if err := g.Wait(); err != nil {
+	parts, err := b.listParts(ctx, extra...)
+	if err != nil {
 		return nil, err
 	}
-	return b.groupSessions(ctrs, nets, vols, time.Now()), nil
+	return b.groupSessions(parts, time.Now()), nil
 }
 
 // listedParts are one session's objects as listed.
@@ -383,38 +371,7 @@ type listedParts struct {
 }
 
 // groupSessions builds the sessions from list data.
-func (b *Backend) groupSessions(ctrs []container.Summary, nets []network.Summary, vols []*volume.Volume, now time.Time) []*workshop.Session {
-	parts := map[string]*listedParts{}
-	of := func(labels map[string]string) *listedParts {
-		id := labels[workshop.LabelSession]
-		if id == "" || !managedBy(labels) {
-			return nil
-		}
-		if parts[id] == nil {
-			parts[id] = &listedParts{}
-		}
-		return parts[id]
-	}
-	for i := range ctrs {
-		c := &ctrs[i]
-		if p := of(c.Labels); p != nil {
-			if c.Labels[workshop.LabelRole] == workshop.RoleWorkspace && containerName(*c) == workshop.SessionObjectName(c.Labels[workshop.LabelSession]) {
-				p.workspace = c
-			} else {
-				p.other = append(p.other, *c)
-			}
-		}
-	}
-	for _, n := range nets {
-		if p := of(n.Labels); p != nil {
-			p.nets = append(p.nets, n)
-		}
-	}
-	for _, v := range vols {
-		if p := of(v.Labels); p != nil {
-			p.vols = append(p.vols, v)
-		}
-	}
+func (b *Backend) groupSessions(parts map[string]*listedParts, now time.Time) []*workshop.Session {
 	out := make([]*workshop.Session, 0, len(parts))
 	for id, p := range parts {
 		lease := newestLease(p.vols)
@@ -436,7 +393,11 @@ func (b *Backend) groupSessions(ctrs []container.Summary, nets []network.Summary
 				marked = true
 			}
 		}
-		s.Incomplete = lease == nil
+		var wsState string
+		if p.workspace != nil {
+			wsState = string(p.workspace.State)
+		}
+		s.Incomplete = workspaceIncomplete(p.vols, p.workspace != nil, wsState)
 		s.Status = overQuota(s.Status, marked)
 		out = append(out, s)
 	}

@@ -97,19 +97,18 @@ func TestSessionLifecycle(t *testing.T) {
 	if len(n.IPAM.Config) != 1 || !netip.MustParsePrefix(testPool).Contains(netip.MustParsePrefix(n.IPAM.Config[0].Subnet).Addr()) || n.Internal {
 		t.Fatalf("network: ipam %+v internal %v", n.IPAM, n.Internal)
 	}
+	// One volume, the workspace's: no lease at create (the expiry is the label).
 	vols, err := b.sessionVolumes(ctx, id)
-	if err != nil || len(vols) != 2 {
-		t.Fatalf("volumes: %v %v", vols, err)
+	if err != nil || len(vols) != 1 || isLease(vols[0]) || s.Incomplete {
+		t.Fatalf("volumes: %v %v (incomplete %v)", vols, err, s.Incomplete)
 	}
-	for _, v := range vols {
-		role := workshop.RoleVolume
-		if isLease(v) {
-			role = workshop.RoleLease
-			if v.Name != leaseName(id, spec.ExpiresAt) || v.Labels[LabelLeaseRevision] != "1" {
-				t.Fatalf("lease: %s %v", v.Name, v.Labels)
-			}
-		}
-		checkSessionLabels(t, v.Labels, spec, role)
+	checkSessionLabels(t, vols[0].Labels, spec, workshop.RoleVolume)
+	// Same expiry: an update creates no lease.
+	if _, err := b.UpdateSession(ctx, id, spec); err != nil {
+		t.Fatal(err)
+	}
+	if l := leasesOf(t, b, id); len(l) != 0 {
+		t.Fatalf("an update with the same expiry created a lease: %v", l)
 	}
 
 	// The published port answers on the bind address (busybox httpd started by exec).
@@ -138,7 +137,7 @@ func TestSessionLifecycle(t *testing.T) {
 		t.Fatalf("after update: %+v", ins.HostConfig.Resources)
 	}
 	leases := leasesOf(t, b, id)
-	if len(leases) != 1 || leases[0] != leaseName(id, up.ExpiresAt)+"@2" {
+	if len(leases) != 1 || leases[0] != leaseName(id, up.ExpiresAt)+"@1" {
 		t.Fatalf("leases after update: %v", leases)
 	}
 	// Lowering memory works too, and an unchanged expiry keeps the lease.

@@ -11,7 +11,7 @@ import (
 )
 
 // UpdateSession changes the workspace's CPU and memory limits in place and, when the
-// expiry changes, moves the session to a new lease. Storage cannot change in place (the
+// expiry changes, moves the session to a new lease (its first one, or the next). Storage cannot change in place (the
 // provider replaces the session).
 func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.SessionSpec) (*workshop.Session, error) {
 	if err := workshop.ValidateSessionID(id); err != nil {
@@ -20,6 +20,7 @@ func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.S
 	if spec == nil {
 		return nil, fmt.Errorf("update session %s: no spec given", id)
 	}
+	defer b.reads.mutation(id)()
 	res, err := effectiveResources(spec).Parse()
 	if err != nil {
 		return nil, fmt.Errorf("update session %s: resources: %w", id, err)
@@ -75,8 +76,9 @@ func (b *Backend) updateLimits(ctx context.Context, id string, res workshop.Pars
 	return nil
 }
 
-// updateExpiry creates a lease with the new expiry (revision + 1), then removes the
-// older leases.
+// updateExpiry creates a lease with the new expiry (revision + 1; the first lease of a
+// session created without one is revision 1), then removes the older leases. An
+// unchanged expiry creates nothing.
 func (b *Backend) updateExpiry(ctx context.Context, id string, spec *workshop.SessionSpec) error {
 	vols, err := b.sessionVolumes(ctx, id)
 	if err != nil {
@@ -86,6 +88,18 @@ func (b *Backend) updateExpiry(ctx context.Context, id string, spec *workshop.Se
 	if cur != nil {
 		if t, ok := workshop.ParseExpiresAt(cur.Labels); ok && t.Unix() == spec.ExpiresAt.Unix() {
 			return nil
+		}
+	} else {
+		// No lease yet: the expiry is the workspace's label (created without a lease).
+		name := workshop.SessionObjectName(id)
+		ins, err := b.cli.ContainerInspect(ctx, name)
+		if err != nil && !isNotFound(err) {
+			return fmt.Errorf("inspect container %s: %w", name, err)
+		}
+		if err == nil && ins.Config != nil {
+			if t, ok := workshop.ParseExpiresAt(ins.Config.Labels); ok && t.Unix() == spec.ExpiresAt.Unix() {
+				return nil
+			}
 		}
 	}
 	labels, err := b.leaseBaseLabels(ctx, id, spec, cur)

@@ -93,6 +93,7 @@ func (b *Backend) MarkOverQuota(ctx context.Context, id string, u *workshop.Stor
 	if err := workshop.ValidateSessionID(id); err != nil {
 		return err
 	}
+	defer b.reads.mutation(id)()
 	name := overQuotaVolumeName(id)
 	if !over {
 		if err := b.cli.VolumeRemove(ctx, name, false); err != nil && !isNotFound(err) {
@@ -127,6 +128,7 @@ func (b *Backend) StopSession(ctx context.Context, id string) error {
 	if err := workshop.ValidateSessionID(id); err != nil {
 		return err
 	}
+	defer b.reads.mutation(id)()
 	ctrs, err := b.sessionContainers(ctx, id)
 	if err != nil {
 		return err

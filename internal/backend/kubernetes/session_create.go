@@ -18,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
@@ -471,48 +470,10 @@ func (b *Backend) applyObjects(ctx context.Context, ns string, labels map[string
 	return out, nil
 }
 
-// waitNamespaceGone watches the namespace until it is deleted (one watch per session
-// instead of polling: a class of 30 deleting at once would otherwise spend the client's
-// rate limit on GETs). A closed watch is re-opened; a slow poll backs it up.
+// waitNamespaceGone waits (by watch) until the namespace is deleted.
 func (b *Backend) waitNamespaceGone(ctx context.Context, ns string) error {
-	nss := b.cs.CoreV1().Namespaces()
-	for {
-		list, err := nss.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + ns})
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("namespace %s is still terminating: %w", ns, ctx.Err())
-			}
-			return fmt.Errorf("wait for namespace %s: %w", ns, err)
-		}
-		if len(list.Items) == 0 {
-			return nil
-		}
-		w, err := nss.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + ns, ResourceVersion: list.ResourceVersion})
-		if err != nil {
-			return fmt.Errorf("watch namespace %s: %w", ns, err)
-		}
-		gone, err := func() (bool, error) {
-			defer w.Stop()
-			poll := time.NewTimer(5 * time.Second)
-			defer poll.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return false, fmt.Errorf("namespace %s is still terminating: %w", ns, ctx.Err())
-				case <-poll.C:
-					return false, nil // re-list
-				case ev, ok := <-w.ResultChan():
-					if !ok {
-						return false, nil // re-list and re-watch
-					}
-					if ev.Type == watch.Deleted {
-						return true, nil
-					}
-				}
-			}
-		}()
-		if gone || err != nil {
-			return err
-		}
+	if err := waitGoneWatch(ctx, b.dyn.Resource(namespacesGVR), ns, ""); err != nil {
+		return fmt.Errorf("namespace %s: %w", ns, err)
 	}
+	return nil
 }

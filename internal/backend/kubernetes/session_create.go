@@ -61,6 +61,8 @@ func sessionSelector() string {
 // it deletes the namespace and waits until it is gone.
 func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec) (*workshop.Session, error) {
 	defer workshop.Hold()() // the process waits for the create and its cleanup before exiting
+	b.reads.changed()
+	defer b.reads.changed()
 	if isVCluster(spec) {
 		return b.createVClusterSession(ctx, spec)
 	}

@@ -61,8 +61,9 @@ func sessionSelector() string {
 // it deletes the namespace and waits until it is gone.
 func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec) (*workshop.Session, error) {
 	defer workshop.Hold()() // the process waits for the create and its cleanup before exiting
-	b.reads.changed()
-	defer b.reads.changed()
+	if spec != nil {
+		defer b.reads.change(spec.ID)()
+	}
 	if isVCluster(spec) {
 		return b.createVClusterSession(ctx, spec)
 	}

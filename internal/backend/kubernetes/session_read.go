@@ -179,8 +179,7 @@ func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error)
 // UpdateSession changes the quota, the limit range and the expiry in place; a new expiry
 // also gets a new participant token (and kubeconfig) that expires with the session.
 func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.SessionSpec) (*workshop.Session, error) {
-	b.reads.changed()
-	defer b.reads.changed()
+	defer b.reads.change(id)()
 	if spec == nil || spec.Template == nil {
 		return nil, errors.New("update session: no spec or template given")
 	}
@@ -243,8 +242,7 @@ func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.S
 // DeleteSession deletes the session namespace and waits until it is gone. A missing
 // session is not an error.
 func (b *Backend) DeleteSession(ctx context.Context, id string) error {
-	b.reads.changed()
-	defer b.reads.changed()
+	defer b.reads.change(id)()
 	unlock := b.lockSession(id)
 	defer unlock()
 	if err := b.removeSessionObjects(ctx, id); err != nil {

@@ -3,7 +3,6 @@ package kubernetes
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,21 +16,28 @@ import (
 
 // snapshotTTL is how long one class-wide listing answers session reads. Terraform
 // refreshes a class with one read per session, all within a moment: one listing per kind
-// serves them all. Changes made by this process invalidate it at once (the generation);
-// changes made elsewhere are seen within snapshotTTL, as with any cached read.
+// serves them all. A session this process changed is not answered from a listing taken
+// before the change ended (it is read on its own, see sessionReads); changes made
+// elsewhere are seen within snapshotTTL, as with any cached read.
 const snapshotTTL = 2 * time.Second
 
 // snapshotListTimeout bounds the listing shared by the reads waiting for it (it runs on
 // a context of its own: one reader giving up must not fail the others).
 const snapshotListTimeout = 30 * time.Second
 
-// sessionReads shares class-wide listings between concurrent session reads.
+// sessionReads shares class-wide listings between concurrent session reads. Every
+// session change this backend makes takes a new generation when it starts and when it
+// ends, and records the latter per session: a listing started at generation g answers
+// for a session only if the session's last change ended before g. Per session, not for
+// the whole class: the reads of one plan claim their sessions one by one (a label), which
+// must not throw away the listing the other reads share.
 type sessionReads struct {
-	gen    atomic.Uint64 // bumped by every session change this backend makes
-	mu     sync.Mutex
-	cur    *readSnapshot
-	flight singleflight.Group // one listing per generation in flight
-	lists  atomic.Int64       // listings taken (tests)
+	gen     atomic.Uint64
+	mu      sync.Mutex
+	cur     *readSnapshot
+	changes map[string]uint64  // session ID -> generation at which its last change ended (or 0: in progress)
+	flight  singleflight.Group // one listing in flight
+	lists   atomic.Int64       // listings taken (tests)
 }
 
 // readSnapshot is one label-selected LIST per kind of every namespace session's objects,
@@ -46,28 +52,48 @@ type readSnapshot struct {
 	pods    map[string]*corev1.Pod
 }
 
-// changed marks that a session changed: snapshots taken before are not used again.
-// Mutations call it when they start and when they end, so that no read starting after a
-// change ended gets a listing taken before it.
-func (r *sessionReads) changed() { r.gen.Add(1) }
+// change marks session id as changing until the returned function is called: meanwhile
+// and afterwards no listing taken before the end answers for it.
+func (r *sessionReads) change(id string) func() {
+	r.mu.Lock()
+	if r.changes == nil {
+		r.changes = map[string]uint64{}
+	}
+	r.changes[id] = 0
+	r.mu.Unlock()
+	r.gen.Add(1)
+	return func() {
+		g := r.gen.Add(1)
+		r.mu.Lock()
+		r.changes[id] = g
+		r.mu.Unlock()
+	}
+}
 
-// snapshot returns a listing taken after the last change this process made and less than
-// snapshotTTL ago, taking one if needed (concurrent callers share it).
+// fresh says whether a listing started at generation g may answer for id.
+func (r *sessionReads) fresh(id string, g uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, changed := r.changes[id]
+	return !changed || (c != 0 && c <= g)
+}
+
+// snapshot returns a listing taken less than snapshotTTL ago, taking one if needed
+// (concurrent callers share it).
 func (b *Backend) snapshot(ctx context.Context) (*readSnapshot, error) {
 	r := &b.reads
-	g := r.gen.Load()
 	r.mu.Lock()
 	s := r.cur
 	r.mu.Unlock()
-	if s != nil && s.gen == g && time.Since(s.taken) < snapshotTTL {
+	if s != nil && time.Since(s.taken) < snapshotTTL {
 		return s, s.err
 	}
-	ch := r.flight.DoChan(strconv.FormatUint(g, 10), func() (any, error) {
+	ch := r.flight.DoChan("list", func() (any, error) {
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), snapshotListTimeout)
 		defer cancel()
-		s := b.listSnapshot(lctx, g)
+		s := b.listSnapshot(lctx, r.gen.Load())
 		r.mu.Lock()
-		if r.cur == nil || r.cur.gen < g || (r.cur.gen == g && r.cur.taken.Before(s.taken)) {
+		if r.cur == nil || r.cur.taken.Before(s.taken) {
 			r.cur = s
 		}
 		r.mu.Unlock()
@@ -151,10 +177,11 @@ func (s *readSnapshot) session(id string, now time.Time) (*workshop.Session, boo
 	return assembleSession(ns, q, sec, false, pod, now), true
 }
 
-// snapshotSession answers GetSession from a shared listing when it can.
+// snapshotSession answers GetSession from a shared listing when it can: the listing
+// started after this process last changed the session.
 func (b *Backend) snapshotSession(ctx context.Context, id string) (*workshop.Session, bool) {
 	s, err := b.snapshot(ctx)
-	if err != nil {
+	if err != nil || !b.reads.fresh(id, s.gen) {
 		return nil, false
 	}
 	return s.session(id, time.Now())

@@ -131,6 +131,22 @@ func TestSessionSnapshot(t *testing.T) {
 		t.Fatalf("per-session reads made %d requests, want %d (a positive control of the count)", got, 4*n)
 	}
 
+	// A claim (a label the reads of one plan set one by one) stops the listing from
+	// answering for that session only, not for the others.
+	if b.reads.fresh(ids[0], snap.gen) != true || b.reads.fresh(ids[1], snap.gen) != true {
+		t.Fatal("positive control: before any change the listing answers for every session")
+	}
+	if err := b.ClaimSession(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if b.reads.fresh(ids[0], snap.gen) || !b.reads.fresh(ids[1], snap.gen) {
+		t.Fatalf("after claiming %s: fresh for it %v (want false), for %s %v (want true)",
+			ids[0], b.reads.fresh(ids[0], snap.gen), ids[1], b.reads.fresh(ids[1], snap.gen))
+	}
+	if s, err := b.GetSession(ctx, ids[0]); err != nil || !s.Claimed {
+		t.Fatalf("read after claim: %+v %v, want claimed", s, err)
+	}
+
 	// No stale answer after a change made by this backend: the quota changes, the next
 	// read (within the snapshot's lifetime) sees it; the old snapshot would not have.
 	if _, err := b.GetSession(ctx, ids[0]); err != nil {

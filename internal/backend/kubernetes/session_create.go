@@ -140,7 +140,8 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	om := func(name string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
 	}
-	if _, err := core.ResourceQuotas(ns).Create(ctx, quotaObject(om(quotaName), res), create); err != nil {
+	quota, err := core.ResourceQuotas(ns).Create(ctx, quotaObject(om(quotaName), res), create)
+	if err != nil {
 		return nil, fmt.Errorf("create resource quota: %w", err)
 	}
 	if _, err := core.LimitRanges(ns).Create(ctx, limitRangeObject(om(limitRangeName), res), create); err != nil {
@@ -179,7 +180,8 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 		ObjectMeta: om(kubeconfigSecret), Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{secretKeyInPod: inPod, secretKeyPartic: partic},
 	}
-	if _, err := core.Secrets(ns).Create(ctx, secret, create); err != nil {
+	secret, err = core.Secrets(ns).Create(ctx, secret, create)
+	if err != nil {
 		return nil, fmt.Errorf("create kubeconfig secret: %w", err)
 	}
 	if _, err := core.Pods(ns).Create(ctx, workspacePod(spec, om(workspacePodName), res), create); err != nil {
@@ -197,12 +199,17 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if err := b.waitReady(ctx, append([]*unstructured.Unstructured{pod}, applied...)); err != nil {
 		return nil, err
 	}
-	fctx, cancel, err := b.markComplete(ctx, ns)
+	fctx, cancel, nsObj, err := b.markComplete(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	return b.getSession(fctx, spec.ID)
+	// The session from the objects just written; only the pod is read again (its status).
+	live, err := core.Pods(ns).Get(fctx, workspacePodName, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("read workspace pod: %w", err)
+	}
+	return assembleSession(nsObj, quota, secret, false, live, time.Now()), nil
 }
 
 // createNamespace creates a session namespace on a context of its own: a create the
@@ -225,17 +232,18 @@ func (b *Backend) createNamespace(ctx context.Context, ns *corev1.Namespace) err
 // (ctx still alive): from then on the session is complete, a re-apply may adopt it and
 // the reconciler no longer counts it as a remnant. Nothing after it may fail on ctx, so
 // it returns the context the create finishes under.
-func (b *Backend) markComplete(ctx context.Context, ns string) (context.Context, context.CancelFunc, error) {
+func (b *Backend) markComplete(ctx context.Context, ns string) (context.Context, context.CancelFunc, *corev1.Namespace, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
 	patch := []byte(`{"metadata":{"labels":{"` + workshop.LabelCreating + `":null}}}`)
-	if _, err := b.cs.CoreV1().Namespaces().Patch(fctx, ns, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager}); err != nil {
+	nsObj, err := b.cs.CoreV1().Namespaces().Patch(fctx, ns, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
+	if err != nil {
 		cancel()
-		return nil, nil, fmt.Errorf("mark namespace %s complete: %w", ns, err)
+		return nil, nil, nil, fmt.Errorf("mark namespace %s complete: %w", ns, err)
 	}
-	return fctx, cancel, nil
+	return fctx, cancel, nsObj, nil
 }
 
 func namespaceObject(spec *workshop.SessionSpec) *corev1.Namespace {

@@ -58,6 +58,7 @@ func TestSessionSnapshot(t *testing.T) {
 	const n = 3
 	ids := make([]string, n)
 	specs := make([]*workshop.SessionSpec, n)
+	created := make([]*workshop.Session, n)
 	now := time.Now().UTC().Truncate(time.Second)
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range n {
@@ -65,10 +66,20 @@ func TestSessionSnapshot(t *testing.T) {
 		specs[i] = &workshop.SessionSpec{ID: ids[i], Template: tpl, Participant: "p" + ids[i],
 			CreatedAt: now, Duration: time.Hour, ExpiresAt: now.Add(time.Hour)}
 		t.Cleanup(func() { _ = b.DeleteSession(context.Background(), ids[i]) })
-		g.Go(func() error { _, err := b.CreateSession(gctx, specs[i]); return err })
+		g.Go(func() error { var err error; created[i], err = b.CreateSession(gctx, specs[i]); return err })
 	}
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
+	}
+	// CreateSession answers from the objects it wrote: the same as a read.
+	for i, id := range ids {
+		read, err := b.getSession(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(created[i], read) {
+			t.Fatalf("create's answer differs from a read:\n%+v\n%+v", created[i], read)
+		}
 	}
 
 	// One operation's reads: 10 concurrent reads of each session.

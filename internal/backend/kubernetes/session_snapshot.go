@@ -103,7 +103,10 @@ func (b *Backend) snapshot(ctx context.Context) (*readSnapshot, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case res := <-ch:
-		s := res.Val.(*readSnapshot)
+		s, ok := res.Val.(*readSnapshot)
+		if !ok {
+			return nil, fmt.Errorf("session listing: %v", res.Err)
+		}
 		return s, s.err
 	}
 }

@@ -342,6 +342,7 @@ resource "nalabo_exec" "pods" {
 				Config: cfg(""),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestMatchResourceAttr("nalabo_workshop_template.t", "id", regexp.MustCompile(`^kubernetes\.`+regexp.QuoteMeta(name)+`\.[0-9a-f]{12}\.[0-9a-f]{8}$`)),
+					resource.TestCheckResourceAttr("nalabo_workshop_template.t", "pre_pull", "true"),
 					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "status", "running"),
 					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "infrastructure_type", "kubernetes"),
 					resource.TestMatchResourceAttr("nalabo_workshop_session.a", "namespace", regexp.MustCompile(`^nalabo-session-[0-9a-f]{10}$`)),

@@ -29,6 +29,7 @@ type workshopTemplateModel struct {
 	Duration           types.String   `tfsdk:"duration"`
 	PodSecurity        types.String   `tfsdk:"pod_security"`
 	DockerInDocker     types.Bool     `tfsdk:"docker_in_docker"`
+	PrePull            types.Bool     `tfsdk:"pre_pull"`
 	Egress             types.String   `tfsdk:"egress"`
 	VClusterValues     types.String   `tfsdk:"vcluster_values"`
 	Instructions       types.String   `tfsdk:"instructions"`
@@ -168,6 +169,7 @@ func (m *workshopTemplateModel) toTemplate(ctx context.Context, diags *diag.Diag
 		Duration:       m.Duration.ValueString(),
 		PodSecurity:    m.PodSecurity.ValueString(),
 		DockerInDocker: m.DockerInDocker.ValueBool(),
+		PrePull:        m.PrePull.ValueBool() && workshop.InfrastructureType(m.InfrastructureType.ValueString()) == workshop.InfraKubernetes,
 		VClusterValues: m.VClusterValues.ValueString(),
 		Egress:         workshop.Egress(m.Egress.ValueString()),
 		Instructions:   m.Instructions.ValueString(),
@@ -243,6 +245,7 @@ func templateModelFrom(ctx context.Context, t *workshop.Template, prior *worksho
 		Duration:           types.StringValue(t.Duration),
 		PodSecurity:        optString(t.PodSecurity, prior.PodSecurity),
 		DockerInDocker:     types.BoolValue(t.DockerInDocker),
+		PrePull:            prior.PrePull,
 		Egress:             types.StringNull(),
 		VClusterValues:     optString(t.VClusterValues, prior.VClusterValues),
 		Instructions:       optString(t.Instructions, prior.Instructions),
@@ -250,6 +253,10 @@ func templateModelFrom(ctx context.Context, t *workshop.Template, prior *worksho
 	}
 	if t.Duration == "" {
 		m.Duration = types.StringValue(workshop.DefaultDuration)
+	}
+	if m.PrePull.IsNull() || m.PrePull.IsUnknown() {
+		// An action at create, not live state: imported (or older) states get the default.
+		m.PrePull = types.BoolValue(true)
 	}
 	if t.Infrastructure == workshop.InfraDocker {
 		m.Egress = types.StringValue(string(t.EffectiveEgress()))

@@ -162,6 +162,20 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.OneOf(podSecurityLevels...)},
 			},
+			"pre_pull": schema.BoolAttribute{
+				MarkdownDescription: "Kubernetes only, default `true` (a Docker template ignores it). When the template is " +
+					"created or updated, its images (the workspace image and every container image of `manifests`) are pulled " +
+					"onto every node that can run sessions, by a short-lived DaemonSet in the provider's control namespace " +
+					"(non-root, no capabilities, no service account token; removed once every node has the images, or on " +
+					"failure), so that the first session on each node does not wait for a pull. Images are pulled with the " +
+					"policy the sessions use (`IfNotPresent`, or `Never` when a manifest says so, which then only checks that " +
+					"the image is on every node). An image that cannot be pulled fails the template with its name. " +
+					"The provider's credentials need `create` and `delete` on `daemonsets` and `watch` on `daemonsets` and " +
+					"`pods` in the control namespace.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(true),
+			},
 			"docker_in_docker": schema.BoolAttribute{
 				MarkdownDescription: "Docker only, default `false`. Runs the workspace **privileged** so that it can run its own " +
 					"Docker engine. A privileged container can take over the host (and every other session on it): " +

@@ -44,6 +44,9 @@ type Template struct {
 	// Instructions are Markdown shown to participants on the gateway's page (not part
 	// of the digest either: editing the text must not replace sessions).
 	Instructions string `json:"instructions,omitempty"`
+	// PrePull pulls the template's images onto every node at template create
+	// (Kubernetes; not part of the digest: it changes no session).
+	PrePull bool `json:"pre_pull,omitempty"`
 
 	// Images maps every image reference the template uses to the image ID present on
 	// the host after ApplyTemplate. Part of the digest.

@@ -71,6 +71,7 @@ resource "nalabo_workshop_template" "k8s_intro" {
   infrastructure_type = "kubernetes"
   isolation           = "namespace"
   pod_security        = "restricted"
+  pre_pull            = true # the default: images pulled onto every node at template create
   workspace {
     image   = "alpine/k8s:1.31.4" # kubectl, helm and a shell
     command = ["sleep", "infinity"]

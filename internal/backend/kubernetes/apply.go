@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -51,9 +50,6 @@ const (
 )
 
 var applyIDRE = regexp.MustCompile(`^[a-z0-9]{4,32}$`)
-
-// goneInterval is how often a deleted object is polled until it is gone.
-const goneInterval = 500 * time.Millisecond
 
 // ObjectKind is how an inventory names a group and kind: "Kind" for the core group,
 // "Kind.group" otherwise.
@@ -590,23 +586,10 @@ func (b *Backend) deleteApplyObjects(ctx context.Context, ns, applyID string, re
 	return errors.Join(errs...)
 }
 
-// waitGone polls until the object with uid is gone (absent, or replaced by another).
+// waitGone waits (by watch) until the object with uid is gone (absent, or replaced by
+// another).
 func (b *Backend) waitGone(ctx context.Context, m *meta.RESTMapping, ns, name string, uid types.UID) error {
-	res := b.dyn.Resource(m.Resource).Namespace(ns)
-	for {
-		live, err := res.Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) || (err == nil && live.GetUID() != uid) {
-			return nil
-		}
-		if err != nil && ctx.Err() == nil {
-			return fmt.Errorf("read %s: %w", name, err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("still being deleted: %w", ctx.Err())
-		case <-time.After(goneInterval):
-		}
-	}
+	return waitGoneWatch(ctx, b.dyn.Resource(m.Resource).Namespace(ns), name, uid)
 }
 
 // readApplyObjects reports each object's kstatus status, sorted by kind and name.

@@ -26,6 +26,7 @@ func (b *Backend) SessionsOf(ctx context.Context, templateID, participant string
 // ClaimSession labels the session's namespace nalabo.io/claimed=true (namespace labels
 // can change, unlike Docker's).
 func (b *Backend) ClaimSession(ctx context.Context, id string) error {
+	defer b.reads.change(id)()
 	if err := workshop.ValidateSessionID(id); err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type Backend struct {
 	mapper *restmapper.DeferredDiscoveryRESTMapper
 
 	locks workshop.SessionLocks
+	reads sessionReads // class-wide listings shared by session reads
 
 	// portRT is the gateway's transport to the API server's proxy (PortTransport).
 	portOnce sync.Once

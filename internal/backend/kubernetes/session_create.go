@@ -18,7 +18,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
@@ -62,6 +61,9 @@ func sessionSelector() string {
 // it deletes the namespace and waits until it is gone.
 func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec) (*workshop.Session, error) {
 	defer workshop.Hold()() // the process waits for the create and its cleanup before exiting
+	if spec != nil {
+		defer b.reads.change(spec.ID)()
+	}
 	if isVCluster(spec) {
 		return b.createVClusterSession(ctx, spec)
 	}
@@ -138,7 +140,8 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	om := func(name string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
 	}
-	if _, err := core.ResourceQuotas(ns).Create(ctx, quotaObject(om(quotaName), res), create); err != nil {
+	quota, err := core.ResourceQuotas(ns).Create(ctx, quotaObject(om(quotaName), res), create)
+	if err != nil {
 		return nil, fmt.Errorf("create resource quota: %w", err)
 	}
 	if _, err := core.LimitRanges(ns).Create(ctx, limitRangeObject(om(limitRangeName), res), create); err != nil {
@@ -177,7 +180,8 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 		ObjectMeta: om(kubeconfigSecret), Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{secretKeyInPod: inPod, secretKeyPartic: partic},
 	}
-	if _, err := core.Secrets(ns).Create(ctx, secret, create); err != nil {
+	secret, err = core.Secrets(ns).Create(ctx, secret, create)
+	if err != nil {
 		return nil, fmt.Errorf("create kubeconfig secret: %w", err)
 	}
 	if _, err := core.Pods(ns).Create(ctx, workspacePod(spec, om(workspacePodName), res), create); err != nil {
@@ -195,12 +199,17 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if err := b.waitReady(ctx, append([]*unstructured.Unstructured{pod}, applied...)); err != nil {
 		return nil, err
 	}
-	fctx, cancel, err := b.markComplete(ctx, ns)
+	fctx, cancel, nsObj, err := b.markComplete(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	return b.getSession(fctx, spec.ID)
+	// The session from the objects just written; only the pod is read again (its status).
+	live, err := core.Pods(ns).Get(fctx, workspacePodName, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("read workspace pod: %w", err)
+	}
+	return assembleSession(nsObj, quota, secret, false, live, time.Now()), nil
 }
 
 // createNamespace creates a session namespace on a context of its own: a create the
@@ -223,17 +232,18 @@ func (b *Backend) createNamespace(ctx context.Context, ns *corev1.Namespace) err
 // (ctx still alive): from then on the session is complete, a re-apply may adopt it and
 // the reconciler no longer counts it as a remnant. Nothing after it may fail on ctx, so
 // it returns the context the create finishes under.
-func (b *Backend) markComplete(ctx context.Context, ns string) (context.Context, context.CancelFunc, error) {
+func (b *Backend) markComplete(ctx context.Context, ns string) (context.Context, context.CancelFunc, *corev1.Namespace, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
 	patch := []byte(`{"metadata":{"labels":{"` + workshop.LabelCreating + `":null}}}`)
-	if _, err := b.cs.CoreV1().Namespaces().Patch(fctx, ns, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager}); err != nil {
+	nsObj, err := b.cs.CoreV1().Namespaces().Patch(fctx, ns, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
+	if err != nil {
 		cancel()
-		return nil, nil, fmt.Errorf("mark namespace %s complete: %w", ns, err)
+		return nil, nil, nil, fmt.Errorf("mark namespace %s complete: %w", ns, err)
 	}
-	return fctx, cancel, nil
+	return fctx, cancel, nsObj, nil
 }
 
 func namespaceObject(spec *workshop.SessionSpec) *corev1.Namespace {
@@ -471,48 +481,10 @@ func (b *Backend) applyObjects(ctx context.Context, ns string, labels map[string
 	return out, nil
 }
 
-// waitNamespaceGone watches the namespace until it is deleted (one watch per session
-// instead of polling: a class of 30 deleting at once would otherwise spend the client's
-// rate limit on GETs). A closed watch is re-opened; a slow poll backs it up.
+// waitNamespaceGone waits (by watch) until the namespace is deleted.
 func (b *Backend) waitNamespaceGone(ctx context.Context, ns string) error {
-	nss := b.cs.CoreV1().Namespaces()
-	for {
-		list, err := nss.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + ns})
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("namespace %s is still terminating: %w", ns, ctx.Err())
-			}
-			return fmt.Errorf("wait for namespace %s: %w", ns, err)
-		}
-		if len(list.Items) == 0 {
-			return nil
-		}
-		w, err := nss.Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + ns, ResourceVersion: list.ResourceVersion})
-		if err != nil {
-			return fmt.Errorf("watch namespace %s: %w", ns, err)
-		}
-		gone, err := func() (bool, error) {
-			defer w.Stop()
-			poll := time.NewTimer(5 * time.Second)
-			defer poll.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return false, fmt.Errorf("namespace %s is still terminating: %w", ns, ctx.Err())
-				case <-poll.C:
-					return false, nil // re-list
-				case ev, ok := <-w.ResultChan():
-					if !ok {
-						return false, nil // re-list and re-watch
-					}
-					if ev.Type == watch.Deleted {
-						return true, nil
-					}
-				}
-			}
-		}()
-		if gone || err != nil {
-			return err
-		}
+	if err := waitGoneWatch(ctx, b.dyn.Resource(namespacesGVR), ns, ""); err != nil {
+		return fmt.Errorf("namespace %s: %w", ns, err)
 	}
+	return nil
 }

@@ -3,7 +3,6 @@ package kubernetes
 import (
 	"context"
 	"fmt"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -95,18 +94,11 @@ func (b *Backend) releaseVolumes(ctx context.Context, ns string) ([]string, erro
 	return names, nil
 }
 
+// waitVolumesGone waits (by watch) until the named persistent volumes are gone.
 func (b *Backend) waitVolumesGone(ctx context.Context, names []string) error {
 	for _, n := range names {
-		for {
-			_, err := b.cs.CoreV1().PersistentVolumes().Get(ctx, n, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("persistent volume %s is still there: %w", n, ctx.Err())
-			case <-time.After(500 * time.Millisecond):
-			}
+		if err := waitGoneWatch(ctx, b.dyn.Resource(persistentVolumesGVR), n, ""); err != nil {
+			return fmt.Errorf("persistent volume %s: %w", n, err)
 		}
 	}
 	return nil

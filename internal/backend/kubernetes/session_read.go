@@ -20,6 +20,9 @@ import (
 // missing (or terminating) namespace is an error wrapping workshop.ErrNotFound; a
 // missing workspace pod or quota makes the session degraded.
 func (b *Backend) GetSession(ctx context.Context, id string) (*workshop.Session, error) {
+	if s, ok := b.snapshotSession(ctx, id); ok {
+		return s, nil
+	}
 	if s, ok, err := b.getVClusterSession(ctx, id); ok {
 		return s, err
 	}
@@ -38,39 +41,47 @@ func (b *Backend) getSession(ctx context.Context, id string) (*workshop.Session,
 	if ns.DeletionTimestamp != nil {
 		return nil, fmt.Errorf("session %s: namespace %s is terminating: %w", id, name, workshop.ErrNotFound)
 	}
-	s := sessionFromNamespace(ns)
-	degraded := false
 	q, err := b.cs.CoreV1().ResourceQuotas(name).Get(ctx, quotaName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		degraded = true
+		q = nil
 	case err != nil:
 		return nil, fmt.Errorf("session %s: read quota: %w", id, err)
-	default:
+	}
+	sec, err := b.cs.CoreV1().Secrets(name).Get(ctx, kubeconfigSecret, metav1.GetOptions{})
+	// A reader without rights on secrets (the gateway's least-privilege role) gets the
+	// session without the participant's kubeconfig.
+	secForbidden := apierrors.IsForbidden(err)
+	switch {
+	case apierrors.IsNotFound(err) || secForbidden:
+		sec = nil
+	case err != nil:
+		return nil, fmt.Errorf("session %s: read kubeconfig secret: %w", id, err)
+	}
+	pod, err := b.cs.CoreV1().Pods(name).Get(ctx, workspacePodName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		pod = nil
+	case err != nil:
+		return nil, fmt.Errorf("session %s: read workspace pod: %w", id, err)
+	}
+	return assembleSession(ns, q, sec, secForbidden, pod, time.Now()), nil
+}
+
+// assembleSession builds a namespace session from its objects (nil: missing, which makes
+// it degraded; a secret that could not be read for lack of rights is not).
+func assembleSession(ns *corev1.Namespace, q *corev1.ResourceQuota, sec *corev1.Secret, secForbidden bool, pod *corev1.Pod, now time.Time) *workshop.Session {
+	s := sessionFromNamespace(ns)
+	degraded := q == nil || pod == nil || (sec == nil && !secForbidden)
+	if q != nil {
 		s.Resources = resourcesFromQuota(q)
 		s.StorageEnforced = s.Resources.Storage != ""
 	}
-	sec, err := b.cs.CoreV1().Secrets(name).Get(ctx, kubeconfigSecret, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		degraded = true
-	case apierrors.IsForbidden(err):
-		// A reader without rights on secrets (the gateway's least-privilege role) gets
-		// the session without the participant's kubeconfig.
-	case err != nil:
-		return nil, fmt.Errorf("session %s: read kubeconfig secret: %w", id, err)
-	default:
+	if sec != nil {
 		s.Kubeconfig = string(sec.Data[secretKeyPartic])
 	}
-	pod, err := b.cs.CoreV1().Pods(name).Get(ctx, workspacePodName, metav1.GetOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("session %s: read workspace pod: %w", id, err)
-	}
-	if err != nil {
-		pod, degraded = nil, true
-	}
-	s.Status = sessionStatus(time.Now(), s.ExpiresAt, degraded, pod)
-	return s, nil
+	s.Status = sessionStatus(now, s.ExpiresAt, degraded, pod)
+	return s
 }
 
 func sessionFromNamespace(ns *corev1.Namespace) *workshop.Session {
@@ -168,6 +179,7 @@ func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error)
 // UpdateSession changes the quota, the limit range and the expiry in place; a new expiry
 // also gets a new participant token (and kubeconfig) that expires with the session.
 func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.SessionSpec) (*workshop.Session, error) {
+	defer b.reads.change(id)()
 	if spec == nil || spec.Template == nil {
 		return nil, errors.New("update session: no spec or template given")
 	}
@@ -230,6 +242,7 @@ func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.S
 // DeleteSession deletes the session namespace and waits until it is gone. A missing
 // session is not an error.
 func (b *Backend) DeleteSession(ctx context.Context, id string) error {
+	defer b.reads.change(id)()
 	unlock := b.lockSession(id)
 	defer unlock()
 	if err := b.removeSessionObjects(ctx, id); err != nil {

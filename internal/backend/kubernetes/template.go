@@ -92,6 +92,12 @@ func (b *Backend) ApplyTemplate(ctx context.Context, in *workshop.Template) (*wo
 	}
 	t.Images = map[string]string{t.Workspace.Image: t.Workspace.Image}
 	workshop.SealTemplate(t)
+	if t.PrePull {
+		// Before storing: a template whose images cannot be pulled is not created.
+		if err := b.prePull(ctx, t); err != nil {
+			return nil, fmt.Errorf("template %s: %w", t.Name, err)
+		}
+	}
 	if err := b.storeTemplate(ctx, t); err != nil {
 		return nil, err
 	}

@@ -233,7 +233,7 @@ func (b *Backend) createVCluster(ctx context.Context, s vcluster.Settings, spec 
 		return nil, werr
 	}
 	trace(spec.ID, start, "ready")
-	fctx, cancel, err := b.markComplete(ctx, ns)
+	fctx, cancel, _, err := b.markComplete(ctx, ns)
 	if err != nil {
 		return nil, err
 	}

@@ -2,80 +2,127 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
-	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/polling/event"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/watcher"
+	"sigs.k8s.io/cli-utils/pkg/object"
 )
 
-// pollInterval is how often readiness is polled.
-const pollInterval = time.Second
-
-// waitReady polls every object until kstatus computes Current for all of them. A Failed
-// object, or ctx ending, returns an error naming what is not ready.
+// waitReady watches the objects (the kstatus watcher: one list+watch per kind and
+// namespace, status computed on each event) until every one is Current. A Failed object,
+// a pod that cannot start, or ctx ending returns an error naming what is not ready.
+// Watching instead of polling: readiness is seen when the kubelet reports it, not up to a
+// poll interval later, and a class of sessions waiting at once costs no GETs.
 func (b *Backend) waitReady(ctx context.Context, objs []*unstructured.Unstructured) error {
-	pending := objs
-	var last []string // what the last complete look found not ready
+	if len(objs) == 0 {
+		return nil
+	}
+	ids := make(object.ObjMetadataSet, 0, len(objs))
+	for _, o := range objs {
+		id := object.UnstructuredToObjMetadata(o)
+		if !ids.Contains(id) {
+			ids = append(ids, id)
+		}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	events := watcher.NewDefaultStatusWatcher(b.dyn, b.mapper).Watch(wctx, ids, watcher.Options{})
+	defer func() {
+		cancel()
+		// The watcher's goroutines send until the channel is closed: drain it.
+		go func() {
+			for range events { //nolint:revive // draining
+			}
+		}()
+	}()
+
+	pending := make(map[object.ObjMetadata]string, len(ids)) // what is not ready, and why
+	for _, id := range ids {
+		pending[id] = fmt.Sprintf("%s %s: not seen yet", id.GroupKind.Kind, id.Name)
+	}
 	for {
-		var still []*unstructured.Unstructured
-		var msgs []string
-		for _, o := range pending {
-			gvk := o.GroupVersionKind()
-			mapping, err := b.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", gvk.Kind, o.GetName(), err)
-			}
-			live, err := b.dyn.Resource(mapping.Resource).Namespace(o.GetNamespace()).Get(ctx, o.GetName(), metav1.GetOptions{})
-			if err != nil {
-				if ctx.Err() != nil {
-					break
-				}
-				return fmt.Errorf("read %s %s: %w", gvk.Kind, o.GetName(), err)
-			}
-			res, err := status.Compute(live)
-			if err != nil {
-				return fmt.Errorf("status of %s %s: %w", gvk.Kind, o.GetName(), err)
-			}
-			switch res.Status {
-			case status.CurrentStatus:
-				continue
-			case status.FailedStatus:
-				return fmt.Errorf("%s %s failed: %s", gvk.Kind, o.GetName(), res.Message)
-			}
-			msg := fmt.Sprintf("%s %s: %s (%s)", gvk.Kind, o.GetName(), res.Status, res.Message)
-			if gvk.Kind == "Pod" && gvk.Group == "" {
-				reason, fatal := podWaiting(live)
-				if fatal {
-					return fmt.Errorf("pod %s cannot start: %s", o.GetName(), reason)
-				}
-				if reason != "" {
-					msg += ": " + reason
-				}
-			}
-			still = append(still, o)
-			msgs = append(msgs, msg)
-		}
-		if len(still) == 0 && ctx.Err() == nil {
-			return nil
-		}
-		if len(still) > 0 {
-			pending = still
-		}
-		if len(msgs) > 0 {
-			last = msgs
-		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("not ready before the deadline: %s: %w", strings.Join(last, "; "), ctx.Err())
-		case <-time.After(pollInterval):
+			return fmt.Errorf("not ready before the deadline: %s: %w", pendingMessages(pending), ctx.Err())
+		case ev, ok := <-events:
+			if !ok {
+				if ctx.Err() != nil {
+					return fmt.Errorf("not ready before the deadline: %s: %w", pendingMessages(pending), ctx.Err())
+				}
+				return fmt.Errorf("readiness watch ended: %s", pendingMessages(pending))
+			}
+			switch ev.Type {
+			case event.ErrorEvent:
+				return fmt.Errorf("watch readiness: %w", ev.Error)
+			case event.ResourceUpdateEvent:
+				done, err := readiness(ev.Resource, pending)
+				if err != nil {
+					return err
+				}
+				if done {
+					return nil
+				}
+			}
 		}
 	}
 }
 
-// fatalWaitingReasons are container states that polling will not fix.
+// readiness records one status event in pending (removing a Current object) and says
+// whether nothing is pending any more; a failed object or a pod that cannot start is an
+// error.
+func readiness(rs *event.ResourceStatus, pending map[object.ObjMetadata]string) (bool, error) {
+	if rs == nil {
+		return len(pending) == 0, nil
+	}
+	id := rs.Identifier
+	if _, ok := pending[id]; !ok {
+		return len(pending) == 0, nil
+	}
+	kind, name := id.GroupKind.Kind, id.Name
+	switch rs.Status {
+	case status.CurrentStatus:
+		delete(pending, id)
+		return len(pending) == 0, nil
+	case status.FailedStatus:
+		return false, fmt.Errorf("%s %s failed: %s", kind, name, rs.Message)
+	case status.UnknownStatus:
+		if rs.Error != nil {
+			if errors.Is(rs.Error, context.Canceled) {
+				return false, nil
+			}
+			pending[id] = fmt.Sprintf("%s %s: %v", kind, name, rs.Error)
+			return false, nil
+		}
+	}
+	msg := fmt.Sprintf("%s %s: %s (%s)", kind, name, rs.Status, rs.Message)
+	if kind == "Pod" && id.GroupKind.Group == "" && rs.Resource != nil {
+		reason, fatal := podWaiting(rs.Resource)
+		if fatal {
+			return false, fmt.Errorf("pod %s cannot start: %s", name, reason)
+		}
+		if reason != "" {
+			msg += ": " + reason
+		}
+	}
+	pending[id] = msg
+	return false, nil
+}
+
+func pendingMessages(pending map[object.ObjMetadata]string) string {
+	msgs := make([]string, 0, len(pending))
+	for _, m := range pending {
+		msgs = append(msgs, m)
+	}
+	sort.Strings(msgs)
+	return strings.Join(msgs, "; ")
+}
+
+// fatalWaitingReasons are container states that waiting will not fix.
 var fatalWaitingReasons = map[string]bool{
 	"ErrImageNeverPull": true, "InvalidImageName": true, "CreateContainerConfigError": true,
 }

@@ -1,0 +1,172 @@
+package kubernetes
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
+)
+
+const prePullManifest = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      initContainers:
+      - {name: init, image: nalabo-test/k8s-workspace:1}
+      containers:
+      - {name: httpd, image: nalabo-test/httpd:1, imagePullPolicy: Always}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers:
+  - {name: c, image: nalabo-test/local-only:1, imagePullPolicy: Never}
+`
+
+func TestPrePullTemplateImages(t *testing.T) {
+	got, err := templateImages(&workshop.Template{
+		Name: "x", Workspace: workshop.Workspace{Image: "nalabo-test/k8s-workspace:1"}, Manifests: prePullManifest,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []pullImage{
+		{"nalabo-test/httpd:1", corev1.PullIfNotPresent}, // Always is not forced: a pre-pull must not hit a registry each time
+		{"nalabo-test/k8s-workspace:1", corev1.PullIfNotPresent},
+		{"nalabo-test/local-only:1", corev1.PullNever},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("images:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestPrePullPodPulled(t *testing.T) {
+	images := []pullImage{{Image: "a:1"}, {Image: "b:1"}}
+	pod := func(states ...corev1.ContainerState) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: corev1.PodSpec{NodeName: "n1"}}
+		for i, s := range states {
+			p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{Name: "image-" + string(rune('0'+i)), State: s})
+		}
+		return p
+	}
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	creating := corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}
+	crash := corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}} // no shell: pulled anyway
+	never := corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ErrImageNeverPull", Message: "not present"}}
+	for _, c := range []struct {
+		name    string
+		pod     *corev1.Pod
+		done    bool
+		errWant string
+	}{
+		{"no status yet", pod(), false, ""},
+		{"one pulling", pod(running, creating), false, ""},
+		{"pulled (one without a shell)", pod(running, crash), true, ""},
+		{"missing image", pod(running, never), false, `image "b:1" cannot be pulled on node n1: ErrImageNeverPull`},
+	} {
+		done, _, err := podPulled(c.pod, images)
+		if done != c.done || (err == nil) != (c.errWant == "") || (err != nil && !strings.Contains(err.Error(), c.errWant)) {
+			t.Errorf("%s: done %v err %v; want %v %q", c.name, done, err, c.done, c.errWant)
+		}
+	}
+}
+
+// TestPrePull: on the test cluster, a template's images are on the node after
+// ApplyTemplate, its DaemonSet ran and is gone; an image that is not there (pull policy
+// Never: nothing asks a registry) fails the template with the image's name, and leaves
+// no DaemonSet either.
+func TestPrePull(t *testing.T) {
+	b := testBackend(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if err := b.ensureControlNamespace(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dss := b.cs.AppsV1().DaemonSets(b.cfg.Namespace)
+	sel := metav1.ListOptions{LabelSelector: workshop.LabelRole + "=" + rolePrePull}
+	w, err := dss.Watch(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	start := time.Now()
+	tpl, err := b.ApplyTemplate(ctx, &workshop.Template{
+		Name: "k8s-pre-pull", Infrastructure: workshop.InfraKubernetes, Isolation: workshop.IsolationNamespace,
+		Workspace: workshop.Workspace{Image: "nalabo-test/k8s-workspace:1", Command: []string{"sleep", "infinity"}},
+		Manifests: httpdManifest, PrePull: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.DeleteTemplate(context.Background(), tpl.ID) })
+	t.Logf("template with pre-pull of 2 images: %s", time.Since(start))
+
+	// Positive control: the pre-pull's DaemonSet was there, and was deleted.
+	added, deleted := 0, 0
+	for added == 0 || deleted == 0 {
+		select {
+		case ev := <-w.ResultChan():
+			switch ev.Type {
+			case watch.Added:
+				added++
+			case watch.Deleted:
+				deleted++
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("daemon set events: %d added, %d deleted; want the pre-pull's creation and deletion", added, deleted)
+		}
+	}
+	left, err := dss.List(ctx, sel)
+	if err != nil || len(left.Items) != 0 {
+		t.Fatalf("pre-pull daemon sets left: %v %v", left, err)
+	}
+	nodes, err := b.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		for _, want := range []string{"nalabo-test/k8s-workspace:1", "nalabo-test/httpd:1"} {
+			if !nodeHasImage(&n, want) {
+				t.Errorf("node %s: image %s not in its status", n.Name, want)
+			}
+		}
+	}
+
+	_, err = b.ApplyTemplate(ctx, &workshop.Template{
+		Name: "k8s-pre-pull-missing", Infrastructure: workshop.InfraKubernetes, Isolation: workshop.IsolationNamespace,
+		Workspace: workshop.Workspace{Image: "nalabo-test/k8s-workspace:1"},
+		Manifests: "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: nalabo-test/does-not-exist:1, imagePullPolicy: Never}\n",
+		PrePull:   true,
+	})
+	if err == nil || !strings.Contains(err.Error(), `image "nalabo-test/does-not-exist:1" cannot be pulled`) {
+		t.Fatalf("template with a missing image: %v; want an error naming the image", err)
+	}
+	t.Logf("missing image: %v", err)
+	if left, err := dss.List(ctx, sel); err != nil || len(left.Items) != 0 {
+		t.Fatalf("pre-pull daemon sets left after a failure: %v %v", left, err)
+	}
+}
+
+func nodeHasImage(n *corev1.Node, ref string) bool {
+	for _, img := range n.Status.Images {
+		for _, name := range img.Names {
+			if name == ref || strings.HasSuffix(name, "/"+ref) {
+				return true
+			}
+		}
+	}
+	return false
+}

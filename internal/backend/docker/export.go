@@ -73,3 +73,6 @@ func WorkingDir(t *workshop.Template) (string, error) { return workingDir(t) }
 
 // EnvList renders an environment map as sorted KEY=VALUE entries.
 func EnvList(env map[string]string) []string { return envList(env) }
+
+// WithExpiry returns spec with ExpiresAt set (from Duration, default 4h) when it is zero.
+func WithExpiry(spec *workshop.SessionSpec) *workshop.SessionSpec { return withExpiry(spec) }

@@ -34,6 +34,7 @@ for ns in "$SWARM_NETNS" "$SWARM_NETNS2"; do
   ip netns list | grep -qw "^$ns" && ip netns del "$ns"
 done
 # Mounts left under the data root (overlay layers, netns files) before removing it.
-grep -o " $SWARM_DATA[^ ]*\| $SWARM_DIR[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+awk -v a="$SWARM_DATA/" -v b="$SWARM_DIR/" 'index($2, a) == 1 || index($2, b) == 1 {print $2}' /proc/mounts |
+  sort -r | while read -r m; do umount -l "$m" || true; done
 rm -rf "$SWARM_DATA" "$SWARM_DIR"
 log "removed"

@@ -99,14 +99,21 @@ resource "nalabo_workshop_template" "t" {
 `, name, acctest.ShellImage1, extra)
 }
 
-// swarmCount counts the services, containers, networks and volumes (and, for template
-// labels, configs) carrying a label on the test swarm.
+// swarmCount counts the services, containers, networks, volumes and configs carrying a
+// label on a swarm engine (a worker has no services or configs to list).
 func swarmCount(ctx context.Context, c *client.Client, label string) (int, error) {
 	f := filters.NewArgs(filters.Arg("label", label))
 	n := 0
-	ss, err := c.ServiceList(ctx, swarm.ServiceListOptions{Filters: f})
+	info, err := c.Info(ctx)
 	if err != nil {
 		return 0, err
+	}
+	manager := info.Swarm.ControlAvailable
+	var ss []swarm.Service
+	if manager {
+		if ss, err = c.ServiceList(ctx, swarm.ServiceListOptions{Filters: f}); err != nil {
+			return 0, err
+		}
 	}
 	n += len(ss)
 	cs, err := c.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
@@ -124,6 +131,9 @@ func swarmCount(ctx context.Context, c *client.Client, label string) (int, error
 		return 0, err
 	}
 	n += len(vs.Volumes)
+	if !manager {
+		return n, nil
+	}
 	cfgs, err := c.ConfigList(ctx, swarm.ConfigListOptions{Filters: f})
 	if err != nil {
 		return 0, err

@@ -70,6 +70,9 @@ type engine struct {
 	exec *docker.Backend
 }
 
+// errNodeGone: the node left the swarm (and took its containers and volumes along).
+var errNodeGone = errors.New("the node is no longer part of the swarm")
+
 var networkNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,200}$`)
 
 // New checks the configuration and builds a client; it does not dial.
@@ -174,6 +177,9 @@ func (b *Backend) engineFor(ctx context.Context, nodeID string) (*engine, error)
 	host := b.cfg.Host
 	if nodeID != self {
 		node, _, err := b.cli.NodeInspectWithRaw(ctx, nodeID)
+		if docker.IsNotFound(err) {
+			return nil, fmt.Errorf("node %s: %w", nodeID, errNodeGone)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("inspect node %s: %w", nodeID, err)
 		}

@@ -37,7 +37,17 @@ func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec)
 	if err := b.createSession(ctx, spec, res); err != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 		defer cancel()
-		if cerr := b.removeSession(cctx, spec.ID); cerr != nil {
+		// What can be removed is, even when a node's engine is unknown (that is then
+		// part of the error).
+		engines, eerr := b.sessionEngines(cctx, spec.ID)
+		if eerr != nil {
+			engines, _ = b.allEngines()
+		}
+		cerr := b.removeSession(cctx, spec.ID, engines)
+		if cerr == nil {
+			cerr = eerr
+		}
+		if cerr != nil {
 			err = fmt.Errorf("%w\n(removing what was created also failed: %v)", err, cerr)
 		}
 		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)

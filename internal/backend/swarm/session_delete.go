@@ -29,22 +29,62 @@ func (b *Backend) DeleteSession(ctx context.Context, id string) error {
 	defer workshop.Hold()()
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteTimeout)
 	defer cancel()
-	if err := b.removeSession(dctx, id); err != nil {
+	// Refuse before removing anything when a node's volume would be left behind: with
+	// the service gone, nothing would say which node holds it.
+	engines, err := b.sessionEngines(dctx, id)
+	if err != nil {
+		return fmt.Errorf("delete session %s: %w", id, err)
+	}
+	if err := b.removeSession(dctx, id, engines); err != nil {
 		return fmt.Errorf("delete session %s: %w", id, err)
 	}
 	return nil
 }
 
+// sessionEngines are the engines that may hold the session's task containers and
+// volumes: the manager's, every node_hosts engine, and the engine of each node its tasks
+// ran on. A node without a configured engine is an error naming it (a node that left
+// the swarm took its volumes along).
+func (b *Backend) sessionEngines(ctx context.Context, id string) ([]*engine, error) {
+	engines, err := b.allEngines()
+	if err != nil {
+		return nil, err
+	}
+	f := filters.NewArgs(filters.Arg("service", workshop.SessionObjectName(id)))
+	tasks, err := b.cli.TaskList(ctx, swarm.TaskListOptions{Filters: f})
+	if err != nil && !docker.IsNotFound(err) {
+		return nil, fmt.Errorf("list the tasks of %s: %w", workshop.SessionObjectName(id), err)
+	}
+	seen := map[string]bool{}
+	for _, e := range engines {
+		seen[e.host] = true
+	}
+	for _, t := range tasks {
+		if t.NodeID == "" || seen["node:"+t.NodeID] {
+			continue
+		}
+		seen["node:"+t.NodeID] = true
+		e, err := b.engineFor(ctx, t.NodeID)
+		if errors.Is(err, errNodeGone) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("its workspace volume would be left on a node: %w", err)
+		}
+		if !seen[e.host] {
+			seen[e.host] = true
+			engines = append(engines, e)
+		}
+	}
+	return engines, nil
+}
+
 // removeSession removes everything labelled with the session, round after round, until
 // the label-filtered listings are empty (a network stays in use until the task's
 // container is gone; a volume until the container is removed).
-func (b *Backend) removeSession(ctx context.Context, id string) error {
+func (b *Backend) removeSession(ctx context.Context, id string, engines []*engine) error {
 	f := filters.NewArgs(filters.Arg("label", workshop.LabelSession+"="+id),
 		filters.Arg("label", workshop.LabelManagedBy+"="+workshop.ManagedByValue))
-	engines, err := b.allEngines()
-	if err != nil {
-		return err
-	}
 	delay := pollMin
 	for {
 		left, errs := b.removeRound(ctx, id, f, engines)

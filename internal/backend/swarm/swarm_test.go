@@ -35,7 +35,12 @@ func newTestBackend(t *testing.T) *Backend {
 		}
 		t.Skip("Swarm integration test: set NALABO_SWARM_HOST (scripts/swarm-up.sh prints it)")
 	}
-	b, err := New(Config{Host: host, SubnetPool: testPool, NetworkPrefix: testPrefix})
+	cfg := Config{Host: host, SubnetPool: testPool, NetworkPrefix: testPrefix}
+	if h := os.Getenv("NALABO_SWARM_NODE2_HOST"); h != "" {
+		// The worker of SWARM_NODES=2 scripts/swarm-up.sh: sessions may land there.
+		cfg.NodeHosts = map[string]string{"nalabo-swarm-2": h}
+	}
+	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

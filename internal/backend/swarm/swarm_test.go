@@ -132,6 +132,10 @@ func TestSwarmBackend_sessionLifecycle(t *testing.T) {
 	if res.ExitCode != 0 || !strings.Contains(res.Stdout, "nalabo-"+id) || !strings.Contains(res.Stdout, "25000") {
 		t.Fatalf("exec: %+v", res)
 	}
+	st, err := b.SessionStats(ctx, id)
+	if err != nil || st.Containers != 1 || st.MemoryBytes <= 0 || !st.HasCPUSeconds {
+		t.Fatalf("SessionStats: %+v, %v", st, err)
+	}
 	list, err := b.ListSessions(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -51,7 +51,7 @@ func (placementConstraintValidator) ValidateString(_ context.Context, req valida
 
 // validateSwarmTemplate refuses, at plan time, what a swarm template cannot hold (see
 // workshop.Template.validateSwarm), and placement_constraints elsewhere.
-func validateSwarmTemplate(ctx context.Context, m workshopTemplateModel, ws *workspaceModel, diags *diag.Diagnostics) {
+func validateSwarmTemplate(m workshopTemplateModel, ws *workspaceModel, diags *diag.Diagnostics) {
 	set := func(v attr.Value) bool { return v != nil && !v.IsNull() }
 	infra := m.InfrastructureType.ValueString()
 	if infra != string(workshop.InfraSwarm) {

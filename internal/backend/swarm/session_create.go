@@ -106,7 +106,7 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if err != nil {
 		return fmt.Errorf("create service %s: %w", svc.Name, err)
 	}
-	if _, err := b.waitTask(ctx, spec.ID, created.ID, nil); err != nil {
+	if err := b.waitTask(ctx, spec.ID, created.ID, nil); err != nil {
 		return err
 	}
 	// Complete: drop the creating label (a label change does not restart the task).

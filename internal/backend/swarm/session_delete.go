@@ -87,7 +87,7 @@ func (b *Backend) removeSession(ctx context.Context, id string, engines []*engin
 		filters.Arg("label", workshop.LabelManagedBy+"="+workshop.ManagedByValue))
 	delay := pollMin
 	for {
-		left, errs := b.removeRound(ctx, id, f, engines)
+		left, errs := b.removeRound(ctx, f, engines)
 		if left == 0 {
 			b.subnets.Release(id)
 			return nil
@@ -103,7 +103,7 @@ func (b *Backend) removeSession(ctx context.Context, id string, engines []*engin
 
 // removeRound tries to remove each object of the session once and returns how many
 // were found (0: nothing is left) and the errors other than "in use".
-func (b *Backend) removeRound(ctx context.Context, id string, f filters.Args, engines []*engine) (int, []error) {
+func (b *Backend) removeRound(ctx context.Context, f filters.Args, engines []*engine) (int, []error) {
 	left := 0
 	var errs []error
 	note := func(what string, err error) {

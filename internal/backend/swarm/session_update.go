@@ -47,7 +47,7 @@ func (b *Backend) UpdateSession(ctx context.Context, id string, spec *workshop.S
 	}
 	if resourcesChanged {
 		cpu, mem := res.MilliCPU*1e6, res.MemoryBytes
-		_, err := b.waitTask(ctx, id, workshop.SessionObjectName(id), func(t swarm.Task) bool {
+		err := b.waitTask(ctx, id, workshop.SessionObjectName(id), func(t swarm.Task) bool {
 			r := t.Spec.Resources
 			return r != nil && r.Limits != nil && r.Limits.NanoCPUs == cpu && r.Limits.MemoryBytes == mem
 		})

@@ -23,10 +23,9 @@ const (
 	pollMax = time.Second
 )
 
-// waitTask polls the service's tasks until one that accept takes (nil: any) runs, and
-// returns it. A task that failed or was rejected, or one Swarm cannot place, ends the
+// waitTask polls the service's tasks until one that accept takes (nil: any) runs. A task that failed or was rejected, or one Swarm cannot place, ends the
 // wait with an error naming the session, the task and what Swarm said.
-func (b *Backend) waitTask(ctx context.Context, id, serviceID string, accept func(swarm.Task) bool) (swarm.Task, error) {
+func (b *Backend) waitTask(ctx context.Context, id, serviceID string, accept func(swarm.Task) bool) error {
 	f := filters.NewArgs(filters.Arg("service", serviceID))
 	var unplaceableSince time.Time
 	last := "no task yet"
@@ -34,7 +33,7 @@ func (b *Backend) waitTask(ctx context.Context, id, serviceID string, accept fun
 	for {
 		tasks, err := b.cli.TaskList(ctx, swarm.TaskListOptions{Filters: f})
 		if err != nil && ctx.Err() == nil {
-			return swarm.Task{}, fmt.Errorf("session %s: list the tasks of service %s: %w", id, serviceID, err)
+			return fmt.Errorf("session %s: list the tasks of service %s: %w", id, serviceID, err)
 		}
 		unplaceable := false
 		for _, t := range tasks {
@@ -44,10 +43,10 @@ func (b *Backend) waitTask(ctx context.Context, id, serviceID string, accept fun
 			switch t.Status.State {
 			case swarm.TaskStateRunning:
 				if t.DesiredState == swarm.TaskStateRunning {
-					return t, nil
+					return nil
 				}
 			case swarm.TaskStateFailed, swarm.TaskStateRejected:
-				return swarm.Task{}, fmt.Errorf("session %s: the workspace task %s %s on node %s: %s",
+				return fmt.Errorf("session %s: the workspace task %s %s on node %s: %s",
 					id, t.ID, t.Status.State, nodeOr(t.NodeID), taskErr(t))
 			case swarm.TaskStatePending:
 				if t.Status.Err != "" && t.DesiredState == swarm.TaskStateRunning {
@@ -65,11 +64,11 @@ func (b *Backend) waitTask(ctx context.Context, id, serviceID string, accept fun
 		case unplaceableSince.IsZero():
 			unplaceableSince = time.Now()
 		case time.Since(unplaceableSince) > unplaceableGrace:
-			return swarm.Task{}, fmt.Errorf("session %s: %s", id, last)
+			return fmt.Errorf("session %s: %s", id, last)
 		}
 		select {
 		case <-ctx.Done():
-			return swarm.Task{}, fmt.Errorf("session %s: the workspace did not start before the deadline: %s: %w", id, last, ctx.Err())
+			return fmt.Errorf("session %s: the workspace did not start before the deadline: %s: %w", id, last, ctx.Err())
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, pollMax)

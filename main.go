@@ -20,6 +20,7 @@ import (
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/swarm"
 	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 	"github.com/nalabo/terraform-provider-nalabo/internal/gateway"
 	"github.com/nalabo/terraform-provider-nalabo/internal/netguard"
@@ -83,6 +84,7 @@ func main() {
 var backends = provider.Backends{
 	Docker:     func(c config.Docker) (workshop.Backend, error) { return docker.New(c) },
 	Kubernetes: func(c config.Kubernetes) (workshop.Backend, error) { return kubernetes.New(c) },
+	Swarm:      func(c config.Swarm) (workshop.Backend, error) { return swarm.New(c) },
 }
 
 // drainTimeout bounds how long the plugin waits for in-flight creates and their

@@ -11,6 +11,8 @@
 #   3. Terraform CLI v$TERRAFORM_VERSION built from the Go module proxy into
 #      $CACHE/bin/terraform, only when that file is missing (about 3 minutes).
 #   4. The offline test images (scripts/build-test-images.sh).
+#   5. The swarm-mode test engines, two nodes (scripts/swarm-up.sh; NALABO_SKIP_SWARM=1
+#      skips it, SWARM_NODES=1 starts one).
 #
 # CACHE defaults to /var/cache/nalabo (outside the clone, so it survives fresh clones).
 set -euo pipefail
@@ -109,6 +111,17 @@ t=$(date +%s)
 log "building test images"
 "$here/scripts/build-test-images.sh"
 step images "$t" "nalabo-test/shell:1 nalabo-test/shell:2 nalabo-test/healthy:1"
+
+# --- 5. Swarm test engine ---------------------------------------------------------
+# A second, swarm-mode dockerd in its own network namespace for the Swarm backend's tests
+# (the shared dockerd never becomes a manager). NALABO_SKIP_SWARM=1 skips it.
+if [ "${NALABO_SKIP_SWARM:-}" != 1 ]; then
+  t=$(date +%s)
+  # 9>&-: the daemon it starts must not keep this script's lock.
+  # Two nodes: TestAccSwarm_twoNodes runs exec through the worker's engine.
+  SWARM_NODES=${SWARM_NODES:-2} "$here/scripts/swarm-up.sh" 9>&- >/dev/null
+  step swarm "$t" "NALABO_SWARM_HOST=unix:///run/nalabo-swarm/docker.sock NALABO_SWARM_NODE2_HOST=unix:///run/nalabo-swarm2/docker.sock"
+fi
 
 log "done in $(($(date +%s) - t_total)) s"
 printf '  %s\n' "${summary[@]}"

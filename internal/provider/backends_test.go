@@ -3,6 +3,7 @@ package provider
 import (
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/swarm"
 	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -13,6 +14,7 @@ func realBackends() Backends {
 	return Backends{
 		Docker:     func(c config.Docker) (workshop.Backend, error) { return docker.New(c) },
 		Kubernetes: func(c config.Kubernetes) (workshop.Backend, error) { return kubernetes.New(c) },
+		Swarm:      func(c config.Swarm) (workshop.Backend, error) { return swarm.New(c) },
 	}
 }
 

@@ -40,6 +40,7 @@ var (
 type Backends struct {
 	Docker     func(config.Docker) (workshop.Backend, error)
 	Kubernetes func(config.Kubernetes) (workshop.Backend, error)
+	Swarm      func(config.Swarm) (workshop.Backend, error)
 }
 
 // newDocker and newKubernetes build a backend; a Backends without the constructor
@@ -56,6 +57,13 @@ func (b Backends) newKubernetes(c config.Kubernetes) (workshop.Backend, error) {
 		return nil, errors.New("this provider was built without the Kubernetes backend")
 	}
 	return b.Kubernetes(c)
+}
+
+func (b Backends) newSwarm(c config.Swarm) (workshop.Backend, error) {
+	if b.Swarm == nil {
+		return nil, errors.New("this provider was built without the Swarm backend")
+	}
+	return b.Swarm(c)
 }
 
 // New returns the provider factory for providerserver.Serve and tests.
@@ -76,6 +84,7 @@ type providerModel struct {
 	Docker     *dockerModel     `tfsdk:"docker"`
 	Kubernetes *kubernetesModel `tfsdk:"kubernetes"`
 	Gateway    *gatewayModel    `tfsdk:"gateway"`
+	Swarm      *swarmModel      `tfsdk:"swarm"`
 	// MaxSessions caps the sessions of every configured backend together.
 	MaxSessions types.Int64 `tfsdk:"max_sessions"`
 }
@@ -221,6 +230,7 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 			},
 			"kubernetes": kubernetesProviderSchema(),
 			"gateway":    gatewayProviderSchema(),
+			"swarm":      swarmProviderSchema(),
 		},
 	}
 }
@@ -264,10 +274,11 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 	}
 	k8sCfg, k8sConfigured, k8sKnown, k8sEnv := kubernetesConfigFrom(ctx, m.Kubernetes, p.getenv, &resp.Diagnostics)
 	gw, gwKnown := gatewayFrom(m.Gateway, p.getenv, &resp.Diagnostics)
+	swarmCfg, swarmConfigured, swarmKnown := swarmConfigFrom(m.Swarm, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if (!known || !k8sKnown) && req.ClientCapabilities.DeferralAllowed {
+	if (!known || !k8sKnown || !swarmKnown) && req.ClientCapabilities.DeferralAllowed {
 		// Terraform >= 1.9 with deferred actions: plan the resources later, once the
 		// values the provider block depends on are known.
 		tflog.Debug(ctx, "provider configuration has unknown values; deferring")
@@ -303,12 +314,17 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		data.kubernetes = newLazyBackend("kubernetes", func() (backendImpl, error) { return p.backends.newKubernetes(k8sCfg) }, endpoint)
 		data.vcluster = k8sCfg.VCluster
 	}
+	data.swarmUnknown = !swarmKnown
+	if swarmConfigured && swarmKnown {
+		data.swarm = newLazyBackend("swarm", func() (backendImpl, error) { return p.backends.newSwarm(swarmCfg) }, swarmCfg.Host)
+	}
 	tflog.Debug(ctx, "configured nalabo provider", map[string]any{
 		"docker_host": dockerCfg.Host, "docker_network": dockerCfg.NetworkPrefix,
 		"kubernetes_configured": k8sConfigured, "kubernetes_config_path": k8sCfg.ConfigPath,
 		"kubernetes_context": k8sCfg.Context, "kubernetes_host": k8sCfg.Host, "kubernetes_namespace": k8sCfg.Namespace,
 		"docker_environment": dockerEnv, "kubernetes_environment": k8sEnv, // names only, never values
 		"gateway_configured": gw != nil,
+		"swarm_configured":   swarmConfigured, "swarm_host": swarmCfg.Host,
 	})
 	data.admission = admissionFrom(ctx, m, p.getenv, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {

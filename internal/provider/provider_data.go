@@ -29,6 +29,11 @@ type providerData struct {
 	// set): plans compare them with what each vcluster session was installed with.
 	vcluster vcluster.Config
 
+	// swarm is the Swarm backend; nil when the provider has no swarm block (or it is
+	// unknown: swarmUnknown).
+	swarm        *lazyBackend
+	swarmUnknown bool
+
 	// gateway signs sessions' access_url; nil when no gateway is configured.
 	gateway        *gatewaySigner
 	gatewayUnknown bool
@@ -133,6 +138,8 @@ func (d *providerData) Backend(ctx context.Context, infra workshop.Infrastructur
 			return nil, diags
 		}
 		return b, nil
+	case workshop.InfraSwarm:
+		return d.swarmBackend(ctx)
 	default:
 		diags.AddError("Unknown infrastructure type", fmt.Sprintf("%q is not a known infrastructure type.", infra))
 		return nil, diags
@@ -145,6 +152,9 @@ func (d *providerData) configuredBackends() []workshop.InfrastructureType {
 	out := []workshop.InfrastructureType{workshop.InfraDocker}
 	if d != nil && d.kubernetesConfigured {
 		out = append(out, workshop.InfraKubernetes)
+	}
+	if d != nil && d.swarm != nil {
+		out = append(out, workshop.InfraSwarm)
 	}
 	return out
 }

@@ -196,6 +196,7 @@ func templateModel(t *testing.T, name, image string) workshopTemplateModel {
 		Duration: types.StringValue("4h"), PodSecurity: types.StringNull(),
 		DockerInDocker: types.BoolValue(false), Validations: types.ListNull(types.ObjectType{AttrTypes: validationAttrTypes}),
 		Digest: types.StringNull(), Images: types.MapNull(types.StringType), Timeouts: nullTimeouts(),
+		PlacementConstraints: types.ListNull(types.StringType),
 	}
 }
 

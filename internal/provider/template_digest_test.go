@@ -121,6 +121,9 @@ func TestChangedDigestAttributes(t *testing.T) {
 		},
 		"vcluster_values": func(m *workshopTemplateModel) { m.VClusterValues = types.StringValue("x: 1\n") },
 		"egress":          func(m *workshopTemplateModel) { m.Egress = types.StringValue("open") },
+		"placement_constraints": func(m *workshopTemplateModel) {
+			m.PlacementConstraints = types.ListValueMust(types.StringType, []attr.Value{types.StringValue("node.role==worker")})
+		},
 	}
 	// Location-only changes: named under the legacy rules only.
 	locations := map[string]func(*workshopTemplateModel){

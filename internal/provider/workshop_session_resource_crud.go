@@ -127,7 +127,7 @@ func planSessionCreate(plan *workshopSessionModel, diags *diag.Diagnostics) {
 	}
 	plan.InfrastructureType = types.StringValue(string(infra))
 	plan.TemplateName = types.StringValue(name)
-	if infra == workshop.InfraDocker {
+	if infra == workshop.InfraDocker || infra == workshop.InfraSwarm {
 		plan.Namespace = types.StringNull()
 		plan.Kubeconfig = types.StringNull()
 	}

@@ -59,6 +59,7 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 	}
 	if knownString(m.InfrastructureType) {
 		ws := m.workspace(ctx, &resp.Diagnostics)
+		validateSwarmTemplate(m, ws, &resp.Diagnostics)
 		switch workshop.InfrastructureType(m.InfrastructureType.ValueString()) {
 		case workshop.InfraDocker:
 			for name, v := range map[string]attr.Value{"isolation": m.Isolation, "manifests": m.Manifests, "pod_security": m.PodSecurity, "vcluster_values": m.VClusterValues} {

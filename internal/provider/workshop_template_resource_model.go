@@ -15,28 +15,30 @@ import (
 // workshopTemplateModel is the state and plan of nalabo_workshop_template. Nested
 // objects are types.Object (they can be unknown at plan time) with the models below.
 type workshopTemplateModel struct {
-	ID                 types.String   `tfsdk:"id"`
-	Name               types.String   `tfsdk:"name"`
-	InfrastructureType types.String   `tfsdk:"infrastructure_type"`
-	Isolation          types.String   `tfsdk:"isolation"`
-	Workspace          types.Object   `tfsdk:"workspace"`
-	Manifests          types.String   `tfsdk:"manifests"`
-	Compose            types.String   `tfsdk:"compose"`
-	ComposeDirectory   types.String   `tfsdk:"compose_directory"`
-	ComposeBuilds      types.Map      `tfsdk:"compose_builds"`
-	Resources          types.Map      `tfsdk:"resources"`
-	EffectiveResources types.Object   `tfsdk:"effective_resources"`
-	Duration           types.String   `tfsdk:"duration"`
-	PodSecurity        types.String   `tfsdk:"pod_security"`
-	DockerInDocker     types.Bool     `tfsdk:"docker_in_docker"`
-	PrePull            types.Bool     `tfsdk:"pre_pull"`
-	Egress             types.String   `tfsdk:"egress"`
-	VClusterValues     types.String   `tfsdk:"vcluster_values"`
-	Instructions       types.String   `tfsdk:"instructions"`
-	Validations        types.List     `tfsdk:"validations"`
-	Digest             types.String   `tfsdk:"digest"`
-	Images             types.Map      `tfsdk:"images"`
-	Timeouts           timeouts.Value `tfsdk:"timeouts"`
+	ID                 types.String `tfsdk:"id"`
+	Name               types.String `tfsdk:"name"`
+	InfrastructureType types.String `tfsdk:"infrastructure_type"`
+	Isolation          types.String `tfsdk:"isolation"`
+	Workspace          types.Object `tfsdk:"workspace"`
+	Manifests          types.String `tfsdk:"manifests"`
+	Compose            types.String `tfsdk:"compose"`
+	ComposeDirectory   types.String `tfsdk:"compose_directory"`
+	ComposeBuilds      types.Map    `tfsdk:"compose_builds"`
+	Resources          types.Map    `tfsdk:"resources"`
+	EffectiveResources types.Object `tfsdk:"effective_resources"`
+	Duration           types.String `tfsdk:"duration"`
+	PodSecurity        types.String `tfsdk:"pod_security"`
+	DockerInDocker     types.Bool   `tfsdk:"docker_in_docker"`
+	PrePull            types.Bool   `tfsdk:"pre_pull"`
+	Egress             types.String `tfsdk:"egress"`
+	VClusterValues     types.String `tfsdk:"vcluster_values"`
+	Instructions       types.String `tfsdk:"instructions"`
+	Validations        types.List   `tfsdk:"validations"`
+	// PlacementConstraints: swarm templates only.
+	PlacementConstraints types.List     `tfsdk:"placement_constraints"`
+	Digest               types.String   `tfsdk:"digest"`
+	Images               types.Map      `tfsdk:"images"`
+	Timeouts             timeouts.Value `tfsdk:"timeouts"`
 }
 
 type workspaceModel struct {
@@ -174,6 +176,9 @@ func (m *workshopTemplateModel) toTemplate(ctx context.Context, diags *diag.Diag
 		Egress:         workshop.Egress(m.Egress.ValueString()),
 		Instructions:   m.Instructions.ValueString(),
 	}
+	if !m.PlacementConstraints.IsNull() && !m.PlacementConstraints.IsUnknown() {
+		t.PlacementConstraints = listStrings(ctx, m.PlacementConstraints, diags)
+	}
 	if w := m.workspace(ctx, diags); w != nil {
 		t.Workspace = workshop.Workspace{
 			Image:      w.Image.ValueString(),
@@ -251,6 +256,7 @@ func templateModelFrom(ctx context.Context, t *workshop.Template, prior *worksho
 		Instructions:       optString(t.Instructions, prior.Instructions),
 		Timeouts:           prior.Timeouts,
 	}
+	m.PlacementConstraints = placementConstraintsValue(ctx, t.PlacementConstraints, prior.PlacementConstraints, diags)
 	if t.Duration == "" {
 		m.Duration = types.StringValue(workshop.DefaultDuration)
 	}

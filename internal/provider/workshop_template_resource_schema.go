@@ -74,7 +74,7 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				Validators: []validator.String{templateName()},
 			},
 			"infrastructure_type": schema.StringAttribute{
-				MarkdownDescription: "Where sessions run: `docker` or `kubernetes`.",
+				MarkdownDescription: "Where sessions run: `docker`, `kubernetes` or `swarm` (a Docker Swarm: the provider's `swarm` block).",
 				Required:            true,
 				Validators:          []validator.String{stringvalidator.OneOf(workshop.InfrastructureTypes...)},
 			},
@@ -199,6 +199,7 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				Computed:   true,
 				Validators: []validator.String{stringvalidator.OneOf(workshop.Egresses...)},
 			},
+			"placement_constraints": placementConstraintsAttribute(),
 			"instructions": schema.StringAttribute{
 				MarkdownDescription: "Markdown shown to participants next to their terminal on the gateway's page " +
 					"(`access_url`): the exercise's steps. Rendered by the gateway (CommonMark with tables and " +

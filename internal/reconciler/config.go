@@ -19,6 +19,7 @@ import (
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/swarm"
 	"github.com/nalabo/terraform-provider-nalabo/internal/envconfig"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -66,12 +67,16 @@ type Config struct {
 
 	Docker     docker.Config
 	Kubernetes kubernetes.Config
+	// Swarm is --backend swarm's manager (NALABO_SWARM_HOST).
+	Swarm swarm.Config
 }
 
 // backendList is the repeatable --backend flag.
 type backendList struct {
 	set  bool
 	list []workshop.InfrastructureType
+	// swarm: this command accepts --backend swarm too (the reconciler; not the gateway).
+	swarm bool
 }
 
 func (b *backendList) String() string {
@@ -90,7 +95,14 @@ func (b *backendList) Set(v string) error {
 		part = strings.TrimSpace(part)
 		switch workshop.InfrastructureType(part) {
 		case workshop.InfraDocker, workshop.InfraKubernetes:
+		case workshop.InfraSwarm:
+			if !b.swarm {
+				return fmt.Errorf("must be docker or kubernetes, got %q", part)
+			}
 		default:
+			if b.swarm {
+				return fmt.Errorf("must be docker, kubernetes or swarm, got %q", part)
+			}
 			return fmt.Errorf("must be docker or kubernetes, got %q", part)
 		}
 		for _, have := range b.list {
@@ -140,7 +152,7 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 		fmt.Fprintf(usageOut, usageHead, strings.Join(envconfig.Names("docker"), ", "), strings.Join(envconfig.Names("kubernetes"), ", "))
 		fs.PrintDefaults()
 	}
-	backends := AddBackendFlag(fs)
+	backends := addBackendFlag(fs, true)
 	var templates stringList
 	fs.DurationVar(&cfg.Interval, "interval", DefaultInterval, "time between two passes")
 	fs.DurationVar(&cfg.Grace, "grace", DefaultGrace, "how long after expires_at a session is deleted")
@@ -215,14 +227,31 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 	if cfg.Docker, cfg.Kubernetes, err = BackendSettings(cfg.Backends, getenv); err != nil {
 		return nil, err
 	}
+	if cfg.HasBackend(workshop.InfraSwarm) {
+		// The Swarm backend has no other settings the reconciler needs: it lists and
+		// deletes sessions through the manager (and node_hosts are a provider setting).
+		cfg.Swarm = swarm.Config{Host: getenv("NALABO_SWARM_HOST")}
+		if cfg.Swarm.Host == "" {
+			return nil, errors.New("--backend swarm needs NALABO_SWARM_HOST, the address of a Swarm manager's engine")
+		}
+	}
 	return cfg, nil
 }
 
 // AddBackendFlag registers the repeatable --backend flag (default docker) on fs; the
 // returned function gives the parsed list. The gateway shares it.
 func AddBackendFlag(fs *flag.FlagSet) func() []workshop.InfrastructureType {
-	b := &backendList{list: []workshop.InfrastructureType{workshop.InfraDocker}}
-	fs.Var(b, "backend", "docker or kubernetes; repeat (or comma-separate) for both")
+	return addBackendFlag(fs, false)
+}
+
+// addBackendFlag is AddBackendFlag, with swarm accepted when withSwarm.
+func addBackendFlag(fs *flag.FlagSet, withSwarm bool) func() []workshop.InfrastructureType {
+	b := &backendList{list: []workshop.InfrastructureType{workshop.InfraDocker}, swarm: withSwarm}
+	usage := "docker or kubernetes; repeat (or comma-separate) for both"
+	if withSwarm {
+		usage = "docker, kubernetes or swarm (its manager: NALABO_SWARM_HOST); repeat (or comma-separate) for several"
+	}
+	fs.Var(b, "backend", usage)
 	return func() []workshop.InfrastructureType { return b.list }
 }
 

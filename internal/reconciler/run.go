@@ -17,6 +17,7 @@ import (
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
+	"github.com/nalabo/terraform-provider-nalabo/internal/backend/swarm"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -115,6 +116,9 @@ func logConfig(log hclog.Logger, cfg *Config) {
 	if cfg.HasBackend(workshop.InfraDocker) {
 		fields = append(fields, "docker_host", cfg.Docker.Host)
 	}
+	if cfg.HasBackend(workshop.InfraSwarm) {
+		fields = append(fields, "swarm_host", cfg.Swarm.Host)
+	}
 	if cfg.HasBackend(workshop.InfraKubernetes) {
 		k := cfg.Kubernetes
 		fields = append(fields, "kubernetes_config_path", k.ConfigPath, "kubernetes_context", k.Context,
@@ -143,6 +147,12 @@ func BuildBackends(cfg *Config) ([]workshop.Backend, *kubernetes.Backend, error)
 			b, err := docker.New(cfg.Docker)
 			if err != nil {
 				return nil, nil, fmt.Errorf("--backend docker: %w", err)
+			}
+			out = append(out, b)
+		case workshop.InfraSwarm:
+			b, err := swarm.New(cfg.Swarm)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--backend swarm: %w", err)
 			}
 			out = append(out, b)
 		case workshop.InfraKubernetes:

@@ -90,7 +90,7 @@ func TestParseArgsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--interval", "0s"}, nil, "--interval"},
 		{[]string{"--interval", "soon"}, nil, "-interval"},
 		{[]string{"--grace", "-1m"}, nil, "--grace"},
-		{[]string{"--backend", "nomad"}, nil, "must be docker or kubernetes"},
+		{[]string{"--backend", "nomad"}, nil, "must be docker, kubernetes or swarm"},
 		{[]string{"--backend", "docker", "--backend", "docker"}, nil, "docker given twice"},
 		{[]string{"--listen", "9464"}, nil, "--listen"},
 		{[]string{"--parallelism", "0"}, nil, "--parallelism"},

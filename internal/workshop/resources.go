@@ -11,16 +11,18 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// InfrastructureType is "docker" or "kubernetes".
+// InfrastructureType is "docker", "kubernetes" or "swarm".
 type InfrastructureType string
 
 const (
 	InfraDocker     InfrastructureType = "docker"
 	InfraKubernetes InfrastructureType = "kubernetes"
+	// InfraSwarm runs Docker sessions as Swarm services: a class beyond one host.
+	InfraSwarm InfrastructureType = "swarm"
 )
 
 // InfrastructureTypes lists the accepted values, for validators and docs.
-var InfrastructureTypes = []string{string(InfraDocker), string(InfraKubernetes)}
+var InfrastructureTypes = []string{string(InfraDocker), string(InfraKubernetes), string(InfraSwarm)}
 
 // Isolation is the Kubernetes isolation mode.
 type Isolation string

@@ -38,6 +38,9 @@ type Template struct {
 	// VClusterValues is YAML merged over the provider's vCluster chart values, last
 	// (kubernetes templates with isolation "vcluster" only). Part of the digest.
 	VClusterValues string `json:"vcluster_values,omitempty"`
+	// PlacementConstraints are Swarm placement constraints of the session's services
+	// ("node.labels.class==a"); swarm templates only. Part of the digest.
+	PlacementConstraints []string `json:"placement_constraints,omitempty"`
 	// Validations are checks run in a session (not part of the digest: adding a
 	// grading check must not replace a class's sessions).
 	Validations []Validation `json:"validations,omitempty"`
@@ -143,7 +146,12 @@ func (t *Template) Validate() error {
 	if err := ValidateTemplateName(t.Name); err != nil {
 		add("name", "%v", err)
 	}
+	if t.Infrastructure != InfraSwarm && len(t.PlacementConstraints) > 0 {
+		add("placement_constraints", "applies to swarm templates only; this template has infrastructure_type %q", t.Infrastructure)
+	}
 	switch t.Infrastructure {
+	case InfraSwarm:
+		errs = append(errs, t.validateSwarm()...)
 	case InfraDocker:
 		if t.Isolation != "" {
 			add("isolation", "applies to kubernetes templates only")
@@ -254,7 +262,7 @@ func TemplateID(infra InfrastructureType, name, digest, owner string) string {
 func ParseTemplateID(id string) (infra InfrastructureType, name, key string, err error) {
 	parts := strings.Split(id, ".")
 	ok := (len(parts) == 3 || len(parts) == 4) &&
-		(parts[0] == string(InfraDocker) || parts[0] == string(InfraKubernetes)) &&
+		slices.Contains(InfrastructureTypes, parts[0]) &&
 		ValidateTemplateName(parts[1]) == nil && len(parts[2]) == 12 && isLowerHex(parts[2]) &&
 		(len(parts) == 3 || ValidateTemplateOwner(parts[3]) == nil)
 	if !ok {

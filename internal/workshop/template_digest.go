@@ -70,6 +70,7 @@ var digestFields = []DigestField{
 	// Only "open" and "none": restricted is the default of templates that predate the
 	// attribute, which keep their digests (and their sessions).
 	{Key: "egress", Attribute: "egress", Default: string(EgressRestricted), omitEmpty: true, value: func(t *Template, _ DigestRules) any { return t.Egress }},
+	{Key: "placement_constraints", Attribute: "placement_constraints", omitEmpty: true, value: func(t *Template, _ DigestRules) any { return t.PlacementConstraints }},
 	// The rules marker when they changed what is hashed (a build or a Compose file), so
 	// that no content digest can equal a legacy one by accident.
 	{Key: "rules", omitEmpty: true, value: func(t *Template, rules DigestRules) any {

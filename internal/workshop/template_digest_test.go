@@ -80,6 +80,9 @@ var digestMutations = map[string]func(*Template){
 	"compose_builds":      func(t *Template) { t.ComposeBuilds["web"] = "d9" },
 	"vcluster_values":     func(t *Template) { t.VClusterValues = "x: 1\n" },
 	"egress":              func(t *Template) { t.Egress = EgressNone },
+	"placement_constraints": func(t *Template) {
+		t.PlacementConstraints = []string{"node.role==worker"}
+	},
 }
 
 // TestDigestFieldsShapeTheDigest: each attribute the table names changes the digest,

@@ -100,6 +100,15 @@ bg mirror nice -n 15 scripts/release.sh mirror
 
 # --- Test phases ------------------------------------------------------------------------------
 export TF_ACC=1 TF_ACC_TERRAFORM_PATH=$TERRAFORM NALABO_DOCKER_TESTS=1 NALABO_BROWSER_TESTS=1
+# The Swarm tests run on the two-node test swarm scripts/install-deps.sh started
+# (scripts/swarm-up.sh), and fail instead of skipping when it is missing.
+export NALABO_SWARM_TESTS=1 NALABO_SWARM_HOST=${NALABO_SWARM_HOST:-unix:///run/nalabo-swarm/docker.sock}
+export NALABO_SWARM_NODE2_HOST=${NALABO_SWARM_NODE2_HOST:-unix:///run/nalabo-swarm2/docker.sock}
+# Class admission counts every live session on the shared engine and cluster: the suite's
+# concurrent tests (a class of 40 among them) would be refused on 2 cores with the default
+# overcommit. The admission tests set their own figures.
+export NALABO_DOCKER_OVERCOMMIT_CPU=${NALABO_DOCKER_OVERCOMMIT_CPU:-1000} NALABO_DOCKER_OVERCOMMIT_MEMORY=${NALABO_DOCKER_OVERCOMMIT_MEMORY:-1000}
+export NALABO_KUBERNETES_OVERCOMMIT_CPU=${NALABO_KUBERNETES_OVERCOMMIT_CPU:-1000} NALABO_KUBERNETES_OVERCOMMIT_MEMORY=${NALABO_KUBERNETES_OVERCOMMIT_MEMORY:-1000}
 gotest() { go test -count=1 -p "$TEST_P" -parallel "$TEST_PARALLEL" -timeout "$TEST_TIMEOUT" -v "${extra[@]}" "$@"; }
 
 # summary NAME: package results, failures and the slowest tests of a phase's log.

@@ -70,6 +70,7 @@ start_node() {
   # unshare --uts: a hostname of its own. setsid + nohup: the daemon outlives this
   # script; 9>&-: it must not keep the lock. --iptables stays on: its rules are written
   # in its own network namespace.
+  # shellcheck disable=SC2016 # $1 and $@ are the inner shell's arguments
   setsid nohup nsenter --net="/run/netns/$(netns "$n")" unshare --uts sh -c '
     hostname "$1"; shift; exec dockerd "$@"' sh "nalabo-swarm-$n" \
     --host "$(host "$n")" \

@@ -116,7 +116,7 @@ resource "nalabo_exec" "e" {
 
 // TestAccHostPaths_bindMountAndCapacity: the positive control (a file of the declared
 // directory, bind-mounted, is readable in the service; a Compose key that is not applied
-// only warns), then memory = "100Ti" refused at apply with the host's memory figure.
+// only warns), then memory = "100Ti" refused with the host's memory figure (class admission at plan).
 func TestAccHostPaths_bindMountAndCapacity(t *testing.T) {
 	testAccSetup(t)
 	name := acctest.RandName("hostpaths")
@@ -159,7 +159,9 @@ resource "nalabo_workshop_session" "huge" {
 			},
 			{
 				Config:      huge,
-				ExpectError: regexp.MustCompile(`(?s)resources.memory:\s+100Ti\s+is\s+more\s+than\s+the\s+Docker\s+host\s+has\s+\(MemTotal\s+[0-9.]+Gi\s+=\s+[0-9]+\s+bytes\)`),
+				// Class admission refuses it at plan with the host's figure (whatever the
+				// overcommit: 100Ti is beyond any); the create's own host check stays behind it.
+				ExpectError: regexp.MustCompile(`(?s)(resources.memory:\s+100Ti\s+is\s+more\s+than\s+the\s+Docker\s+host\s+has\s+\(MemTotal\s+[0-9.]+Gi\s+=\s+[0-9]+\s+bytes\)|refused\s+\(docker\.overcommit\.memory\):.*?the\s+Docker\s+host\s+has\s+[0-9.]+\s+GiB)`),
 			},
 		},
 	})

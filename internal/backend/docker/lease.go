@@ -87,5 +87,5 @@ func (b *Backend) sessionVolumes(ctx context.Context, id string) ([]*volume.Volu
 // missing or was never started (a create starts it after everything else exists).
 // state is the workspace's Docker state ("" when there is no workspace).
 func workspaceIncomplete(vols []*volume.Volume, hasWorkspace bool, state string) bool {
-	return newestLease(vols) == nil && (!hasWorkspace || state == "" || state == string(container.StateCreated))
+	return newestLease(vols) == nil && (!hasWorkspace || state == "" || state == container.StateCreated)
 }

@@ -395,7 +395,7 @@ func (b *Backend) groupSessions(parts map[string]*listedParts, now time.Time) []
 		}
 		var wsState string
 		if p.workspace != nil {
-			wsState = string(p.workspace.State)
+			wsState = p.workspace.State
 		}
 		s.Incomplete = workspaceIncomplete(p.vols, p.workspace != nil, wsState)
 		s.Status = overQuota(s.Status, marked)

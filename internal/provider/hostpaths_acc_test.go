@@ -158,7 +158,7 @@ resource "nalabo_workshop_session" "huge" {
 				),
 			},
 			{
-				Config:      huge,
+				Config: huge,
 				// Class admission refuses it at plan with the host's figure (whatever the
 				// overcommit: 100Ti is beyond any); the create's own host check stays behind it.
 				ExpectError: regexp.MustCompile(`(?s)(resources.memory:\s+100Ti\s+is\s+more\s+than\s+the\s+Docker\s+host\s+has\s+\(MemTotal\s+[0-9.]+Gi\s+=\s+[0-9]+\s+bytes\)|refused\s+\(docker\.overcommit\.memory\):.*?the\s+Docker\s+host\s+has\s+[0-9.]+\s+GiB)`),

@@ -146,9 +146,5 @@ func (b *Backend) portsOf(ports []int) (nat.PortSet, nat.PortMap) {
 // effectiveResources are the spec's resources over the template's and the Docker
 // defaults (the provider normally sends them complete).
 func effectiveResources(spec *workshop.SessionSpec) workshop.Resources {
-	r := spec.Resources
-	if spec.Template != nil {
-		r = r.Over(spec.Template.Resources)
-	}
-	return r.Over(workshop.DefaultResources(workshop.InfraDocker))
+	return spec.EffectiveResources(workshop.InfraDocker)
 }

@@ -2,7 +2,6 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -75,24 +74,7 @@ func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec)
 
 // checkSessionSpec checks what CreateSession needs and parses the resources.
 func checkSessionSpec(spec *workshop.SessionSpec) (workshop.ParsedResources, error) {
-	if spec == nil {
-		return workshop.ParsedResources{}, errors.New("create session: no spec given")
-	}
-	if err := workshop.ValidateSessionID(spec.ID); err != nil {
-		return workshop.ParsedResources{}, fmt.Errorf("create session: %w", err)
-	}
-	if spec.Template == nil || spec.Template.ID == "" {
-		return workshop.ParsedResources{}, fmt.Errorf("create session %s: the template is not applied (no template ID)", spec.ID)
-	}
-	if spec.Template.Infrastructure != workshop.InfraDocker {
-		return workshop.ParsedResources{}, fmt.Errorf("create session %s: template %s is a %q template, not a docker one",
-			spec.ID, spec.Template.ID, spec.Template.Infrastructure)
-	}
-	res, err := effectiveResources(spec).Parse()
-	if err != nil {
-		return res, fmt.Errorf("create session %s: resources: %w", spec.ID, err)
-	}
-	return res, nil
+	return workshop.CheckSessionSpec(spec, workshop.InfraDocker)
 }
 
 // withExpiry returns spec with ExpiresAt set (from Duration, default 4h) when it is

@@ -2,7 +2,6 @@ package swarm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -57,33 +56,12 @@ func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec)
 
 // checkSessionSpec checks what CreateSession needs and parses the resources.
 func checkSessionSpec(spec *workshop.SessionSpec) (workshop.ParsedResources, error) {
-	if spec == nil {
-		return workshop.ParsedResources{}, errors.New("create session: no spec given")
-	}
-	if err := workshop.ValidateSessionID(spec.ID); err != nil {
-		return workshop.ParsedResources{}, fmt.Errorf("create session: %w", err)
-	}
-	if spec.Template == nil || spec.Template.ID == "" {
-		return workshop.ParsedResources{}, fmt.Errorf("create session %s: the template is not applied (no template ID)", spec.ID)
-	}
-	if spec.Template.Infrastructure != workshop.InfraSwarm {
-		return workshop.ParsedResources{}, fmt.Errorf("create session %s: template %s is a %q template, not a swarm one",
-			spec.ID, spec.Template.ID, spec.Template.Infrastructure)
-	}
-	res, err := effectiveResources(spec).Parse()
-	if err != nil {
-		return res, fmt.Errorf("create session %s: resources: %w", spec.ID, err)
-	}
-	return res, nil
+	return workshop.CheckSessionSpec(spec, workshop.InfraSwarm)
 }
 
 // effectiveResources are the spec's resources over the template's and the defaults.
 func effectiveResources(spec *workshop.SessionSpec) workshop.Resources {
-	r := spec.Resources
-	if spec.Template != nil {
-		r = r.Over(spec.Template.Resources)
-	}
-	return r.Over(workshop.DefaultResources(workshop.InfraSwarm))
+	return spec.EffectiveResources(workshop.InfraSwarm)
 }
 
 // createSession creates the network, then the service, and waits for its task. The

@@ -14,31 +14,21 @@
 # TERRAFORM. Needs the provider binary in ./bin (make build).
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-export PATH="/usr/local/go/bin:$PATH"
-export CHECKPOINT_DISABLE=1
-# A benchmark class is not an admission test: 200 sessions of 100m exceed 2 cores x 4.
-export NALABO_DOCKER_OVERCOMMIT_CPU=${NALABO_DOCKER_OVERCOMMIT_CPU:-1000} NALABO_DOCKER_OVERCOMMIT_MEMORY=${NALABO_DOCKER_OVERCOMMIT_MEMORY:-1000}
-export NALABO_KUBERNETES_OVERCOMMIT_CPU=${NALABO_KUBERNETES_OVERCOMMIT_CPU:-1000} NALABO_KUBERNETES_OVERCOMMIT_MEMORY=${NALABO_KUBERNETES_OVERCOMMIT_MEMORY:-1000}
-CACHE=${CACHE:-/var/cache/nalabo}
-TERRAFORM=${TERRAFORM:-$CACHE/bin/terraform}
+BENCH_NAME=bench-plan
+# shellcheck source=scripts/lib/bench.sh
+. "$(dirname "$0")/lib/bench.sh"
 CURVE=${BENCH_CURVE:-30 100 200}
 PAR=${BENCH_PARALLELISM:-10}
 IMAGE=${BENCH_IMAGE:-nalabo-test/shell:1}
 BASELINE=${BENCH_BASELINE_BIN:-}
 bin="$here/bin"
 
-log() { printf '[bench-plan %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "$*"; exit 1; }
 
-[ -x "$TERRAFORM" ] || die "missing $TERRAFORM: run scripts/install-deps.sh"
-[ -x "$bin/terraform-provider-nalabo" ] || die "missing $bin/terraform-provider-nalabo: run make build"
+bench_need "$bin"
 [ -z "$BASELINE" ] || [ -x "$BASELINE/terraform-provider-nalabo" ] || die "missing $BASELINE/terraform-provider-nalabo"
 docker image inspect "$IMAGE" >/dev/null 2>&1 || die "missing image $IMAGE: run scripts/build-test-images.sh"
 
-work=$(mktemp -d /tmp/nalabo-bench-plan.XXXXXX)
-class="$work/class"
-mkdir -p "$class" "$work/logs"
+bench_workdir
 log "building tools/dockercount"
 (cd "$here/tools" && go build -o "$work/dockercount" ./dockercount)
 sock="$work/docker.sock"
@@ -47,20 +37,9 @@ proxy=$!
 for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || die "dockercount did not start"
 
-tfrc() {
-  cat >"$work/$1.tfrc" <<EOF
-provider_installation {
-  dev_overrides {
-    "nalabo/nalabo" = "$2"
-  }
-  direct {}
-}
-EOF
-}
-tfrc current "$bin"
-[ -z "$BASELINE" ] || tfrc baseline "$BASELINE"
+bench_tfrc "$work/current.tfrc" "$bin"
+[ -z "$BASELINE" ] || bench_tfrc "$work/baseline.tfrc" "$BASELINE"
 export TF_CLI_CONFIG_FILE="$work/current.tfrc"
-export TF_IN_AUTOMATION=1
 
 cat >"$class/main.tf" <<EOF
 terraform {
@@ -95,7 +74,6 @@ resource "nalabo_workshop_session" "student" {
 }
 EOF
 
-tf() { "$TERRAFORM" -chdir="$class" "$@"; }
 counts() { curl -s --unix-socket "$sock" http://proxy/_counts; }
 last=30
 
@@ -114,8 +92,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
 # The engine serving /var/run/docker.sock (its CPU time shows what a plan costs it).
 dockerd_pid=$(pgrep -x -a dockerd | awk '$0 !~ /--host/ { print $1; exit }')

@@ -23,45 +23,27 @@
 # Needs: the provider binary in ./bin (make build), scripts/install-deps.sh done.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-export PATH="/usr/local/go/bin:$PATH"
-export CHECKPOINT_DISABLE=1
-# A benchmark class is not an admission test: 200 sessions of 100m exceed 2 cores x 4.
-export NALABO_DOCKER_OVERCOMMIT_CPU=${NALABO_DOCKER_OVERCOMMIT_CPU:-1000} NALABO_DOCKER_OVERCOMMIT_MEMORY=${NALABO_DOCKER_OVERCOMMIT_MEMORY:-1000}
-export NALABO_KUBERNETES_OVERCOMMIT_CPU=${NALABO_KUBERNETES_OVERCOMMIT_CPU:-1000} NALABO_KUBERNETES_OVERCOMMIT_MEMORY=${NALABO_KUBERNETES_OVERCOMMIT_MEMORY:-1000}
-CACHE=${CACHE:-/var/cache/nalabo}
-TERRAFORM=${TERRAFORM:-$CACHE/bin/terraform}
+BENCH_NAME=bench
+# shellcheck source=scripts/lib/bench.sh
+. "$(dirname "$0")/lib/bench.sh"
 N=${BENCH_N:-30}
 R=${BENCH_R:-3}
 VOLUMES=${BENCH_VOLUMES:-1}
 IMAGE=${BENCH_IMAGE:-nalabo-test/shell:1}
 bin="$here/bin"
 
-log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 GOAL=${BENCH_GOAL:-$([ "$N" -lt 100 ] && echo 1.10 || echo 1.15)}
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-die() { log "$*"; exit 1; }
 
-[ -x "$TERRAFORM" ] || die "missing $TERRAFORM: run scripts/install-deps.sh"
-[ -x "$bin/terraform-provider-nalabo" ] || die "missing $bin/terraform-provider-nalabo: run make build"
+bench_need "$bin"
 docker image inspect "$IMAGE" >/dev/null 2>&1 || die "missing image $IMAGE: run scripts/build-test-images.sh"
 
 log "building tools/bench"
 (cd "$here/tools" && go build -o "$bin/nalabo-bench" ./bench)
 
-work=$(mktemp -d /tmp/nalabo-bench.XXXXXX)
-class="$work/class"
-mkdir -p "$class" "$work/logs"
-cat >"$work/dev-overrides.tfrc" <<EOF
-provider_installation {
-  dev_overrides {
-    "nalabo/nalabo" = "$bin"
-  }
-  direct {}
-}
-EOF
+bench_workdir
+bench_tfrc "$work/dev-overrides.tfrc" "$bin"
 export TF_CLI_CONFIG_FILE="$work/dev-overrides.tfrc"
-export TF_IN_AUTOMATION=1
 
 cat >"$class/main.tf" <<EOF
 terraform {
@@ -93,37 +75,15 @@ resource "nalabo_workshop_session" "student" {
 }
 EOF
 
-tf() { "$TERRAFORM" -chdir="$class" "$@"; }
-
 # Whatever happens, the class is destroyed and the temp dir removed.
 cleanup() {
   local rc=$?
-  if [ -f "$class/terraform.tfstate" ] && [ -n "$(tf state list 2>/dev/null)" ]; then
-    log "cleanup: terraform destroy"
-    tf destroy -auto-approve -parallelism="$N" -no-color >"$work/logs/cleanup-destroy.log" 2>&1 ||
-      { log "cleanup destroy failed:"; tail -n 20 "$work/logs/cleanup-destroy.log" >&2; }
-  fi
+  bench_destroy_leftover "$N"
   rm -rf "$work"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-
-# timed NAME CMD...: runs CMD with its output in a log, prints the seconds it took.
-timed() {
-  local name=$1 t
-  shift
-  t=$(now)
-  if ! "$@" >"$work/logs/$name.log" 2>&1; then
-    log "$name failed; last lines of its output:"
-    tail -n 40 "$work/logs/$name.log" >&2
-    return 1
-  fi
-  elapsed "$t"
-}
 
 declare -a d_up d_down v_up v_down p_apply p_destroy p_plan
 plan_changes=0
@@ -176,10 +136,6 @@ for r in $(seq 1 "$R"); do
   [ "$left" = 0 ] || log "  WARNING: $left containers of this class remain after destroy"
 done
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
-verdict() { awk -v a="$1" -v b="$2" -v g="$GOAL" 'BEGIN { print (b > 0 && a / b <= g) ? "within goal" : "ABOVE goal" }'; }
-
 mdu=$(median "${d_up[@]}")
 mdd=$(median "${d_down[@]}")
 mpa=$(median "${p_apply[@]}")
@@ -199,7 +155,7 @@ printf '  %-44s %10s %10s\n' "provider: terraform apply / destroy" "$mpa" "$mpd"
 printf '  %-44s %10s %10s\n' "ratio provider / direct" "$(ratio "$mpa" "$mdu")" "$(ratio "$mpd" "$mdd")"
 if [ "$VOLUMES" = 1 ]; then
   printf '  %-44s %10s %10s   goal <= %sx: apply %s, destroy %s\n' "ratio provider / direct (same objects)" \
-    "$(ratio "$mpa" "$mvu")" "$(ratio "$mpd" "$mvd")" "$GOAL" "$(verdict "$mpa" "$mvu")" "$(verdict "$mpd" "$mvd")"
+    "$(ratio "$mpa" "$mvu")" "$(ratio "$mpd" "$mvd")" "$GOAL" "$(verdict "$mpa" "$mvu" "$GOAL")" "$(verdict "$mpd" "$mvd" "$GOAL")"
 fi
 printf '  %-44s %10s\n' "terraform plan on the applied class (refresh)" "$mpp"
 echo

@@ -27,14 +27,9 @@
 # limit, the same as the provider's backend uses), CACHE (/var/cache/nalabo), TERRAFORM.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-export PATH="/usr/local/go/bin:$PATH"
-export CHECKPOINT_DISABLE=1
-# A benchmark class is not an admission test: 200 sessions of 100m exceed 2 cores x 4.
-export NALABO_DOCKER_OVERCOMMIT_CPU=${NALABO_DOCKER_OVERCOMMIT_CPU:-1000} NALABO_DOCKER_OVERCOMMIT_MEMORY=${NALABO_DOCKER_OVERCOMMIT_MEMORY:-1000}
-export NALABO_KUBERNETES_OVERCOMMIT_CPU=${NALABO_KUBERNETES_OVERCOMMIT_CPU:-1000} NALABO_KUBERNETES_OVERCOMMIT_MEMORY=${NALABO_KUBERNETES_OVERCOMMIT_MEMORY:-1000}
-CACHE=${CACHE:-/var/cache/nalabo}
-TERRAFORM=${TERRAFORM:-$CACHE/bin/terraform}
+BENCH_NAME=bench-k8s
+# shellcheck source=scripts/lib/bench.sh
+. "$(dirname "$0")/lib/bench.sh"
 N=${BENCH_N:-30}
 R=${BENCH_R:-3}
 IMAGE=${BENCH_K8S_IMAGE:-nalabo-test/k8s-workspace:1}
@@ -47,34 +42,21 @@ CPU=${BENCH_K8S_CPU:-200m}
 MEMORY=256Mi
 STORAGE=1Gi
 
-log() { printf '[bench-k8s %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "$*"; exit 1; }
 
 [ -n "$KUBECONFIG_PATH" ] || die "NALABO_K8S_KUBECONFIG is not set (make testcluster writes $CACHE/k8s/kubeconfig)"
 [ -s "$KUBECONFIG_PATH" ] || die "no kubeconfig at $KUBECONFIG_PATH: run make testcluster"
-[ -x "$TERRAFORM" ] || die "missing $TERRAFORM: run scripts/install-deps.sh"
-[ -x "$bin/terraform-provider-nalabo" ] || die "missing $bin/terraform-provider-nalabo: run make build"
+bench_need "$bin"
 KUBECTL=${KUBECTL:-$(command -v kubectl || echo "$CACHE/k8s/bin/kubectl")}
 kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 kc --request-timeout=10s get --raw /readyz >/dev/null || die "the cluster of $KUBECONFIG_PATH is not ready"
 
-work=$(mktemp -d /tmp/nalabo-bench-k8s.XXXXXX)
-class="$work/class"
-mkdir -p "$class" "$work/logs"
+bench_workdir
 
 log "building tools/benchk8s"
 (cd "$here/tools/benchk8s" && go build -o "$work/nalabo-benchk8s" .)
 
-cat >"$work/dev-overrides.tfrc" <<EOF
-provider_installation {
-  dev_overrides {
-    "nalabo/nalabo" = "$bin"
-  }
-  direct {}
-}
-EOF
+bench_tfrc "$work/dev-overrides.tfrc" "$bin"
 export TF_CLI_CONFIG_FILE="$work/dev-overrides.tfrc"
-export TF_IN_AUTOMATION=1
 
 # The direct program pulls nothing ahead: the image is on the node already (the
 # pre-pull's own cost is TestPrePull's figure). Left out when an older binary (without
@@ -120,39 +102,15 @@ resource "nalabo_workshop_session" "student" {
 }
 EOF
 
-tf() { "$TERRAFORM" -chdir="$class" "$@"; }
-
 # Whatever happens, the class is destroyed and the temp dir removed.
 cleanup() {
   local rc=$?
-  if [ -f "$class/terraform.tfstate" ] && [ -n "$(tf state list 2>/dev/null)" ]; then
-    log "cleanup: terraform destroy"
-    tf destroy -auto-approve -parallelism="$N" -no-color >"$work/logs/cleanup-destroy.log" 2>&1 ||
-      { log "cleanup destroy failed:"; tail -n 20 "$work/logs/cleanup-destroy.log" >&2; }
-  fi
+  bench_destroy_leftover "$N"
   rm -rf "$work"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-
-# timed NAME CMD...: runs CMD with its output in a log, prints the seconds it took.
-timed() {
-  local name=$1 t
-  shift
-  t=$(now)
-  if ! "$@" >"$work/logs/$name.log" 2>&1; then
-    log "$name failed; last lines of its output:"
-    tail -n 40 "$work/logs/$name.log" >&2
-    return 1
-  fi
-  elapsed "$t"
-}
-
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # timed_plan NAME: a no-change plan of the class, its seconds (an error if it has changes).
 timed_plan() {
@@ -261,8 +219,6 @@ for r in $(seq 1 "$R"); do
   [ "$left" = 0 ] || log "  WARNING: $left session namespaces of this class remain after destroy"
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
-verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > 0 && a / b <= 1.15) ? "within goal" : "ABOVE goal" }'; }
 
 mdu=$(median "${d_up[@]}")
 mdd=$(median "${d_down[@]}")
@@ -276,7 +232,7 @@ printf '  %-44s %10s %10s\n' "" "up/apply" "down/destroy"
 printf '  %-44s %10s %10s\n' "direct client-go (namespace + objects + pod)" "$mdu" "$mdd"
 printf '  %-44s %10s %10s\n' "provider: terraform apply / destroy" "$mpa" "$mpd"
 printf '  %-44s %10s %10s   goal <= 1.15x: apply %s, destroy %s\n' "ratio provider / direct" \
-  "$(ratio "$mpa" "$mdu")" "$(ratio "$mpd" "$mdd")" "$(verdict "$mpa" "$mdu")" "$(verdict "$mpd" "$mdd")"
+  "$(ratio "$mpa" "$mdu")" "$(ratio "$mpd" "$mdd")" "$(verdict "$mpa" "$mdu" 1.15)" "$(verdict "$mpd" "$mdd" 1.15)"
 printf '  %-44s %10s\n' "terraform plan on the applied class (refresh)" "$mpp"
 echo
 echo "  samples: direct up ${d_up[*]} | down ${d_down[*]}"

@@ -170,8 +170,10 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 					"failure), so that the first session on each node does not wait for a pull. Images are pulled with the " +
 					"policy the sessions use (`IfNotPresent`, or `Never` when a manifest says so, which then only checks that " +
 					"the image is on every node). An image that cannot be pulled fails the template with its name. " +
-					"The provider's credentials need `create` and `delete` on `daemonsets` and `watch` on `daemonsets` and " +
-					"`pods` in the control namespace.",
+					"A DaemonSet whose creator was killed (a `terraform apply` stopped by SIGKILL) is removed by the next " +
+					"template create or delete, or by the reconciler (its heartbeat stops). " +
+					"The provider's credentials need `create`, `list`, `patch` and `delete` on `daemonsets` and `watch` on " +
+					"`daemonsets` and `pods` in the control namespace.",
 				Optional: true,
 				Computed: true,
 				Default:  booldefault.StaticBool(true),

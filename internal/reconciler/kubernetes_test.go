@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8s "k8s.io/client-go/kubernetes"
@@ -209,4 +211,66 @@ func TestKubernetesReapNamespaceSession(t *testing.T) {
 	if _, ok := value(mfs, "nalabo_session_cpu_usage_millicores", map[string]string{"session": alive}); ok {
 		t.Log("the cluster serves metrics.k8s.io: CPU usage reported")
 	}
+}
+
+// TestKubernetesReapsLeftovers: a pre-pull DaemonSet whose creator was killed (its
+// heartbeat stale) is removed by a leading reconciler's pass and counted; one whose
+// creator is alive stays (positive control); a reconciler that does not lead removes
+// nothing.
+func TestKubernetesReapsLeftovers(t *testing.T) {
+	const ns = "nalabo-test-leftovers-rec"
+	b, err := kubernetes.New(kubernetes.Config{ConfigPath: kubeconfigPath(t), Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cs := clientset(t)
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{}) })
+	leave := func(name string, heartbeat time.Time) {
+		t.Helper()
+		labels := map[string]string{workshop.LabelManagedBy: workshop.ManagedByValue, workshop.LabelRole: "pre-pull", "nalabo.io/pre-pull": name}
+		ds := &appsv1.DaemonSet{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels,
+				Annotations: map[string]string{"nalabo.io/heartbeat": heartbeat.UTC().Format(time.RFC3339)}},
+			Spec: appsv1.DaemonSetSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+					Containers: []corev1.Container{{Name: "c", Image: "nalabo-test/k8s-workspace:1", Command: []string{"sleep", "3600"}}},
+				}},
+			},
+		}
+		if _, err := cs.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leave("killed", time.Now().Add(-5*time.Minute))
+	leave("alive", time.Now().Add(time.Hour)) // stays fresh for the whole test
+
+	cfg := testConfig("leftovers")
+	cfg.Backends = []workshop.InfrastructureType{workshop.InfraKubernetes}
+	cfg.ValidateInterval = 0
+	r := New(cfg, []workshop.Backend{b}, nil, nil)
+	base := serve(t, r)
+	r.SetLeading(func() (context.Context, bool) { return nil, false })
+	if res := r.RunOnce(ctx)[0]; res.Err() != nil {
+		t.Fatalf("pass (not leading): %v", res.Err())
+	}
+	if _, err := cs.AppsV1().DaemonSets(ns).Get(ctx, "killed", metav1.GetOptions{}); err != nil {
+		t.Fatalf("a reconciler that does not lead removed a leftover: %v", err)
+	}
+	r.SetLeading(func() (context.Context, bool) { return ctx, true })
+	if res := r.RunOnce(ctx)[0]; res.Err() != nil {
+		t.Fatalf("pass: %v", res.Err())
+	}
+	if _, err := cs.AppsV1().DaemonSets(ns).Get(ctx, "killed", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the killed pre-pull's DaemonSet is still there: %v", err)
+	}
+	if _, err := cs.AppsV1().DaemonSets(ns).Get(ctx, "alive", metav1.GetOptions{}); err != nil {
+		t.Fatalf("positive control: the live pre-pull's DaemonSet was removed: %v", err)
+	}
+	wantValue(t, scrape(t, base), "nalabo_reaped_leftovers_total", map[string]string{"backend": "kubernetes"}, 1)
 }

@@ -30,6 +30,7 @@ type Metrics struct {
 	Leader         prometheus.Gauge
 	ReapedLifetime *prometheus.HistogramVec
 	OverQuota      *prometheus.CounterVec
+	Leftovers      *prometheus.CounterVec
 
 	snap *snapshotCollector
 }
@@ -235,9 +236,13 @@ func NewMetrics(now func() time.Time) *Metrics {
 			Namespace: metricNS, Name: "reaped_sessions_total",
 			Help: "Sessions this reconciler deleted because they were past expires_at plus the grace period.",
 		}, []string{"backend", "template"}),
+		Leftovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricNS, Name: "reaped_leftovers_total",
+			Help: "Objects outside sessions that killed processes left behind (Kubernetes pre-pull DaemonSets), removed by this reconciler.",
+		}, []string{"backend"}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricNS, Name: "reconcile_errors_total",
-			Help: "Errors of reconcile passes, by backend and operation (ping, list, get, delete, stats, template, validate).",
+			Help: "Errors of reconcile passes, by backend and operation (ping, list, get, delete, stats, template, validate, leftovers).",
 		}, []string{"backend", "operation"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metricNS, Name: "reconcile_duration_seconds",
@@ -275,7 +280,7 @@ func NewMetrics(now func() time.Time) *Metrics {
 		}, []string{"backend", "template", "action"}),
 		snap: newSnapshotCollector(now),
 	}
-	reg.MustRegister(m.Reaped, m.Errors, m.Duration, m.Execs, m.Validations, m.Passes, m.LastSuccess, m.Leader,
+	reg.MustRegister(m.Reaped, m.Leftovers, m.Errors, m.Duration, m.Execs, m.Validations, m.Passes, m.LastSuccess, m.Leader,
 		m.ReapedLifetime, m.OverQuota, m.snap,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -50,6 +50,7 @@ func (p *passRun) run(ctx context.Context) {
 	p.actCtx, p.leads = p.r.leading()
 	keep, due := p.partition(sessions)
 	keep = append(keep, p.reapDue(ctx, due)...)
+	p.reapLeftovers()
 	// Storage: measure, mark over_quota, stop (--stop-over-quota).
 	usage := p.r.meterStorage(ctx, p.actCtx, p.b, keep, p.leads, p.log, p.fail)
 	samples := p.sampleAndValidate(ctx, keep, usage)
@@ -134,6 +135,24 @@ func (p *passRun) partition(sessions []*workshop.Session) (keep, due []*workshop
 		return append(keep, due...), nil
 	}
 	return keep, due
+}
+
+// reapLeftovers removes what killed processes left outside sessions (the Kubernetes
+// backend's pre-pull DaemonSets, see workshop.LeftoverReaper), when this reconciler
+// leads and does not only log.
+func (p *passRun) reapLeftovers() {
+	lr, ok := p.b.(workshop.LeftoverReaper)
+	if !ok || !p.leads || p.r.cfg.DryRun {
+		return
+	}
+	n, err := lr.ReapLeftovers(p.actCtx)
+	if n > 0 {
+		p.r.metrics.Leftovers.WithLabelValues(p.name).Add(float64(n))
+		p.log.Info("removed leftovers of killed processes", "count", n)
+	}
+	if err != nil {
+		p.fail("leftovers", err)
+	}
 }
 
 // reapDue deletes the due sessions in parallel and returns those still there (extended

@@ -65,6 +65,14 @@ type Backend interface {
 	Exec(ctx context.Context, sessionID string, req *ExecRequest) (*ExecResult, error)
 }
 
+// LeftoverReaper is implemented by a backend that creates short-lived objects outside
+// sessions (the Kubernetes backend's pre-pull DaemonSets). ReapLeftovers removes the
+// ones a killed process left behind (nobody looks after them any more) and says how
+// many; the reconciler calls it every pass.
+type LeftoverReaper interface {
+	ReapLeftovers(ctx context.Context) (int, error)
+}
+
 // Info is what a backend reports about itself (the nalabo_infrastructure data source,
 // the reconciler's /readyz and capacity metrics).
 type Info struct {

@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 
@@ -26,6 +27,17 @@ const prePullTimeout = 10 * time.Minute
 
 // rolePrePull labels the short-lived DaemonSet of a template's pre-pull.
 const rolePrePull = "pre-pull"
+
+// A pre-pull's DaemonSet is removed by the process that created it, when the pull is
+// over or has failed. A process killed meanwhile (SIGKILL, a lost machine) cannot: the
+// DaemonSet would keep a pod on every node. So the creator stamps it with a heartbeat
+// every prePullHeartbeatEvery, and any later pre-pull, template delete or reconciler
+// pass removes the ones whose heartbeat is older than prePullStaleAfter (ReapLeftovers).
+const (
+	annoHeartbeat         = "nalabo.io/heartbeat"
+	prePullHeartbeatEvery = 10 * time.Second
+	prePullStaleAfter     = 45 * time.Second
+)
 
 // pullImage is one image a template's sessions run, with the pull policy they use.
 type pullImage struct {
@@ -112,7 +124,8 @@ func prePullDaemonSet(ns, name string, labels map[string]string, images []pullIm
 		})
 	}
 	return &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels,
+			Annotations: map[string]string{annoHeartbeat: time.Now().UTC().Format(time.RFC3339)}},
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
@@ -152,6 +165,7 @@ func (b *Backend) prePull(ctx context.Context, t *workshop.Template) error {
 	}
 	ns := b.cfg.Namespace
 	start := time.Now()
+	b.reapLeftoversQuietly(ctx)
 	dss := b.cs.AppsV1().DaemonSets(ns)
 	if _, err := dss.Create(ctx, prePullDaemonSet(ns, name, labels, images), metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
 		return fmt.Errorf("pre_pull: create daemon set %s: %w", name, err)
@@ -164,9 +178,13 @@ func (b *Backend) prePull(ctx context.Context, t *workshop.Template) error {
 		if err := dss.Delete(cctx, name, bg); err != nil && !apierrors.IsNotFound(err) {
 			tflog.Warn(ctx, "pre-pull daemon set not removed", map[string]any{"daemonset": name, "error": err.Error()})
 		}
+		// A pre-pull killed while this one ran is stale by now, unless it died just
+		// before; the next pre-pull, template delete or reconciler pass gets that one.
+		b.reapLeftoversQuietly(cctx)
 	}()
 	wctx, cancel := context.WithTimeout(ctx, prePullTimeout)
 	defer cancel()
+	go b.heartbeat(wctx, ns, name)
 	nodes, err := b.waitPulled(wctx, ns, name, labels, images)
 	if err != nil {
 		return fmt.Errorf("pre_pull: %w", err)
@@ -283,4 +301,72 @@ func podPulled(pod *corev1.Pod, images []pullImage) (bool, string, error) {
 		return false, fmt.Sprintf("node %s: pulling %s", node, strings.Join(pending, ", ")), nil
 	}
 	return true, "", nil
+}
+
+// heartbeat stamps the pre-pull DaemonSet name with the time, every
+// prePullHeartbeatEvery until ctx ends: the DaemonSet is looked after.
+func (b *Backend) heartbeat(ctx context.Context, ns, name string) {
+	t := time.NewTicker(prePullHeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, annoHeartbeat, now.UTC().Format(time.RFC3339))
+			_, err := b.cs.AppsV1().DaemonSets(ns).Patch(ctx, name, types.MergePatchType, []byte(patch),
+				metav1.PatchOptions{FieldManager: fieldManager})
+			if err != nil && ctx.Err() == nil {
+				tflog.Debug(ctx, "pre-pull heartbeat not written", map[string]any{"daemonset": name, "error": err.Error()})
+			}
+		}
+	}
+}
+
+// ReapLeftovers removes what killed processes left in the control namespace: the
+// pre-pull DaemonSets nobody looks after any more (heartbeat older than
+// prePullStaleAfter; without one, created more than prePullTimeout ago). It returns
+// how many it removed. The reconciler calls it every pass (workshop.LeftoverReaper).
+func (b *Backend) ReapLeftovers(ctx context.Context) (int, error) {
+	dss := b.cs.AppsV1().DaemonSets(b.cfg.Namespace)
+	list, err := dss.List(ctx, metav1.ListOptions{LabelSelector: workshop.LabelManagedBy + "=" + workshop.ManagedByValue +
+		"," + workshop.LabelRole + "=" + rolePrePull})
+	if err != nil {
+		return 0, fmt.Errorf("list pre-pull daemon sets: %w", err)
+	}
+	now, n := time.Now(), 0
+	for _, ds := range list.Items {
+		if !prePullStale(&ds, now) {
+			continue
+		}
+		bg := metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground), GracePeriodSeconds: ptr.To(int64(0)),
+			Preconditions: &metav1.Preconditions{ResourceVersion: ptr.To(ds.ResourceVersion)}}
+		switch err := dss.Delete(ctx, ds.Name, bg); {
+		case err == nil:
+			n++
+			tflog.Info(ctx, "removed a pre-pull daemon set left by a killed process", map[string]any{
+				"daemonset": ds.Name, "heartbeat": ds.Annotations[annoHeartbeat]})
+		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+			// Gone meanwhile, or its creator just stamped it: alive after all.
+		default:
+			return n, fmt.Errorf("remove pre-pull daemon set %s: %w", ds.Name, err)
+		}
+	}
+	return n, nil
+}
+
+// reapLeftoversQuietly is ReapLeftovers whose failure is only logged: a pre-pull or a
+// template delete does not fail for a leftover of somebody else's.
+func (b *Backend) reapLeftoversQuietly(ctx context.Context) {
+	if _, err := b.ReapLeftovers(ctx); err != nil {
+		tflog.Warn(ctx, "leftover pre-pull daemon sets not removed", map[string]any{"error": err.Error()})
+	}
+}
+
+// prePullStale says whether nobody looks after the pre-pull DaemonSet ds any more.
+func prePullStale(ds *appsv1.DaemonSet, now time.Time) bool {
+	if hb, err := time.Parse(time.RFC3339, ds.Annotations[annoHeartbeat]); err == nil {
+		return now.Sub(hb) > prePullStaleAfter
+	}
+	return now.Sub(ds.CreationTimestamp.Time) > prePullTimeout
 }

@@ -170,3 +170,91 @@ func nodeHasImage(n *corev1.Node, ref string) bool {
 	}
 	return false
 }
+
+// TestPrePullLeftovers: a terraform apply killed during a pre-pull (SIGKILL: no
+// deferred delete runs) leaves its DaemonSet, with a pod on every node. The next
+// pre-pull removes it; a DaemonSet whose creator is alive (fresh heartbeat) stays
+// (the positive control), until its heartbeat is stale too. Its own control namespace:
+// TestPrePull watches nalabo-test's pre-pull DaemonSets.
+func TestPrePullLeftovers(t *testing.T) {
+	base := testBackend(t)
+	b, err := New(Config{ConfigPath: base.cfg.ConfigPath, Namespace: "nalabo-test-leftovers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if err := b.ensureControlNamespace(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = b.cs.CoreV1().Namespaces().Delete(context.Background(), b.cfg.Namespace, metav1.DeleteOptions{})
+	})
+	dss := b.cs.AppsV1().DaemonSets(b.cfg.Namespace)
+	images := []pullImage{{Image: "nalabo-test/k8s-workspace:1", Policy: corev1.PullIfNotPresent}}
+	// What a killed process leaves: the DaemonSet as prePull creates it, its last
+	// heartbeat a minute old.
+	leave := func(name string, heartbeat time.Time) {
+		t.Helper()
+		labels := map[string]string{workshop.LabelManagedBy: workshop.ManagedByValue, workshop.LabelRole: rolePrePull,
+			"nalabo.io/pre-pull": name}
+		ds := prePullDaemonSet(b.cfg.Namespace, name, labels, images)
+		ds.Annotations[annoHeartbeat] = heartbeat.UTC().Format(time.RFC3339)
+		if _, err := dss.Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = dss.Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	}
+	leave("nalabo-pre-pull-killed", time.Now().Add(-time.Minute))
+	leave("nalabo-pre-pull-alive", time.Now())
+
+	tpl, err := b.ApplyTemplate(ctx, &workshop.Template{
+		Name: "k8s-leftovers", Infrastructure: workshop.InfraKubernetes, Isolation: workshop.IsolationNamespace,
+		Workspace: workshop.Workspace{Image: "nalabo-test/k8s-workspace:1", Command: []string{"sleep", "infinity"}},
+		PrePull:   true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.DeleteTemplate(context.Background(), tpl.ID) })
+	if _, err := dss.Get(ctx, "nalabo-pre-pull-killed", metav1.GetOptions{}); err == nil {
+		t.Fatal("the killed pre-pull's DaemonSet is still there after the next pre-pull")
+	}
+	if _, err := dss.Get(ctx, "nalabo-pre-pull-alive", metav1.GetOptions{}); err != nil {
+		t.Fatalf("positive control: the DaemonSet of a live pre-pull was removed: %v", err)
+	}
+	// Its creator dies too: stale once prePullStaleAfter has passed since its heartbeat.
+	patch := `{"metadata":{"annotations":{"` + annoHeartbeat + `":"` + time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) + `"}}}`
+	if _, err := dss.Patch(ctx, "nalabo-pre-pull-alive", "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := b.ReapLeftovers(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("ReapLeftovers = %d, %v; want 1 removed", n, err)
+	}
+	if left, err := dss.List(ctx, metav1.ListOptions{}); err != nil || len(left.Items) != 0 {
+		t.Fatalf("daemon sets left: %v %v", left, err)
+	}
+}
+
+func TestPrePullStale(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	ds := prePullDaemonSet("ns", "n", map[string]string{"a": "b"}, nil)
+	for _, c := range []struct {
+		heartbeat string
+		created   time.Time
+		want      bool
+	}{
+		{now.Add(-10 * time.Second).Format(time.RFC3339), now.Add(-time.Hour), false}, // alive, however old
+		{now.Add(-prePullStaleAfter - time.Second).Format(time.RFC3339), now, true},
+		{"", now.Add(-prePullTimeout + time.Minute), false}, // no heartbeat (older provider): by age
+		{"", now.Add(-prePullTimeout - time.Minute), true},
+		{"garbage", now.Add(-prePullTimeout - time.Minute), true},
+	} {
+		ds.Annotations[annoHeartbeat] = c.heartbeat
+		ds.CreationTimestamp = metav1.NewTime(c.created)
+		if got := prePullStale(ds, now); got != c.want {
+			t.Errorf("heartbeat %q created %s: stale = %v, want %v", c.heartbeat, c.created, got, c.want)
+		}
+	}
+}

@@ -205,5 +205,7 @@ func (b *Backend) DeleteTemplate(ctx context.Context, id string) error {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete template %s: %w", id, err)
 	}
+	// A destroy after a killed apply: what the kill left of a pre-pull goes too.
+	b.reapLeftoversQuietly(ctx)
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -59,6 +60,7 @@ func main() {
 	// a double Ctrl-C) the next log line would kill the plugin with SIGPIPE in the middle
 	// of removing a half-created session: ignored, the write fails instead.
 	signal.Ignore(syscall.SIGPIPE)
+	quietLogsUnlessAsked()
 	if !debug {
 		go exitWhenOrphaned(os.Getppid())
 	}
@@ -77,6 +79,22 @@ func main() {
 	if err != nil {
 		log.Fatal(err.Error())
 	}
+}
+
+// quietLogsUnlessAsked turns the plugin SDK's and the provider's logs off when no
+// TF_LOG* variable is set. Their levels default to TRACE: every RPC then formats JSON
+// lines that Terraform parses and throws away, a third of the CPU of a no-change plan of
+// a class (100 sessions: 2.3 s of CPU, 1.6 s without). Any TF_LOG* variable (TF_LOG,
+// TF_LOG_PROVIDER, TF_LOG_SDK_FRAMEWORK, ...) leaves the levels as Terraform's logging
+// documentation says.
+func quietLogsUnlessAsked() {
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "TF_LOG") {
+			return
+		}
+	}
+	_ = os.Setenv("TF_LOG_SDK", "off")
+	_ = os.Setenv("TF_LOG_PROVIDER", "off")
 }
 
 // backends are the provider's backend constructors: the provider package knows no

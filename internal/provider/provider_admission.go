@@ -185,11 +185,15 @@ func (d *providerData) admitSession(ctx context.Context, plan workshopSessionMod
 	if !ok {
 		return
 	}
-	// The backend's first use pings it: that is the snapshot.
+	if !c.Create && !c.Grows() {
+		// Always admitted (only growth is checked): a no-change plan of a class reads
+		// no reservations.
+		return
+	}
 	if _, bd := d.Backend(ctx, c.Infra); bd.HasError() {
 		return // Create says so, with the reason
 	}
-	live := d.snapshot(c.Infra)
+	live := d.snapshot(ctx, c.Infra)
 	liveSessions := 0
 	if c.Create && d.admission.tally.MaxSessions > 0 {
 		liveSessions = d.liveSessions(ctx, diags)
@@ -291,17 +295,31 @@ func plannedMemory(v types.String, inherited int64, inheritedKnown bool) (int64,
 	return inherited, inheritedKnown
 }
 
-// snapshot is the backend's first ping of this process (nil when not reached).
-func (d *providerData) snapshot(infra workshop.InfrastructureType) *workshop.Info {
+// snapshot is the live reservations of a backend as this process first read them
+// (nil when not reached): taken before this process changed anything it counts.
+func (d *providerData) snapshot(ctx context.Context, infra workshop.InfrastructureType) *workshop.Info {
 	switch infra {
 	case workshop.InfraDocker:
-		return d.docker.info()
+		return d.docker.info(ctx)
 	case workshop.InfraKubernetes:
 		if d.kubernetes != nil {
-			return d.kubernetes.info()
+			return d.kubernetes.info(ctx)
 		}
 	}
 	return nil
+}
+
+// usageBeforeChange takes the backend's snapshot of live reservations, if not taken
+// yet, before this process deletes a session of it: the admission subtracts what this
+// process deleted (sessionDeleted) from a snapshot that must still count it. Creates
+// and growing updates take it at their plan (admitSession), before their apply.
+func (d *providerData) usageBeforeChange(ctx context.Context, infra workshop.InfrastructureType) {
+	if d == nil || d.admission == nil {
+		return
+	}
+	if _, bd := d.Backend(ctx, infra); !bd.HasError() {
+		d.snapshot(ctx, infra)
+	}
 }
 
 // liveSessions counts the sessions of every configured backend (max_sessions is the
@@ -313,7 +331,7 @@ func (d *providerData) liveSessions(ctx context.Context, diags *diag.Diagnostics
 			d.admission.warnOnce(infra, diags)
 			continue
 		}
-		if i := d.snapshot(infra); i != nil {
+		if i := d.snapshot(ctx, infra); i != nil {
 			n += i.Sessions
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -209,5 +210,63 @@ func TestSessionChangeCountsReplacementOnce(t *testing.T) {
 	}
 	if diags.HasError() {
 		t.Fatal(diags)
+	}
+}
+
+// reachingBackend is a fake backend whose Ping (the usage snapshot) is costly, as the
+// Docker backend's: it counts the full pings and the cheap reaches.
+type reachingBackend struct {
+	*fakeBackend
+	pings, reaches atomic.Int32
+}
+
+func (r *reachingBackend) Reach(context.Context) error { r.reaches.Add(1); return nil }
+func (r *reachingBackend) Ping(ctx context.Context) (*workshop.Info, error) {
+	r.pings.Add(1)
+	return &workshop.Info{Type: workshop.InfraDocker, AllocatableMilliCPU: 2000, AllocatableMemory: 4 << 30, UsedMilliCPU: 1500, Sessions: 3}, nil
+}
+
+// TestAdmissionSnapshotOnlyWhenNeeded: a no-change plan of a class never reads the
+// live reservations (on Docker: an inspect per session container); the first session
+// that grows or is created reads them once, for the whole process; so does a delete,
+// before it deletes.
+func TestAdmissionSnapshotOnlyWhenNeeded(t *testing.T) {
+	ctx := context.Background()
+	var diags diag.Diagnostics
+	res := func(cpu, mem string) types.Object {
+		return resourcesModel{CPU: types.StringValue(cpu), Memory: types.StringValue(mem), Storage: types.StringValue("1Gi")}.object(&diags)
+	}
+	newData := func() (*providerData, *reachingBackend) {
+		rb := &reachingBackend{fakeBackend: newFakeBackend()}
+		d := &providerData{admission: newAdmissionState(nil, 0)}
+		d.docker = newLazyBackend("docker", func() (backendImpl, error) { return rb, nil }, "unix:///fake")
+		return d, rb
+	}
+	state := workshopSessionModel{InfrastructureType: types.StringValue("docker"), EffectiveResources: res("500m", "1Gi")}
+	same := workshopSessionModel{Participant: types.StringValue("alice"), InfrastructureType: types.StringValue("docker"),
+		EffectiveResources: res("500m", "1Gi")}
+
+	d, rb := newData()
+	for range 50 {
+		d.admitSession(ctx, same, &state, &diags)
+	}
+	if rb.pings.Load() != 0 {
+		t.Errorf("a no-change plan of 50 sessions pinged in full %d times; want 0", rb.pings.Load())
+	}
+	// Positive control: growth reads the snapshot, once, and the admission uses it
+	// (1.5 of 2 CPUs reserved, overcommit 4: +0.25 CPU fits).
+	grown := same
+	grown.EffectiveResources = res("750m", "1Gi")
+	d.admitSession(ctx, grown, &state, &diags)
+	d.admitSession(ctx, grown, &state, &diags)
+	if rb.pings.Load() != 1 || diags.HasError() {
+		t.Errorf("two growing sessions: %d full pings (want 1), %v", rb.pings.Load(), diags)
+	}
+
+	d, rb = newData()
+	d.usageBeforeChange(ctx, workshop.InfraDocker)
+	d.usageBeforeChange(ctx, workshop.InfraDocker)
+	if rb.pings.Load() != 1 || rb.reaches.Load() != 1 {
+		t.Errorf("deletes: %d full pings, %d reaches; want 1 and 1", rb.pings.Load(), rb.reaches.Load())
 	}
 }

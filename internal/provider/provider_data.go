@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/vcluster"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
@@ -61,9 +62,12 @@ type lazyBackend struct {
 	once sync.Once
 	b    backendImpl
 	err  error
-	// ping is what the first ping said: the admission's snapshot of live reservations,
-	// taken before this process changed anything on the backend.
-	ping *workshop.Info
+	// ping is the admission's snapshot of live reservations: the backend's full Ping,
+	// taken once (usage), at the first admission check that needs it and in any case
+	// before this process deletes a session (see usageBeforeChange). A no-change plan
+	// never takes it: on Docker it inspects every session container.
+	usage sync.Once
+	ping  *workshop.Info
 }
 
 func newLazyBackend(name string, newFn func() (backendImpl, error), endpoint string) *lazyBackend {
@@ -77,22 +81,39 @@ func (l *lazyBackend) get(ctx context.Context) (backendImpl, error) {
 			l.err = err
 			return
 		}
-		info, err := b.Ping(ctx)
+		if r, ok := b.(workshop.Reacher); ok {
+			err = r.Reach(ctx) // the usage waits for the first admission check
+		} else {
+			var info *workshop.Info
+			if info, err = b.Ping(ctx); err == nil {
+				l.usage.Do(func() { l.ping = info })
+			}
+		}
 		if err != nil {
 			l.err = err
 			return
 		}
-		l.b, l.ping = b, info
+		l.b = b
 	})
 	return l.b, l.err
 }
 
-// info is the first ping's answer; call it only after get (which it follows through
-// once), nil when the ping failed.
-func (l *lazyBackend) info() *workshop.Info {
-	if l == nil {
+// info is the snapshot of live reservations, taken at the first call; call it only
+// after get succeeded. nil when the ping failed (logged: the admission then checks
+// max_sessions and the planned class only).
+func (l *lazyBackend) info(ctx context.Context) *workshop.Info {
+	if l == nil || l.b == nil {
 		return nil
 	}
+	l.usage.Do(func() {
+		info, err := l.b.Ping(ctx)
+		if err != nil {
+			tflog.Warn(ctx, "the backend's live reservations could not be read; class admission counts the planned sessions only",
+				map[string]any{"backend": l.name, "error": err.Error()})
+			return
+		}
+		l.ping = info
+	})
 	return l.ping
 }
 

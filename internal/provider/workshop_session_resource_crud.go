@@ -475,6 +475,7 @@ func (r *workshopSessionResource) Delete(ctx context.Context, req resource.Delet
 	}
 	id := state.ID.ValueString()
 	tflog.Info(ctx, "deleting workshop session", map[string]any{"session_id": id, "participant": state.Participant.ValueString()})
+	r.data.usageBeforeChange(ctx, workshop.InfrastructureType(state.InfrastructureType.ValueString()))
 	if err := b.DeleteSession(ctx, id); err != nil {
 		addBackendError(&resp.Diagnostics, "delete the session "+id, err)
 		return

@@ -32,6 +32,12 @@ type Change struct {
 	Participant string
 }
 
+// Grows says whether the change reserves more than before (an unknown size counts as
+// no growth: the apply plans it again once known).
+func (c Change) Grows() bool {
+	return c.CPUKnown && c.MilliCPU > 0 || c.MemoryKnown && c.Memory > 0
+}
+
 // AdmissionError says that a class does not fit, with the figures.
 type AdmissionError struct {
 	Attribute string // the provider attribute that would admit it ("docker.overcommit.cpu", "max_sessions")

@@ -65,6 +65,14 @@ type Backend interface {
 	Exec(ctx context.Context, sessionID string, req *ExecRequest) (*ExecResult, error)
 }
 
+// Reacher is implemented by a backend whose Ping is costly because it adds up what
+// every session reserves (the Docker backend inspects each session container). Reach
+// only checks that the infrastructure answers; the provider pings in full when class
+// admission needs the figures, so that a no-change plan of a class does not.
+type Reacher interface {
+	Reach(ctx context.Context) error
+}
+
 // LeftoverReaper is implemented by a backend that creates short-lived objects outside
 // sessions (the Kubernetes backend's pre-pull DaemonSets). ReapLeftovers removes the
 // ones a killed process left behind (nobody looks after them any more) and says how

@@ -9,7 +9,10 @@ import (
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
-var _ workshop.Backend = (*Backend)(nil)
+var (
+	_ workshop.Backend = (*Backend)(nil)
+	_ workshop.Reacher = (*Backend)(nil)
+)
 
 // Backend is the Docker implementation of workshop.Backend. Every method is safe for
 // concurrent use.

@@ -133,6 +133,17 @@ func (b *Backend) versionAndInfo(ctx context.Context) (types.Version, system.Inf
 	return ver, info, nil
 }
 
+// Reach checks that the daemon answers and records its facts: Ping without the usage
+// figures, which inspect every session container (workshop.Reacher).
+func (b *Backend) Reach(ctx context.Context) error {
+	ver, info, err := b.versionAndInfo(ctx)
+	if err != nil {
+		return err
+	}
+	b.facts.remember(factsFrom(ver, info))
+	return nil
+}
+
 // Ping checks that the daemon answers and reports its capacity and what sessions use.
 func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 	ver, info, err := b.versionAndInfo(ctx)

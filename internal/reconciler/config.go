@@ -228,11 +228,15 @@ func ParseArgs(args []string, getenv func(string) string, usageOut io.Writer) (*
 		return nil, err
 	}
 	if cfg.HasBackend(workshop.InfraSwarm) {
-		// The Swarm backend has no other settings the reconciler needs: it lists and
-		// deletes sessions through the manager (and node_hosts are a provider setting).
+		// The manager lists and deletes the services; the engines of the other nodes
+		// (NALABO_SWARM_NODE_HOSTS, the provider's swarm.node_hosts) remove the workspace
+		// volumes left there and read the sessions' usage.
 		cfg.Swarm = swarm.Config{Host: getenv("NALABO_SWARM_HOST")}
 		if cfg.Swarm.Host == "" {
 			return nil, errors.New("--backend swarm needs NALABO_SWARM_HOST, the address of a Swarm manager's engine")
+		}
+		if cfg.Swarm.NodeHosts, err = parseNodeHosts(getenv("NALABO_SWARM_NODE_HOSTS")); err != nil {
+			return nil, err
 		}
 	}
 	return cfg, nil
@@ -249,7 +253,7 @@ func addBackendFlag(fs *flag.FlagSet, withSwarm bool) func() []workshop.Infrastr
 	b := &backendList{list: []workshop.InfrastructureType{workshop.InfraDocker}, swarm: withSwarm}
 	usage := "docker or kubernetes; repeat (or comma-separate) for both"
 	if withSwarm {
-		usage = "docker, kubernetes or swarm (its manager: NALABO_SWARM_HOST); repeat (or comma-separate) for several"
+		usage = "docker, kubernetes or swarm (its manager: NALABO_SWARM_HOST, the other nodes' engines: NALABO_SWARM_NODE_HOSTS=node=address,...); repeat (or comma-separate) for several"
 	}
 	fs.Var(b, "backend", usage)
 	return func() []workshop.InfrastructureType { return b.list }
@@ -371,4 +375,21 @@ current-context: in-cluster
 		return "", err
 	}
 	return f.Name(), nil
+}
+
+// parseNodeHosts reads NALABO_SWARM_NODE_HOSTS: comma-separated node=address pairs
+// ("nalabo-swarm-2=tcp://10.0.0.12:2376"), a node named by its hostname or ID.
+func parseNodeHosts(v string) (map[string]string, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, pair := range strings.Split(v, ",") {
+		node, addr, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || node == "" || addr == "" {
+			return nil, fmt.Errorf("NALABO_SWARM_NODE_HOSTS: %q is not node=address (for example nalabo-swarm-2=tcp://10.0.0.12:2376)", pair)
+		}
+		out[node] = addr
+	}
+	return out, nil
 }

@@ -411,3 +411,18 @@ func TestPassRemnants(t *testing.T) {
 		t.Fatalf("reaped %v deletes %v", res.Reaped, f.deletes)
 	}
 }
+
+func TestParseNodeHosts(t *testing.T) {
+	got, err := parseNodeHosts(" n2=tcp://10.0.0.2:2376, 7hx3=unix:///run/x.sock ")
+	if err != nil || len(got) != 2 || got["n2"] != "tcp://10.0.0.2:2376" || got["7hx3"] != "unix:///run/x.sock" {
+		t.Fatalf("parseNodeHosts = %v, %v", got, err)
+	}
+	if got, err := parseNodeHosts(""); err != nil || got != nil {
+		t.Fatalf("empty: %v, %v", got, err)
+	}
+	for _, bad := range []string{"n2", "=tcp://x", "n2=", "a=b,,"} {
+		if _, err := parseNodeHosts(bad); err == nil || !strings.Contains(err.Error(), "NALABO_SWARM_NODE_HOSTS") {
+			t.Errorf("%q: err = %v, want one naming NALABO_SWARM_NODE_HOSTS", bad, err)
+		}
+	}
+}

@@ -31,13 +31,16 @@ type SessionAdopter interface {
 
 // Adoptable reports whether a create of a session with resources res and lifetime
 // duration may adopt s: s is complete, unclaimed, running, has the same CPU, memory
-// and storage, and a lifetime within a minute of duration.
+// and storage (storage only where the backend reports it), and a lifetime within a
+// minute of duration.
 func Adoptable(s *Session, res Resources, duration time.Duration) bool {
 	if s == nil || s.Incomplete || s.Claimed || s.Status != StatusRunning {
 		return false
 	}
 	same := func(a, b string) bool { return (a == "" && b == "") || (a != "" && b != "" && SameQuantity(a, b)) }
-	if !same(s.Resources.CPU, res.CPU) || !same(s.Resources.Memory, res.Memory) || !same(s.Resources.Storage, res.Storage) {
+	// A backend that caps no storage (Swarm) reports none: storage cannot differ there.
+	sameStorage := s.Resources.Storage == "" && !s.StorageEnforced || same(s.Resources.Storage, res.Storage)
+	if !same(s.Resources.CPU, res.CPU) || !same(s.Resources.Memory, res.Memory) || !sameStorage {
 		return false
 	}
 	if s.CreatedAt.IsZero() || s.ExpiresAt.IsZero() {

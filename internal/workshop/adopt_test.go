@@ -16,21 +16,29 @@ func TestAdoptable(t *testing.T) {
 		t.Fatal("a complete, unclaimed, running, matching session must be adoptable")
 	}
 	for name, mut := range map[string]func(*Session){
-		"incomplete": func(s *Session) { s.Incomplete = true },
-		"claimed":    func(s *Session) { s.Claimed = true },
-		"degraded":   func(s *Session) { s.Status = StatusDegraded },
-		"expired":    func(s *Session) { s.Status = StatusExpired },
-		"cpu":        func(s *Session) { s.Resources.CPU = "1" },
-		"memory":     func(s *Session) { s.Resources.Memory = "512Mi" },
-		"storage":    func(s *Session) { s.Resources.Storage = "" },
-		"lifetime":   func(s *Session) { s.ExpiresAt = created.Add(2 * time.Hour) },
-		"no created": func(s *Session) { s.CreatedAt = time.Time{} },
+		"incomplete":                    func(s *Session) { s.Incomplete = true },
+		"claimed":                       func(s *Session) { s.Claimed = true },
+		"degraded":                      func(s *Session) { s.Status = StatusDegraded },
+		"expired":                       func(s *Session) { s.Status = StatusExpired },
+		"cpu":                           func(s *Session) { s.Resources.CPU = "1" },
+		"memory":                        func(s *Session) { s.Resources.Memory = "512Mi" },
+		"storage":                       func(s *Session) { s.Resources.Storage = "2Gi" },
+		"enforced storage not reported": func(s *Session) { s.Resources.Storage, s.StorageEnforced = "", true },
+		"lifetime":                      func(s *Session) { s.ExpiresAt = created.Add(2 * time.Hour) },
+		"no created":                    func(s *Session) { s.CreatedAt = time.Time{} },
 	} {
 		s := base()
 		mut(s)
 		if Adoptable(s, res, 4*time.Hour) {
 			t.Errorf("%s: adoptable", name)
 		}
+	}
+	// A backend that caps no storage (Swarm) reports none: the storage asked for
+	// cannot differ.
+	s := base()
+	s.Resources.Storage = ""
+	if !Adoptable(s, res, 4*time.Hour) {
+		t.Error("a session of a backend that reports no storage is not adoptable")
 	}
 }
 

@@ -23,6 +23,11 @@ func (b *Backend) createNetwork(ctx context.Context, spec *workshop.SessionSpec)
 	}
 	labels := workshop.WithLabels(spec.Labels(), workshop.LabelRole, workshop.RoleNetwork,
 		workshop.LabelBackend, string(workshop.InfraSwarm))
+	if spec.Template != nil {
+		// A network whose service was never created (a killed apply) is found by the
+		// re-apply of the same template and participant (SessionsOf).
+		labels[workshop.LabelTemplateID] = spec.Template.ID
+	}
 	opts := map[string]string{}
 	if b.cfg.Encrypted {
 		opts["encrypted"] = ""

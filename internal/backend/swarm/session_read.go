@@ -58,6 +58,7 @@ func sessionFromService(svc swarm.Service, netName string) *workshop.Session {
 		Volumes:        []string{svc.Spec.Name + "-workspace"},
 		Containers:     []string{svc.Spec.Name},
 		Incomplete:     l[LabelCreating] != "",
+		Claimed:        l[workshop.LabelClaimed] != "",
 		Status:         workshop.StatusPending,
 	}
 	s.ExpiresAt, _ = workshop.ParseExpiresAt(l)
@@ -95,8 +96,17 @@ func (b *Backend) taskStatus(ctx context.Context, svc swarm.Service) string {
 // without its service or network is degraded, one still carrying the creating label (or
 // without a service) incomplete.
 func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error) {
+	return b.listSessions(ctx)
+}
+
+// listSessions is ListSessions of the services and networks that also carry the labels
+// "key=value" of only.
+func (b *Backend) listSessions(ctx context.Context, only ...string) ([]*workshop.Session, error) {
 	f := filters.NewArgs(filters.Arg("label", workshop.LabelManagedBy+"="+workshop.ManagedByValue),
 		filters.Arg("label", workshop.LabelBackend+"="+string(workshop.InfraSwarm)))
+	for _, kv := range only {
+		f.Add("label", kv)
+	}
 	services, err := b.cli.ServiceList(ctx, swarm.ServiceListOptions{Filters: f})
 	if err != nil {
 		return nil, fmt.Errorf("list session services: %w", err)
@@ -128,6 +138,7 @@ func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error)
 			s = &workshop.Session{
 				ID: id, Infrastructure: workshop.InfraSwarm, Status: workshop.StatusDegraded, Incomplete: true,
 				TemplateName: n.Labels[workshop.LabelTemplate], Participant: n.Labels[workshop.LabelParticipant],
+				TemplateID: n.Labels[workshop.LabelTemplateID],
 				CreatedAt: n.Created.UTC(),
 			}
 			s.ExpiresAt, _ = workshop.ParseExpiresAt(n.Labels)

@@ -88,9 +88,9 @@ var (
 	TolerationEffects   = []string{"NoSchedule", "PreferNoSchedule", "NoExecute"}
 )
 
-// validateScheduling checks the Kubernetes scheduling settings of a template
-// (node_selector, tolerations, runtime_class_name) and refuses them elsewhere.
-func (t *Template) validateScheduling() []error {
+// ValidateScheduling checks the Kubernetes scheduling settings of a template
+// (node_selector, toleration blocks, runtime_class_name) and where a GPU may run, and refuses them elsewhere.
+func (t *Template) ValidateScheduling() []error {
 	var errs []error
 	add := func(path, format string, a ...any) {
 		errs = append(errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, a...)})
@@ -100,7 +100,7 @@ func (t *Template) validateScheduling() []error {
 			add("node_selector", "applies to kubernetes templates only; this template has infrastructure_type %q", t.Infrastructure)
 		}
 		if len(t.Tolerations) > 0 {
-			add("tolerations", "applies to kubernetes templates only; this template has infrastructure_type %q", t.Infrastructure)
+			add("toleration", "applies to kubernetes templates only; this template has infrastructure_type %q", t.Infrastructure)
 		}
 		if t.RuntimeClassName != "" {
 			add("runtime_class_name", "applies to kubernetes templates only; this template has infrastructure_type %q", t.Infrastructure)
@@ -115,7 +115,7 @@ func (t *Template) validateScheduling() []error {
 		}
 	}
 	for i, tol := range t.Tolerations {
-		errs = append(errs, tol.validate(fmt.Sprintf("tolerations[%d]", i))...)
+		errs = append(errs, tol.validate(fmt.Sprintf("toleration[%d]", i))...)
 	}
 	if t.RuntimeClassName != "" {
 		if e := validation.IsDNS1123Subdomain(t.RuntimeClassName); len(e) > 0 {

@@ -54,17 +54,23 @@ func TestGPUTemplateScheduling(t *testing.T) {
 		mut  func(*Template)
 		want string
 	}{
-		"docker node_selector": {func(t *Template) { t.Infrastructure, t.Isolation = InfraDocker, ""; t.NodeSelector = map[string]string{"a": "b"} }, "node_selector: applies to kubernetes templates only"},
-		"swarm runtime class":  {func(t *Template) { t.Infrastructure, t.Isolation = InfraSwarm, ""; t.RuntimeClassName = "nvidia" }, "runtime_class_name: applies to kubernetes"},
-		"swarm gpu":            {func(t *Template) { t.Infrastructure, t.Isolation = InfraSwarm, "" }, "gpu is not supported on swarm"},
-		"docker amd":           {func(t *Template) { t.Infrastructure, t.Isolation = InfraDocker, ""; t.Resources.GPUResource = "amd.com/gpu" }, "NVIDIA GPUs only"},
-		"vcluster gpu":         {func(t *Template) { t.Isolation = IsolationVCluster }, "needs isolation = \"namespace\""},
-		"bad operator":         {func(t *Template) { t.Tolerations = []Toleration{{Key: "k", Operator: "Equals"}} }, "tolerations[0]: operator must be one of"},
-		"exists with value":    {func(t *Template) { t.Tolerations = []Toleration{{Key: "k", Operator: "Exists", Value: "v"}} }, "takes no value"},
-		"bad effect":           {func(t *Template) { t.Tolerations = []Toleration{{Key: "k", Value: "v", Effect: "NoSchedul"}} }, "effect must be one of"},
-		"seconds":              {func(t *Template) { t.Tolerations = []Toleration{{Key: "k", Seconds: &secs}} }, "NoExecute"},
-		"selector key":         {func(t *Template) { t.NodeSelector = map[string]string{"a b": "c"} }, "node_selector: key \"a b\""},
-		"runtime class":        {func(t *Template) { t.RuntimeClassName = "Nvidia_1" }, "runtime_class_name: \"Nvidia_1\""},
+		"docker node_selector": {func(t *Template) {
+			t.Infrastructure, t.Isolation = InfraDocker, ""
+			t.NodeSelector = map[string]string{"a": "b"}
+		}, "node_selector: applies to kubernetes templates only"},
+		"swarm runtime class": {func(t *Template) { t.Infrastructure, t.Isolation = InfraSwarm, ""; t.RuntimeClassName = "nvidia" }, "runtime_class_name: applies to kubernetes"},
+		"swarm gpu":           {func(t *Template) { t.Infrastructure, t.Isolation = InfraSwarm, "" }, "gpu is not supported on swarm"},
+		"docker amd": {func(t *Template) {
+			t.Infrastructure, t.Isolation = InfraDocker, ""
+			t.Resources.GPUResource = "amd.com/gpu"
+		}, "NVIDIA GPUs only"},
+		"vcluster gpu":      {func(t *Template) { t.Isolation = IsolationVCluster }, "needs isolation = \"namespace\""},
+		"bad operator":      {func(t *Template) { t.Tolerations = []Toleration{{Key: "k", Operator: "Equals"}} }, "toleration[0]: operator must be one of"},
+		"exists with value": {func(t *Template) { t.Tolerations = []Toleration{{Key: "k", Operator: "Exists", Value: "v"}} }, "takes no value"},
+		"bad effect":        {func(t *Template) { t.Tolerations = []Toleration{{Key: "k", Value: "v", Effect: "NoSchedul"}} }, "effect must be one of"},
+		"seconds":           {func(t *Template) { t.Tolerations = []Toleration{{Key: "k", Seconds: &secs}} }, "NoExecute"},
+		"selector key":      {func(t *Template) { t.NodeSelector = map[string]string{"a b": "c"} }, "node_selector: key \"a b\""},
+		"runtime class":     {func(t *Template) { t.RuntimeClassName = "Nvidia_1" }, "runtime_class_name: \"Nvidia_1\""},
 	} {
 		tmpl := k8s()
 		c.mut(tmpl)

@@ -154,7 +154,7 @@ func (t *Template) Validate() error {
 	if t.Infrastructure != InfraSwarm && len(t.PlacementConstraints) > 0 {
 		add("placement_constraints", "applies to swarm templates only; this template has infrastructure_type %q", t.Infrastructure)
 	}
-	errs = append(errs, t.validateScheduling()...)
+	errs = append(errs, t.ValidateScheduling()...)
 	switch t.Infrastructure {
 	case InfraSwarm:
 		errs = append(errs, t.validateSwarm()...)

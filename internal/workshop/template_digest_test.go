@@ -85,7 +85,7 @@ var digestMutations = map[string]func(*Template){
 		t.PlacementConstraints = []string{"node.role==worker"}
 	},
 	"node_selector":      func(t *Template) { t.NodeSelector = map[string]string{"gpu": "a100"} },
-	"tolerations":        func(t *Template) { t.Tolerations = []Toleration{{Key: "nvidia.com/gpu", Operator: "Exists"}} },
+	"toleration":         func(t *Template) { t.Tolerations = []Toleration{{Key: "nvidia.com/gpu", Operator: "Exists"}} },
 	"runtime_class_name": func(t *Template) { t.RuntimeClassName = "nvidia" },
 	// A GPU is part of the template's resources (effective_resources).
 	"effective_resources.gpu": func(t *Template) { t.Resources.GPU = "1" },

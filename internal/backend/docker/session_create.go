@@ -92,6 +92,9 @@ func checkSessionSpec(spec *workshop.SessionSpec) (workshop.ParsedResources, err
 	if err != nil {
 		return res, fmt.Errorf("create session %s: resources: %w", spec.ID, err)
 	}
+	if err := checkGPUResource(res); err != nil {
+		return res, fmt.Errorf("create session %s: resources: %w", spec.ID, err)
+	}
 	return res, nil
 }
 
@@ -176,7 +179,7 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	err := b.cli.ContainerStart(dctx, name, container.StartOptions{})
 	release()
 	if err != nil {
-		return nil, fmt.Errorf("start container %s: %w", name, err)
+		return nil, fmt.Errorf("start container %s: %w", name, gpuStartError(res, err))
 	}
 	var ins container.InspectResponse
 	g2, gctx := errgroup.WithContext(ctx)

@@ -108,6 +108,9 @@ func readiness(rs *event.ResourceStatus, pending map[object.ObjMetadata]string) 
 		if reason != "" {
 			msg += ": " + reason
 		}
+		if why := podUnschedulable(rs.Resource); why != "" {
+			msg += ": " + why
+		}
 	}
 	pending[id] = msg
 	return false, nil

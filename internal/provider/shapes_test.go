@@ -37,7 +37,7 @@ func TestResourcesKeysValidator(t *testing.T) {
 		"storge":      `(did you mean "storage"?)`,
 		"mem":         `(did you mean "memory"?)`,
 		"gpus":        `(did you mean "gpu"?)`,
-		"gpu_resouce": `(did you mean "gpu_resource"?)`,
+		"gpu_resourc": `(did you mean "gpu_resource"?)`,
 		"network":     `resources: unknown key "network"; the keys are cpu, gpu, gpu_resource, memory, storage.`,
 	}
 	for key, want := range cases {

@@ -73,8 +73,8 @@ func TestGPUDockerDeviceRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.createNetwork(ctx, spec); err != nil {
-		t.Fatal(err)
+	if net, err := b.createNetwork(ctx, spec); err != nil || net != b.networkName(spec.ID) {
+		t.Fatalf("create network: %q, %v", net, err)
 	}
 	if err := b.createWorkspaceVolume(ctx, spec); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strings"
@@ -84,6 +85,12 @@ resource "nalabo_workshop_template" "t" {
 // (TestGPUDockerDeviceRequest).
 func TestAccGPUDockerNoRuntime(t *testing.T) {
 	testAccSetup(t)
+	acctest.PreCheck(t)
+	if info, err := acctest.Client(t).Info(context.Background()); err == nil {
+		if _, ok := info.Runtimes["nvidia"]; ok {
+			t.Skip("this Docker host has the NVIDIA runtime: the no-driver path cannot be tested here")
+		}
+	}
 	name := acctest.RandName("gpu")
 	control, gpu := acctest.RandName("ada"), acctest.RandName("bob")
 	config := func(withGPU bool) string {

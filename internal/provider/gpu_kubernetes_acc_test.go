@@ -118,11 +118,41 @@ func checkGPUSession(t *testing.T, addr, node, runtimeClass string) resource.Tes
 	}
 }
 
+// checkNoGPUSession: a session with gpu = 0 has a zero GPU quota: its participant
+// cannot take one of the class's GPUs, but runs a pod without (positive control).
+func checkNoGPUSession(t *testing.T, addr string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cs, ns, err := participantClient(s, addr)
+		if err != nil {
+			return err
+		}
+		q, err := k8sAdmin(t).CoreV1().ResourceQuotas(ns).Get(ctx, "nalabo-quota", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		key := corev1.ResourceName("requests." + fakeGPU)
+		if h, ok := q.Spec.Hard[key]; !ok || !h.IsZero() {
+			return fmt.Errorf("%s: quota %s = %s (set: %v), want 0", addr, key, h.String(), ok)
+		}
+		dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+		if _, err := cs.CoreV1().Pods(ns).Create(ctx, gpuPod("grab", 1), dry); err == nil || !strings.Contains(err.Error(), "exceeded quota") {
+			return fmt.Errorf("%s: a GPU pod in a session without GPU: got %v, want a quota refusal", addr, err)
+		}
+		if _, err := cs.CoreV1().Pods(ns).Create(ctx, gpuPod("plain", 0), dry); err != nil {
+			return fmt.Errorf("%s: a pod without GPU must be allowed: %w", addr, err)
+		}
+		return nil
+	}
+}
+
 // TestAccGPUKubernetesFakeDevices: with a fake device plugin advertising two
 // nvidia.com/gpu on the test node, two one-GPU sessions run (limits, quota, node
 // selector, toleration and runtime class on the workspace pod; the plugin allocated
 // their devices), a third one fails within its create timeout with the scheduler's
-// reason and leaves nothing, and each session's quota refuses a pod asking for more.
+// reason and leaves nothing, and each session's quota refuses a pod asking for more; a
+// session with gpu = 0 on the same template can take none.
 func TestAccGPUKubernetesFakeDevices(t *testing.T) {
 	testAccSetup(t)
 	kc := k8sKubeconfig(t)
@@ -146,7 +176,7 @@ func TestAccGPUKubernetesFakeDevices(t *testing.T) {
 	t.Cleanup(func() { _ = admin.NodeV1().RuntimeClasses().Delete(context.Background(), rc, metav1.DeleteOptions{}) })
 
 	name := acctest.RandName("gpu")
-	pa, pb, pc := acctest.RandName("ada"), acctest.RandName("bob"), acctest.RandName("cyd")
+	pa, pb, pc, pz := acctest.RandName("ada"), acctest.RandName("bob"), acctest.RandName("cyd"), acctest.RandName("zed")
 	session := func(res, participant, extra string) string {
 		return fmt.Sprintf(`
 resource "nalabo_workshop_session" %q {
@@ -174,7 +204,7 @@ resource "nalabo_workshop_template" "t" {
     effect   = "NoSchedule"
   }
 }
-`, name, node, rc) + session("a", pa, "") + session("b", pb, "")
+`, name, node, rc) + session("a", pa, "") + session("b", pb, "") + session("z", pz, "  resources = { gpu = 0 }\n")
 		if third {
 			c += session("c", pc, "  timeouts = {\n    create = \"40s\"\n  }\n")
 		}
@@ -183,7 +213,7 @@ resource "nalabo_workshop_template" "t" {
 	resource.Test(t, resource.TestCase{
 		PreCheck:                 func() { testAccPreCheck(t) },
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		CheckDestroy:             k8sCheckDestroy(t, pa, pb, pc),
+		CheckDestroy:             k8sCheckDestroy(t, pa, pb, pc, pz),
 		Steps: []resource.TestStep{
 			{
 				Config: config(false),
@@ -193,6 +223,9 @@ resource "nalabo_workshop_template" "t" {
 					resource.TestCheckResourceAttr("nalabo_workshop_session.b", "status", "running"),
 					checkGPUSession(t, "nalabo_workshop_session.a", node, rc),
 					checkGPUSession(t, "nalabo_workshop_session.b", node, rc),
+					resource.TestCheckResourceAttr("nalabo_workshop_session.z", "effective_resources.gpu", "0"),
+					resource.TestCheckNoResourceAttr("nalabo_workshop_session.z", "effective_resources.gpu_resource"),
+					checkNoGPUSession(t, "nalabo_workshop_session.z"),
 					func(*terraform.State) error {
 						if n := plugin.Allocations(); n < 2 {
 							return fmt.Errorf("the device plugin allocated %d times, want at least 2", n)

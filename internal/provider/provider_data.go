@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -155,7 +156,7 @@ func (d *providerData) Backend(ctx context.Context, infra workshop.Infrastructur
 		b, err := d.kubernetes.get(ctx)
 		if err != nil {
 			diags.AddError("Cannot reach the Kubernetes cluster",
-				fmt.Sprintf("The Kubernetes API configured by %s could not be used: %v\n\nCheck the provider's kubernetes block (config_path, context, host, token, cluster_ca_certificate) or the variables it falls back to (KUBE_CONFIG_PATH, KUBECONFIG, K8S_CONTEXT, K8S_ENDPOINT, K8S_TOKEN, K8S_CLUSTER_CA_CERTIFICATE).", d.kubernetes.endpoint, err))
+				fmt.Sprintf("The Kubernetes API configured by %s could not be used: %v\n\nCheck the provider's kubernetes block (config_path, context, host, token, cluster_ca_certificate) or the variables it falls back to (KUBE_CONFIG_PATH, KUBECONFIG, K8S_CONTEXT, K8S_ENDPOINT, K8S_TOKEN, K8S_CLUSTER_CA_CERTIFICATE).%s", d.kubernetes.endpoint, err, execPluginHint(err)))
 			return nil, diags
 		}
 		return b, nil
@@ -214,4 +215,16 @@ func providerDataFrom(pd any, diags *diag.Diagnostics) *providerData {
 		return nil
 	}
 	return d
+}
+
+// execPluginHint explains a failed credential plugin (kubernetes.exec, or a
+// kubeconfig's users[].user.exec): client-go reports it as "getting credentials".
+func execPluginHint(err error) string {
+	if err == nil || !strings.Contains(err.Error(), "getting credentials") {
+		return ""
+	}
+	return "\n\nThe exec credential plugin (kubernetes.exec, or the kubeconfig user's exec) failed; its own message is above. " +
+		"Run its command by hand with the same args and env to see why: usually an expired cloud login " +
+		"(`aws sso login` for aws eks get-token, `az login` for kubelogin, `gcloud auth login` for gke-gcloud-auth-plugin) " +
+		"or the command missing from PATH."
 }

@@ -56,12 +56,14 @@ func TestResourceSchemas(t *testing.T) {
 				if b.GetMarkdownDescription() == "" {
 					t.Errorf("%s: block %s%s has no MarkdownDescription", meta.TypeName, prefix, name)
 				}
-				n, ok := b.(schema.SingleNestedBlock)
-				if !ok {
-					t.Errorf("%s: block %s%s is not a single nested block", meta.TypeName, prefix, name)
-					continue
+				switch n := b.(type) {
+				case schema.SingleNestedBlock:
+					walk(prefix+name+".", n.Attributes, n.Blocks)
+				case schema.ListNestedBlock: // repeated (toleration)
+					walk(prefix+name+"[].", n.NestedObject.Attributes, n.NestedObject.Blocks)
+				default:
+					t.Errorf("%s: block %s%s is neither a single nor a list nested block", meta.TypeName, prefix, name)
 				}
-				walk(prefix+name+".", n.Attributes, n.Blocks)
 			}
 		}
 		walk("", s.Attributes, s.Blocks)
@@ -198,6 +200,8 @@ func templateModel(t *testing.T, name, image string) workshopTemplateModel {
 		Validations: types.ListNull(types.ObjectType{AttrTypes: validationAttrTypes}),
 		Digest:      types.StringNull(), Images: types.MapNull(types.StringType), Timeouts: nullTimeouts(),
 		PlacementConstraints: types.ListNull(types.StringType),
+		NodeSelector:         types.MapNull(types.StringType), RuntimeClassName: types.StringNull(),
+		Tolerations: types.ListValueMust(types.ObjectType{AttrTypes: tolerationAttrTypes}, nil),
 	}
 }
 

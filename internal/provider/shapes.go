@@ -141,9 +141,11 @@ func editDistance(a, b string) int {
 // resourcesKeys validates a `resources` map: cpu, memory and storage, each a quantity.
 func resourcesKeys() validator.Map {
 	return mapKeys(map[string][]validator.String{
-		"cpu":     {cpuQuantity()},
-		"memory":  {memoryQuantity()},
-		"storage": {storageQuantity()},
+		"cpu":          {cpuQuantity()},
+		"memory":       {memoryQuantity()},
+		"storage":      {storageQuantity()},
+		"gpu":          {gpuCount()},
+		"gpu_resource": {gpuResourceName()},
 	})
 }
 
@@ -155,9 +157,9 @@ const resourcesShapeNote = " A map rather than a nested object so that a misspel
 // makes every value unknown.
 func resourcesFromMap(m types.Map) resourcesModel {
 	if m.IsUnknown() {
-		return resourcesModel{CPU: types.StringUnknown(), Memory: types.StringUnknown(), Storage: types.StringUnknown()}
+		return unknownResources()
 	}
-	r := resourcesModel{CPU: types.StringNull(), Memory: types.StringNull(), Storage: types.StringNull()}
+	r := nullResources()
 	if m.IsNull() {
 		return r
 	}
@@ -168,13 +170,14 @@ func resourcesFromMap(m types.Map) resourcesModel {
 		return types.StringNull()
 	}
 	r.CPU, r.Memory, r.Storage = get("cpu"), get("memory"), get("storage")
+	r.GPU, r.GPUResource = get("gpu"), get("gpu_resource")
 	return r
 }
 
 // resourcesMap is the `resources` map of the non-null values of r; null when none is.
 func resourcesMap(r resourcesModel, diags *diag.Diagnostics) types.Map {
 	elems := map[string]attr.Value{}
-	for k, v := range map[string]types.String{"cpu": r.CPU, "memory": r.Memory, "storage": r.Storage} {
+	for k, v := range map[string]types.String{"cpu": r.CPU, "memory": r.Memory, "storage": r.Storage, "gpu": r.GPU, "gpu_resource": r.GPUResource} {
 		if !v.IsNull() {
 			elems[k] = v
 		}
@@ -201,5 +204,6 @@ func nonDefaultResources(r workshop.Resources, infra workshop.InfrastructureType
 		}
 		return types.StringValue(v)
 	}
-	return resourcesModel{CPU: keep(r.CPU, def.CPU), Memory: keep(r.Memory, def.Memory), Storage: keep(r.Storage, def.Storage)}
+	return resourcesModel{CPU: keep(r.CPU, def.CPU), Memory: keep(r.Memory, def.Memory), Storage: keep(r.Storage, def.Storage),
+		GPU: optString(r.GPU, types.StringNull()), GPUResource: keep(r.GPUResource, workshop.DefaultGPUResource)}
 }

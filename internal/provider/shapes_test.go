@@ -31,19 +31,28 @@ func TestResourcesKeysValidator(t *testing.T) {
 		t.Errorf("good keys: %v", got)
 	}
 	cases := map[string]string{
-		"memroy":  `resources: unknown key "memroy" (did you mean "memory"?); the keys are cpu, memory, storage.`,
-		"cpus":    `(did you mean "cpu"?)`,
-		"CPU":     `(did you mean "cpu"?)`,
-		"storge":  `(did you mean "storage"?)`,
-		"mem":     `(did you mean "memory"?)`,
-		"gpu":     `(did you mean "cpu"?)`,
-		"network": `resources: unknown key "network"; the keys are cpu, memory, storage.`,
+		"memroy":      `resources: unknown key "memroy" (did you mean "memory"?); the keys are cpu, gpu, gpu_resource, memory, storage.`,
+		"cpus":        `(did you mean "cpu"?)`,
+		"CPU":         `(did you mean "cpu"?)`,
+		"storge":      `(did you mean "storage"?)`,
+		"mem":         `(did you mean "memory"?)`,
+		"gpus":        `(did you mean "gpu"?)`,
+		"gpu_resourc": `(did you mean "gpu_resource"?)`,
+		"network":     `resources: unknown key "network"; the keys are cpu, gpu, gpu_resource, memory, storage.`,
 	}
 	for key, want := range cases {
 		got := run(map[string]string{"cpu": "250m", key: "1"})
 		if len(got) != 1 || !strings.Contains(got[0], want) || !strings.HasPrefix(got[0], "Unknown key: ") {
 			t.Errorf("%s: got %v, want one diagnostic containing %q", key, got, want)
 		}
+	}
+	// The GPU keys' values are checked too.
+	if got := run(map[string]string{"gpu": "1.5", "gpu_resource": "gpu"}); len(got) != 2 ||
+		!strings.Contains(strings.Join(got, "\n"), "Invalid GPU count") || !strings.Contains(strings.Join(got, "\n"), "Invalid GPU resource name") {
+		t.Errorf("gpu values: %v", got)
+	}
+	if got := run(map[string]string{"gpu": "2", "gpu_resource": "amd.com/gpu"}); len(got) != 0 {
+		t.Errorf("good gpu keys: %v", got)
 	}
 	// Values are checked by their key's validator, at the key's path.
 	got := run(map[string]string{"memory": "2Gm"})

@@ -46,6 +46,17 @@ func templateDigestValue(ctx context.Context, m workshopTemplateModel, f worksho
 		}
 		v = withNullAt(ctx, v, steps)
 	}
+	// Empty and null (a state from before the attribute, or no block) hash alike.
+	switch c := v.(type) {
+	case types.List:
+		if !c.IsUnknown() && len(c.Elements()) == 0 {
+			v = types.ListNull(c.ElementType(ctx))
+		}
+	case types.Map:
+		if !c.IsUnknown() && len(c.Elements()) == 0 {
+			v = types.MapNull(c.ElementType(ctx))
+		}
+	}
 	// A default and null (a state from before the attribute) hash alike: as unset.
 	if s, isString := v.(types.String); isString && f.Default != "" && (s.IsNull() || (!s.IsUnknown() && s.ValueString() == f.Default)) {
 		v = types.StringValue("")

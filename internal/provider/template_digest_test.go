@@ -124,6 +124,17 @@ func TestChangedDigestAttributes(t *testing.T) {
 		"placement_constraints": func(m *workshopTemplateModel) {
 			m.PlacementConstraints = types.ListValueMust(types.StringType, []attr.Value{types.StringValue("node.role==worker")})
 		},
+		"node_selector": func(m *workshopTemplateModel) {
+			m.NodeSelector = types.MapValueMust(types.StringType, map[string]attr.Value{"gpu": types.StringValue("l4")})
+		},
+		"runtime_class_name": func(m *workshopTemplateModel) { m.RuntimeClassName = types.StringValue("nvidia") },
+		"toleration": func(m *workshopTemplateModel) {
+			m.Tolerations = types.ListValueMust(types.ObjectType{AttrTypes: tolerationAttrTypes}, []attr.Value{
+				types.ObjectValueMust(tolerationAttrTypes, map[string]attr.Value{
+					"key": types.StringValue("nvidia.com/gpu"), "operator": types.StringValue("Exists"), "value": types.StringNull(),
+					"effect": types.StringNull(), "toleration_seconds": types.Int64Null(),
+				})})
+		},
 	}
 	// Location-only changes: named under the legacy rules only.
 	locations := map[string]func(*workshopTemplateModel){
@@ -165,6 +176,15 @@ func TestChangedDigestAttributes(t *testing.T) {
 		if got := changedDigestAttributes(ctx, plan, old, rules); len(got) != 0 {
 			t.Errorf("rules %d: egress null -> restricted names %v", rules, got)
 		}
+		// A state from before the scheduling settings existed holds null: the same as
+		// no toleration block (an empty list) and no node_selector.
+		old = digestBaseModel(t)
+		old.Tolerations = types.ListNull(types.ObjectType{AttrTypes: tolerationAttrTypes})
+		plan.NodeSelector = types.MapValueMust(types.StringType, map[string]attr.Value{})
+		if got := changedDigestAttributes(ctx, plan, old, rules); len(got) != 0 {
+			t.Errorf("rules %d: toleration null -> [] names %v", rules, got)
+		}
+		plan.NodeSelector = types.MapNull(types.StringType)
 		// Outside the digest.
 		plan.Instructions = types.StringValue("read me")
 		if got := changedDigestAttributes(ctx, plan, state, rules); len(got) != 0 {

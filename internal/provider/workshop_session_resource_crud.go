@@ -117,7 +117,8 @@ func planSessionCreate(plan *workshopSessionModel, diags *diag.Diagnostics) {
 		}
 		return v
 	}
-	plan.EffectiveResources = resourcesModel{CPU: orUnknown(cfg.CPU), Memory: orUnknown(cfg.Memory), Storage: orUnknown(cfg.Storage)}.object(diags)
+	plan.EffectiveResources = resourcesModel{CPU: orUnknown(cfg.CPU), Memory: orUnknown(cfg.Memory), Storage: orUnknown(cfg.Storage),
+		GPU: orUnknown(cfg.GPU), GPUResource: orUnknown(cfg.GPUResource)}.object(diags)
 	if !knownString(plan.TemplateID) {
 		return
 	}
@@ -159,6 +160,9 @@ func planSessionUpdate(ctx context.Context, plan *workshopSessionModel, config, 
 		Memory:  pick(cfg.Memory, func(r workshop.Resources) string { return r.Memory }, prior.Memory),
 		Storage: pick(cfg.Storage, func(r workshop.Resources) string { return r.Storage }, prior.Storage),
 	}
+	planned.GPU, planned.GPUResource = effectiveGPU(
+		pick(cfg.GPU, func(r workshop.Resources) string { return r.GPU }, prior.GPU),
+		pick(cfg.GPUResource, func(r workshop.Resources) string { return r.GPUResource }, nullIfUnknown(prior.GPUResource)))
 	plan.EffectiveResources = planned.object(diags)
 	if config.Duration.IsNull() {
 		if inherited != nil && inherited.Duration != "" {
@@ -184,6 +188,11 @@ func planSessionUpdate(ctx context.Context, plan *workshopSessionModel, config, 
 	// A Docker container's writable layer cannot be resized.
 	if state.InfrastructureType.ValueString() == string(workshop.InfraDocker) && !sameQuantityValue(planned.Storage, prior.Storage) {
 		replace = append(replace, path.Root("effective_resources").AtName("storage"))
+	}
+
+	// A GPU is a device request (Docker) or a pod's limits (Kubernetes): not changed live.
+	if !valuesEqual(planned.GPU, prior.GPU) || !valuesEqual(planned.GPUResource, prior.GPUResource) {
+		replace = append(replace, path.Root("effective_resources").AtName("gpu"))
 	}
 
 	// Degraded: replace. Expired and reaped: kept as is, unless the configuration asks
@@ -216,6 +225,8 @@ func effectiveSession(plan *workshopSessionModel, tmpl *workshop.Template, diags
 		Memory:  orInherited(planned.Memory, inherited.Resources.Memory),
 		Storage: orInherited(planned.Storage, inherited.Resources.Storage),
 	}
+	res.GPU, res.GPUResource = effectiveGPU(
+		orInheritedOpt(planned.GPU, inherited.Resources.GPU), orInheritedOpt(planned.GPUResource, inherited.Resources.GPUResource))
 	plan.EffectiveResources = res.object(diags)
 	plan.Duration = orInherited(plan.Duration, inherited.Duration)
 	return res, inherited
@@ -554,11 +565,7 @@ func sessionModelFromImport(ctx context.Context, s *workshop.Session, diags *dia
 	// resources is configuration only: an imported session has none (its next plan
 	// shows the configured ones as an in-place update).
 	m.Resources = types.MapNull(types.StringType)
-	m.EffectiveResources = resourcesModel{
-		CPU:     optString(s.Resources.CPU, types.StringNull()),
-		Memory:  optString(s.Resources.Memory, types.StringNull()),
-		Storage: optString(s.Resources.Storage, types.StringNull()),
-	}.object(diags)
+	m.EffectiveResources = resourcesModelOf(s.Resources).object(diags)
 	if !s.ExpiresAt.IsZero() && !s.CreatedAt.IsZero() {
 		d := s.ExpiresAt.Sub(s.CreatedAt).Round(time.Minute)
 		if d < workshop.MinDuration {

@@ -187,6 +187,9 @@ func mergeLiveResources(state resourcesModel, live workshop.Resources) resources
 		CPU:     merge(state.CPU, live.CPU),
 		Memory:  merge(state.Memory, live.Memory),
 		Storage: merge(state.Storage, live.Storage),
+		// GPUs: a backend reports them, or not (""); they never change live.
+		GPU:         merge(state.GPU, live.GPU),
+		GPUResource: merge(state.GPUResource, live.GPUResource),
 	}
 }
 

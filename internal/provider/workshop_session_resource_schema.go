@@ -73,7 +73,7 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 					"`resources = { cpu = \"500m\", memory = \"512Mi\" }`. Keys: `cpu` (CPU limit, for example `500m` or `2`; " +
 					inherit(func(r workshop.Resources) string { return r.CPU }) + "), `memory` (memory limit, no swap, for example " +
 					"`512Mi` or `2Gi`; " + inherit(func(r workshop.Resources) string { return r.Memory }) + "), `storage` (storage " +
-					"cap, for example `10Gi`; " + inherit(func(r workshop.Resources) string { return r.Storage }) + "). CPU and " +
+					"cap, for example `10Gi`; " + inherit(func(r workshop.Resources) string { return r.Storage }) + ")," + resourcesGPUDoc + " CPU and " +
 					"memory change in place; on Docker a storage change replaces the session (a container's writable layer " +
 					"cannot be resized) and the cap is enforced only where the storage driver supports it (see " +
 					"`storage_enforced`). The values in force are in `effective_resources`." + resourcesShapeNote,
@@ -87,11 +87,11 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 					"here after a refresh and is put back by the next apply.",
 				Computed:      true,
 				PlanModifiers: []planmodifier.Object{objectplanmodifier.UseStateForUnknown()},
-				Attributes: map[string]schema.Attribute{
+				Attributes: withAttributes(map[string]schema.Attribute{
 					"cpu":     schema.StringAttribute{MarkdownDescription: "CPU limit.", Computed: true, PlanModifiers: keep()},
 					"memory":  schema.StringAttribute{MarkdownDescription: "Memory limit (no swap).", Computed: true, PlanModifiers: keep()},
 					"storage": schema.StringAttribute{MarkdownDescription: "Storage cap.", Computed: true, PlanModifiers: keep()},
-				},
+				}, effectiveGPUAttributes(keep()...)),
 			},
 			"duration": schema.StringAttribute{
 				MarkdownDescription: "Lifetime of the session, such as `90m`, `3h` or `2d` (1m to 90d); `expires_at` is " +

@@ -60,6 +60,7 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 	if knownString(m.InfrastructureType) {
 		ws := m.workspace(ctx, &resp.Diagnostics)
 		validateSwarmTemplate(m, ws, &resp.Diagnostics)
+		validateScheduling(ctx, m, &resp.Diagnostics)
 		switch workshop.InfrastructureType(m.InfrastructureType.ValueString()) {
 		case workshop.InfraDocker:
 			for name, v := range map[string]attr.Value{"isolation": m.Isolation, "manifests": m.Manifests, "pod_security": m.PodSecurity, "vcluster_values": m.VClusterValues} {
@@ -157,11 +158,13 @@ func (r *workshopTemplateResource) ModifyPlan(ctx context.Context, req resource.
 			}
 			return c
 		}
-		plan.EffectiveResources = resourcesModel{
+		eff := resourcesModel{
 			CPU:     pick(cfg.CPU, def.CPU),
 			Memory:  pick(cfg.Memory, def.Memory),
 			Storage: pick(cfg.Storage, def.Storage),
-		}.object(&resp.Diagnostics)
+		}
+		eff.GPU, eff.GPUResource = effectiveGPU(cfg.GPU, cfg.GPUResource)
+		plan.EffectiveResources = eff.object(&resp.Diagnostics)
 	}
 
 	// Digest rules: content only for new and owned templates, the legacy rules for a

@@ -35,10 +35,14 @@ type workshopTemplateModel struct {
 	Instructions       types.String `tfsdk:"instructions"`
 	Validations        types.List   `tfsdk:"validations"`
 	// PlacementConstraints: swarm templates only.
-	PlacementConstraints types.List     `tfsdk:"placement_constraints"`
-	Digest               types.String   `tfsdk:"digest"`
-	Images               types.Map      `tfsdk:"images"`
-	Timeouts             timeouts.Value `tfsdk:"timeouts"`
+	PlacementConstraints types.List `tfsdk:"placement_constraints"`
+	// Kubernetes scheduling (template_scheduling.go).
+	NodeSelector     types.Map      `tfsdk:"node_selector"`
+	Tolerations      types.List     `tfsdk:"toleration"`
+	RuntimeClassName types.String   `tfsdk:"runtime_class_name"`
+	Digest           types.String   `tfsdk:"digest"`
+	Images           types.Map      `tfsdk:"images"`
+	Timeouts         timeouts.Value `tfsdk:"timeouts"`
 }
 
 type workspaceModel struct {
@@ -62,6 +66,9 @@ type resourcesModel struct {
 	CPU     types.String `tfsdk:"cpu"`
 	Memory  types.String `tfsdk:"memory"`
 	Storage types.String `tfsdk:"storage"`
+	// GPU and GPUResource are null when the session has no GPU (resources_gpu.go).
+	GPU         types.String `tfsdk:"gpu"`
+	GPUResource types.String `tfsdk:"gpu_resource"`
 }
 
 type validationModel struct {
@@ -89,9 +96,11 @@ var (
 		"ports":       types.ListType{ElemType: types.Int64Type},
 	}
 	resourcesAttrTypes = map[string]attr.Type{
-		"cpu":     types.StringType,
-		"memory":  types.StringType,
-		"storage": types.StringType,
+		"cpu":          types.StringType,
+		"memory":       types.StringType,
+		"storage":      types.StringType,
+		"gpu":          types.StringType,
+		"gpu_resource": types.StringType,
 	}
 	validationAttrTypes = map[string]attr.Type{
 		"name":               types.StringType,
@@ -125,12 +134,12 @@ func (w *workspaceModel) build(ctx context.Context, diags *diag.Diagnostics) *bu
 
 // resources reads a resources object (zero model with null fields when null/unknown).
 func resourcesFrom(ctx context.Context, o types.Object, diags *diag.Diagnostics) resourcesModel {
-	r := resourcesModel{CPU: types.StringNull(), Memory: types.StringNull(), Storage: types.StringNull()}
+	r := nullResources()
 	if o.IsNull() {
 		return r
 	}
 	if o.IsUnknown() {
-		return resourcesModel{CPU: types.StringUnknown(), Memory: types.StringUnknown(), Storage: types.StringUnknown()}
+		return unknownResources()
 	}
 	diags.Append(o.As(ctx, &r, asOpts)...)
 	return r
@@ -138,14 +147,15 @@ func resourcesFrom(ctx context.Context, o types.Object, diags *diag.Diagnostics)
 
 func (r resourcesModel) object(diags *diag.Diagnostics) types.Object {
 	o, d := types.ObjectValue(resourcesAttrTypes, map[string]attr.Value{
-		"cpu": r.CPU, "memory": r.Memory, "storage": r.Storage,
+		"cpu": r.CPU, "memory": r.Memory, "storage": r.Storage, "gpu": r.GPU, "gpu_resource": r.GPUResource,
 	})
 	diags.Append(d...)
 	return o
 }
 
 func (r resourcesModel) workshop() workshop.Resources {
-	return workshop.Resources{CPU: r.CPU.ValueString(), Memory: r.Memory.ValueString(), Storage: r.Storage.ValueString()}
+	return workshop.Resources{CPU: r.CPU.ValueString(), Memory: r.Memory.ValueString(), Storage: r.Storage.ValueString(),
+		GPU: r.GPU.ValueString(), GPUResource: r.GPUResource.ValueString()}
 }
 
 func (m *workshopTemplateModel) validations(ctx context.Context, diags *diag.Diagnostics) []validationModel {
@@ -179,6 +189,7 @@ func (m *workshopTemplateModel) toTemplate(ctx context.Context, diags *diag.Diag
 	if !m.PlacementConstraints.IsNull() && !m.PlacementConstraints.IsUnknown() {
 		t.PlacementConstraints = listStrings(ctx, m.PlacementConstraints, diags)
 	}
+	m.schedulingToTemplate(ctx, &t, diags)
 	if w := m.workspace(ctx, diags); w != nil {
 		t.Workspace = workshop.Workspace{
 			Image:      w.Image.ValueString(),
@@ -257,6 +268,7 @@ func templateModelFrom(ctx context.Context, t *workshop.Template, prior *worksho
 		Timeouts:           prior.Timeouts,
 	}
 	m.PlacementConstraints = placementConstraintsValue(ctx, t.PlacementConstraints, prior.PlacementConstraints, diags)
+	m.schedulingFromTemplate(ctx, t, prior, diags)
 	if t.Duration == "" {
 		m.Duration = types.StringValue(workshop.DefaultDuration)
 	}
@@ -267,11 +279,7 @@ func templateModelFrom(ctx context.Context, t *workshop.Template, prior *worksho
 	if t.Infrastructure == workshop.InfraDocker {
 		m.Egress = types.StringValue(string(t.EffectiveEgress()))
 	}
-	m.EffectiveResources = resourcesModel{
-		CPU:     optString(t.Resources.CPU, types.StringNull()),
-		Memory:  optString(t.Resources.Memory, types.StringNull()),
-		Storage: optString(t.Resources.Storage, types.StringNull()),
-	}.object(diags)
+	m.EffectiveResources = resourcesModelOf(t.Resources).object(diags)
 	// resources is configuration only: kept from the state; an import guesses it as the
 	// values that differ from the backend defaults.
 	m.Resources = prior.Resources

@@ -133,7 +133,7 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 					"quantity syntax: `cpu` (CPU limit, for example `500m` or `2`; " + defaultsText(func(r workshop.Resources) string { return r.CPU }) +
 					"), `memory` (memory limit, for example `512Mi` or `2Gi`; " + defaultsText(func(r workshop.Resources) string { return r.Memory }) +
 					"), `storage` (storage cap, for example `10Gi`; " + defaultsText(func(r workshop.Resources) string { return r.Storage }) +
-					"). Unset keys get the backend defaults; `effective_resources` shows the result." + resourcesShapeNote,
+					")," + resourcesGPUDoc + " Unset keys get the backend defaults; `effective_resources` shows the result." + resourcesShapeNote,
 				ElementType: types.StringType,
 				Optional:    true,
 				Validators:  []validator.Map{resourcesKeys()},
@@ -142,11 +142,11 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				MarkdownDescription: "The template's `resources` over the backend defaults, known at plan time: what its " +
 					"sessions inherit. Part of the `digest`.",
 				Computed: true,
-				Attributes: map[string]schema.Attribute{
+				Attributes: withAttributes(map[string]schema.Attribute{
 					"cpu":     schema.StringAttribute{MarkdownDescription: "CPU limit.", Computed: true},
 					"memory":  schema.StringAttribute{MarkdownDescription: "Memory limit.", Computed: true},
 					"storage": schema.StringAttribute{MarkdownDescription: "Storage cap.", Computed: true},
-				},
+				}, effectiveGPUAttributes()),
 			},
 			"duration": schema.StringAttribute{
 				MarkdownDescription: "Default lifetime of the template's sessions, such as `90m`, `4h` or `2d` (1m to 90d). " +
@@ -202,6 +202,8 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 				Validators: []validator.String{stringvalidator.OneOf(workshop.Egresses...)},
 			},
 			"placement_constraints": placementConstraintsAttribute(),
+			"node_selector":         nodeSelectorAttribute(),
+			"runtime_class_name":    runtimeClassNameAttribute(),
 			"instructions": schema.StringAttribute{
 				MarkdownDescription: "Markdown shown to participants next to their terminal on the gateway's page " +
 					"(`access_url`): the exercise's steps. Rendered by the gateway (CommonMark with tables and " +
@@ -263,6 +265,7 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 			"timeouts": timeoutsAttribute(ctx, templateCreateTimeout, templateReadTimeout, templateUpdateTimeout, templateDeleteTimeout),
 		},
 		Blocks: map[string]schema.Block{
+			"toleration": tolerationBlock(),
 			"workspace": schema.SingleNestedBlock{
 				MarkdownDescription: "Required. The participant's main container. Give exactly one of `image` and `build`. " +
 					"A block (`workspace { ... }`, no `=`) so that a misspelt argument (`portz`, `imgae`) is an error " +

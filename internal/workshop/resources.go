@@ -40,6 +40,12 @@ type Resources struct {
 	CPU     string `json:"cpu,omitempty"`
 	Memory  string `json:"memory,omitempty"`
 	Storage string `json:"storage,omitempty"`
+	// GPU is a count of whole GPUs ("1"; "0" turns off a template's GPU); empty
+	// inherits, and none means no GPU (resources_gpu.go).
+	GPU string `json:"gpu,omitempty"`
+	// GPUResource is the GPU's extended resource name; empty inherits, and a session
+	// with GPUs and no name gets DefaultGPUResource.
+	GPUResource string `json:"gpu_resource,omitempty"`
 }
 
 // DefaultResources are the seed's defaults per backend.
@@ -64,6 +70,12 @@ func (r Resources) Over(base Resources) Resources {
 	if r.Storage == "" {
 		r.Storage = base.Storage
 	}
+	if r.GPU == "" {
+		r.GPU = base.GPU
+	}
+	if r.GPUResource == "" {
+		r.GPUResource = base.GPUResource
+	}
 	return r
 }
 
@@ -72,6 +84,10 @@ type ParsedResources struct {
 	MilliCPU     int64
 	MemoryBytes  int64
 	StorageBytes int64
+	// GPUs is the count of whole GPUs (0: none) and GPUResource their extended
+	// resource name (DefaultGPUResource when GPUs > 0 and none was given).
+	GPUs        int64
+	GPUResource string
 }
 
 // Parse parses every non-empty field; an empty field parses to zero.
@@ -92,6 +108,9 @@ func (r Resources) Parse() (ParsedResources, error) {
 		if p.StorageBytes, err = ParseStorage(r.Storage); err != nil {
 			return p, fmt.Errorf("storage: %w", err)
 		}
+	}
+	if p.GPUs, p.GPUResource, err = r.parseGPU(); err != nil {
+		return p, err
 	}
 	return p, nil
 }

@@ -41,6 +41,11 @@ type Template struct {
 	// PlacementConstraints are Swarm placement constraints of the session's services
 	// ("node.labels.class==a"); swarm templates only. Part of the digest.
 	PlacementConstraints []string `json:"placement_constraints,omitempty"`
+	// NodeSelector, Tolerations and RuntimeClassName place the workspace pod of a
+	// kubernetes session (GPU node pools); kubernetes templates only, part of the digest.
+	NodeSelector     map[string]string `json:"node_selector,omitempty"`
+	Tolerations      []Toleration      `json:"tolerations,omitempty"`
+	RuntimeClassName string            `json:"runtime_class_name,omitempty"`
 	// Validations are checks run in a session (not part of the digest: adding a
 	// grading check must not replace a class's sessions).
 	Validations []Validation `json:"validations,omitempty"`
@@ -149,6 +154,7 @@ func (t *Template) Validate() error {
 	if t.Infrastructure != InfraSwarm && len(t.PlacementConstraints) > 0 {
 		add("placement_constraints", "applies to swarm templates only; this template has infrastructure_type %q", t.Infrastructure)
 	}
+	errs = append(errs, t.ValidateScheduling()...)
 	switch t.Infrastructure {
 	case InfraSwarm:
 		errs = append(errs, t.validateSwarm()...)

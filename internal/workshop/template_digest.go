@@ -71,6 +71,9 @@ var digestFields = []DigestField{
 	// attribute, which keep their digests (and their sessions).
 	{Key: "egress", Attribute: "egress", Default: string(EgressRestricted), omitEmpty: true, value: func(t *Template, _ DigestRules) any { return t.Egress }},
 	{Key: "placement_constraints", Attribute: "placement_constraints", omitEmpty: true, value: func(t *Template, _ DigestRules) any { return t.PlacementConstraints }},
+	{Key: "node_selector", Attribute: "node_selector", omitEmpty: true, value: func(t *Template, _ DigestRules) any { return sortedPairs(t.NodeSelector) }},
+	{Key: "tolerations", Attribute: "toleration", omitEmpty: true, value: func(t *Template, _ DigestRules) any { return t.Tolerations }},
+	{Key: "runtime_class_name", Attribute: "runtime_class_name", omitEmpty: true, value: func(t *Template, _ DigestRules) any { return t.RuntimeClassName }},
 	// The rules marker when they changed what is hashed (a build or a Compose file), so
 	// that no content digest can equal a legacy one by accident.
 	{Key: "rules", omitEmpty: true, value: func(t *Template, rules DigestRules) any {

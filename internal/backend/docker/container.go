@@ -116,6 +116,7 @@ func (b *Backend) planWorkspace(spec *workshop.SessionSpec, res workshop.ParsedR
 	if init {
 		host.Init = &init
 	}
+	withGPUs(cfg, host, res)
 	if storageSize && res.StorageBytes > 0 {
 		host.StorageOpt = map[string]string{"size": strconv.FormatInt(res.StorageBytes, 10)}
 	}

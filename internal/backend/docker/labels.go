@@ -21,8 +21,11 @@ const (
 	LabelStorageEnforced = workshop.LabelPrefix + "storage-enforced"
 	// LabelCPU and LabelMemory are the limits a session was created with (ListSessions
 	// reports them; GetSession reads the live limits).
-	LabelCPU    = workshop.LabelPrefix + "cpu"
-	LabelMemory = workshop.LabelPrefix + "memory"
+	// LabelGPU and LabelGPUResource are the GPUs a session asked for (gpu.go).
+	LabelGPU         = workshop.LabelPrefix + "gpu"
+	LabelGPUResource = workshop.LabelPrefix + "gpu-resource"
+	LabelCPU         = workshop.LabelPrefix + "cpu"
+	LabelMemory      = workshop.LabelPrefix + "memory"
 	// LabelBuildDigest identifies the inputs of a built image (context, Dockerfile, args).
 	LabelBuildDigest = workshop.LabelPrefix + "build-digest"
 )

@@ -74,7 +74,14 @@ func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec)
 
 // checkSessionSpec checks what CreateSession needs and parses the resources.
 func checkSessionSpec(spec *workshop.SessionSpec) (workshop.ParsedResources, error) {
-	return workshop.CheckSessionSpec(spec, workshop.InfraDocker)
+	res, err := workshop.CheckSessionSpec(spec, workshop.InfraDocker)
+	if err != nil {
+		return res, err
+	}
+	if err := checkGPUResource(res); err != nil {
+		return res, fmt.Errorf("create session %s: resources: %w", spec.ID, err)
+	}
+	return res, nil
 }
 
 // withExpiry returns spec with ExpiresAt set (from Duration, default 4h) when it is
@@ -158,7 +165,7 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	err := b.cli.ContainerStart(dctx, name, container.StartOptions{})
 	release()
 	if err != nil {
-		return nil, fmt.Errorf("start container %s: %w", name, err)
+		return nil, fmt.Errorf("start container %s: %w", name, gpuStartError(res, err))
 	}
 	var ins container.InspectResponse
 	g2, gctx := errgroup.WithContext(ctx)

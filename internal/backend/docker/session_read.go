@@ -149,6 +149,7 @@ func (b *Backend) sessionFromParts(id string, p sessionParts, now time.Time) *wo
 	s.Participant = labels[workshop.LabelParticipant]
 	s.ExpiresAt = expiresAt(newestLease(p.vols), labels)
 	s.Resources.Storage = labels[LabelStorage]
+	s.Resources.GPU, s.Resources.GPUResource = labels[LabelGPU], labels[LabelGPUResource]
 	var state *container.State
 	if c := p.ctr; c != nil && c.ContainerJSONBase != nil {
 		state = c.State
@@ -478,6 +479,7 @@ func (b *Backend) sessionFromSummary(c container.Summary, lease *volume.Volume, 
 		Containers:      []string{workshop.SessionObjectName(id)},
 		Resources: workshop.Resources{
 			CPU: c.Labels[LabelCPU], Memory: c.Labels[LabelMemory], Storage: c.Labels[LabelStorage],
+			GPU: c.Labels[LabelGPU], GPUResource: c.Labels[LabelGPUResource],
 		},
 	}
 	if c.NetworkSettings != nil {

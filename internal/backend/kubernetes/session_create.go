@@ -286,6 +286,7 @@ func quotaSpec(res workshop.ParsedResources) corev1.ResourceQuotaSpec {
 	if res.StorageBytes > 0 {
 		hard[corev1.ResourceRequestsStorage] = bytesQ(res.StorageBytes)
 	}
+	gpuQuota(hard, res)
 	return corev1.ResourceQuotaSpec{Hard: hard}
 }
 
@@ -398,7 +399,7 @@ func workspacePod(spec *workshop.SessionSpec, om metav1.ObjectMeta, res workshop
 		env = append(env, corev1.EnvVar{Name: k, Value: v})
 	}
 	sortEnv(env)
-	return &corev1.Pod{
+	pod := &corev1.Pod{
 		ObjectMeta: om,
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken:  ptr.To(false),
@@ -434,6 +435,8 @@ func workspacePod(spec *workshop.SessionSpec, om metav1.ObjectMeta, res workshop
 			}},
 		},
 	}
+	withGPUs(pod, spec.Template, res)
+	return pod
 }
 
 func sortEnv(env []corev1.EnvVar) {

@@ -121,6 +121,7 @@ func resourcesFromQuota(q *corev1.ResourceQuota) workshop.Resources {
 	if st, ok := q.Spec.Hard[corev1.ResourceRequestsStorage]; ok {
 		r.Storage = workshop.FormatBytes(st.Value())
 	}
+	r.GPU, r.GPUResource = gpusFromQuota(q)
 	return r
 }
 

@@ -89,7 +89,13 @@ func readiness(rs *event.ResourceStatus, pending map[object.ObjMetadata]string) 
 		delete(pending, id)
 		return len(pending) == 0, nil
 	case status.FailedStatus:
-		return false, fmt.Errorf("%s %s failed: %s", kind, name, rs.Message)
+		msg := rs.Message
+		if kind == "Pod" && id.GroupKind.Group == "" && rs.Resource != nil {
+			if why := podUnschedulable(rs.Resource); why != "" {
+				msg += ": " + why // the scheduler's reason ("0/1 nodes are available: 1 Insufficient nvidia.com/gpu.")
+			}
+		}
+		return false, fmt.Errorf("%s %s failed: %s", kind, name, msg)
 	case status.UnknownStatus:
 		if rs.Error != nil {
 			if errors.Is(rs.Error, context.Canceled) {
@@ -107,6 +113,9 @@ func readiness(rs *event.ResourceStatus, pending map[object.ObjMetadata]string) 
 		}
 		if reason != "" {
 			msg += ": " + reason
+		}
+		if why := podUnschedulable(rs.Resource); why != "" {
+			msg += ": " + why
 		}
 	}
 	pending[id] = msg

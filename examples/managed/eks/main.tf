@@ -77,10 +77,12 @@ module "eks" {
     # One GPU per node; the NVIDIA AMI has the driver and the device plugin's runtime.
     # Install the NVIDIA device plugin (Helm chart nvidia/k8s-device-plugin) so that the
     # nodes advertise nvidia.com/gpu.
+    # Sized for the class before the apply: a GPU session fails at once when the
+    # scheduler finds no free GPU (it does not wait for the autoscaler).
     gpu = {
       ami_type       = "AL2023_x86_64_NVIDIA"
       instance_types = ["g5.xlarge"]
-      min_size       = 0
+      min_size       = 2
       max_size       = 4
       desired_size   = 2
       labels         = { "nalabo.io/pool" = "gpu" }

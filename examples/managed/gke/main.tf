@@ -71,8 +71,10 @@ module "gke" {
       accelerator_type   = "nvidia-l4"
       accelerator_count  = 1
       gpu_driver_version = "LATEST"
-      min_count          = 0
-      max_count          = 4
+      # Sized for the class before the apply: a GPU session fails at once when the
+      # scheduler finds no free GPU (it does not wait for the autoscaler).
+      min_count = 1
+      max_count = 4
     },
   ]
   # GKE taints GPU nodes with nvidia.com/gpu=present:NoSchedule and labels them with

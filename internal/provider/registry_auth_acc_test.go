@@ -1,0 +1,157 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/image"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest/testregistry"
+)
+
+// privateImage pushes a local test image to a registry under a fresh tag, and removes
+// what dockerd pulled of it when the test ends.
+func privateImage(t *testing.T, reg *testregistry.Registry, src, repo string) string {
+	t.Helper()
+	ref := reg.Push(t, acctest.Client(t), src, repo+":"+strings.TrimPrefix(acctest.RandName("t"), "t-"))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, _ = acctest.Client(t).ImageRemove(ctx, ref, image.RemoveOptions{Force: true})
+	})
+	return ref
+}
+
+// registryProvider is a provider block with one docker.registry_auth block per registry,
+// each password from a sensitive variable pw<i>.
+func registryProvider(regs ...*testregistry.Registry) string {
+	var vars, blocks strings.Builder
+	for i, r := range regs {
+		fmt.Fprintf(&vars, "variable \"pw%d\" {\n  type      = string\n  sensitive = true\n}\n", i)
+		fmt.Fprintf(&blocks, "    registry_auth {\n      address  = %q\n      username = %q\n      password = var.pw%d\n    }\n", r.Host, r.Username, i)
+	}
+	return requiredNalabo + vars.String() + "provider \"nalabo\" {\n  docker {\n" + blocks.String() + "  }\n}\n"
+}
+
+// TestAccRegistryAuthDocker: two private registries (basic auth, TLS with a test CA)
+// with different logins. A template's workspace image comes from the first, a Compose
+// service's from the second. Two blocks for one registry are a plan-time error; a wrong
+// password fails the apply with an error naming the registry; the right ones pull both
+// images and the session runs. Neither password (nor the wrong one) is in the TF_LOG=trace
+// log or the state file; the log holds the registry address (the control that it was
+// captured).
+func TestAccRegistryAuthDocker(t *testing.T) {
+	if os.Getenv("TF_ACC") == "" || os.Getenv("NALABO_DOCKER_TESTS") == "" {
+		t.Skip("acceptance test: set TF_ACC=1 and NALABO_DOCKER_TESTS=1")
+	}
+	testAccSetup(t)
+	acctest.PreCheck(t)
+	pw1, pw2 := "pw1-"+acctest.RandName("secret"), "pw2-"+acctest.RandName("secret")
+	wrong := "wrong-" + acctest.RandName("secret")
+	reg1 := testregistry.Start(t, "ada", pw1)
+	reg2 := testregistry.Start(t, "bob", pw2)
+	wsImage := privateImage(t, reg1, acctest.ShellImage1, "workshop/shell")
+	svcImage := privateImage(t, reg2, acctest.HealthyImage, "services/healthy")
+	bin := buildProvider(t)
+
+	name := acctest.RandName("registry")
+	participant := acctest.RandName("ada")
+	compose := fmt.Sprintf("services:\n  helper:\n    image: %s\n    command: [\"sleep\", \"infinity\"]\n", svcImage)
+	cfg := registryProvider(reg1, reg2) + dockerTemplateConfig("t", name, wsImage,
+		fmt.Sprintf("  compose = <<-EOT\n%s  EOT\n", indent(compose, "    "))) + fmt.Sprintf(`
+resource "nalabo_workshop_session" "s" {
+  template_id = nalabo_workshop_template.t.id
+  participant = %q
+}
+resource "nalabo_exec" "e" {
+  session_id = nalabo_workshop_session.s.id
+  command    = ["cat", "/VERSION"]
+}
+`, participant)
+	r := newTFRun(t, bin, cfg)
+	logPath := filepath.Join(r.dir, "trace.log")
+	base := append(secretsEnv(r.env), "TF_LOG=trace", "TF_LOG_PATH="+logPath)
+	withPasswords := func(p1, p2 string) {
+		r.env = append(append([]string{}, base...), "TF_VAR_pw0="+p1, "TF_VAR_pw1="+p2)
+	}
+	t.Cleanup(func() {
+		withPasswords(pw1, pw2)
+		_ = r.command("destroy", "-auto-approve").Run()
+		acctest.CheckDestroy(t, []string{participant}, []string{name})(nil) //nolint:errcheck // best effort
+	})
+	secrets := []string{pw1, pw2, wrong}
+	// checkLogAndState: no password in the trace log nor the state file; the markers
+	// show that each was read (the log names the registries, the state the images).
+	checkLogAndState := func(step string, logMarkers, stateMarkers []string) {
+		t.Helper()
+		log, err := os.ReadFile(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFiles(t, map[string]string{step + ": TF_LOG=trace log": string(log)}, secrets, logMarkers)
+		if state, err := os.ReadFile(filepath.Join(r.dir, "terraform.tfstate")); err == nil {
+			checkFiles(t, map[string]string{step + ": terraform.tfstate": string(state)}, secrets, stateMarkers)
+		}
+	}
+
+	// Two blocks for one registry (another spelling of it): refused at plan time.
+	dup := strings.Replace(cfg, "  docker {\n", fmt.Sprintf("  docker {\n    registry_auth {\n      address  = %q\n      username = \"eve\"\n      password = \"x\"\n    }\n", "https://"+reg2.Host+"/v2/"), 1)
+	if err := os.WriteFile(filepath.Join(r.dir, "main.tf"), []byte(dup), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withPasswords(pw1, pw2)
+	out := r.output(true, "plan", "-no-color", "-input=false")
+	if !regexp.MustCompile(`(?s)Duplicate registry_auth address.*docker\.registry_auth: .*` + regexp.QuoteMeta(reg2.Host)).MatchString(out) {
+		t.Fatalf("duplicate registries: want a plan-time error naming registry_auth and the address, got:\n%s", tail(out, 3000))
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, "main.tf"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// A wrong password for the second registry: the template fails, naming it.
+	withPasswords(pw1, wrong)
+	out = r.output(true, "apply", "-auto-approve", "-no-color", "-input=false")
+	want := fmt.Sprintf(`registry %s refused the login of docker.registry_auth %q (user "bob")`, reg2.Host, reg2.Host)
+	if !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
+		t.Fatalf("wrong password: want %q in the error, got:\n%s", want, tail(out, 3000))
+	}
+	if reg2.Refused() == 0 {
+		t.Fatal("the second registry never refused a login: the failure was not the registry's")
+	}
+	checkLogAndState("wrong password", []string{reg2.Host}, nil)
+	if err := os.Remove(logPath); err != nil {
+		t.Fatal(err)
+	}
+
+	// The right passwords: both images are pulled, the session runs the private image.
+	withPasswords(pw1, pw2)
+	r.run("apply", "-auto-approve")
+	show := r.output(false, "show", "-json")
+	for _, w := range []string{wsImage, svcImage, `"stdout":"1\n"`} {
+		if !strings.Contains(show, w) {
+			t.Errorf("terraform show -json lacks %s", w)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, ref := range []string{wsImage, svcImage} {
+		if _, err := acctest.Client(t).ImageInspect(ctx, ref); err != nil {
+			t.Errorf("%s was not pulled: %v", ref, err)
+		}
+	}
+	if reg1.Accepted() == 0 || reg2.Accepted() == 0 {
+		t.Errorf("the registries accepted %d and %d logins", reg1.Accepted(), reg2.Accepted())
+	}
+	checkLogAndState("right passwords", []string{reg1.Host, reg2.Host}, []string{wsImage, svcImage})
+	r.run("destroy", "-auto-approve")
+	if err := acctest.CheckDestroy(t, []string{participant}, []string{name})(nil); err != nil {
+		t.Fatal(err)
+	}
+}

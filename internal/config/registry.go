@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -157,14 +158,10 @@ func (as RegistryAuths) DockerConfigJSON() ([]byte, error) {
 	return b, nil
 }
 
+// registryAuthErrorRE matches what Docker, containerd and the kubelet say when a
+// registry refuses or requires a login (401 as a word: never inside a digest).
+var registryAuthErrorRE = regexp.MustCompile(`(?i)unauthorized|authentication required|\b401\b|no basic auth credentials|pull access denied|authorization failed|failed to authorize`)
+
 // IsRegistryAuthError reports whether a pull error (Docker's, or a kubelet's event
 // message) says the registry refused or required a login.
-func IsRegistryAuthError(msg string) bool {
-	m := strings.ToLower(msg)
-	for _, s := range []string{"unauthorized", "authentication required", "401", "no basic auth credentials", "pull access denied", "authorization failed", "denied: "} {
-		if strings.Contains(m, s) {
-			return true
-		}
-	}
-	return false
-}
+func IsRegistryAuthError(msg string) bool { return registryAuthErrorRE.MatchString(msg) }

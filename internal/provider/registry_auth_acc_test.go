@@ -2,15 +2,21 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/docker/docker/api/types/image"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest/testregistry"
@@ -154,4 +160,174 @@ resource "nalabo_exec" "e" {
 	if err := acctest.CheckDestroy(t, []string{participant}, []string{name})(nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// privateDeployment is a template manifest whose pod pulls image with no pull secret
+// of its own (the namespace's default service account carries it).
+func privateDeployment(image string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: private
+  labels: {app: private}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: private}
+  template:
+    metadata:
+      labels: {app: private}
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 1000
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+      - name: app
+        image: %s
+        command: ["sleep", "infinity"]
+        securityContext:
+          allowPrivilegeEscalation: false
+          capabilities: {drop: [ALL]}
+`, image)
+}
+
+// TestAccRegistryAuthKubernetes: a namespace session whose workspace image and whose
+// template Deployment's image are in a private registry (basic auth, TLS with a test
+// CA that the test cluster's containerd trusts through its registry config_path; a
+// cluster started without it pulls over plain HTTP, which the test reports).
+// Without registry_auth the workspace pod cannot pull and the apply fails at once,
+// naming the registry (the positive control that the registry does refuse); with it
+// the kubelet pulls both through the session's pull secret, which the workspace pod
+// names and the default service account hands to the Deployment's pod. The password is
+// not in the state.
+func TestAccRegistryAuthKubernetes(t *testing.T) {
+	testAccSetup(t)
+	kc := k8sKubeconfig(t)
+	password := "pw-" + acctest.RandName("secret")
+	reg := testregistry.Start(t, "carol", password)
+	wsImage := privateImage(t, reg, acctest.ShellImage1, "k8s/workspace")
+	appImage := privateImage(t, reg, acctest.ShellImage2, "k8s/app")
+	name := acctest.RandName("k8s-registry")
+	participant := name + "-ada"
+	template := fmt.Sprintf(`
+resource "nalabo_workshop_template" "t" {
+  name                = %[1]q
+  infrastructure_type = "kubernetes"
+  isolation           = "namespace"
+  workspace {
+    image   = %[2]q
+    command = ["sleep", "infinity"]
+  }
+  resources = { cpu = "1", memory = "512Mi" }
+  manifests = <<-EOT
+%[3]s  EOT
+}
+resource "nalabo_workshop_session" "s" {
+  template_id = nalabo_workshop_template.t.id
+  participant = %[4]q
+}
+`, name, wsImage, indent(privateDeployment(appImage), "    "), participant)
+	withAuth := fmt.Sprintf(`
+provider "nalabo" {
+  kubernetes {
+    config_path = %q
+    namespace   = "nalabo-acc"
+    registry_auth {
+      address  = %q
+      username = "carol"
+      password = %q
+    }
+  }
+}
+`, kc, reg.Host, password)
+	resource.Test(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             k8sCheckDestroy(t, participant),
+		Steps: []resource.TestStep{
+			{
+				// No login: the registry refuses the kubelet, the provider says which.
+				Config: k8sProviderConfig(kc) + template,
+				ExpectError: regexp.MustCompile(`(?s)pod workspace cannot start: workspace: (ErrImagePull|ImagePullBackOff):.*Registry\s+` +
+					regexp.QuoteMeta(reg.Host) + `\s+refused\s+the\s+pull.*kubernetes\.registry_auth`),
+			},
+			{
+				Config: withAuth + template,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("nalabo_workshop_session.s", "status", "running"),
+					func(s *terraform.State) error {
+						ns, err := stateAttr(s, "nalabo_workshop_session.s", "namespace")
+						if err != nil {
+							return err
+						}
+						return checkPrivatePulls(t, ns, wsImage, appImage)
+					},
+					func(s *terraform.State) error {
+						if reg.Accepted() == 0 {
+							return errors.New("the registry accepted no login")
+						}
+						// The cluster's containerd trusts the test CA through its registry
+						// config_path; one started before it speaks plain HTTP to loopback.
+						if testregistry.ClusterTrustsRegistries() {
+							if reg.Plain() > 0 {
+								return fmt.Errorf("containerd sent %d requests without TLS", reg.Plain())
+							}
+						} else {
+							t.Logf("the test cluster's containerd has no registry config_path (started before it was added): "+
+								"it pulled over plain HTTP (%d requests); restart the cluster to test TLS", reg.Plain())
+						}
+						for addr, rs := range s.RootModule().Resources {
+							for k, v := range rs.Primary.Attributes {
+								if strings.Contains(v, password) {
+									return fmt.Errorf("state: %s.%s holds the registry password", addr, k)
+								}
+							}
+						}
+						return nil
+					},
+				),
+			},
+		},
+	})
+}
+
+// checkPrivatePulls asserts that the session's pods run the private images, pulled
+// through the session's dockerconfigjson Secret.
+func checkPrivatePulls(t *testing.T, ns, wsImage, appImage string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs := k8sAdmin(t)
+	sec, err := cs.CoreV1().Secrets(ns).Get(ctx, "nalabo-registry", metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if sec.Type != corev1.SecretTypeDockerConfigJson {
+		return fmt.Errorf("secret nalabo-registry has type %s", sec.Type)
+	}
+	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	running := map[string]bool{}
+	for _, p := range pods.Items {
+		names := []string{}
+		for _, s := range p.Spec.ImagePullSecrets {
+			names = append(names, s.Name)
+		}
+		if !slices.Contains(names, "nalabo-registry") {
+			return fmt.Errorf("pod %s pulls with %v, not nalabo-registry", p.Name, names)
+		}
+		for _, c := range p.Status.ContainerStatuses {
+			if c.State.Running != nil {
+				running[c.Image] = true
+			}
+		}
+	}
+	for _, img := range []string{wsImage, appImage} {
+		if !running[img] && !running["docker.io/"+img] {
+			return fmt.Errorf("no running container of %s (running: %v)", img, running)
+		}
+	}
+	return nil
 }

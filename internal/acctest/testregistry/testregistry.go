@@ -7,6 +7,7 @@
 package testregistry
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -25,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,8 +43,14 @@ import (
 const DockerCertsDir = "/etc/docker/certs.d"
 
 // CertsDir is the test cluster's containerd registry config_path
-// (scripts/testcluster-up.sh): one <host:port>/hosts.toml per registry, read per pull.
-const CertsDir = "/etc/nalabo-testcluster/certs.d"
+// (scripts/testcluster-up.sh, TC_REGISTRY_CONFIG_DIR): one <host:port>/hosts.toml per
+// registry, read per pull.
+var CertsDir = func() string {
+	if d := os.Getenv("TC_REGISTRY_CONFIG_DIR"); d != "" {
+		return d
+	}
+	return "/etc/nalabo-testcluster/certs.d"
+}()
 
 // Registry is a running private registry.
 type Registry struct {
@@ -56,6 +64,7 @@ type Registry struct {
 	pool     *x509.CertPool
 	refused  atomic.Int64
 	accepted atomic.Int64
+	plain    atomic.Int64
 }
 
 // Start runs a registry that accepts username:password only, until the test ends.
@@ -79,19 +88,23 @@ func Start(t testing.TB, username, password string) *Registry {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
-	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	go func() { _ = srv.Serve(sniff(ln, srv.TLSConfig)) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	r.trust(t)
 	return r
 }
 
 // Refused and Accepted count the requests with a wrong or missing login and with the
-// right one.
+// right one; Plain those that came without TLS.
 func (r *Registry) Refused() int64  { return r.refused.Load() }
 func (r *Registry) Accepted() int64 { return r.accepted.Load() }
+func (r *Registry) Plain() int64    { return r.plain.Load() }
 
 func (r *Registry) basicAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.TLS == nil {
+			r.plain.Add(1)
+		}
 		u, p, ok := req.BasicAuth()
 		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(r.Username)) != 1 ||
 			subtle.ConstantTimeCompare([]byte(p), []byte(r.Password)) != 1 {
@@ -105,6 +118,70 @@ func (r *Registry) basicAuth(next http.Handler) http.Handler {
 		r.accepted.Add(1)
 		next.ServeHTTP(w, req)
 	})
+}
+
+// sniff serves TLS and plain HTTP on one listener (by the first byte a client sends):
+// a containerd without a registry config_path pulls from a loopback registry over
+// plain HTTP, one with it over TLS; Plain tells which happened.
+func sniff(ln net.Listener, cfg *tls.Config) net.Listener {
+	m := &muxListener{Listener: ln, conns: make(chan net.Conn)}
+	go func() {
+		defer close(m.conns)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				first, err := br.Peek(1)
+				_ = c.SetReadDeadline(time.Time{})
+				if err != nil {
+					_ = c.Close()
+					return
+				}
+				var out net.Conn = &peekedConn{Conn: c, r: br}
+				if first[0] == 0x16 { // a TLS handshake record
+					out = tls.Server(out, cfg)
+				}
+				m.conns <- out
+			}()
+		}
+	}()
+	return m
+}
+
+type muxListener struct {
+	net.Listener
+	conns chan net.Conn
+}
+
+func (m *muxListener) Accept() (net.Conn, error) {
+	c, ok := <-m.conns
+	if !ok {
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// ClusterTrustsRegistries reports whether the test cluster's containerd was started
+// with the registry config_path (scripts/testcluster-up.sh), so that it pulls from a
+// test registry over TLS with its CA.
+func ClusterTrustsRegistries() bool {
+	state := os.Getenv("TESTCLUSTER_STATE_DIR")
+	if state == "" {
+		state = "/var/lib/nalabo-testcluster"
+	}
+	b, err := os.ReadFile(filepath.Join(state, "config", "containerd.toml"))
+	return err == nil && strings.Contains(string(b), "config_path = \""+CertsDir+"\"")
 }
 
 // trust writes the CA where dockerd and the test cluster's containerd look for it.

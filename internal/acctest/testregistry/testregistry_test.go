@@ -38,12 +38,30 @@ func TestRegistryLoginAndTLS(t *testing.T) {
 	if _, err := get(&http.Client{}, "ada", "right-password"); err == nil {
 		t.Fatal("the system roots trust the test CA")
 	}
-	if r.Accepted() != 1 || r.Refused() != 2 {
-		t.Fatalf("accepted %d refused %d", r.Accepted(), r.Refused())
+	// Plain HTTP on the same port (what a containerd without config_path speaks).
+	if code, err := getURL(t, "http://"+r.Host+"/v2/", "ada", "right-password"); err != nil || code != http.StatusOK {
+		t.Fatalf("plain HTTP: %d %v", code, err)
+	}
+	if r.Accepted() != 2 || r.Refused() != 2 || r.Plain() != 1 {
+		t.Fatalf("accepted %d refused %d plain %d", r.Accepted(), r.Refused(), r.Plain())
 	}
 	for _, p := range []string{filepath.Join(DockerCertsDir, r.Host, "ca.crt"), filepath.Join(CertsDir, r.Host, "hosts.toml")} {
 		if _, err := os.Stat(p); err != nil {
 			t.Error(err)
 		}
 	}
+}
+
+func getURL(t *testing.T, url, user, pass string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(user, pass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }

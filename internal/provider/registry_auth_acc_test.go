@@ -208,13 +208,16 @@ func TestAccRegistryAuthKubernetes(t *testing.T) {
 	reg := testregistry.Start(t, "carol", password)
 	wsImage := privateImage(t, reg, acctest.ShellImage1, "k8s/workspace")
 	appImage := privateImage(t, reg, acctest.ShellImage2, "k8s/app")
+	prePullImage := privateImage(t, reg, acctest.ShellImage2, "k8s/pre-pulled")
 	name := acctest.RandName("k8s-registry")
 	participant := name + "-ada"
+	// t: no pre-pull, so that the session's pods pull; p: pre-pulled by the DaemonSet.
 	template := fmt.Sprintf(`
 resource "nalabo_workshop_template" "t" {
   name                = %[1]q
   infrastructure_type = "kubernetes"
   isolation           = "namespace"
+  pre_pull            = false
   workspace {
     image   = %[2]q
     command = ["sleep", "infinity"]
@@ -228,6 +231,17 @@ resource "nalabo_workshop_session" "s" {
   participant = %[4]q
 }
 `, name, wsImage, indent(privateDeployment(appImage), "    "), participant)
+	prePulled := fmt.Sprintf(`
+resource "nalabo_workshop_template" "p" {
+  name                = %[1]q
+  infrastructure_type = "kubernetes"
+  isolation           = "namespace"
+  workspace {
+    image   = %[2]q
+    command = ["sleep", "infinity"]
+  }
+}
+`, name+"-p", prePullImage)
 	withAuth := fmt.Sprintf(`
 provider "nalabo" {
   kubernetes {
@@ -241,19 +255,29 @@ provider "nalabo" {
   }
 }
 `, kc, reg.Host, password)
+	refused := func(prefix string) *regexp.Regexp {
+		// Terraform wraps diagnostics: any space may be a line break.
+		prefix = strings.ReplaceAll(prefix, " ", `\s+`)
+		return regexp.MustCompile(`(?s)` + prefix + `.*401\s+Unauthorized.*Registry\s+` + regexp.QuoteMeta(reg.Host) +
+			`\s+refused\s+the\s+pull.*kubernetes\.registry_auth`)
+	}
 	resource.Test(t, resource.TestCase{
 		PreCheck:                 func() { testAccPreCheck(t) },
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		CheckDestroy:             k8sCheckDestroy(t, participant),
 		Steps: []resource.TestStep{
 			{
-				// No login: the registry refuses the kubelet, the provider says which.
-				Config: k8sProviderConfig(kc) + template,
-				ExpectError: regexp.MustCompile(`(?s)pod workspace cannot start: workspace: (ErrImagePull|ImagePullBackOff):.*Registry\s+` +
-					regexp.QuoteMeta(reg.Host) + `\s+refused\s+the\s+pull.*kubernetes\.registry_auth`),
+				// No login: the registry refuses the kubelet; the provider fails at once
+				// and says which registry (the control: the registry does refuse).
+				Config:      k8sProviderConfig(kc) + template,
+				ExpectError: refused(`pod workspace cannot start: workspace: (ErrImagePull|ImagePullBackOff):`),
 			},
 			{
-				Config: withAuth + template,
+				Config:      k8sProviderConfig(kc) + prePulled,
+				ExpectError: refused(`pre_pull: image "` + regexp.QuoteMeta(prePullImage) + `" cannot be pulled on node`),
+			},
+			{
+				Config: withAuth + template + prePulled,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("nalabo_workshop_session.s", "status", "running"),
 					func(s *terraform.State) error {

@@ -278,7 +278,11 @@ func podPulled(pod *corev1.Pod, images []pullImage) (bool, string, error) {
 		w := cs.State.Waiting
 		switch {
 		case w != nil && pullFailures[w.Reason]:
-			return false, "", fmt.Errorf("image %q cannot be pulled on node %s: %s: %s", img, node, w.Reason, w.Message)
+			err := fmt.Errorf("image %q cannot be pulled on node %s: %s: %s", img, node, w.Reason, w.Message)
+			if pullRefused(w.Reason, w.Message) {
+				err = fmt.Errorf("%w\n%s", err, registryAuthHint(img))
+			}
+			return false, "", err
 		case w != nil && (w.Reason == "" || w.Reason == "ContainerCreating") && cs.LastTerminationState.Terminated == nil:
 			pending = append(pending, img)
 		}

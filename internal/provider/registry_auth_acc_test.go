@@ -316,9 +316,9 @@ provider "nalabo" {
 	})
 }
 
-// checkPrivatePulls asserts that the session's pods run the private images, pulled
-// through the session's dockerconfigjson Secret.
-func checkPrivatePulls(t *testing.T, ns, wsImage, appImage string) error {
+// checkPrivatePulls asserts that pods of ns run the private images, and that every pod
+// with a private image pulls through the dockerconfigjson Secret nalabo-registry.
+func checkPrivatePulls(t *testing.T, ns string, images ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs := k8sAdmin(t)
@@ -335,6 +335,13 @@ func checkPrivatePulls(t *testing.T, ns, wsImage, appImage string) error {
 	}
 	running := map[string]bool{}
 	for _, p := range pods.Items {
+		private := false
+		for _, c := range p.Spec.Containers {
+			private = private || slices.Contains(images, c.Image)
+		}
+		if !private {
+			continue
+		}
 		names := []string{}
 		for _, s := range p.Spec.ImagePullSecrets {
 			names = append(names, s.Name)
@@ -342,16 +349,77 @@ func checkPrivatePulls(t *testing.T, ns, wsImage, appImage string) error {
 		if !slices.Contains(names, "nalabo-registry") {
 			return fmt.Errorf("pod %s pulls with %v, not nalabo-registry", p.Name, names)
 		}
-		for _, c := range p.Status.ContainerStatuses {
-			if c.State.Running != nil {
-				running[c.Image] = true
+		// By the spec's image: the status names any reference of the same image ID
+		// (the test images pushed to several registries are one image).
+		for _, c := range p.Spec.Containers {
+			for _, st := range p.Status.ContainerStatuses {
+				if st.Name == c.Name && st.State.Running != nil {
+					running[c.Image] = true
+				}
 			}
 		}
 	}
-	for _, img := range []string{wsImage, appImage} {
-		if !running[img] && !running["docker.io/"+img] {
-			return fmt.Errorf("no running container of %s (running: %v)", img, running)
+	for _, img := range images {
+		if !running[img] {
+			return fmt.Errorf("no running container of %s in %s (running: %v)", img, ns, running)
 		}
 	}
 	return nil
+}
+
+// TestAccRegistryAuthVCluster: a vCluster session whose workspace image and whose
+// Deployment (applied in the virtual cluster, its pod synced to the host namespace) come
+// from the private registry: the workspace pod names the session's pull secret, the
+// synced pod gets it from the vCluster's workload service account.
+func TestAccRegistryAuthVCluster(t *testing.T) {
+	provider := vclusterProviderConfig(t, "")
+	testAccSetup(t)
+	password := "pw-" + acctest.RandName("secret")
+	reg := testregistry.Start(t, "dave", password)
+	wsImage := privateImage(t, reg, acctest.ShellImage1, "vc/workspace")
+	appImage := privateImage(t, reg, acctest.ShellImage2, "vc/app")
+	auth := fmt.Sprintf("    registry_auth {\n      address  = %q\n      username = \"dave\"\n      password = %q\n    }\n    vcluster {", reg.Host, password)
+	provider = strings.Replace(provider, "    vcluster {", auth, 1)
+	name := acctest.RandName("vc-registry")
+	participant := name + "-ada"
+	cfg := provider + fmt.Sprintf(`
+resource "nalabo_workshop_template" "t" {
+  name                = %[1]q
+  infrastructure_type = "kubernetes"
+  isolation           = "vcluster"
+  pre_pull            = false
+  workspace {
+    image   = %[2]q
+    command = ["sleep", "infinity"]
+  }
+  resources = { cpu = "1", memory = "1Gi" }
+  manifests = <<-EOT
+%[3]s  EOT
+}
+resource "nalabo_workshop_session" "s" {
+  template_id = nalabo_workshop_template.t.id
+  participant = %[4]q
+}
+`, name, wsImage, indent(privateDeployment(appImage), "    "), participant)
+	resource.Test(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             k8sCheckDestroy(t, participant),
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr("nalabo_workshop_session.s", "status", "running"),
+				func(s *terraform.State) error {
+					ns, err := stateAttr(s, "nalabo_workshop_session.s", "namespace")
+					if err != nil {
+						return err
+					}
+					if reg.Accepted() == 0 {
+						return errors.New("the registry accepted no login")
+					}
+					return checkPrivatePulls(t, ns, wsImage, appImage)
+				},
+			),
+		}},
+	})
 }

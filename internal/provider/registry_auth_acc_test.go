@@ -199,11 +199,12 @@ spec:
 // Without registry_auth the workspace pod cannot pull and the apply fails at once,
 // naming the registry (the positive control that the registry does refuse); with it
 // the kubelet pulls both through the session's pull secret, which the workspace pod
-// names and the default service account hands to the Deployment's pod. The password is
-// not in the state.
+// names and the default service account hands to the Deployment's pod; the template
+// pre-pull pulls through a copy in the control namespace. The provider runs with its
+// documented ClusterRole only. The password is not in the state.
 func TestAccRegistryAuthKubernetes(t *testing.T) {
 	testAccSetup(t)
-	kc := k8sKubeconfig(t)
+	k8sKubeconfig(t) // skips without the cluster
 	password := "pw-" + acctest.RandName("secret")
 	reg := testregistry.Start(t, "carol", password)
 	wsImage := privateImage(t, reg, acctest.ShellImage1, "k8s/workspace")
@@ -242,19 +243,22 @@ resource "nalabo_workshop_template" "p" {
   }
 }
 `, name+"-p", prePullImage)
-	withAuth := fmt.Sprintf(`
+	// The provider's own ClusterRole (examples/deploy/provider/rbac.yaml), not the admin:
+	// it must allow the pull secrets (secrets, the default ServiceAccount's patch).
+	server, ca, token := rbacBoundToken(t, providerClusterRole(t, "nalabo-provider"))
+	provider := func(auth string) string {
+		return fmt.Sprintf(`
 provider "nalabo" {
   kubernetes {
-    config_path = %q
-    namespace   = "nalabo-acc"
-    registry_auth {
-      address  = %q
-      username = "carol"
-      password = %q
-    }
-  }
+    host                   = %q
+    token                  = %q
+    cluster_ca_certificate = %q
+    namespace              = "nalabo-acc"
+%s  }
 }
-`, kc, reg.Host, password)
+`, server, token, string(ca), auth)
+	}
+	withAuth := provider(fmt.Sprintf("    registry_auth {\n      address  = %q\n      username = \"carol\"\n      password = %q\n    }\n", reg.Host, password))
 	refused := func(prefix string) *regexp.Regexp {
 		// Terraform wraps diagnostics: any space may be a line break.
 		prefix = strings.ReplaceAll(prefix, " ", `\s+`)
@@ -269,11 +273,11 @@ provider "nalabo" {
 			{
 				// No login: the registry refuses the kubelet; the provider fails at once
 				// and says which registry (the control: the registry does refuse).
-				Config:      k8sProviderConfig(kc) + template,
+				Config:      provider("") + template,
 				ExpectError: refused(`pod workspace cannot start: workspace: (ErrImagePull|ImagePullBackOff):`),
 			},
 			{
-				Config:      k8sProviderConfig(kc) + prePulled,
+				Config:      provider("") + prePulled,
 				ExpectError: refused(`pre_pull: image "` + regexp.QuoteMeta(prePullImage) + `" cannot be pulled on node`),
 			},
 			{

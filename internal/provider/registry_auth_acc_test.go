@@ -192,6 +192,30 @@ spec:
 `, image)
 }
 
+// privateSessionConfig is a kubernetes template without pre-pull (the session's pods
+// pull) whose workspace and Deployment images are private, and one session of it.
+func privateSessionConfig(isolation, name, wsImage, appImage, participant string) string {
+	return fmt.Sprintf(`
+resource "nalabo_workshop_template" "t" {
+  name                = %[1]q
+  infrastructure_type = "kubernetes"
+  isolation           = %[2]q
+  pre_pull            = false
+  workspace {
+    image   = %[3]q
+    command = ["sleep", "infinity"]
+  }
+  resources = { cpu = "1", memory = "1Gi" }
+  manifests = <<-EOT
+%[4]s  EOT
+}
+resource "nalabo_workshop_session" "s" {
+  template_id = nalabo_workshop_template.t.id
+  participant = %[5]q
+}
+`, name, isolation, wsImage, indent(privateDeployment(appImage), "    "), participant)
+}
+
 // TestAccRegistryAuthKubernetes: a namespace session whose workspace image and whose
 // template Deployment's image are in a private registry (basic auth, TLS with a test
 // CA that the test cluster's containerd trusts through its registry config_path; a
@@ -213,25 +237,7 @@ func TestAccRegistryAuthKubernetes(t *testing.T) {
 	name := acctest.RandName("k8s-registry")
 	participant := name + "-ada"
 	// t: no pre-pull, so that the session's pods pull; p: pre-pulled by the DaemonSet.
-	template := fmt.Sprintf(`
-resource "nalabo_workshop_template" "t" {
-  name                = %[1]q
-  infrastructure_type = "kubernetes"
-  isolation           = "namespace"
-  pre_pull            = false
-  workspace {
-    image   = %[2]q
-    command = ["sleep", "infinity"]
-  }
-  resources = { cpu = "1", memory = "512Mi" }
-  manifests = <<-EOT
-%[3]s  EOT
-}
-resource "nalabo_workshop_session" "s" {
-  template_id = nalabo_workshop_template.t.id
-  participant = %[4]q
-}
-`, name, wsImage, indent(privateDeployment(appImage), "    "), participant)
+	template := privateSessionConfig("namespace", name, wsImage, appImage, participant)
 	prePulled := fmt.Sprintf(`
 resource "nalabo_workshop_template" "p" {
   name                = %[1]q
@@ -283,14 +289,7 @@ provider "nalabo" {
 			{
 				Config: withAuth + template + prePulled,
 				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttr("nalabo_workshop_session.s", "status", "running"),
-					func(s *terraform.State) error {
-						ns, err := stateAttr(s, "nalabo_workshop_session.s", "namespace")
-						if err != nil {
-							return err
-						}
-						return checkPrivatePulls(t, ns, wsImage, appImage)
-					},
+					checkPrivatePulls(t, wsImage, appImage),
 					func(s *terraform.State) error {
 						if reg.Accepted() == 0 {
 							return errors.New("the registry accepted no login")
@@ -320,9 +319,23 @@ provider "nalabo" {
 	})
 }
 
-// checkPrivatePulls asserts that pods of ns run the private images, and that every pod
-// with a private image pulls through the dockerconfigjson Secret nalabo-registry.
-func checkPrivatePulls(t *testing.T, ns string, images ...string) error {
+// checkPrivatePulls asserts that session s runs, that pods of its namespace run the
+// private images, and that every pod with a private image pulls through the
+// dockerconfigjson Secret nalabo-registry.
+func checkPrivatePulls(t *testing.T, images ...string) resource.TestCheckFunc {
+	const addr = "nalabo_workshop_session.s"
+	return resource.ComposeAggregateTestCheckFunc(
+		resource.TestCheckResourceAttr(addr, "status", "running"),
+		func(s *terraform.State) error {
+			ns, err := stateAttr(s, addr, "namespace")
+			if err != nil {
+				return err
+			}
+			return checkPrivatePods(t, ns, images)
+		})
+}
+
+func checkPrivatePods(t *testing.T, ns string, images []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cs := k8sAdmin(t)
@@ -386,25 +399,7 @@ func TestAccRegistryAuthVCluster(t *testing.T) {
 	provider = strings.Replace(provider, "    vcluster {", auth, 1)
 	name := acctest.RandName("vc-registry")
 	participant := name + "-ada"
-	cfg := provider + fmt.Sprintf(`
-resource "nalabo_workshop_template" "t" {
-  name                = %[1]q
-  infrastructure_type = "kubernetes"
-  isolation           = "vcluster"
-  pre_pull            = false
-  workspace {
-    image   = %[2]q
-    command = ["sleep", "infinity"]
-  }
-  resources = { cpu = "1", memory = "1Gi" }
-  manifests = <<-EOT
-%[3]s  EOT
-}
-resource "nalabo_workshop_session" "s" {
-  template_id = nalabo_workshop_template.t.id
-  participant = %[4]q
-}
-`, name, wsImage, indent(privateDeployment(appImage), "    "), participant)
+	cfg := provider + privateSessionConfig("vcluster", name, wsImage, appImage, participant)
 	resource.Test(t, resource.TestCase{
 		PreCheck:                 func() { testAccPreCheck(t) },
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -412,16 +407,12 @@ resource "nalabo_workshop_session" "s" {
 		Steps: []resource.TestStep{{
 			Config: cfg,
 			Check: resource.ComposeAggregateTestCheckFunc(
-				resource.TestCheckResourceAttr("nalabo_workshop_session.s", "status", "running"),
-				func(s *terraform.State) error {
-					ns, err := stateAttr(s, "nalabo_workshop_session.s", "namespace")
-					if err != nil {
-						return err
-					}
+				checkPrivatePulls(t, wsImage, appImage),
+				func(*terraform.State) error {
 					if reg.Accepted() == 0 {
 						return errors.New("the registry accepted no login")
 					}
-					return checkPrivatePulls(t, ns, wsImage, appImage)
+					return nil
 				},
 			),
 		}},

@@ -15,13 +15,6 @@ import (
 	"github.com/nalabo/terraform-provider-nalabo/internal/envconfig"
 )
 
-// registryAuthModel is one registry_auth block (docker and kubernetes blocks alike).
-type registryAuthModel struct {
-	Address  types.String `tfsdk:"address"`
-	Username types.String `tfsdk:"username"`
-	Password types.String `tfsdk:"password"`
-}
-
 // registryAuthBlock is the registry_auth list of the docker or kubernetes block
 // (backend names it). A list of blocks keeps the one-block syntax of earlier versions.
 func registryAuthBlock(backend, use string) schema.ListNestedBlock {
@@ -60,7 +53,9 @@ func registryAuthBlock(backend, use string) schema.ListNestedBlock {
 	}
 }
 
-// registryAuthsFrom reads a registry_auth list; r.known turns false on an unknown value.
+// registryAuthsFrom reads a registry_auth list (objects of address, username and
+// password); r.known turns false on an unknown value. A types.List, not a slice of
+// models: a dynamic block's unknown list must not fail the decoding.
 func registryAuthsFrom(r *blockReader, l types.List) config.RegistryAuths {
 	if l.IsUnknown() {
 		r.known = false

@@ -211,9 +211,7 @@ func (r *Registry) trust(t testing.TB) {
 
 // Transport is an HTTP transport that trusts the registry's CA.
 func (r *Registry) Transport() http.RoundTripper {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: r.pool, MinVersion: tls.VersionTLS12}
-	return tr
+	return &http.Transport{TLSClientConfig: &tls.Config{RootCAs: r.pool, MinVersion: tls.VersionTLS12}}
 }
 
 // Push copies the local Docker image src (docker save) to <Host>/<repo> and returns

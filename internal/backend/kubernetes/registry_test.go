@@ -20,7 +20,8 @@ func TestWorkloadPullSecrets(t *testing.T) {
 	}}}
 	b.workloadPullSecrets(vals)
 	b.workloadPullSecrets(vals) // once only
-	got := vals["controlPlane"].(map[string]any)["advanced"].(map[string]any)["workloadServiceAccount"].(map[string]any)["imagePullSecrets"]
+	m := func(v any) map[string]any { x, _ := v.(map[string]any); return x }
+	got := m(m(m(vals["controlPlane"])["advanced"])["workloadServiceAccount"])["imagePullSecrets"]
 	want := []any{map[string]any{"name": "theirs"}, map[string]any{"name": pullSecretName}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("imagePullSecrets = %v, want %v", got, want)

@@ -48,7 +48,8 @@ func registryProvider(regs ...*testregistry.Registry) string {
 
 // TestAccRegistryAuthDocker: two private registries (basic auth, TLS with a test CA)
 // with different logins. A template's workspace image comes from the first, a Compose
-// service's from the second. Two blocks for one registry are a plan-time error; a wrong
+// service's from the second, and another template builds a Dockerfile FROM an image of
+// the first. Two blocks for one registry are a plan-time error; a wrong
 // password fails the apply with an error naming the registry; the right ones pull both
 // images and the session runs. Neither password (nor the wrong one) is in the TF_LOG=trace
 // log or the state file; the log holds the registry address (the control that it was
@@ -65,6 +66,11 @@ func TestAccRegistryAuthDocker(t *testing.T) {
 	reg2 := testregistry.Start(t, "bob", pw2)
 	wsImage := privateImage(t, reg1, acctest.ShellImage1, "workshop/shell")
 	svcImage := privateImage(t, reg2, acctest.HealthyImage, "services/healthy")
+	baseImage := privateImage(t, reg1, acctest.ShellImage2, "workshop/base")
+	buildDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(buildDir, "Dockerfile"), []byte("FROM "+baseImage+"\nRUN echo built > /BUILT\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	bin := buildProvider(t)
 
 	name := acctest.RandName("registry")
@@ -74,13 +80,24 @@ func TestAccRegistryAuthDocker(t *testing.T) {
 		fmt.Sprintf("  compose = <<-EOT\n%s  EOT\n", indent(compose, "    "))) + fmt.Sprintf(`
 resource "nalabo_workshop_session" "s" {
   template_id = nalabo_workshop_template.t.id
-  participant = %q
+  participant = %[3]q
 }
 resource "nalabo_exec" "e" {
   session_id = nalabo_workshop_session.s.id
   command    = ["cat", "/VERSION"]
 }
-`, participant)
+# A Dockerfile FROM a private image: the build pulls it with the first registry's login.
+resource "nalabo_workshop_template" "b" {
+  name                = "%[1]s-b"
+  infrastructure_type = "docker"
+  workspace {
+    build {
+      context = %[2]q
+    }
+  }
+  resources = { cpu = "100m", memory = "32Mi" }
+}
+`, name, buildDir, participant)
 	r := newTFRun(t, bin, cfg)
 	logPath := filepath.Join(r.dir, "trace.log")
 	base := append(secretsEnv(r.env), "TF_LOG=trace", "TF_LOG_PATH="+logPath)
@@ -90,7 +107,7 @@ resource "nalabo_exec" "e" {
 	t.Cleanup(func() {
 		withPasswords(pw1, pw2)
 		_ = r.command("destroy", "-auto-approve").Run()
-		acctest.CheckDestroy(t, []string{participant}, []string{name})(nil) //nolint:errcheck // best effort
+		acctest.CheckDestroy(t, []string{participant}, []string{name, name + "-b"})(nil) //nolint:errcheck // best effort
 	})
 	secrets := []string{pw1, pw2, wrong}
 	// checkLogAndState: no password in the trace log nor the state file; the markers
@@ -147,7 +164,7 @@ resource "nalabo_exec" "e" {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, ref := range []string{wsImage, svcImage} {
+	for _, ref := range []string{wsImage, svcImage, baseImage} {
 		if _, err := acctest.Client(t).ImageInspect(ctx, ref); err != nil {
 			t.Errorf("%s was not pulled: %v", ref, err)
 		}
@@ -157,7 +174,7 @@ resource "nalabo_exec" "e" {
 	}
 	checkLogAndState("right passwords", []string{reg1.Host, reg2.Host}, []string{wsImage, svcImage})
 	r.run("destroy", "-auto-approve")
-	if err := acctest.CheckDestroy(t, []string{participant}, []string{name})(nil); err != nil {
+	if err := acctest.CheckDestroy(t, []string{participant}, []string{name, name + "-b"})(nil); err != nil {
 		t.Fatal(err)
 	}
 }

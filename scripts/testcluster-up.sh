@@ -139,7 +139,7 @@ ip route replace "$TC_SERVICE_CIDR" dev "$TC_NODE_IFACE"
 # --- containerd ------------------------------------------------------------------------------------
 s=$(tc_now)
 cfg=$TESTCLUSTER_STATE_DIR/config
-mkdir -p "$cfg/cni" "$TC_CONTAINERD_ROOT" "$TC_CONTAINERD_STATE" "$TESTCLUSTER_STATE_DIR/cni-ipam" "$TC_KUBELET_DIR"
+mkdir -p "$cfg/cni" "$TC_REGISTRY_CONFIG_DIR" "$TC_CONTAINERD_ROOT" "$TC_CONTAINERD_STATE" "$TESTCLUSTER_STATE_DIR/cni-ipam" "$TC_KUBELET_DIR"
 cat > "$cfg/cni/10-nalabo-testcluster.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
@@ -196,6 +196,9 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
         Root = "$TESTCLUSTER_RUN_DIR/runc"
+  # Private registries of the tests: a hosts.toml (and CA) per host:port, read per pull.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$TC_REGISTRY_CONFIG_DIR"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "$TC_CNI_BIN_DIR"
     conf_dir = "$cfg/cni"

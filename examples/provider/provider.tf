@@ -30,11 +30,19 @@ provider "nalabo" {
   # max_sessions = 60
 }
 
-# A remote engine over TLS, pulling from a private registry. The password can also
-# come from DOCKER_PASSWORD (and the user name from DOCKER_USERNAME); the TLS files from
-# DOCKER_CERT_PATH, or their contents from DOCKER_CA_MATERIAL, DOCKER_CERT_MATERIAL and
-# DOCKER_KEY_MATERIAL.
+# A remote engine over TLS, pulling from private registries: one registry_auth block
+# per registry, matched by the image's registry host. The block without address is the
+# default login (Docker Hub, and any registry without a block of its own); its user name
+# and password can also come from DOCKER_USERNAME and DOCKER_PASSWORD. The TLS files
+# can come from DOCKER_CERT_PATH, or their contents from DOCKER_CA_MATERIAL,
+# DOCKER_CERT_MATERIAL and DOCKER_KEY_MATERIAL.
 variable "registry_password" {
+  type      = string
+  sensitive = true
+  default   = null
+}
+
+variable "ghcr_token" {
   type      = string
   sensitive = true
   default   = null
@@ -50,6 +58,12 @@ provider "nalabo" {
       username = "workshops"
       password = var.registry_password
     }
+    registry_auth {
+      address  = "ghcr.io"
+      username = "workshops-bot"
+      password = var.ghcr_token
+    }
+    # The default login (Docker Hub's) from DOCKER_USERNAME and DOCKER_PASSWORD.
   }
 }
 
@@ -74,6 +88,14 @@ provider "nalabo" {
     # The capacity is the allocatable of the schedulable nodes, or a ResourceQuota on
     # requests in the control namespace when that is tighter (a budget for the classes).
     overcommit = { cpu = 4, memory = 1 }
+    # Logins for session pods: a kubernetes.io/dockerconfigjson Secret in each session
+    # namespace that the workspace and the template's manifests pull with. Participants
+    # can read it: use a read-only pull token.
+    registry_auth {
+      address  = "registry.example.com"
+      username = "workshops-pull"
+      password = var.registry_password
+    }
   }
 }
 

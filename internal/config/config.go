@@ -25,8 +25,9 @@ type Docker struct {
 	// 10.213.0.0/16; SubnetPrefixLength is the size of each, default 28.
 	SubnetPool         string
 	SubnetPrefixLength int
-	// RegistryAuth is used for every pull (DOCKER_USERNAME, DOCKER_PASSWORD).
-	RegistryAuth *RegistryAuth
+	// RegistryAuth are the registry logins of pulls and builds, at most one per
+	// registry; DOCKER_USERNAME and DOCKER_PASSWORD fill the default one.
+	RegistryAuth RegistryAuths
 	// TLS material: a directory with ca.pem, cert.pem, key.pem (DOCKER_CERT_PATH), or
 	// the PEM contents themselves.
 	CertPath     string
@@ -40,13 +41,6 @@ type Docker struct {
 	// list none. Added to the host's deny sets (a union with every other configuration
 	// that used the same engine).
 	EgressDeny []string
-}
-
-// RegistryAuth is a registry login. Password is a secret: never log it.
-type RegistryAuth struct {
-	Address  string
-	Username string
-	Password string
 }
 
 // Defaults of Docker.
@@ -75,6 +69,9 @@ type Kubernetes struct {
 	// ParticipantServer is the API server address written into participant
 	// kubeconfigs, default the address this backend talks to.
 	ParticipantServer string
+	// RegistryAuth are the registry logins session pods pull with: a
+	// kubernetes.io/dockerconfigjson Secret in each session namespace.
+	RegistryAuth RegistryAuths
 	// Exec is a client-go credential plugin (client.authentication.k8s.io) run to get
 	// a token; it overrides the kubeconfig user's credentials.
 	Exec *ExecPlugin

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,11 +52,14 @@ func dockerTLSSet(c *config.Docker) bool {
 	return c.CertPath != "" || c.CAMaterial != "" || c.CertMaterial != "" || c.KeyMaterial != ""
 }
 
+// registryAuth is the default login (no address, or Docker Hub), added when missing:
+// DOCKER_USERNAME and DOCKER_PASSWORD complete it, never a login of another registry.
 func registryAuth(c *config.Docker) *config.RegistryAuth {
-	if c.RegistryAuth == nil {
-		c.RegistryAuth = &config.RegistryAuth{}
+	if d := c.RegistryAuth.Default(); d != nil {
+		return d
 	}
-	return c.RegistryAuth
+	c.RegistryAuth = append(c.RegistryAuth, config.RegistryAuth{})
+	return &c.RegistryAuth[len(c.RegistryAuth)-1]
 }
 
 var dockerVars = []dockerVar{
@@ -87,10 +91,10 @@ var dockerVars = []dockerVar{
 			return err
 		}},
 	{Var{"DOCKER_USERNAME", "docker.registry_auth.username", "registry user name", false},
-		func(c *config.Docker) bool { return c.RegistryAuth != nil && c.RegistryAuth.Username != "" },
+		func(c *config.Docker) bool { d := c.RegistryAuth.Default(); return d != nil && d.Username != "" },
 		func(c *config.Docker, v string) error { registryAuth(c).Username = v; return nil }},
 	{Var{"DOCKER_PASSWORD", "docker.registry_auth.password", "registry password or token", true},
-		func(c *config.Docker) bool { return c.RegistryAuth != nil && c.RegistryAuth.Password != "" },
+		func(c *config.Docker) bool { d := c.RegistryAuth.Default(); return d != nil && d.Password != "" },
 		func(c *config.Docker, v string) error { registryAuth(c).Password = v; return nil }},
 }
 
@@ -193,9 +197,12 @@ func Docker(c *config.Docker, getenv func(string) string) (used []string, err er
 	if !tlsFromConfig && (c.CertMaterial == "") != (c.KeyMaterial == "") {
 		errs = append(errs, errors.New("DOCKER_CERT_MATERIAL and DOCKER_KEY_MATERIAL must be set together"))
 	}
-	if a := c.RegistryAuth; a != nil && a.Username == "" {
+	if d := c.RegistryAuth.Default(); d != nil && d.Username == "" {
 		// A password alone is no login.
-		c.RegistryAuth = nil
+		c.RegistryAuth = slices.DeleteFunc(c.RegistryAuth, func(a config.RegistryAuth) bool { return a.IsDefault() })
+		if len(c.RegistryAuth) == 0 {
+			c.RegistryAuth = nil
+		}
 	}
 	DockerDefaults(c)
 	return used, errors.Join(errs...)

@@ -47,7 +47,7 @@ func TestDockerFill(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Host != "tcp://127.0.0.1:2376" || c.NetworkPrefix != "class-a" || c.CAMaterial != caPEM || c.CertMaterial != certPEM ||
-		c.KeyMaterial != keyPEM || c.RegistryAuth == nil || c.RegistryAuth.Username != "ada" || c.RegistryAuth.Password != "s3cret" {
+		c.KeyMaterial != keyPEM || len(c.RegistryAuth) != 1 || c.RegistryAuth[0] != (config.RegistryAuth{Username: "ada", Password: "s3cret"}) {
 		t.Fatalf("from the environment: %+v", c)
 	}
 	if len(used) != 7 {
@@ -55,13 +55,25 @@ func TestDockerFill(t *testing.T) {
 	}
 
 	// The configuration wins, and the TLS variables never complete its TLS settings.
-	c = config.Docker{Host: "unix:///run/other.sock", CertPath: "/certs", RegistryAuth: &config.RegistryAuth{Username: "bob"}}
+	// The variables complete the default login (Docker Hub's), never another registry's.
+	c = config.Docker{Host: "unix:///run/other.sock", CertPath: "/certs", RegistryAuth: config.RegistryAuths{
+		{Address: "registry.example.com", Username: "eve"}, {Address: "index.docker.io", Username: "bob"},
+	}}
 	if _, err = Docker(&c, env(full)); err != nil {
 		t.Fatal(err)
 	}
 	if c.Host != "unix:///run/other.sock" || c.CertPath != "/certs" || c.CAMaterial != "" || c.KeyMaterial != "" ||
-		c.RegistryAuth.Username != "bob" || c.RegistryAuth.Password != "s3cret" || c.NetworkPrefix != "class-a" {
+		len(c.RegistryAuth) != 2 || c.RegistryAuth[0].Password != "" ||
+		c.RegistryAuth[1].Username != "bob" || c.RegistryAuth[1].Password != "s3cret" || c.NetworkPrefix != "class-a" {
 		t.Fatalf("configuration first: %+v", c)
+	}
+	// Logins of other registries only: the variables add the default one.
+	c = config.Docker{RegistryAuth: config.RegistryAuths{{Address: "registry.example.com", Username: "eve", Password: "x"}}}
+	if _, err = Docker(&c, env(full)); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.RegistryAuth) != 2 || c.RegistryAuth[1] != (config.RegistryAuth{Username: "ada", Password: "s3cret"}) {
+		t.Fatalf("default login added: %+v", c.RegistryAuth)
 	}
 
 	// DOCKER_CERT_PATH (with ~), and DOCKER_TLS_VERIFY alone means ~/.docker.

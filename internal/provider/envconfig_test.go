@@ -144,11 +144,14 @@ func attributeDescription(s schema.Schema, dotted string) (string, bool) {
 			}
 			return a.GetMarkdownDescription(), true
 		}
-		b, ok := blocks[p].(schema.SingleNestedBlock)
-		if !ok {
+		switch b := blocks[p].(type) {
+		case schema.SingleNestedBlock:
+			attrs, blocks = b.Attributes, b.Blocks
+		case schema.ListNestedBlock: // registry_auth: its elements' attributes
+			attrs, blocks = b.NestedObject.Attributes, b.NestedObject.Blocks
+		default:
 			return "", false
 		}
-		attrs, blocks = b.Attributes, b.Blocks
 	}
 	return "", false
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -90,25 +89,19 @@ type providerModel struct {
 }
 
 type dockerModel struct {
-	Host               types.String       `tfsdk:"host"`
-	Network            types.String       `tfsdk:"network"`
-	BindAddress        types.String       `tfsdk:"bind_address"`
-	SubnetPool         types.String       `tfsdk:"subnet_pool"`
-	SubnetPrefixLength types.Int64        `tfsdk:"subnet_prefix_length"`
-	PidsLimit          types.Int64        `tfsdk:"pids_limit"`
-	CertPath           types.String       `tfsdk:"cert_path"`
-	CAMaterial         types.String       `tfsdk:"ca_material"`
-	CertMaterial       types.String       `tfsdk:"cert_material"`
-	KeyMaterial        types.String       `tfsdk:"key_material"`
-	RegistryAuth       *registryAuthModel `tfsdk:"registry_auth"`
-	EgressDeny         types.List         `tfsdk:"egress_deny"`
-	Overcommit         types.Object       `tfsdk:"overcommit"`
-}
-
-type registryAuthModel struct {
-	Address  types.String `tfsdk:"address"`
-	Username types.String `tfsdk:"username"`
-	Password types.String `tfsdk:"password"`
+	Host               types.String `tfsdk:"host"`
+	Network            types.String `tfsdk:"network"`
+	BindAddress        types.String `tfsdk:"bind_address"`
+	SubnetPool         types.String `tfsdk:"subnet_pool"`
+	SubnetPrefixLength types.Int64  `tfsdk:"subnet_prefix_length"`
+	PidsLimit          types.Int64  `tfsdk:"pids_limit"`
+	CertPath           types.String `tfsdk:"cert_path"`
+	CAMaterial         types.String `tfsdk:"ca_material"`
+	CertMaterial       types.String `tfsdk:"cert_material"`
+	KeyMaterial        types.String `tfsdk:"key_material"`
+	RegistryAuth       types.List   `tfsdk:"registry_auth"`
+	EgressDeny         types.List   `tfsdk:"egress_deny"`
+	Overcommit         types.Object `tfsdk:"overcommit"`
 }
 
 func (p *nalaboProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -206,26 +199,8 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 					"overcommit": overcommitAttribute(workshop.InfraDocker, "Docker host", "the Docker host's CPUs and memory (`docker info`)"),
 				},
 				Blocks: map[string]schema.Block{
-					"registry_auth": schema.SingleNestedBlock{
-						MarkdownDescription: "Registry credentials used when templates pull images (pulled once for the whole class). " +
-							"A block: a misspelt argument is an error.",
-						Attributes: map[string]schema.Attribute{
-							"address": schema.StringAttribute{
-								MarkdownDescription: "Registry address, for example `registry.example.com`. Default Docker Hub.",
-								Optional:            true,
-							},
-							"username": schema.StringAttribute{
-								MarkdownDescription: "Registry user name. " + envconfig.FallbackNote("docker.registry_auth.username"),
-								Optional:            true,
-							},
-							"password": schema.StringAttribute{
-								MarkdownDescription: "Registry password or token. " + envconfig.FallbackNote("docker.registry_auth.password") + " " + providerSecretNote,
-								Optional:            true,
-								Sensitive:           true,
-							},
-						},
-						Validators: []validator.Object{objectvalidator.AlsoRequires(path.MatchRelative().AtName("username"))},
-					},
+					"registry_auth": registryAuthBlock("docker", "used when templates pull their workspace and Compose "+
+						"service images (once for the whole class) and when they build a Dockerfile (its `FROM` images)."),
 				},
 			},
 			"kubernetes": kubernetesProviderSchema(),
@@ -366,9 +341,7 @@ func dockerConfigFrom(d *dockerModel, getenv func(string) string) (cfg config.Do
 			}
 		}
 	}
-	if ra := d.RegistryAuth; ra != nil {
-		cfg.RegistryAuth = &config.RegistryAuth{Address: r.stringValue(ra.Address), Username: r.stringValue(ra.Username), Password: r.stringValue(ra.Password)}
-	}
+	cfg.RegistryAuth = registryAuthsFrom(r, d.RegistryAuth)
 	used, err = envconfig.Docker(&cfg, getenv)
 	return cfg, r.known, used, err
 }

@@ -35,6 +35,7 @@ type kubernetesModel struct {
 	VCluster             *vclusterModel `tfsdk:"vcluster"`
 	EgressDeny           types.List     `tfsdk:"egress_deny"`
 	Overcommit           types.Object   `tfsdk:"overcommit"`
+	RegistryAuth         types.List     `tfsdk:"registry_auth"`
 }
 
 type k8sExecModel struct {
@@ -126,6 +127,12 @@ func kubernetesProviderSchema() schema.SingleNestedBlock {
 			},
 		},
 		Blocks: map[string]schema.Block{
+			"registry_auth": registryAuthBlock("kubernetes", "every session namespace gets them as a "+
+				"`kubernetes.io/dockerconfigjson` Secret (`"+config.RegistryPullSecretName+"`) that its workspace pod and its "+
+				"`default` and `participant` service accounts reference (the pods of the template's manifests pull with it without "+
+				"naming it), the template pre-pull DaemonSet uses one in the control namespace, and in `vcluster` isolation the "+
+				"vCluster's synced pods do too. **The participant can read that Secret** (they may read their namespace's "+
+				"Secrets): give sessions read-only pull tokens, never an account that can push."),
 			"exec": schema.SingleNestedBlock{
 				MarkdownDescription: "A client-go exec credential plugin (as `users[].user.exec` of a kubeconfig), for clusters " +
 					"that hand out short-lived tokens (EKS, GKE, AKS, OIDC). Overrides the kubeconfig user's credentials. " +
@@ -287,6 +294,7 @@ func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, getenv func(s
 		cfg.EgressDeny = []string{} // set but empty: deny nothing (nil means the default)
 		diags.Append(m.EgressDeny.ElementsAs(ctx, &cfg.EgressDeny, false)...)
 	}
+	cfg.RegistryAuth = registryAuthsFrom(r, m.RegistryAuth)
 	if e := m.Exec; e != nil {
 		cfg.Exec = &config.ExecPlugin{APIVersion: r.stringValue(e.APIVersion), Command: r.stringValue(e.Command)}
 		if e.Args.IsUnknown() || e.Env.IsUnknown() || !allKnown(e.Args.Elements()) || !allKnown(mapValues(e.Env.Elements())) {

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 )
@@ -83,42 +81,23 @@ func tlsFromPEM(ca, cert, key string) (*tls.Config, error) {
 }
 
 // registryAuthFor returns the encoded X-Registry-Auth header for pulling ref, or "" when
-// no login applies to its registry. The password never appears in errors.
-func registryAuthFor(a *RegistryAuth, ref string) (string, error) {
-	if a == nil || a.Username == "" {
-		return "", nil
+// no login applies to its registry: the login of ref's registry, else the one without
+// address. The password never appears in errors.
+func registryAuthFor(as RegistryAuths, ref string) (string, *RegistryAuth, error) {
+	a := as.For(ref, true)
+	if a == nil {
+		return "", nil, nil
 	}
-	if a.Address != "" && !sameRegistry(a.Address, ref) {
-		return "", nil
-	}
-	enc, err := registry.EncodeAuthConfig(registry.AuthConfig{
-		Username:      a.Username,
-		Password:      a.Password,
-		ServerAddress: a.Address,
-	})
+	enc, err := registry.EncodeAuthConfig(authConfig(*a))
 	if err != nil {
-		return "", errors.New("encode registry auth: invalid login")
+		return "", nil, errors.New("encode registry auth: invalid login")
 	}
-	return enc, nil
+	return enc, a, nil
 }
 
-// sameRegistry reports whether ref's registry is address (Docker Hub's aliases agree).
-func sameRegistry(address, ref string) bool {
-	named, err := reference.ParseNormalizedNamed(ref)
-	if err != nil {
-		return false
-	}
-	return normalizeRegistry(address) == normalizeRegistry(reference.Domain(named))
-}
-
-func normalizeRegistry(addr string) string {
-	addr = strings.TrimPrefix(strings.TrimPrefix(addr, "https://"), "http://")
-	addr = strings.TrimSuffix(strings.SplitN(addr, "/", 2)[0], "/")
-	switch addr {
-	case "docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com":
-		return "docker.io"
-	}
-	return strings.ToLower(addr)
+// authConfig is a login as the Engine API takes it.
+func authConfig(a RegistryAuth) registry.AuthConfig {
+	return registry.AuthConfig{Username: a.Username, Password: a.Password, ServerAddress: a.Address}
 }
 
 // isNotFound reports a 404 from the daemon.

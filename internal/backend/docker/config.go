@@ -22,6 +22,9 @@ type Config = config.Docker
 // RegistryAuth is a registry login. Password is a secret: never log it.
 type RegistryAuth = config.RegistryAuth
 
+// RegistryAuths are the logins of a backend, at most one per registry.
+type RegistryAuths = config.RegistryAuths
+
 // Defaults.
 const (
 	DefaultHost               = config.DefaultDockerHost
@@ -91,8 +94,8 @@ func validate(c Config) (settings, error) {
 	if err := validateTLS(c); err != nil {
 		errs = append(errs, err)
 	}
-	if a := c.RegistryAuth; a != nil && (a.Username == "") != (a.Password == "") {
-		errs = append(errs, errors.New("registry auth needs both a username and a password"))
+	if err := c.RegistryAuth.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return s, errors.Join(errs...)
 }

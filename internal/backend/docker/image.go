@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -59,17 +60,29 @@ func (b *Backend) pullOnce(ctx context.Context, ref string) error {
 }
 
 func (b *Backend) pull(ctx context.Context, ref string) error {
-	auth, err := registryAuthFor(b.cfg.RegistryAuth, ref)
+	auth, login, err := registryAuthFor(b.cfg.RegistryAuth, ref)
 	if err != nil {
 		return err
 	}
 	rc, err := b.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
-	if err != nil {
+	if err == nil {
+		defer rc.Close()
+		_, err = readJSONStream(rc)
+	}
+	return pullError(ref, login, err)
+}
+
+// pullError names the registry and the login a refused pull used (never the password).
+func pullError(ref string, login *RegistryAuth, err error) error {
+	if err == nil || !config.IsRegistryAuthError(err.Error()) {
 		return err
 	}
-	defer rc.Close()
-	_, err = readJSONStream(rc)
-	return err
+	host, _ := config.ImageRegistry(ref)
+	if login == nil {
+		return fmt.Errorf("registry %s requires a login and no docker.registry_auth block names it: %w", host, err)
+	}
+	return fmt.Errorf("registry %s refused the login of docker.registry_auth %q (user %q); check its username and password: %w",
+		host, login.Address, login.Username, err)
 }
 
 // streamMessage is one line of a pull or build progress stream.
@@ -234,13 +247,17 @@ func (b *Backend) build(ctx context.Context, tag, dockerfile string, labels map[
 
 // buildAuthConfigs gives the builder the registry login for FROM images.
 func (b *Backend) buildAuthConfigs() map[string]registry.AuthConfig {
-	a := b.cfg.RegistryAuth
-	if a == nil || a.Username == "" {
+	if len(b.cfg.RegistryAuth) == 0 {
 		return nil
 	}
-	addr := a.Address
-	if addr == "" || normalizeRegistry(addr) == "docker.io" {
-		addr = "https://index.docker.io/v1/"
+	out := map[string]registry.AuthConfig{}
+	for _, a := range b.cfg.RegistryAuth {
+		if a.Username == "" {
+			continue
+		}
+		c := authConfig(a)
+		c.ServerAddress = a.AuthKey()
+		out[c.ServerAddress] = c
 	}
-	return map[string]registry.AuthConfig{addr: {Username: a.Username, Password: a.Password, ServerAddress: addr}}
+	return out
 }

@@ -139,7 +139,8 @@ func TestConfigValidate(t *testing.T) {
 		"host":                  {Host: "ftp://x"},
 		"not both":              {CertPath: "/x", CAMaterial: "y"},
 		"needs its key":         {CertMaterial: "x"},
-		"username and a passw":  {RegistryAuth: &RegistryAuth{Username: "u"}},
+		"username and a passw":  {RegistryAuth: RegistryAuths{{Username: "u"}}},
+		"same registry":         {RegistryAuth: RegistryAuths{{Address: "r.example", Username: "u", Password: "p"}, {Address: "https://R.example/v2/", Username: "v", Password: "q"}}},
 		"pids limit":            {PidsLimit: -1},
 		"holds no PEM":          {CAMaterial: "not pem"},
 		"not a matching PEM pa": {CertMaterial: "a", KeyMaterial: "b"},
@@ -150,26 +151,69 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%+v: err = %v, want it to mention %q", c, err, want)
 		}
 	}
-	_, err = New(Config{RegistryAuth: &RegistryAuth{Username: "u", Password: "s3cr3t-pw"}, PidsLimit: -1})
+	_, err = New(Config{RegistryAuth: RegistryAuths{{Username: "u", Password: "s3cr3t-pw"}, {Address: "docker.io", Username: "u", Password: "s3cr3t-pw"}}, PidsLimit: -1})
 	if err == nil || strings.Contains(err.Error(), "s3cr3t-pw") {
 		t.Fatalf("error leaks the password or is missing: %v", err)
 	}
 }
 
 func TestRegistryAuthFor(t *testing.T) {
-	a := &RegistryAuth{Address: "registry.example.com", Username: "u", Password: "p"}
-	if enc, _ := registryAuthFor(a, "registry.example.com/team/img:1"); enc == "" {
-		t.Error("no auth for the configured registry")
+	logins := RegistryAuths{
+		{Address: "registry.example.com", Username: "team", Password: "p1"},
+		{Address: "127.0.0.1:5443", Username: "local", Password: "p2"},
 	}
-	if enc, _ := registryAuthFor(a, "busybox:1"); enc != "" {
-		t.Error("auth sent to Docker Hub for another registry's login")
+	user := func(as RegistryAuths, ref string) string {
+		enc, a, err := registryAuthFor(as, ref)
+		if err != nil || (enc == "") != (a == nil) {
+			t.Fatalf("%s: %q %+v %v", ref, enc, a, err)
+		}
+		if a == nil {
+			return ""
+		}
+		return a.Username
 	}
-	hub := &RegistryAuth{Address: "https://index.docker.io/v1/", Username: "u", Password: "p"}
-	if enc, _ := registryAuthFor(hub, "library/busybox"); enc == "" {
-		t.Error("no auth for Docker Hub")
+	for ref, want := range map[string]string{
+		"registry.example.com/team/img:1":                      "team",
+		"REGISTRY.example.com/x":                               "team",
+		"127.0.0.1:5443/img@sha256:" + strings.Repeat("a", 64): "local",
+		"127.0.0.1:5444/img":                                   "",
+		"busybox:1":                                            "", // no login for Docker Hub
+	} {
+		if got := user(logins, ref); got != want {
+			t.Errorf("%s: login %q, want %q", ref, got, want)
+		}
 	}
-	if enc, _ := registryAuthFor(&RegistryAuth{Username: "u", Password: "p"}, "anything/x"); enc == "" {
-		t.Error("a login without address applies to every registry")
+	// Docker Hub's aliases are one registry; a login without address is the default
+	// and applies to every registry without a login of its own.
+	withHub := append(logins, RegistryAuth{Address: "https://index.docker.io/v1/", Username: "hub", Password: "p"})
+	for _, ref := range []string{"library/busybox", "docker.io/busybox", "registry-1.docker.io/library/busybox:1"} {
+		if got := user(withHub, ref); got != "hub" {
+			t.Errorf("%s: login %q, want hub", ref, got)
+		}
+	}
+	withDefault := append(logins, RegistryAuth{Username: "any", Password: "p"})
+	if got := user(withDefault, "ghcr.io/x/y"); got != "any" {
+		t.Errorf("login without address: %q", got)
+	}
+	if got := user(withDefault, "registry.example.com/x"); got != "team" {
+		t.Errorf("the registry's own login wins over the default: %q", got)
+	}
+}
+
+func TestPullErrorNamesTheRegistry(t *testing.T) {
+	refused := errors.New("Head \"https://127.0.0.1:5443/v2/img/manifests/1\": unauthorized: bad credentials")
+	a := &RegistryAuth{Address: "127.0.0.1:5443", Username: "ada", Password: "s3cr3t-pw"}
+	err := pullError("127.0.0.1:5443/img:1", a, refused)
+	if !strings.Contains(err.Error(), `registry 127.0.0.1:5443 refused the login of docker.registry_auth "127.0.0.1:5443" (user "ada")`) ||
+		strings.Contains(err.Error(), "s3cr3t-pw") || !errors.Is(err, refused) {
+		t.Errorf("wrong login: %v", err)
+	}
+	if err := pullError("127.0.0.1:5443/img:1", nil, refused); !strings.Contains(err.Error(), "registry 127.0.0.1:5443 requires a login and no docker.registry_auth block names it") {
+		t.Errorf("no login: %v", err)
+	}
+	other := errors.New("manifest unknown")
+	if err := pullError("x", a, other); err != other {
+		t.Errorf("other errors pass through: %v", err)
 	}
 }
 

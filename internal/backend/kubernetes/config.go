@@ -45,6 +45,9 @@ func validate(c Config) (Config, error) {
 	if c.Insecure && c.ClusterCACertificate != "" {
 		return c, errors.New("kubernetes: insecure and cluster_ca_certificate are mutually exclusive")
 	}
+	if err := c.RegistryAuth.Validate(); err != nil {
+		return c, fmt.Errorf("kubernetes: %w", err)
+	}
 	if c.EgressDeny == nil {
 		c.EgressDeny = DefaultEgressDeny
 	}

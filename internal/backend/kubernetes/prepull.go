@@ -102,7 +102,7 @@ func templateImages(t *workshop.Template) ([]pullImage, error) {
 // that then exits, or is refused for running as root, has its image on the node. Least
 // privilege: non-root, no capabilities, read-only root, no service account token, tiny
 // limits (a quota in the control namespace admits it).
-func prePullDaemonSet(ns, name string, labels map[string]string, images []pullImage) *appsv1.DaemonSet {
+func prePullDaemonSet(ns, name string, labels map[string]string, images []pullImage, pullSecrets []corev1.LocalObjectReference) *appsv1.DaemonSet {
 	res := corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1m"), corev1.ResourceMemory: resource.MustParse("8Mi")},
 		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
@@ -132,6 +132,7 @@ func prePullDaemonSet(ns, name string, labels map[string]string, images []pullIm
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					Containers:                    cs,
+					ImagePullSecrets:              pullSecrets,
 					AutomountServiceAccountToken:  ptr.To(false),
 					EnableServiceLinks:            ptr.To(false),
 					TerminationGracePeriodSeconds: ptr.To(int64(0)),
@@ -166,8 +167,14 @@ func (b *Backend) prePull(ctx context.Context, t *workshop.Template) error {
 	ns := b.cfg.Namespace
 	start := time.Now()
 	b.reapLeftoversQuietly(ctx)
+	if len(b.cfg.RegistryAuth) > 0 {
+		om := metav1.ObjectMeta{Namespace: ns, Labels: map[string]string{workshop.LabelManagedBy: workshop.ManagedByValue}}
+		if err := b.writePullSecret(ctx, om); err != nil {
+			return fmt.Errorf("pre_pull: %w", err)
+		}
+	}
 	dss := b.cs.AppsV1().DaemonSets(ns)
-	if _, err := dss.Create(ctx, prePullDaemonSet(ns, name, labels, images), metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
+	if _, err := dss.Create(ctx, prePullDaemonSet(ns, name, labels, images, b.imagePullSecrets()), metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
 		return fmt.Errorf("pre_pull: create daemon set %s: %w", name, err)
 	}
 	defer func() {
@@ -289,7 +296,11 @@ func podPulled(pod *corev1.Pod, images []pullImage) (bool, string, error) {
 		w := cs.State.Waiting
 		switch {
 		case w != nil && pullFailures[w.Reason]:
-			return false, "", fmt.Errorf("image %q cannot be pulled on node %s: %s: %s", img, node, w.Reason, w.Message)
+			err := fmt.Errorf("image %q cannot be pulled on node %s: %s: %s", img, node, w.Reason, w.Message)
+			if pullRefused(w.Reason, w.Message) {
+				err = fmt.Errorf("%w\n%s", err, registryAuthHint(img))
+			}
+			return false, "", err
 		case w != nil && (w.Reason == "" || w.Reason == "ContainerCreating") && cs.LastTerminationState.Terminated == nil:
 			pending = append(pending, img)
 		}

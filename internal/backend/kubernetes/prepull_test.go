@@ -198,7 +198,7 @@ func TestPrePullLeftovers(t *testing.T) {
 		t.Helper()
 		labels := map[string]string{workshop.LabelManagedBy: workshop.ManagedByValue, workshop.LabelRole: rolePrePull,
 			"nalabo.io/pre-pull": name}
-		ds := prePullDaemonSet(b.cfg.Namespace, name, labels, images)
+		ds := prePullDaemonSet(b.cfg.Namespace, name, labels, images, nil)
 		ds.Annotations[annoHeartbeat] = heartbeat.UTC().Format(time.RFC3339)
 		if _, err := dss.Create(ctx, ds, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -239,7 +239,7 @@ func TestPrePullLeftovers(t *testing.T) {
 
 func TestPrePullStale(t *testing.T) {
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	ds := prePullDaemonSet("ns", "n", map[string]string{"a": "b"}, nil)
+	ds := prePullDaemonSet("ns", "n", map[string]string{"a": "b"}, nil, nil)
 	for _, c := range []struct {
 		heartbeat string
 		created   time.Time

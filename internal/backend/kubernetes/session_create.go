@@ -152,7 +152,10 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 			return nil, fmt.Errorf("create network policy %s: %w", np.Name, err)
 		}
 	}
-	sa := &corev1.ServiceAccount{ObjectMeta: om(participantSA), AutomountServiceAccountToken: ptr.To(false)}
+	if err := b.setupPullSecret(ctx, om("")); err != nil {
+		return nil, err
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: om(participantSA), AutomountServiceAccountToken: ptr.To(false), ImagePullSecrets: b.imagePullSecrets()}
 	if _, err := core.ServiceAccounts(ns).Create(ctx, sa, create); err != nil {
 		return nil, fmt.Errorf("create service account: %w", err)
 	}
@@ -184,7 +187,7 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if err != nil {
 		return nil, fmt.Errorf("create kubeconfig secret: %w", err)
 	}
-	if _, err := core.Pods(ns).Create(ctx, workspacePod(spec, om(workspacePodName), res), create); err != nil {
+	if _, err := core.Pods(ns).Create(ctx, workspacePod(spec, om(workspacePodName), res, b.imagePullSecrets()), create); err != nil {
 		return nil, fmt.Errorf("create workspace pod: %w", err)
 	}
 	applied, err := b.applyObjects(ctx, ns, labels, objs)
@@ -387,7 +390,8 @@ func (b *Backend) kubeconfigs(ctx context.Context, ns, token string) (inPod, par
 	return inPod, participant, nil
 }
 
-func workspacePod(spec *workshop.SessionSpec, om metav1.ObjectMeta, res workshop.ParsedResources) *corev1.Pod {
+// workspacePod is the session's workspace; pullSecrets are registry_auth's (nil without).
+func workspacePod(spec *workshop.SessionSpec, om metav1.ObjectMeta, res workshop.ParsedResources, pullSecrets []corev1.LocalObjectReference) *corev1.Pod {
 	om.Labels = workshop.WithLabels(om.Labels, workshop.LabelRole, workshop.RoleWorkspace)
 	ws := spec.Template.Workspace
 	uid := workspaceUID
@@ -404,6 +408,7 @@ func workspacePod(spec *workshop.SessionSpec, om metav1.ObjectMeta, res workshop
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken:  ptr.To(false),
 			ServiceAccountName:            participantSA,
+			ImagePullSecrets:              pullSecrets,
 			TerminationGracePeriodSeconds: ptr.To(int64(5)),
 			SecurityContext: &corev1.PodSecurityContext{
 				RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To(uid), RunAsGroup: ptr.To(uid), FSGroup: ptr.To(uid),

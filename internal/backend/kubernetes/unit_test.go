@@ -45,7 +45,7 @@ func TestNamespaceLabels(t *testing.T) {
 
 func TestWorkspacePodIsRestricted(t *testing.T) {
 	res := workshop.ParsedResources{MilliCPU: 2000, MemoryBytes: 4 << 30}
-	pod := workspacePod(unitSpec(), metav1.ObjectMeta{Name: workspacePodName}, res)
+	pod := workspacePod(unitSpec(), metav1.ObjectMeta{Name: workspacePodName}, res, nil)
 	sc := pod.Spec.Containers[0].SecurityContext
 	psc := pod.Spec.SecurityContext
 	if pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken ||

@@ -108,7 +108,7 @@ func (b *Backend) createVClusterSession(ctx context.Context, spec *workshop.Sess
 	if err != nil {
 		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)
 	}
-	rel, err := newVClusterRelease(s, spec)
+	rel, err := b.newVClusterRelease(s, spec)
 	if err != nil {
 		return nil, fmt.Errorf("create session %s: %w", spec.ID, err)
 	}
@@ -125,11 +125,12 @@ type vclusterRelease struct {
 	state  workshop.VClusterState
 }
 
-func newVClusterRelease(s vcluster.Settings, spec *workshop.SessionSpec) (vclusterRelease, error) {
+func (b *Backend) newVClusterRelease(s vcluster.Settings, spec *workshop.SessionSpec) (vclusterRelease, error) {
 	vals, err := vcluster.Values(s, spec.Template, valueLabels(spec))
 	if err != nil {
 		return vclusterRelease{}, err
 	}
+	b.workloadPullSecrets(vals)
 	st, err := s.Fingerprint(spec.Template, spec.ID)
 	if err != nil {
 		return vclusterRelease{}, err
@@ -174,7 +175,10 @@ func (b *Backend) createVCluster(ctx context.Context, s vcluster.Settings, spec 
 	}
 	// The workspace pod's service account: no role on the host; the participant's
 	// rights are the virtual cluster's.
-	sa := &corev1.ServiceAccount{ObjectMeta: om(participantSA), AutomountServiceAccountToken: ptr.To(false)}
+	if err := b.setupPullSecret(ctx, om("")); err != nil {
+		return nil, err
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: om(participantSA), AutomountServiceAccountToken: ptr.To(false), ImagePullSecrets: b.imagePullSecrets()}
 	if _, err := core.ServiceAccounts(ns).Create(ctx, sa, create); err != nil {
 		return nil, fmt.Errorf("create service account: %w", err)
 	}
@@ -207,7 +211,7 @@ func (b *Backend) createVCluster(ctx context.Context, s vcluster.Settings, spec 
 	if _, err := core.Secrets(ns).Create(ctx, secret, create); err != nil {
 		return nil, fmt.Errorf("create kubeconfig secret: %w", err)
 	}
-	if _, err := core.Pods(ns).Create(ctx, workspacePod(spec, om(workspacePodName), res), create); err != nil {
+	if _, err := core.Pods(ns).Create(ctx, workspacePod(spec, om(workspacePodName), res, b.imagePullSecrets()), create); err != nil {
 		return nil, fmt.Errorf("create workspace pod: %w", err)
 	}
 	pod := &unstructured.Unstructured{}

@@ -67,7 +67,7 @@ func (b *Backend) updateVClusterSession(ctx context.Context, id string, spec *wo
 	if spec.Participant == "" {
 		spec.Participant = ns.Annotations[workshop.LabelPrefix+"participant"]
 	}
-	rel, err := newVClusterRelease(s, spec)
+	rel, err := b.newVClusterRelease(s, spec)
 	if err != nil {
 		return nil, fmt.Errorf("update session %s: %w", id, err)
 	}

@@ -154,7 +154,14 @@ func podWaiting(pod *unstructured.Unstructured) (string, bool) {
 			}
 			name, _, _ := unstructured.NestedString(cs, "name")
 			message, _, _ := unstructured.NestedString(cs, "state", "waiting", "message")
-			parts = append(parts, strings.TrimSuffix(name+": "+reason+": "+message, ": "))
+			part := strings.TrimSuffix(name+": "+reason+": "+message, ": ")
+			if pullRefused(reason, message) {
+				// Waiting will not fix a refused login: say so now, not at the timeout.
+				image, _, _ := unstructured.NestedString(cs, "image")
+				part += "\n" + registryAuthHint(image)
+				fatal = true
+			}
+			parts = append(parts, part)
 			fatal = fatal || fatalWaitingReasons[reason]
 		}
 	}

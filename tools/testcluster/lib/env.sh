@@ -32,6 +32,10 @@ TC_ETCD_CLIENT_PORT=${TESTCLUSTER_ETCD_CLIENT_PORT:-23790}
 TC_ETCD_PEER_PORT=${TESTCLUSTER_ETCD_PEER_PORT:-23800}
 TC_CNI_BRIDGE=${TESTCLUSTER_CNI_BRIDGE:-cni0}
 TC_CNI_BIN_DIR=/usr/lib/cni
+# containerd's registry config_path: <host:port>/hosts.toml (+ ca.crt) per registry, read
+# per pull (no restart). Tests with a private registry write into it
+# (internal/acctest/testregistry); not removed by down (the tests remove their entries).
+TC_REGISTRY_CONFIG_DIR=${TC_REGISTRY_CONFIG_DIR:-/etc/nalabo-testcluster/certs.d}
 TC_CONTAINERD_SOCK=$TESTCLUSTER_RUN_DIR/containerd/containerd.sock
 TC_CONTAINERD_ROOT=$TESTCLUSTER_STATE_DIR/containerd/root
 TC_CONTAINERD_STATE=$TESTCLUSTER_RUN_DIR/containerd/state

@@ -167,24 +167,55 @@ func (b *Backend) prePull(ctx context.Context, t *workshop.Template) error {
 	ns := b.cfg.Namespace
 	start := time.Now()
 	b.reapLeftoversQuietly(ctx)
+	// The registry logins go with this pre-pull: a Secret of its own, removed with its
+	// DaemonSet (nothing of registry_auth stays in the control namespace).
+	var pullSecrets []corev1.LocalObjectReference
+	secrets := b.cs.CoreV1().Secrets(ns)
+	secretName := name + "-registry"
 	if len(b.cfg.RegistryAuth) > 0 {
-		om := metav1.ObjectMeta{Namespace: ns, Labels: map[string]string{workshop.LabelManagedBy: workshop.ManagedByValue}}
-		if err := b.writePullSecret(ctx, om); err != nil {
+		secret, err := b.pullSecret(metav1.ObjectMeta{Namespace: ns, Labels: labels})
+		if err != nil {
 			return fmt.Errorf("pre_pull: %w", err)
 		}
+		secret.Name = secretName
+		if _, err := secrets.Create(ctx, secret, metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
+			return fmt.Errorf("pre_pull: write registry secret %s/%s: %w", ns, secretName, err)
+		}
+		pullSecrets = []corev1.LocalObjectReference{{Name: secretName}}
 	}
 	dss := b.cs.AppsV1().DaemonSets(ns)
-	if _, err := dss.Create(ctx, prePullDaemonSet(ns, name, labels, images, b.imagePullSecrets()), metav1.CreateOptions{FieldManager: fieldManager}); err != nil {
+	removeAll := func(cctx context.Context) {
+		bg := metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground), GracePeriodSeconds: ptr.To(int64(0))}
+		if err := dss.Delete(cctx, name, bg); err != nil && !apierrors.IsNotFound(err) {
+			tflog.Warn(ctx, "pre-pull daemon set not removed", map[string]any{"daemonset": name, "error": err.Error()})
+		}
+		if pullSecrets == nil {
+			return
+		}
+		if err := secrets.Delete(cctx, secretName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			tflog.Warn(ctx, "pre-pull registry secret not removed", map[string]any{"secret": secretName, "error": err.Error()})
+		}
+	}
+	ds, err := dss.Create(ctx, prePullDaemonSet(ns, name, labels, images, pullSecrets), metav1.CreateOptions{FieldManager: fieldManager})
+	if err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
+		defer cancel()
+		removeAll(cctx)
 		return fmt.Errorf("pre_pull: create daemon set %s: %w", name, err)
+	}
+	if pullSecrets != nil {
+		// Owned by the DaemonSet: whoever removes it (a reconciler reaping a killed
+		// pre-pull) removes the logins too, through the garbage collector.
+		owner := fmt.Sprintf(`{"metadata":{"ownerReferences":[{"apiVersion":"apps/v1","kind":"DaemonSet","name":%q,"uid":%q}]}}`, ds.Name, ds.UID)
+		if _, err := secrets.Patch(ctx, secretName, types.MergePatchType, []byte(owner), metav1.PatchOptions{FieldManager: fieldManager}); err != nil {
+			tflog.Warn(ctx, "pre-pull registry secret not owned by its daemon set", map[string]any{"secret": secretName, "error": err.Error()})
+		}
 	}
 	defer func() {
 		// Removed on a context of its own: also after a failure or the caller's timeout.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
 		defer cancel()
-		bg := metav1.DeleteOptions{PropagationPolicy: ptr.To(metav1.DeletePropagationBackground), GracePeriodSeconds: ptr.To(int64(0))}
-		if err := dss.Delete(cctx, name, bg); err != nil && !apierrors.IsNotFound(err) {
-			tflog.Warn(ctx, "pre-pull daemon set not removed", map[string]any{"daemonset": name, "error": err.Error()})
-		}
+		removeAll(cctx)
 		// A pre-pull killed while this one ran is stale by now, unless it died just
 		// before; the next pre-pull, template delete or reconciler pass gets that one.
 		b.reapLeftoversQuietly(cctx)
@@ -336,8 +367,9 @@ func (b *Backend) heartbeat(ctx context.Context, ns, name string) {
 
 // ReapLeftovers removes what killed processes left in the control namespace: the
 // pre-pull DaemonSets nobody looks after any more (heartbeat older than
-// prePullStaleAfter; without one, created more than prePullTimeout ago). It returns
-// how many it removed. The reconciler calls it every pass (workshop.LeftoverReaper).
+// prePullStaleAfter; without one, created more than prePullTimeout ago), whose registry
+// Secret (owned by the DaemonSet) the garbage collector removes. It returns how many
+// it removed. It reads no Secret: the reconciler's role has no rights on them. The reconciler calls it every pass (workshop.LeftoverReaper).
 func (b *Backend) ReapLeftovers(ctx context.Context) (int, error) {
 	dss := b.cs.AppsV1().DaemonSets(b.cfg.Namespace)
 	list, err := dss.List(ctx, metav1.ListOptions{LabelSelector: workshop.LabelManagedBy + "=" + workshop.ManagedByValue +
@@ -366,12 +398,44 @@ func (b *Backend) ReapLeftovers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// reapLeftoversQuietly is ReapLeftovers whose failure is only logged: a pre-pull or a
-// template delete does not fail for a leftover of somebody else's.
+// reapLeftoversQuietly is ReapLeftovers, plus the registry Secrets of pre-pulls killed
+// before their Secret was owned by their DaemonSet, whose failure is only logged: a
+// pre-pull or a template delete does not fail for a leftover of somebody else's.
 func (b *Backend) reapLeftoversQuietly(ctx context.Context) {
 	if _, err := b.ReapLeftovers(ctx); err != nil {
 		tflog.Warn(ctx, "leftover pre-pull daemon sets not removed", map[string]any{"error": err.Error()})
 	}
+	if err := b.reapPrePullSecrets(ctx); err != nil {
+		tflog.Warn(ctx, "leftover pre-pull registry secrets not removed", map[string]any{"error": err.Error()})
+	}
+}
+
+// reapPrePullSecrets removes the pre-pull registry Secrets whose DaemonSet is gone,
+// a minute old at least (a pre-pull between its Secret and its DaemonSet keeps it).
+func (b *Backend) reapPrePullSecrets(ctx context.Context) error {
+	sel := metav1.ListOptions{LabelSelector: workshop.LabelManagedBy + "=" + workshop.ManagedByValue + "," + workshop.LabelRole + "=" + rolePrePull}
+	secrets := b.cs.CoreV1().Secrets(b.cfg.Namespace)
+	list, err := secrets.List(ctx, sel)
+	if err != nil || len(list.Items) == 0 {
+		return err
+	}
+	dsList, err := b.cs.AppsV1().DaemonSets(b.cfg.Namespace).List(ctx, sel)
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, ds := range dsList.Items {
+		live[ds.Name] = true
+	}
+	for _, sec := range list.Items {
+		if live[sec.Labels["nalabo.io/pre-pull"]] || time.Since(sec.CreationTimestamp.Time) < time.Minute {
+			continue
+		}
+		if err := secrets.Delete(ctx, sec.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("remove pre-pull registry secret %s: %w", sec.Name, err)
+		}
+	}
+	return nil
 }
 
 // prePullStale says whether nobody looks after the pre-pull DaemonSet ds any more.

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/config"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -178,7 +179,10 @@ func nodeHasImage(n *corev1.Node, ref string) bool {
 // TestPrePull watches nalabo-test's pre-pull DaemonSets.
 func TestPrePullLeftovers(t *testing.T) {
 	base := testBackend(t)
-	b, err := New(Config{ConfigPath: base.cfg.ConfigPath, Namespace: "nalabo-test-leftovers"})
+	// With registry logins: the pre-pull's Secret goes with its DaemonSet. The images
+	// are on the node: nothing asks registry.invalid.
+	b, err := New(Config{ConfigPath: base.cfg.ConfigPath, Namespace: "nalabo-test-leftovers",
+		RegistryAuth: config.RegistryAuths{{Address: "registry.invalid", Username: "u", Password: "leftover-secret"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +227,34 @@ func TestPrePullLeftovers(t *testing.T) {
 	if _, err := dss.Get(ctx, "nalabo-pre-pull-alive", metav1.GetOptions{}); err != nil {
 		t.Fatalf("positive control: the DaemonSet of a live pre-pull was removed: %v", err)
 	}
+	prePullSecrets := func() int {
+		t.Helper()
+		l, err := b.cs.CoreV1().Secrets(b.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: workshop.LabelRole + "=" + rolePrePull})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l.Items)
+	}
+	if n := prePullSecrets(); n != 0 {
+		t.Fatalf("%d pre-pull registry secrets left after a pre-pull with registry_auth", n)
+	}
+	// A killed pre-pull's Secret is owned by its DaemonSet: removed with it by the
+	// garbage collector (whoever removes the DaemonSet).
+	labels := map[string]string{workshop.LabelManagedBy: workshop.ManagedByValue, workshop.LabelRole: rolePrePull,
+		"nalabo.io/pre-pull": "nalabo-pre-pull-alive"}
+	alive, err := dss.Get(ctx, "nalabo-pre-pull-alive", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := b.pullSecret(metav1.ObjectMeta{Namespace: b.cfg.Namespace, Labels: labels,
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: alive.Name, UID: alive.UID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec.Name = "nalabo-pre-pull-alive-registry"
+	if _, err := b.cs.CoreV1().Secrets(b.cfg.Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	// Its creator dies too: stale once prePullStaleAfter has passed since its heartbeat.
 	patch := `{"metadata":{"annotations":{"` + annoHeartbeat + `":"` + time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) + `"}}}`
 	if _, err := dss.Patch(ctx, "nalabo-pre-pull-alive", "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
@@ -234,6 +266,11 @@ func TestPrePullLeftovers(t *testing.T) {
 	}
 	if left, err := dss.List(ctx, metav1.ListOptions{}); err != nil || len(left.Items) != 0 {
 		t.Fatalf("daemon sets left: %v %v", left, err)
+	}
+	for deadline := time.Now().Add(time.Minute); prePullSecrets() != 0; time.Sleep(time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed pre-pull's registry secret outlived its DaemonSet by a minute")
+		}
 	}
 }
 

@@ -139,7 +139,7 @@ func (b *Backend) listSessions(ctx context.Context, only ...string) ([]*workshop
 				ID: id, Infrastructure: workshop.InfraSwarm, Status: workshop.StatusDegraded, Incomplete: true,
 				TemplateName: n.Labels[workshop.LabelTemplate], Participant: n.Labels[workshop.LabelParticipant],
 				TemplateID: n.Labels[workshop.LabelTemplateID],
-				CreatedAt: n.Created.UTC(),
+				CreatedAt:  n.Created.UTC(),
 			}
 			s.ExpiresAt, _ = workshop.ParseExpiresAt(n.Labels)
 			byID[id] = s

@@ -163,7 +163,7 @@ func TestAccInterruptedApplySwarm(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-done
+		<-done //nolint:errcheck // killed: the exit error is expected
 		took := waitPluginGone(t, bin, 5*time.Minute)
 		inState := run.sessionIDs()
 		by, complete := swarmWorkspaces(t, name)

@@ -4,6 +4,7 @@
 # repository), CACHE, TERRAFORM and the environment every benchmark runs Terraform
 # with, and defines the helpers below. Nothing here runs a benchmark.
 
+# shellcheck disable=SC2034 # used by the scripts that source this file
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export PATH="/usr/local/go/bin:$PATH"
 export CHECKPOINT_DISABLE=1 TF_IN_AUTOMATION=1

@@ -95,7 +95,11 @@ func (r *tfRun) run(args ...string) {
 }
 
 // sessionIDs reads the session IDs of the state file (none without one).
-func (r *tfRun) sessionIDs() map[string]bool {
+func (r *tfRun) sessionIDs() map[string]bool { return r.ids("nalabo_workshop_session") }
+
+// ids reads the IDs of the instances of a resource type in the state file (none
+// without one).
+func (r *tfRun) ids(resourceType string) map[string]bool {
 	r.t.Helper()
 	raw, err := os.ReadFile(filepath.Join(r.dir, "terraform.tfstate"))
 	if os.IsNotExist(err) || len(raw) == 0 {
@@ -117,7 +121,7 @@ func (r *tfRun) sessionIDs() map[string]bool {
 	}
 	ids := map[string]bool{}
 	for _, res := range st.Resources {
-		if res.Type != "nalabo_workshop_session" {
+		if res.Type != resourceType {
 			continue
 		}
 		for _, in := range res.Instances {
@@ -127,6 +131,19 @@ func (r *tfRun) sessionIDs() map[string]bool {
 		}
 	}
 	return ids
+}
+
+// templateID is the ID of the state's only template.
+func (r *tfRun) templateID() string {
+	r.t.Helper()
+	ids := r.ids("nalabo_workshop_template")
+	if len(ids) != 1 {
+		r.t.Fatalf("the state holds templates %v; want one", ids)
+	}
+	for id := range ids {
+		return id
+	}
+	return ""
 }
 
 // waitPluginGone waits until no process runs the test's provider binary: a plugin
@@ -424,22 +441,7 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 			reconcileOnce(t, bin, name, "--grace=0s", "--remnant-grace=0s")
 		})
 		run.run("apply", "-auto-approve", "-target=nalabo_workshop_template.t")
-		raw, err := os.ReadFile(filepath.Join(run.dir, "terraform.tfstate"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st struct {
-			Resources []struct {
-				Type      string `json:"type"`
-				Instances []struct {
-					Attributes map[string]any `json:"attributes"`
-				} `json:"instances"`
-			} `json:"resources"`
-		}
-		if err := json.Unmarshal(raw, &st); err != nil || len(st.Resources) != 1 {
-			t.Fatalf("state: %v %+v", err, st)
-		}
-		tplID, _ := st.Resources[0].Instances[0].Attributes["id"].(string)
+		tplID := run.templateID()
 		b, err := docker.New(docker.Config{Host: os.Getenv("DOCKER_HOST")})
 		if err != nil {
 			t.Fatal(err)

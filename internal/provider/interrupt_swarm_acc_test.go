@@ -2,11 +2,9 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -181,21 +179,7 @@ func TestAccInterruptedApplySwarm(t *testing.T) {
 			reconcile(name)
 		})
 		run.run("apply", "-auto-approve", "-target=nalabo_workshop_template.t")
-		raw, err := os.ReadFile(filepath.Join(run.dir, "terraform.tfstate"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st struct {
-			Resources []struct {
-				Instances []struct {
-					Attributes map[string]any `json:"attributes"`
-				} `json:"instances"`
-			} `json:"resources"`
-		}
-		if err := json.Unmarshal(raw, &st); err != nil || len(st.Resources) != 1 {
-			t.Fatalf("state: %v %+v", err, st)
-		}
-		tplID, _ := st.Resources[0].Instances[0].Attributes["id"].(string)
+		tplID := run.templateID()
 		b, err := swarmbackend.New(swarmbackend.Config{Host: host, SubnetPool: swarmTestPool})
 		if err != nil {
 			t.Fatal(err)

@@ -38,6 +38,7 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 		return "Unset: the template's value, else `" + pick(dockerDefaults) + "` on docker and `" + pick(k8sDefaults) + "` on kubernetes."
 	}
 
+	attrs := sessionPersistenceAttributes()
 	resp.Schema = schema.Schema{
 		Version: sessionSchemaVersion,
 		MarkdownDescription: "One participant's isolated, resource-limited environment, built from a " +
@@ -252,5 +253,8 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 				},
 			},
 		},
+	}
+	for k, v := range attrs {
+		resp.Schema.Attributes[k] = v
 	}
 }

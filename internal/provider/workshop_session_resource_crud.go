@@ -268,6 +268,13 @@ func (r *workshopSessionResource) Create(ctx context.Context, req resource.Creat
 		return
 	}
 
+	if !plan.Persistence.IsNull() && tmpl.Isolation == workshop.IsolationVCluster {
+		resp.Diagnostics.AddAttributeError(path.Root("persistence"), "Persistence is not available on vcluster sessions",
+			fmt.Sprintf("persistence: template %s isolates sessions in a vCluster, whose own data store is the provider's "+
+				"kubernetes.vcluster.persistence setting; a persistent home for the participant needs a namespace or docker template. "+
+				"Nothing was created.", tmpl.ID))
+		return
+	}
 	res, inherited := effectiveSession(&plan, tmpl, &resp.Diagnostics)
 	duration, err := workshop.ParseSessionDuration(plan.Duration.ValueString())
 	if err != nil {

@@ -65,6 +65,9 @@ func (b *Backend) Exec(ctx context.Context, sessionID string, req *workshop.Exec
 		return nil, fmt.Errorf("exec in %s/%s: %w (%s)", t.ns, t.pod, ctx.Err(), res.KillSummary())
 	}
 	if err != nil {
+		if serr := b.stoppedError(ctx, sessionID); serr != nil && t.pod == workspacePodName {
+			return nil, serr
+		}
 		return nil, fmt.Errorf("exec in %s/%s: %w", t.ns, t.pod, err)
 	}
 	return res, nil

@@ -281,6 +281,28 @@ func TestAccPersistenceDocker(t *testing.T) {
 				),
 			},
 			{
+				// Within the retention a longer duration resumes it in place, its data
+				// back.
+				Config: persistentDockerConfig(name, participant, "2h", "running"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttrPtr(addr, "id", &id),
+					resource.TestCheckResourceAttr(addr, "status", workshop.StatusRunning),
+					checkStopped(t, &id, false),
+					checkExec(b, &id, "cat /workspace/notes.txt", "kept-across-stops"),
+				),
+			},
+			{
+				// Expired again (the reconciler stops it below).
+				Config: persistentDockerConfig(name, participant, "1m", "running"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					record,
+					resource.TestCheckResourceAttr(addr, "status", workshop.StatusExpired),
+				),
+			},
+			{
 				// Retention over: the session and its data are deleted; the state keeps
 				// it as expired (no re-creation planned).
 				PreConfig: func() {
@@ -288,8 +310,11 @@ func TestAccPersistenceDocker(t *testing.T) {
 					if err != nil {
 						t.Fatalf("expires_at %q: %v", expiresAt, err)
 					}
-					if res := pass(exp.Add(23 * time.Hour)); len(res.Reaped) != 0 {
-						t.Fatalf("pass within the retention reaped %v", res.Reaped)
+					if res := pass(exp.Add(23 * time.Hour)); len(res.Reaped) != 0 || strings.Join(res.Stopped, ",") != id {
+						t.Fatalf("pass within the retention: reaped %v (want none), stopped %v (want [%s])", res.Reaped, res.Stopped, id)
+					}
+					if got := volumeFile(t, vol(), "notes.txt"); got != "kept-across-stops" {
+						t.Fatalf("data of the stopped session: %q", got)
 					}
 					if res := pass(exp.Add(24*time.Hour + time.Minute)); strings.Join(res.Reaped, ",") != id {
 						t.Fatalf("pass after the retention: reaped %v, want [%s]", res.Reaped, id)

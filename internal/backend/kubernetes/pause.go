@@ -182,13 +182,10 @@ func (b *Backend) startSession(ctx context.Context, id string) error {
 	return nil
 }
 
-// stoppedError explains a failed exec in a stopped session (nil when it is not stopped).
-func (b *Backend) stoppedError(ctx context.Context, id string) error {
+// stoppedSession reports whether session id is stopped (its namespace says so).
+func (b *Backend) stoppedSession(ctx context.Context, id string) bool {
 	ns, err := b.cs.CoreV1().Namespaces().Get(ctx, workshop.SessionObjectName(id), metav1.GetOptions{})
-	if err != nil || ns.Annotations[annotationStoppedWorkspace] == "" {
-		return nil
-	}
-	return fmt.Errorf("session %s is stopped (its workspace pod is deleted, its home kept): resume it with state = \"running\" before running commands in it", id)
+	return err == nil && isStopped(ns)
 }
 
 // isStopped reports whether a namespace holds a stopped session.

@@ -25,8 +25,8 @@ import (
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
-// persistenceFactories is the provider with the real backends.
-func persistenceFactories() map[string]func() (tfprotov6.ProviderServer, error) {
+// providerFactories is the provider with the real backends.
+func providerFactories() map[string]func() (tfprotov6.ProviderServer, error) {
 	return map[string]func() (tfprotov6.ProviderServer, error){
 		"nalabo": providerserver.NewProtocol6WithError(provider.New("test", provider.Backends{
 			Docker:     func(c docker.Config) (workshop.Backend, error) { return docker.New(c) },
@@ -35,8 +35,8 @@ func persistenceFactories() map[string]func() (tfprotov6.ProviderServer, error) 
 	}
 }
 
-// persistentDockerConfig is a docker template and one persistent session.
-func persistentDockerConfig(name, participant, duration, state string) string {
+// dockerTemplateHCL is a small docker template "t".
+func dockerTemplateHCL(name string) string {
 	return fmt.Sprintf(`
 resource "nalabo_workshop_template" "t" {
   name                = %q
@@ -46,7 +46,12 @@ resource "nalabo_workshop_template" "t" {
   }
   resources           = { cpu = "250m", memory = "64Mi" }
 }
+`, name, acctest.ShellImage1)
+}
 
+// persistentSessionHCL is a persistent session "s" of template "t".
+func persistentSessionHCL(participant, duration, state string) string {
+	return fmt.Sprintf(`
 resource "nalabo_workshop_session" "s" {
   template_id = nalabo_workshop_template.t.id
   participant = %q
@@ -54,7 +59,30 @@ resource "nalabo_workshop_session" "s" {
   state       = %q
   persistence = { size = "256Mi", retain_days = 1 }
 }
-`, name, acctest.ShellImage1, participant, duration, state)
+`, participant, duration, state)
+}
+
+// persistentDockerConfig is a docker template and one persistent session.
+func persistentDockerConfig(name, participant, duration, state string) string {
+	return dockerTemplateHCL(name) + persistentSessionHCL(participant, duration, state)
+}
+
+// planAction expects one action on addr.
+func planAction(addr string, a plancheck.ResourceActionType) resource.ConfigPlanChecks {
+	return resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, a)}}
+}
+
+// waitPast sleeps until created (RFC 3339) plus d is over.
+func waitPast(t *testing.T, created string, d time.Duration) {
+	t.Helper()
+	c, err := time.Parse(time.RFC3339, created)
+	if err != nil {
+		t.Fatalf("created_at %q: %v", created, err)
+	}
+	if w := time.Until(c.Add(d + time.Second)); w > 0 {
+		t.Logf("waiting %s so that a %s duration is over", w.Round(time.Second), d)
+		time.Sleep(w)
+	}
 }
 
 // defaultDocker is a Docker backend with the provider's default settings.
@@ -169,9 +197,23 @@ func TestAccPersistenceDocker(t *testing.T) {
 		}
 		return res
 	}
+	// resumed is a step that applies state = "running" with a 2h duration in place: the
+	// same session runs and the file written first is back.
+	resumed := func() resource.TestStep {
+		return resource.TestStep{
+			Config:           persistentDockerConfig(name, participant, "2h", "running"),
+			ConfigPlanChecks: planAction(addr, plancheck.ResourceActionUpdate),
+			Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttrPtr(addr, "id", &id),
+				resource.TestCheckResourceAttr(addr, "status", workshop.StatusRunning),
+				checkStopped(t, &id, false),
+				checkExec(b, &id, "cat /workspace/notes.txt", "kept-across-stops"),
+			),
+		}
+	}
 	resource.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
-		ProtoV6ProviderFactories: persistenceFactories(),
+		ProtoV6ProviderFactories: providerFactories(),
 		CheckDestroy:             acctest.CheckDestroy(t, []string{participant, control}, []string{name}),
 		Steps: []resource.TestStep{
 			{
@@ -188,10 +230,8 @@ func TestAccPersistenceDocker(t *testing.T) {
 			{
 				// Stopped in place: the same session (update, not replace), its
 				// containers stopped, a command refused with a clear error.
-				Config: persistentDockerConfig(name, participant, "2h", "stopped"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
-				},
+				Config:           persistentDockerConfig(name, participant, "2h", "stopped"),
+				ConfigPlanChecks: planAction(addr, plancheck.ResourceActionUpdate),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttrPtr(addr, "id", &id),
 					resource.TestCheckResourceAttr(addr, "status", workshop.StatusStopped),
@@ -210,35 +250,12 @@ func TestAccPersistenceDocker(t *testing.T) {
 				Config:   persistentDockerConfig(name, participant, "2h", "stopped"),
 				PlanOnly: true,
 			},
-			{
-				// Resumed in place; the file is back.
-				Config: persistentDockerConfig(name, participant, "2h", "running"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
-				},
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttrPtr(addr, "id", &id),
-					resource.TestCheckResourceAttr(addr, "status", workshop.StatusRunning),
-					checkStopped(t, &id, false),
-					checkExec(b, &id, "cat /workspace/notes.txt", "kept-across-stops"),
-				),
-			},
+			resumed(), // resumed in place; the file is back
 			{
 				// A 1-minute duration: expired once applied (in place).
-				PreConfig: func() {
-					c, err := time.Parse(time.RFC3339, createdAt)
-					if err != nil {
-						t.Fatalf("created_at %q: %v", createdAt, err)
-					}
-					if d := time.Until(c.Add(time.Minute + time.Second)); d > 0 {
-						t.Logf("waiting %s so that a 1m duration is over", d.Round(time.Second))
-						time.Sleep(d)
-					}
-				},
-				Config: persistentDockerConfig(name, participant, "1m", "running"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
-				},
+				PreConfig:        func() { waitPast(t, createdAt, time.Minute) },
+				Config:           persistentDockerConfig(name, participant, "1m", "running"),
+				ConfigPlanChecks: planAction(addr, plancheck.ResourceActionUpdate),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					record,
 					resource.TestCheckResourceAttrPtr(addr, "id", &id),
@@ -270,30 +287,15 @@ func TestAccPersistenceDocker(t *testing.T) {
 						t.Fatalf("second pass: stopped %v, reaped %v", res.Stopped, res.Reaped)
 					}
 				},
-				Config: persistentDockerConfig(name, participant, "1m", "running"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionNoop)},
-				},
+				Config:           persistentDockerConfig(name, participant, "1m", "running"),
+				ConfigPlanChecks: planAction(addr, plancheck.ResourceActionNoop),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr(addr, "status", workshop.StatusExpired),
 					resource.TestCheckResourceAttr(addr, "state", workshop.StateRunning),
 					checkStopped(t, &id, true),
 				),
 			},
-			{
-				// Within the retention a longer duration resumes it in place, its data
-				// back.
-				Config: persistentDockerConfig(name, participant, "2h", "running"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
-				},
-				Check: resource.ComposeAggregateTestCheckFunc(
-					resource.TestCheckResourceAttrPtr(addr, "id", &id),
-					resource.TestCheckResourceAttr(addr, "status", workshop.StatusRunning),
-					checkStopped(t, &id, false),
-					checkExec(b, &id, "cat /workspace/notes.txt", "kept-across-stops"),
-				),
-			},
+			resumed(), // within the retention a longer duration resumes it in place, its data back
 			{
 				// Expired again (the reconciler stops it below).
 				Config: persistentDockerConfig(name, participant, "1m", "running"),
@@ -323,11 +325,9 @@ func TestAccPersistenceDocker(t *testing.T) {
 						t.Fatalf("the retained session left objects behind: %s", n)
 					}
 				},
-				Config: persistentDockerConfig(name, participant, "1m", "running"),
-				ConfigPlanChecks: resource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionNoop)},
-				},
-				Check: resource.TestCheckResourceAttr(addr, "status", workshop.StatusExpired),
+				Config:           persistentDockerConfig(name, participant, "1m", "running"),
+				ConfigPlanChecks: planAction(addr, plancheck.ResourceActionNoop),
+				Check:            resource.TestCheckResourceAttr(addr, "status", workshop.StatusExpired),
 			},
 		},
 	})
@@ -348,16 +348,7 @@ func TestAccPersistenceDockerDestroy(t *testing.T) {
 	ada, bob := acctest.RandName("ada"), acctest.RandName("bob")
 	b := defaultDocker(t)
 	ids := map[string]*string{"a": new(string), "b": new(string)}
-	config := fmt.Sprintf(`
-resource "nalabo_workshop_template" "t" {
-  name                = %q
-  infrastructure_type = "docker"
-  workspace {
-    image = %q
-  }
-  resources           = { cpu = "250m", memory = "64Mi" }
-}
-
+	config := dockerTemplateHCL(name) + fmt.Sprintf(`
 resource "nalabo_workshop_session" "a" {
   template_id = nalabo_workshop_template.t.id
   participant = %q
@@ -370,11 +361,11 @@ resource "nalabo_workshop_session" "b" {
   participant = %q
   persistence = { size = "256Mi" }
 }
-`, name, acctest.ShellImage1, ada, bob)
+`, ada, bob)
 	var volA string
 	resource.Test(t, resource.TestCase{
 		PreCheck:                 func() { acctest.PreCheck(t) },
-		ProtoV6ProviderFactories: persistenceFactories(),
+		ProtoV6ProviderFactories: providerFactories(),
 		CheckDestroy: resource.ComposeAggregateTestCheckFunc(
 			acctest.CheckDestroy(t, []string{ada, bob}, []string{name}),
 			func(*terraform.State) error {

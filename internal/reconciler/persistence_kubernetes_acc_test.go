@@ -42,15 +42,7 @@ resource "nalabo_workshop_template" "t" {
   }
   resources = { cpu = "500m", memory = "256Mi", storage = "1Gi" }
 }
-
-resource "nalabo_workshop_session" "s" {
-  template_id = nalabo_workshop_template.t.id
-  participant = %q
-  duration    = %q
-  state       = %q
-  persistence = { size = "256Mi", retain_days = 1 }
-}
-`, kubeconfig, name, participant, duration, state)
+`, kubeconfig, name) + persistentSessionHCL(participant, duration, state)
 }
 
 // TestAccPersistenceKubernetes is TestAccPersistenceDocker on a namespace session: the
@@ -146,7 +138,7 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 		return persistentKubernetesConfig(kubeconfig, name, participant, duration, state)
 	}
 	tfresource.Test(t, tfresource.TestCase{
-		ProtoV6ProviderFactories: persistenceFactories(),
+		ProtoV6ProviderFactories: providerFactories(),
 		CheckDestroy: func(*terraform.State) error {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -166,10 +158,8 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 				),
 			},
 			{
-				Config: cfg("2h", "stopped"),
-				ConfigPlanChecks: tfresource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
-				},
+				Config:           cfg("2h", "stopped"),
+				ConfigPlanChecks: planAction(addr, plancheck.ResourceActionUpdate),
 				Check: tfresource.ComposeAggregateTestCheckFunc(
 					tfresource.TestCheckResourceAttrPtr(addr, "id", &id),
 					tfresource.TestCheckResourceAttr(addr, "status", workshop.StatusStopped),
@@ -185,10 +175,8 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 			},
 			{Config: cfg("2h", "stopped"), PlanOnly: true},
 			{
-				Config: cfg("2h", "running"),
-				ConfigPlanChecks: tfresource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
-				},
+				Config:           cfg("2h", "running"),
+				ConfigPlanChecks: planAction(addr, plancheck.ResourceActionUpdate),
 				Check: tfresource.ComposeAggregateTestCheckFunc(
 					tfresource.TestCheckResourceAttrPtr(addr, "id", &id),
 					tfresource.TestCheckResourceAttr(addr, "status", workshop.StatusRunning),
@@ -197,17 +185,8 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 				),
 			},
 			{
-				PreConfig: func() {
-					c, err := time.Parse(time.RFC3339, createdAt)
-					if err != nil {
-						t.Fatalf("created_at %q: %v", createdAt, err)
-					}
-					if d := time.Until(c.Add(time.Minute + time.Second)); d > 0 {
-						t.Logf("waiting %s so that a 1m duration is over", d.Round(time.Second))
-						time.Sleep(d)
-					}
-				},
-				Config: cfg("1m", "running"),
+				PreConfig: func() { waitPast(t, createdAt, time.Minute) },
+				Config:    cfg("1m", "running"),
 				Check: tfresource.ComposeAggregateTestCheckFunc(
 					record,
 					tfresource.TestCheckResourceAttr(addr, "status", workshop.StatusExpired),
@@ -235,10 +214,8 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 						t.Fatalf("second pass: stopped %v, reaped %v", res.Stopped, res.Reaped)
 					}
 				},
-				Config: cfg("1m", "running"),
-				ConfigPlanChecks: tfresource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionNoop)},
-				},
+				Config:           cfg("1m", "running"),
+				ConfigPlanChecks: planAction(addr, plancheck.ResourceActionNoop),
 				Check: tfresource.ComposeAggregateTestCheckFunc(
 					tfresource.TestCheckResourceAttr(addr, "status", workshop.StatusExpired),
 					home(false),
@@ -266,11 +243,9 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 						t.Fatalf("volume %s after the retention: %v", pvName, err)
 					}
 				},
-				Config: cfg("1m", "running"),
-				ConfigPlanChecks: tfresource.ConfigPlanChecks{
-					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionNoop)},
-				},
-				Check: tfresource.TestCheckResourceAttr(addr, "status", workshop.StatusExpired),
+				Config:           cfg("1m", "running"),
+				ConfigPlanChecks: planAction(addr, plancheck.ResourceActionNoop),
+				Check:            tfresource.TestCheckResourceAttr(addr, "status", workshop.StatusExpired),
 			},
 		},
 	})

@@ -127,6 +127,14 @@ func checkSpec(spec *workshop.SessionSpec) (workshop.ParsedResources, error) {
 	if err := spec.Persistence.Validate(); err != nil {
 		return res, fmt.Errorf("create session %s: persistence: %w", spec.ID, err)
 	}
+	if spec.Persistence != nil && res.StorageBytes > 0 {
+		// The home's claim counts toward the namespace quota's requests.storage.
+		if size, _ := workshop.ParseStorage(spec.Persistence.Size); size > res.StorageBytes {
+			return res, fmt.Errorf("create session %s: persistence.size %s is more than the session's storage %s (the namespace "+
+				"quota's requests.storage, which the home's claim counts toward): lower it or raise resources.storage",
+				spec.ID, spec.Persistence.Size, r.Storage)
+		}
+	}
 	return res, nil
 }
 

@@ -131,6 +131,15 @@ func TestPersistentHome(t *testing.T) {
 	if v := homeVolume(spec); v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != homeClaimName {
 		t.Fatalf("with persistence: %+v", v)
 	}
+	if _, err := checkSpec(spec); err != nil {
+		t.Fatalf("256Mi home in the default storage: %v", err)
+	}
+	big := *spec
+	big.Persistence = &workshop.Persistence{Size: "2Gi"}
+	big.Resources.Storage = "1Gi"
+	if _, err := checkSpec(&big); err == nil || !strings.Contains(err.Error(), "persistence.size 2Gi is more than the session's storage 1Gi") {
+		t.Fatalf("2Gi home in 1Gi of storage: %v", err)
+	}
 	ns := namespaceObject(spec)
 	claim, err := homeClaim(metav1.ObjectMeta{Namespace: ns.Name, Labels: spec.Labels()}, spec.Persistence)
 	if err != nil {

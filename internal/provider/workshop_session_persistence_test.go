@@ -10,7 +10,9 @@ import (
 )
 
 func TestSamePersistence(t *testing.T) {
-	p := func(size string, days int) *workshop.Persistence { return &workshop.Persistence{Size: size, RetainDays: days} }
+	p := func(size string, days int) *workshop.Persistence {
+		return &workshop.Persistence{Size: size, RetainDays: days}
+	}
 	for _, c := range []struct {
 		a, b *workshop.Persistence
 		want bool

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8s "k8s.io/client-go/kubernetes"
 
 	tfresource "github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -45,29 +46,11 @@ resource "nalabo_workshop_template" "t" {
 `, kubeconfig, name) + persistentSessionHCL(participant, duration, state)
 }
 
-// TestAccPersistenceKubernetes is TestAccPersistenceDocker on a namespace session: the
-// home is a PersistentVolumeClaim (bound to a hostPath volume made here: the test
-// cluster has no storage class); stopping deletes the workspace pod and keeps the
-// claim, resuming re-creates the pod on the same claim and the file is back; at expiry
-// the reconciler stops it and deletes an expired session without persistence; after
-// retain_days it deletes the namespace, the claim and the volume.
-func TestAccPersistenceKubernetes(t *testing.T) {
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("acceptance test: set TF_ACC=1")
-	}
-	acctest.RequireTerraform(t)
-	kubeconfig := kubeconfigPath(t)
-	cs := clientset(t)
-	name := acctest.RandName("persist-kacc")
-	participant := acctest.RandName("ada")
-	control := acctest.RandName("bob")
-	const addr = "nalabo_workshop_session.s"
-	b, err := kubernetes.New(kubernetes.Config{ConfigPath: kubeconfig, Namespace: "nalabo-acc"})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// The volume the home's claim binds to (no claimRef: the session ID is not known yet).
+// homeVolumeForTest makes a 300Mi hostPath PersistentVolume nalabo-test-<name> for a
+// home's claim to bind to (the test cluster has no storage class; no claimRef: the
+// session ID is not known yet), removed when the test ends.
+func homeVolumeForTest(t *testing.T, cs k8s.Interface, name string) string {
+	t.Helper()
 	pvName, dir := "nalabo-test-"+name, "/tmp/nalabo-test-pv-"+name
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		t.Fatal(err)
@@ -91,6 +74,32 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 		_ = cs.CoreV1().PersistentVolumes().Delete(context.Background(), pvName, metav1.DeleteOptions{})
 		_ = os.RemoveAll(dir)
 	})
+	return pvName
+}
+
+// TestAccPersistenceKubernetes is TestAccPersistenceDocker on a namespace session: the
+// home is a PersistentVolumeClaim (bound to a hostPath volume made here: the test
+// cluster has no storage class); stopping deletes the workspace pod and keeps the
+// claim, resuming re-creates the pod on the same claim and the file is back; at expiry
+// the reconciler stops it and deletes an expired session without persistence; after
+// retain_days it deletes the namespace, the claim and the volume.
+func TestAccPersistenceKubernetes(t *testing.T) {
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("acceptance test: set TF_ACC=1")
+	}
+	acctest.RequireTerraform(t)
+	kubeconfig := kubeconfigPath(t)
+	cs := clientset(t)
+	name := acctest.RandName("persist-kacc")
+	participant := acctest.RandName("ada")
+	control := acctest.RandName("bob")
+	const addr = "nalabo_workshop_session.s"
+	b, err := kubernetes.New(kubernetes.Config{ConfigPath: kubeconfig, Namespace: "nalabo-acc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pvName := homeVolumeForTest(t, cs, name)
 
 	var id, templateID, createdAt, expiresAt string
 	record := func(s *terraform.State) error {

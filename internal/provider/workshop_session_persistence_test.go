@@ -66,13 +66,13 @@ func TestPlanPersistence(t *testing.T) {
 	var d diag.Diagnostics
 	m := model("docker.demo.0123456789ab", "stopped", types.ObjectNull(persistenceAttrTypes))
 	planPersistence(&m, nil, &d)
-	if !d.HasError() || d.Errors()[0].(diag.DiagnosticWithPath).Path().String() != "state" {
+	if !d.HasError() || errorPath(d) != "state" {
 		t.Errorf("stopped without persistence: %v", d)
 	}
 	d = nil
 	m = model("swarm.demo.0123456789ab", "running", persistence)
 	planPersistence(&m, nil, &d)
-	if !d.HasError() || d.Errors()[0].(diag.DiagnosticWithPath).Path().String() != "persistence" {
+	if !d.HasError() || errorPath(d) != "persistence" {
 		t.Errorf("persistence on swarm: %v", d)
 	}
 	d = nil
@@ -87,4 +87,14 @@ func TestPlanPersistence(t *testing.T) {
 	if d.HasError() || m.Status.IsUnknown() {
 		t.Errorf("no change: %v, status %s", d, m.Status)
 	}
+}
+
+// errorPath is the attribute path of the first error ("" without one).
+func errorPath(d diag.Diagnostics) string {
+	for _, e := range d.Errors() {
+		if p, ok := e.(diag.DiagnosticWithPath); ok {
+			return p.Path().String()
+		}
+	}
+	return ""
 }

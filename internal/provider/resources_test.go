@@ -452,6 +452,7 @@ func sessionModel(templateID, participant string) workshopSessionModel {
 		NetworkName: types.StringUnknown(), Namespace: types.StringUnknown(), Volumes: types.ListUnknown(types.StringType),
 		Containers: types.ListUnknown(types.StringType), Ports: types.ListUnknown(types.ObjectType{AttrTypes: portAttrTypes}),
 		StorageEnforced: types.BoolUnknown(), Kubeconfig: types.StringUnknown(), VCluster: types.ObjectUnknown(vclusterStateAttrTypes),
+		Persistence: types.ObjectNull(persistenceAttrTypes), State: types.StringValue(workshop.StateRunning),
 	}
 }
 

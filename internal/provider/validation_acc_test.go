@@ -48,6 +48,17 @@ resource "nalabo_workshop_session" "s" {
 		{"storage", session("ada", `  resources = { storage = "lots" }`), `(?s)Invalid storage quantity.*resources\["storage"\]`},
 		{"session duration", session("ada", `  duration = "4 hours"`), `(?s)Invalid duration.*duration.*"4 hours"`},
 		{"participant", session("ada lovelace", ""), `(?s)Invalid participant.*participant.*"ada lovelace"`},
+		{"state typo", session("ada", `  state = "stoped"`), `(?s)state.*value must be one of.*"stoped"`},
+		{"persistence size", session("ada", `  persistence = { size = "big" }`), `(?s)Invalid storage quantity.*persistence\.size.*"big"`},
+		{"persistence retain_days", session("ada", `  persistence = { size = "1Gi", retain_days = 400 }`), `(?s)persistence\.retain_days.*between 0 and 365`},
+		{"stopped without persistence", session("ada", `  state = "stopped"`), `(?s)without persistence cannot be stopped.*state`},
+		{"persistence on swarm", `
+resource "nalabo_workshop_session" "s" {
+  template_id = "swarm.demo.0123456789ab"
+  participant = "ada"
+  persistence = { size = "1Gi" }
+}
+`, `(?s)not available on Swarm.*persistence`},
 		{"template id", `
 resource "nalabo_workshop_session" "s" {
   template_id = "nonsense"

@@ -100,7 +100,7 @@ func adoptOrClean(ctx context.Context, b backendImpl, spec *workshop.SessionSpec
 				tflog.Debug(ctx, "candidate for adoption not readable; not adopting it", map[string]any{"session_id": s.ID, "error": err.Error()})
 				continue
 			}
-			if workshop.Adoptable(live, spec.Resources, duration) {
+			if workshop.Adoptable(live, spec.Resources, duration) && samePersistence(live.Persistence, spec.Persistence) {
 				adopt = live
 				continue
 			}
@@ -127,4 +127,13 @@ func claimSession(ctx context.Context, b backendImpl, s *workshop.Session) {
 		return
 	}
 	s.Claimed = true
+}
+
+// samePersistence: a session is adopted only with the persistence the configuration asks
+// for (a home that outlives it, and its retention).
+func samePersistence(a, b *workshop.Persistence) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return workshop.SameQuantity(a.Size, b.Size) && a.RetainDays == b.RetainDays
 }

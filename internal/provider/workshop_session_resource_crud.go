@@ -67,6 +67,7 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 
 	if req.State.Raw.IsNull() {
 		planSessionCreate(&plan, &resp.Diagnostics)
+		planPersistence(&plan, nil, &resp.Diagnostics)
 		plan.AccessURL = r.data.accessURL(plan.ID, plan.ExpiresAt)
 		resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 		if counted, d := req.Private.GetKey(ctx, privateAdmissionKey); len(counted) > 0 && !d.HasError() {
@@ -91,6 +92,7 @@ func (r *workshopSessionResource) ModifyPlan(ctx context.Context, req resource.M
 	resp.Diagnostics.Append(d...)
 	replace := planSessionUpdate(ctx, &plan, config, state, inherited, len(reaped) > 0, &resp.Diagnostics)
 	replace = append(replace, r.planVCluster(ctx, &plan, state, &resp.Diagnostics)...)
+	planPersistence(&plan, &state, &resp.Diagnostics)
 	plan.AccessURL = r.data.accessURL(state.ID, plan.ExpiresAt)
 	if len(replace) > 0 {
 		tflog.Info(ctx, "session will be replaced", map[string]any{
@@ -277,6 +279,13 @@ func (r *workshopSessionResource) Create(ctx context.Context, req resource.Creat
 		return
 	}
 
+	if !plan.Persistence.IsNull() && tmpl.Isolation == workshop.IsolationVCluster {
+		resp.Diagnostics.AddAttributeError(path.Root("persistence"), "Persistence is not available on vcluster sessions",
+			fmt.Sprintf("persistence: template %s isolates sessions in a vCluster, whose own data store is the provider's "+
+				"kubernetes.vcluster.persistence setting; a persistent home for the participant needs a namespace or docker template. "+
+				"Nothing was created.", tmpl.ID))
+		return
+	}
 	res, inherited := effectiveSession(&plan, tmpl, &resp.Diagnostics)
 	duration, err := workshop.ParseSessionDuration(plan.Duration.ValueString())
 	if err != nil {
@@ -292,6 +301,7 @@ func (r *workshopSessionResource) Create(ctx context.Context, req resource.Creat
 		CreatedAt:   created,
 		Duration:    duration,
 		ExpiresAt:   created.Add(duration),
+		Persistence: persistenceFrom(ctx, plan.Persistence, &resp.Diagnostics),
 	}
 	logFields := map[string]any{
 		"session_id": spec.ID, "template_id": tmpl.ID, "participant": spec.Participant,
@@ -320,6 +330,11 @@ func (r *workshopSessionResource) Create(ctx context.Context, req resource.Creat
 		tflog.Info(ctx, "created workshop session", logFields)
 	}
 
+	if s.ID == "" {
+		s.ID = spec.ID
+	}
+	// Created stopped when the configuration says so (the create is what built the home).
+	s = applyState(ctx, b, s, plan.State.ValueString(), &resp.Diagnostics)
 	plan.ID = types.StringValue(spec.ID)
 	plan.CreatedAt = types.StringValue(formatTime(created))
 	plan.ExpiresAt = types.StringValue(formatTime(spec.ExpiresAt))
@@ -371,6 +386,7 @@ func (r *workshopSessionResource) Read(ctx context.Context, req resource.ReadReq
 	claimSession(ctx, b, s)
 
 	refreshSession(ctx, &state, s, &resp.Diagnostics)
+	refreshState(&state, s)
 	if u := r.data.accessURL(state.ID, state.ExpiresAt); !u.IsUnknown() {
 		state.AccessURL = u
 	}
@@ -440,6 +456,7 @@ func (r *workshopSessionResource) Update(ctx context.Context, req resource.Updat
 		CreatedAt:   created,
 		Duration:    duration,
 		ExpiresAt:   created.Add(duration),
+		Persistence: persistenceFrom(ctx, state.Persistence, &resp.Diagnostics),
 	}
 	tflog.Info(ctx, "updating workshop session", map[string]any{
 		"session_id": id, "cpu": spec.Resources.CPU, "memory": spec.Resources.Memory, "expires_at": formatTime(spec.ExpiresAt),
@@ -447,6 +464,10 @@ func (r *workshopSessionResource) Update(ctx context.Context, req resource.Updat
 	s, err := b.UpdateSession(ctx, id, spec)
 	if err != nil {
 		addBackendError(&resp.Diagnostics, "update the session "+id, err)
+		return
+	}
+	// After the update: an extended expiry is what lets an expired session resume.
+	if s = applyState(ctx, b, s, plan.State.ValueString(), &resp.Diagnostics); resp.Diagnostics.HasError() {
 		return
 	}
 	plan.ExpiresAt = types.StringValue(formatTime(spec.ExpiresAt))
@@ -575,6 +596,8 @@ func sessionModelFromImport(ctx context.Context, s *workshop.Session, diags *dia
 		m.CreatedAt = types.StringValue(formatTime(s.ExpiresAt.Add(-d)))
 		m.ExpiresAt = types.StringValue(formatTime(s.ExpiresAt))
 	}
+	m.Persistence = persistenceValue(s.Persistence, diags)
+	refreshState(&m, s)
 	m.setLive(ctx, s, fillAll, diags)
 	return m
 }

@@ -20,6 +20,8 @@ type workshopSessionModel struct {
 	Participant types.String   `tfsdk:"participant"`
 	Resources   types.Map      `tfsdk:"resources"`
 	Duration    types.String   `tfsdk:"duration"`
+	Persistence types.Object   `tfsdk:"persistence"`
+	State       types.String   `tfsdk:"state"`
 	Timeouts    timeouts.Value `tfsdk:"timeouts"`
 
 	EffectiveResources types.Object `tfsdk:"effective_resources"`

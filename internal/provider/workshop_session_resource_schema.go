@@ -38,6 +38,7 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 		return "Unset: the template's value, else `" + pick(dockerDefaults) + "` on docker and `" + pick(k8sDefaults) + "` on kubernetes."
 	}
 
+	attrs := sessionPersistenceAttributes()
 	resp.Schema = schema.Schema{
 		Version: sessionSchemaVersion,
 		MarkdownDescription: "One participant's isolated, resource-limited environment, built from a " +
@@ -47,7 +48,8 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 			"and the template's ports published on the provider's `docker.bind_address`.\n\n" +
 			"Create waits until the workspace runs (and is healthy when its image has a healthcheck). " +
 			"Refresh notices objects removed or limits changed outside Terraform. CPU, memory and `duration` " +
-			"change in place; a new template `id`, participant or (on Docker) storage replaces the session." +
+			"change in place, and so does `state` (stop and resume a session with `persistence`); a new template `id`, " +
+			"participant, `persistence` or (on Docker) storage replaces the session." +
 			adoptionRule,
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
@@ -117,8 +119,9 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 			"status": schema.StringAttribute{
 				MarkdownDescription: "Live status: `running`, `pending`, `unhealthy`, `stopped`, `failed`, `degraded` (part of the " +
 					"session was removed outside Terraform: the next apply replaces it), `over_quota` (uses more disk than its " +
-					"`storage` where the backend cannot cap it; marked, and stopped with `--stop-over-quota`, by the reconciler) or `expired` (past `expires_at` and " +
-					"reaped: kept in state, not re-created, until its configuration changes).",
+					"`storage` where the backend cannot cap it; marked, and stopped with `--stop-over-quota`, by the reconciler) or `expired` (past `expires_at`: reaped, " +
+					"or, with `persistence`, stopped by the reconciler until `retain_days` are over; kept in state, not re-created, " +
+					"until its configuration changes).",
 				Computed:      true,
 				PlanModifiers: keep(),
 			},
@@ -252,5 +255,8 @@ func (r *workshopSessionResource) Schema(ctx context.Context, _ resource.SchemaR
 				},
 			},
 		},
+	}
+	for k, v := range attrs {
+		resp.Schema.Attributes[k] = v
 	}
 }

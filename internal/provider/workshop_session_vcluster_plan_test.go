@@ -103,7 +103,8 @@ func newVClusterFixture(t *testing.T, cfg vcluster.Config) vclusterFixture {
 		Volumes: types.ListValueMust(types.StringType, []attr.Value{}), Containers: types.ListValueMust(types.StringType, []attr.Value{types.StringValue("workspace")}),
 		Ports:           types.ListValueMust(types.ObjectType{AttrTypes: portAttrTypes}, []attr.Value{}),
 		StorageEnforced: types.BoolValue(true), Kubeconfig: types.StringValue("apiVersion: v1"),
-		VCluster: vclusterStateValue(&rec, nd()),
+		VCluster:    vclusterStateValue(&rec, nd()),
+		Persistence: types.ObjectNull(persistenceAttrTypes), State: types.StringValue(workshop.StateRunning),
 	}
 	return vclusterFixture{f: f, tmpl: tmpl, data: data, state: st}
 }

@@ -8,16 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
-	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
-	"github.com/nalabo/terraform-provider-nalabo/internal/provider"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -35,22 +31,13 @@ func TestAccReconcilerReapedSessionIsExpired(t *testing.T) {
 	participant := acctest.RandName("ada")
 	const addr = "nalabo_workshop_session.s"
 	config := func(duration string) string {
-		return fmt.Sprintf(`
-resource "nalabo_workshop_template" "t" {
-  name                = %q
-  infrastructure_type = "docker"
-  workspace {
-    image = %q
-  }
-  resources           = { cpu = "250m", memory = "64Mi" }
-}
-
+		return dockerTemplateHCL(name) + fmt.Sprintf(`
 resource "nalabo_workshop_session" "s" {
   template_id = nalabo_workshop_template.t.id
   participant = %q
   duration    = %q
 }
-`, name, acctest.ShellImage1, participant, duration)
+`, participant, duration)
 	}
 	var id, expiresAt string
 	reap := func() {
@@ -83,14 +70,9 @@ resource "nalabo_workshop_session" "s" {
 		}
 	}
 	resource.Test(t, resource.TestCase{
-		PreCheck: func() { acctest.PreCheck(t) },
-		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){
-			"nalabo": providerserver.NewProtocol6WithError(provider.New("test", provider.Backends{
-				Docker:     func(c docker.Config) (workshop.Backend, error) { return docker.New(c) },
-				Kubernetes: func(c kubernetes.Config) (workshop.Backend, error) { return kubernetes.New(c) },
-			})()),
-		},
-		CheckDestroy: acctest.CheckDestroy(t, []string{participant}, []string{name}),
+		PreCheck:                 func() { acctest.PreCheck(t) },
+		ProtoV6ProviderFactories: providerFactories(),
+		CheckDestroy:             acctest.CheckDestroy(t, []string{participant}, []string{name}),
 		Steps: []resource.TestStep{
 			{
 				Config: config("1m"),

@@ -46,6 +46,7 @@ func deployManifests(t *testing.T, ns string) string {
 		s = strings.ReplaceAll(s, "kind: ClusterRoleBinding\nmetadata:\n  name: nalabo-reconciler\n", "kind: ClusterRoleBinding\nmetadata:\n  name: "+ns+"\n")
 		s = strings.ReplaceAll(s, "  kind: ClusterRole\n  name: nalabo-reconciler\n", "  kind: ClusterRole\n  name: "+ns+"\n")
 		s = strings.ReplaceAll(s, "nalabo-reconciler-deletes-sessions-only", ns+"-deletes-sessions-only")
+		s = strings.ReplaceAll(s, "nalabo-reconciler-updates-sessions-only", ns+"-updates-sessions-only")
 		out = append(out, s)
 	}
 	all := strings.Join(out, "\n---\n")
@@ -116,11 +117,14 @@ func TestKubernetesDeployManifestsLeastPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.DeleteTemplate(context.Background(), tpl.ID) })
-	mk := func(participant string, createdAt time.Time, d time.Duration) string {
+	mk := func(participant string, createdAt time.Time, d time.Duration, p ...*workshop.Persistence) string {
 		createdAt = createdAt.UTC().Truncate(time.Second)
 		spec := &workshop.SessionSpec{ID: workshop.NewSessionID(), Template: tpl, Participant: participant,
 			Resources: workshop.Resources{CPU: "500m", Memory: "256Mi", Storage: "1Gi"},
 			CreatedAt: createdAt, Duration: d, ExpiresAt: createdAt.Add(d)}
+		if len(p) > 0 {
+			spec.Persistence = p[0]
+		}
 		t.Cleanup(func() { _ = b.DeleteSession(context.Background(), spec.ID) })
 		if _, err := b.CreateSession(ctx, spec); err != nil {
 			t.Fatalf("create session of %s: %v", participant, err)
@@ -129,6 +133,9 @@ func TestKubernetesDeployManifestsLeastPrivilege(t *testing.T) {
 	}
 	expired := mk("ada", time.Now().Add(-2*time.Minute), time.Minute)
 	alive := mk("grace", time.Now(), time.Hour)
+	// Persistent and expired: stopped (its namespace annotated, its pod deleted), not reaped.
+	homeVolumeForTest(t, admin, name)
+	persistent := mk("linus", time.Now().Add(-2*time.Minute), time.Minute, &workshop.Persistence{Size: "256Mi", RetainDays: 1})
 
 	// Leader election with the Role's Lease.
 	e := NewElection(restricted, kubernetes.DefaultLeaseName, "deploy-test", nil)
@@ -156,8 +163,11 @@ func TestKubernetesDeployManifestsLeastPrivilege(t *testing.T) {
 	if err := res.Err(); err != nil {
 		t.Fatalf("pass with the service account's rights: %v", err)
 	}
-	if strings.Join(res.Reaped, ",") != expired || res.Listed != 2 {
+	if strings.Join(res.Reaped, ",") != expired || strings.Join(res.Stopped, ",") != persistent || res.Listed != 3 {
 		t.Fatalf("pass: %+v", res)
+	}
+	if s, err := b.GetSession(ctx, persistent); err != nil || !s.Stopped || s.Status != workshop.StatusExpired {
+		t.Fatalf("the persistent session after the pass: %+v %v", s, err)
 	}
 	if _, err := admin.CoreV1().Namespaces().Get(ctx, workshop.SessionObjectName(expired), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("the reaped session's namespace is still there: %v", err)
@@ -175,8 +185,23 @@ func TestKubernetesDeployManifestsLeastPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = admin.CoreV1().Namespaces().Delete(context.Background(), other, metav1.DeleteOptions{}) })
-	// The policy takes a moment to be active after it is created.
+	// The policies take a moment to be active after they are created.
 	deadline = time.Now().Add(time.Minute)
+	for {
+		o, err := admin.CoreV1().Namespaces().Get(ctx, other, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Annotations = map[string]string{"nalabo.io/stopped-workspace": "{}"}
+		_, err = saClient.CoreV1().Namespaces().Update(ctx, o, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil && strings.Contains(err.Error(), "may only annotate session namespaces") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("annotating a namespace that is not a session's: want the admission policy's denial, got %v", err)
+		}
+		time.Sleep(time.Second)
+	}
 	for {
 		err := saClient.CoreV1().Namespaces().Delete(ctx, other, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
 		if err != nil && strings.Contains(err.Error(), "may only delete session namespaces and what they hold") {

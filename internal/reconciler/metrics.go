@@ -31,6 +31,8 @@ type Metrics struct {
 	ReapedLifetime *prometheus.HistogramVec
 	OverQuota      *prometheus.CounterVec
 	Leftovers      *prometheus.CounterVec
+	// StoppedAtExpiry counts persistent sessions stopped (not deleted) at expiry.
+	StoppedAtExpiry *prometheus.CounterVec
 
 	snap *snapshotCollector
 }
@@ -278,10 +280,14 @@ func NewMetrics(now func() time.Time) *Metrics {
 			Namespace: metricNS, Name: "over_quota_actions_total",
 			Help: "Sessions over their storage budget this reconciler marked over_quota or stopped, by action (marked, stopped).",
 		}, []string{"backend", "template", "action"}),
+		StoppedAtExpiry: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricNS, Name: "stopped_at_expiry_sessions_total",
+			Help: "Persistent sessions this reconciler stopped at expires_at (their data is kept until the retention ends).",
+		}, []string{"backend", "template"}),
 		snap: newSnapshotCollector(now),
 	}
 	reg.MustRegister(m.Reaped, m.Leftovers, m.Errors, m.Duration, m.Execs, m.Validations, m.Passes, m.LastSuccess, m.Leader,
-		m.ReapedLifetime, m.OverQuota, m.snap,
+		m.ReapedLifetime, m.OverQuota, m.StoppedAtExpiry, m.snap,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

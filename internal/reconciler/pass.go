@@ -51,6 +51,7 @@ func (p *passRun) run(ctx context.Context) {
 	keep, due := p.partition(sessions)
 	keep = append(keep, p.reapDue(ctx, due)...)
 	p.reapLeftovers()
+	p.stopExpired(ctx, keep)
 	// Storage: measure, mark over_quota, stop (--stop-over-quota).
 	usage := p.r.meterStorage(ctx, p.actCtx, p.b, keep, p.leads, p.log, p.fail)
 	samples := p.sampleAndValidate(ctx, keep, usage)
@@ -233,4 +234,47 @@ func (p *passRun) sampleAndValidate(ctx context.Context, keep []*workshop.Sessio
 	_ = g.Wait()
 	p.res.Validated = validated
 	return samples
+}
+
+// stopExpired stops the expired persistent sessions that still run (StopDue): their
+// data stays until ReapDue deletes them after their retention. Only the leader acts; a
+// dry run logs.
+func (p *passRun) stopExpired(ctx context.Context, keep []*workshop.Session) {
+	pauser, ok := p.b.(workshop.SessionPauser)
+	if !ok || !p.leads {
+		return
+	}
+	g := new(errgroup.Group)
+	g.SetLimit(p.r.cfg.Parallelism)
+	for _, s := range keep {
+		if !StopDue(s, p.now, p.r.cfg.Grace) {
+			continue
+		}
+		fields := []any{"session_id", s.ID, "participant", s.Participant, "template", s.TemplateName,
+			"expired_at", s.ExpiresAt.UTC().Format(time.RFC3339),
+			"delete_at", workshop.DeleteAt(s).UTC().Format(time.RFC3339)}
+		if p.r.cfg.DryRun {
+			p.log.Info("dry run: would stop expired persistent session", fields...)
+			continue
+		}
+		g.Go(func() error {
+			sctx, cancel := context.WithTimeout(ctx, p.r.cfg.DeleteTimeout)
+			defer cancel()
+			stop := context.AfterFunc(p.actCtx, cancel)
+			defer stop()
+			if err := pauser.StopSession(sctx, s.ID); err != nil {
+				p.fail("stop", err)
+				p.log.Error("cannot stop expired persistent session", append(fields, "error", err)...)
+				return nil
+			}
+			s.Stopped = true
+			p.r.metrics.StoppedAtExpiry.WithLabelValues(p.name, s.TemplateName).Inc()
+			p.log.Info("stopped expired persistent session; its data is kept until the retention ends", fields...)
+			p.mu.Lock()
+			p.res.Stopped = append(p.res.Stopped, s.ID)
+			p.mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
 }

@@ -22,9 +22,19 @@ const (
 )
 
 // ReapDue reports whether a session is due for deletion at now: it has an expiry and
-// now is at or past expires_at plus grace. A session without expiry is never due.
+// now is at or past expires_at (plus, for a persistent session, its retention) plus
+// grace. A session without expiry is never due.
 func ReapDue(s *workshop.Session, now time.Time, grace time.Duration) bool {
 	if s == nil || s.ExpiresAt.IsZero() {
+		return false
+	}
+	return !now.Before(workshop.DeleteAt(s).Add(grace))
+}
+
+// StopDue reports whether a persistent session is due for stopping at now: it is past
+// expires_at plus grace (not yet past its retention) and still runs.
+func StopDue(s *workshop.Session, now time.Time, grace time.Duration) bool {
+	if s == nil || s.Persistence == nil || s.ExpiresAt.IsZero() || s.Stopped {
 		return false
 	}
 	return !now.Before(s.ExpiresAt.Add(grace))
@@ -127,6 +137,9 @@ type PassResult struct {
 	Reaped []string
 	// DeletedByOther are due sessions another reconciler (or Terraform) removed first.
 	DeletedByOther []string
+	// Stopped are the persistent sessions this pass stopped at expiry (kept with their
+	// data until their retention ends).
+	Stopped []string
 	// Validated is how many sessions had their checks run.
 	Validated int
 	Errors    []error

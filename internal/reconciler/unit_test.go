@@ -159,6 +159,40 @@ func TestReapDue(t *testing.T) {
 	}
 }
 
+// TestStopAndReapDuePersistent: a persistent session is stopped (not deleted) from its
+// expiry on, and deleted only once its retention is over; one without persistence is
+// never stopped, only deleted.
+func TestStopAndReapDuePersistent(t *testing.T) {
+	exp := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	p := &workshop.Session{ExpiresAt: exp, Persistence: &workshop.Persistence{Size: "1Gi", RetainDays: 2}}
+	plain := &workshop.Session{ExpiresAt: exp}
+	for _, tc := range []struct {
+		now               time.Time
+		stop, reap, plain bool
+	}{
+		{exp.Add(-time.Second), false, false, false},
+		{exp, true, false, true},
+		{exp.Add(47 * time.Hour), true, false, true},
+		{exp.Add(48 * time.Hour), true, true, true},
+	} {
+		if got := StopDue(p, tc.now, 0); got != tc.stop {
+			t.Errorf("now=expires%+v: StopDue %v", tc.now.Sub(exp), got)
+		}
+		if got := ReapDue(p, tc.now, 0); got != tc.reap {
+			t.Errorf("now=expires%+v: ReapDue %v", tc.now.Sub(exp), got)
+		}
+		if StopDue(plain, tc.now, 0) || ReapDue(plain, tc.now, 0) != tc.plain {
+			t.Errorf("now=expires%+v: a session without persistence: stop %v reap %v", tc.now.Sub(exp),
+				StopDue(plain, tc.now, 0), ReapDue(plain, tc.now, 0))
+		}
+	}
+	stopped := *p
+	stopped.Stopped = true
+	if StopDue(&stopped, exp.Add(time.Hour), 0) {
+		t.Error("a stopped session is stopped again")
+	}
+}
+
 func TestMetricsRegistration(t *testing.T) {
 	m := NewMetrics(nil)
 	m.Reaped.WithLabelValues("docker", "intro").Inc()

@@ -107,11 +107,14 @@ type SessionSpec struct {
 	CreatedAt   time.Time
 	Duration    time.Duration
 	ExpiresAt   time.Time
+	// Persistence: nil for a session whose data goes with it (persistence.go).
+	Persistence *Persistence
 }
 
-// Labels returns the labels every object of this session carries.
+// Labels returns the labels every object of this session carries (the persistence
+// labels included: the reconciler reads them from any object).
 func (s *SessionSpec) Labels() map[string]string {
-	return SessionLabels(s.ID, s.Participant, s.Template.Name, s.ExpiresAt)
+	return WithLabels(SessionLabels(s.ID, s.Participant, s.Template.Name, s.ExpiresAt), s.Persistence.Labels()...)
 }
 
 // Session statuses.
@@ -160,6 +163,11 @@ type Session struct {
 	// Claimed: a Terraform state holds the session (the provider read it from one).
 	// A create never adopts a claimed session.
 	Claimed bool
+	// Persistence is read from the session's labels: nil when it has no persistent home.
+	Persistence *Persistence
+	// Stopped: the session's workspace does not run (stopped in place, or its
+	// containers exited). Status may say more (expired, over_quota).
+	Stopped bool
 }
 
 // VClusterState fingerprints a session's vCluster release: what decides whether a

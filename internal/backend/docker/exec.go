@@ -175,6 +175,10 @@ func (b *Backend) execTarget(ctx context.Context, id, name string) (string, erro
 		if ins.Config == nil || ins.Config.Labels[workshop.LabelSession] != id || !managedBy(ins.Config.Labels) {
 			return "", fmt.Errorf("container %s does not belong to session %s: refusing to exec in it", c, id)
 		}
+		if ins.State != nil && !ins.State.Running {
+			return "", fmt.Errorf("session %s is stopped (container %s is %s): resume it with state = \"running\" before running commands in it",
+				id, c, ins.State.Status)
+		}
 		return strings.TrimPrefix(ins.Name, "/"), nil
 	}
 	if len(candidates) == 1 {

@@ -81,6 +81,9 @@ func checkSessionSpec(spec *workshop.SessionSpec) (workshop.ParsedResources, err
 	if err := checkGPUResource(res); err != nil {
 		return res, fmt.Errorf("create session %s: resources: %w", spec.ID, err)
 	}
+	if err := spec.Persistence.Validate(); err != nil {
+		return res, fmt.Errorf("create session %s: persistence: %w", spec.ID, err)
+	}
 	return res, nil
 }
 

@@ -210,6 +210,8 @@ func (b *Backend) sessionFromParts(id string, p sessionParts, now time.Time) *wo
 		ctrState = state.Status
 	}
 	s.Incomplete = workspaceIncomplete(p.vols, p.ctr != nil, ctrState)
+	s.Persistence = workshop.PersistenceFromLabels(labels)
+	s.Stopped = state == nil || (!state.Running && !state.Restarting)
 	s.Status = overQuota(sessionStatus(now, s.ExpiresAt, p.ctr == nil || p.net == nil || missingService(p), state), marked)
 	return s
 }
@@ -446,6 +448,8 @@ func (b *Backend) remnantFromList(id string, p *listedParts, lease *volume.Volum
 		}
 	}
 	sort.Strings(s.Volumes)
+	s.Persistence = workshop.PersistenceFromLabels(labels)
+	s.Stopped = true
 	s.Status = workshop.StatusDegraded
 	if !s.ExpiresAt.IsZero() && now.After(s.ExpiresAt) {
 		s.Status = workshop.StatusExpired
@@ -502,6 +506,8 @@ func (b *Backend) sessionFromSummary(c container.Summary, lease *volume.Volume, 
 		}
 	}
 	sortPorts(s.Ports)
+	s.Persistence = workshop.PersistenceFromLabels(c.Labels)
+	s.Stopped = c.State != container.StateRunning && c.State != container.StateRestarting
 	s.Status = summaryStatus(now, s.ExpiresAt, c.State, c.Status)
 	return s
 }

@@ -161,7 +161,8 @@ func (b *Backend) leaseBaseLabels(ctx context.Context, id string, spec *workshop
 // sessionLabelsOf keeps the labels every session object carries.
 func sessionLabelsOf(l map[string]string) map[string]string {
 	exp, _ := workshop.ParseExpiresAt(l)
-	return workshop.SessionLabels(l[workshop.LabelSession], l[workshop.LabelParticipant], l[workshop.LabelTemplate], exp)
+	return workshop.WithLabels(workshop.SessionLabels(l[workshop.LabelSession], l[workshop.LabelParticipant], l[workshop.LabelTemplate], exp),
+		workshop.PersistenceFromLabels(l).Labels()...)
 }
 
 // removeVolume removes a volume; a missing one is fine.

@@ -65,6 +65,10 @@ func (b *Backend) Exec(ctx context.Context, sessionID string, req *workshop.Exec
 		return nil, fmt.Errorf("exec in %s/%s: %w (%s)", t.ns, t.pod, ctx.Err(), res.KillSummary())
 	}
 	if err != nil {
+		if t.pod == workspacePodName && b.stoppedSession(ctx, sessionID) {
+			return nil, fmt.Errorf("session %s is stopped (its workspace pod is deleted, its home kept): resume it with "+
+				"state = \"running\" before running commands in it", sessionID)
+		}
 		return nil, fmt.Errorf("exec in %s/%s: %w", t.ns, t.pod, err)
 	}
 	return res, nil

@@ -65,6 +65,9 @@ func (b *Backend) CreateSession(ctx context.Context, spec *workshop.SessionSpec)
 		defer b.reads.change(spec.ID)()
 	}
 	if isVCluster(spec) {
+		if spec.Persistence != nil {
+			return nil, fmt.Errorf("create session %s: persistence (a persistent home) is not available on vcluster sessions", spec.ID)
+		}
 		return b.createVClusterSession(ctx, spec)
 	}
 	res, err := checkSpec(spec)
@@ -120,6 +123,17 @@ func checkSpec(spec *workshop.SessionSpec) (workshop.ParsedResources, error) {
 	res, err := r.Parse()
 	if err != nil {
 		return res, fmt.Errorf("create session %s: resources: %w", spec.ID, err)
+	}
+	if err := spec.Persistence.Validate(); err != nil {
+		return res, fmt.Errorf("create session %s: persistence: %w", spec.ID, err)
+	}
+	if spec.Persistence != nil && res.StorageBytes > 0 {
+		// The home's claim counts toward the namespace quota's requests.storage.
+		if size, _ := workshop.ParseStorage(spec.Persistence.Size); size > res.StorageBytes {
+			return res, fmt.Errorf("create session %s: persistence.size %s is more than the session's storage %s (the namespace "+
+				"quota's requests.storage, which the home's claim counts toward): lower it or raise resources.storage",
+				spec.ID, spec.Persistence.Size, r.Storage)
+		}
 	}
 	return res, nil
 }
@@ -186,6 +200,15 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	secret, err = core.Secrets(ns).Create(ctx, secret, create)
 	if err != nil {
 		return nil, fmt.Errorf("create kubeconfig secret: %w", err)
+	}
+	if spec.Persistence != nil {
+		claim, err := homeClaim(om(homeClaimName), spec.Persistence)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := core.PersistentVolumeClaims(ns).Create(ctx, claim, create); err != nil {
+			return nil, fmt.Errorf("create the home's persistent volume claim: %w", err)
+		}
 	}
 	if _, err := core.Pods(ns).Create(ctx, workspacePod(spec, om(workspacePodName), res, b.imagePullSecrets()), create); err != nil {
 		return nil, fmt.Errorf("create workspace pod: %w", err)
@@ -415,7 +438,7 @@ func workspacePod(spec *workshop.SessionSpec, om metav1.ObjectMeta, res workshop
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 			Volumes: []corev1.Volume{
-				{Name: "home", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: "home", VolumeSource: homeVolume(spec)},
 				{Name: "kubeconfig", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 					SecretName: kubeconfigSecret, DefaultMode: ptr.To(int32(0o440)),
 					Items: []corev1.KeyToPath{{Key: secretKeyInPod, Path: "config"}},

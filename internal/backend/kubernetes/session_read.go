@@ -72,7 +72,9 @@ func (b *Backend) getSession(ctx context.Context, id string) (*workshop.Session,
 // it degraded; a secret that could not be read for lack of rights is not).
 func assembleSession(ns *corev1.Namespace, q *corev1.ResourceQuota, sec *corev1.Secret, secForbidden bool, pod *corev1.Pod, now time.Time) *workshop.Session {
 	s := sessionFromNamespace(ns)
-	degraded := q == nil || pod == nil || (sec == nil && !secForbidden)
+	// A stopped session has no workspace pod on purpose.
+	stopped := pod == nil && isStopped(ns)
+	degraded := q == nil || (pod == nil && !stopped) || (sec == nil && !secForbidden)
 	if q != nil {
 		s.Resources = resourcesFromQuota(q)
 		s.StorageEnforced = s.Resources.Storage != ""
@@ -80,7 +82,14 @@ func assembleSession(ns *corev1.Namespace, q *corev1.ResourceQuota, sec *corev1.
 	if sec != nil {
 		s.Kubeconfig = string(sec.Data[secretKeyPartic])
 	}
+	s.Stopped = pod == nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
 	s.Status = sessionStatus(now, s.ExpiresAt, degraded, pod)
+	if stopped && !degraded {
+		s.Status = workshop.StatusStopped
+		if !s.ExpiresAt.IsZero() && now.After(s.ExpiresAt) {
+			s.Status = workshop.StatusExpired
+		}
+	}
 	return s
 }
 
@@ -107,6 +116,8 @@ func sessionFromNamespace(ns *corev1.Namespace) *workshop.Session {
 	}
 	s.Incomplete = ns.Labels[workshop.LabelCreating] != ""
 	s.Claimed = ns.Labels[workshop.LabelClaimed] == "true"
+	s.Persistence = workshop.PersistenceFromLabels(ns.Labels)
+	s.Stopped = isStopped(ns)
 	return s
 }
 
@@ -169,6 +180,8 @@ func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error)
 			s.Status = workshop.StatusStopped
 		case !s.ExpiresAt.IsZero() && now.After(s.ExpiresAt):
 			s.Status = workshop.StatusExpired
+		case s.Stopped:
+			s.Status = workshop.StatusStopped
 		default:
 			s.Status = workshop.StatusRunning
 		}

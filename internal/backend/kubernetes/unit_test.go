@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -115,5 +116,53 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := New(Config{Host: "https://h", Namespace: "Not_Valid"}); err == nil {
 		t.Fatal("an invalid namespace must be refused")
+	}
+}
+
+// TestPersistentHome: with persistence the home is the "home" claim (sized, labelled,
+// and the namespace carries the persistence labels); a stopped namespace without its
+// pod is stopped, not degraded, and expired past its expiry.
+func TestPersistentHome(t *testing.T) {
+	spec := unitSpec()
+	if v := homeVolume(spec); v.EmptyDir == nil {
+		t.Fatalf("without persistence: %+v", v)
+	}
+	spec.Persistence = &workshop.Persistence{Size: "256Mi", RetainDays: 2}
+	if v := homeVolume(spec); v.PersistentVolumeClaim == nil || v.PersistentVolumeClaim.ClaimName != homeClaimName {
+		t.Fatalf("with persistence: %+v", v)
+	}
+	if _, err := checkSpec(spec); err != nil {
+		t.Fatalf("256Mi home in the default storage: %v", err)
+	}
+	big := *spec
+	big.Persistence = &workshop.Persistence{Size: "2Gi"}
+	big.Resources.Storage = "1Gi"
+	if _, err := checkSpec(&big); err == nil || !strings.Contains(err.Error(), "persistence.size 2Gi is more than the session's storage 1Gi") {
+		t.Fatalf("2Gi home in 1Gi of storage: %v", err)
+	}
+	ns := namespaceObject(spec)
+	claim, err := homeClaim(metav1.ObjectMeta{Namespace: ns.Name, Labels: spec.Labels()}, spec.Persistence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := claim.Spec.Resources.Requests["storage"]; q.Value() != 256<<20 || claim.Labels[workshop.LabelRole] != workshop.RoleVolume {
+		t.Fatalf("claim: %+v", claim)
+	}
+	if p := sessionFromNamespace(ns).Persistence; p == nil || *p != *spec.Persistence {
+		t.Fatalf("persistence read back: %+v", p)
+	}
+	ns.Labels[workshop.LabelSession] = spec.ID
+	ns.Annotations[annotationStoppedWorkspace] = `{"metadata":{"name":"workspace"}}`
+	q := quotaObject(metav1.ObjectMeta{}, workshop.ParsedResources{MilliCPU: 500, MemoryBytes: 1 << 28})
+	sec := &corev1.Secret{}
+	if s := assembleSession(ns, q, sec, false, nil, spec.ExpiresAt.Add(-time.Minute)); s.Status != workshop.StatusStopped || !s.Stopped {
+		t.Errorf("stopped: status %s stopped %v", s.Status, s.Stopped)
+	}
+	if s := assembleSession(ns, q, sec, false, nil, spec.ExpiresAt.Add(time.Minute)); s.Status != workshop.StatusExpired {
+		t.Errorf("stopped and expired: status %s", s.Status)
+	}
+	delete(ns.Annotations, annotationStoppedWorkspace)
+	if s := assembleSession(ns, q, sec, false, nil, spec.ExpiresAt.Add(-time.Minute)); s.Status != workshop.StatusDegraded {
+		t.Errorf("pod missing without the stop annotation: status %s (want degraded)", s.Status)
 	}
 }

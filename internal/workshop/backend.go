@@ -78,6 +78,10 @@ type Info struct {
 	UsedMilliCPU        int64 `json:"used_millicpu"`
 	UsedMemory          int64 `json:"used_memory"`
 	Sessions            int   `json:"sessions"`
+	// Warm pools: free entries (counted in Sessions and Used* too) and what they reserve.
+	PoolFree         int   `json:"pool_free"`
+	PoolFreeMilliCPU int64 `json:"pool_free_millicpu"`
+	PoolFreeMemory   int64 `json:"pool_free_memory"`
 	// Details is backend specific (storage driver, cgroup driver, ...).
 	Details map[string]string `json:"details,omitempty"`
 }
@@ -91,11 +95,22 @@ type SessionSpec struct {
 	CreatedAt   time.Time
 	Duration    time.Duration
 	ExpiresAt   time.Time
+	// Pool is PoolFree for a warm pool entry (no participant, no expiry), PoolCold for a
+	// session of a pooled template created cold; "" otherwise.
+	Pool string
 }
 
-// Labels returns the labels every object of this session carries.
+// Labels returns the labels every object of this session carries. A free warm pool
+// entry has neither participant nor expiry, and carries its pool's labels instead.
 func (s *SessionSpec) Labels() map[string]string {
-	return SessionLabels(s.ID, s.Participant, s.Template.Name, s.ExpiresAt)
+	l := SessionLabels(s.ID, s.Participant, s.Template.Name, s.ExpiresAt)
+	if s.Pool == PoolFree {
+		delete(l, LabelParticipant)
+		delete(l, LabelExpiresAt)
+		l[LabelPool] = PoolFree
+		l[LabelPoolKey] = PoolKey(s.Template.ID)
+	}
+	return l
 }
 
 // Session statuses.
@@ -144,6 +159,9 @@ type Session struct {
 	// Claimed: a Terraform state holds the session (the provider read it from one).
 	// A create never adopts a claimed session.
 	Claimed bool
+	// Pool is the session's warm-pool label (PoolFree, PoolClaimed, PoolCold,
+	// PoolDraining) or "". A free entry has no participant and is nobody's session.
+	Pool string
 }
 
 // VClusterState fingerprints a session's vCluster release: what decides whether a

@@ -107,6 +107,7 @@ func sessionFromNamespace(ns *corev1.Namespace) *workshop.Session {
 	}
 	s.Incomplete = ns.Labels[workshop.LabelCreating] != ""
 	s.Claimed = ns.Labels[workshop.LabelClaimed] == "true"
+	s.Pool = ns.Labels[workshop.LabelPool]
 	return s
 }
 

@@ -262,7 +262,7 @@ func (b *Backend) reconcileVCluster(ctx context.Context, s vcluster.Settings, sp
 		return fmt.Errorf("vcluster service %s: %w", release, err)
 	}
 	inCluster := "https://" + net.JoinHostPort(svc.Spec.ClusterIP, "443")
-	inPod, partic, err := vclusterKubeconfigs(raw, release, inCluster, participantServer(s, spec.ID, ns, release, inCluster))
+	inPod, partic, err := vclusterKubeconfigs(raw, release, inCluster, participantServer(s, spec.ID, ns, release, inCluster), "")
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ type Metrics struct {
 	OverQuota      *prometheus.CounterVec
 
 	snap *snapshotCollector
+	pool *poolMetrics
 }
 
 // sessionSample is what the last pass saw of one session.
@@ -274,9 +275,10 @@ func NewMetrics(now func() time.Time) *Metrics {
 			Help: "Sessions over their storage budget this reconciler marked over_quota or stopped, by action (marked, stopped).",
 		}, []string{"backend", "template", "action"}),
 		snap: newSnapshotCollector(now),
+		pool: newPoolMetrics(),
 	}
 	reg.MustRegister(m.Reaped, m.Errors, m.Duration, m.Execs, m.Validations, m.Passes, m.LastSuccess, m.Leader,
-		m.ReapedLifetime, m.OverQuota, m.snap,
+		m.ReapedLifetime, m.OverQuota, m.snap, m.pool, m.pool.Claims, m.pool.ColdFallbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

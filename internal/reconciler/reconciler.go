@@ -129,6 +129,9 @@ type PassResult struct {
 	DeletedByOther []string
 	// Validated is how many sessions had their checks run.
 	Validated int
+	// PoolEntries is how many free warm pool entries were listed (not in Listed's
+	// sessions: nobody's session, never sampled nor reaped as expired).
+	PoolEntries int
 	Errors    []error
 	Took      time.Duration
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
@@ -59,4 +60,33 @@ func hasSurplus(pools []workshop.PoolStatus, id string, n int) bool {
 		}
 	}
 	return false
+}
+
+// readPool reports a pool short of warm_pool (claims emptied it) as the pool's size, when
+// no reconciler leads: the next plan shows warm_pool changing back to the configured
+// size, and its apply refills the pool. A reconciler that leads refills it by itself.
+func (r *workshopTemplateResource) readPool(ctx context.Context, t *workshop.Template, m *workshopTemplateModel) {
+	if t.WarmPool <= 0 || r.data == nil {
+		return
+	}
+	b, bd := r.data.Backend(ctx, t.Infrastructure)
+	p, ok := b.(workshop.WarmPooler)
+	if bd.HasError() || !ok || p.ReconcilerLeads(ctx) {
+		return
+	}
+	pools, err := p.Pools(ctx)
+	if err != nil {
+		tflog.Warn(ctx, "warm pool not readable", map[string]any{"template_id": t.ID, "error": err.Error()})
+		return
+	}
+	have := 0
+	for _, s := range pools {
+		if s.TemplateID == t.ID {
+			have = s.Free + s.Filling
+		}
+	}
+	if have < t.WarmPool {
+		tflog.Info(ctx, "the warm pool is short; the next apply refills it", map[string]any{"template_id": t.ID, "warm_pool": t.WarmPool, "free": have})
+		m.WarmPool = types.Int64Value(int64(have))
+	}
 }

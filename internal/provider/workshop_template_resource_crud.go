@@ -493,6 +493,7 @@ func (r *workshopTemplateResource) Read(ctx context.Context, req resource.ReadRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	r.readPool(ctx, t, &m)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 

@@ -57,6 +57,10 @@ func (b *Backend) poolEntries(ctx context.Context, id, state string) ([]corev1.N
 	return out, nil
 }
 
+// poolFillingGrace is how long an entry may take to start before a resize counts it as
+// the remnant of a start cut short and removes it.
+const poolFillingGrace = 15 * time.Minute
+
 // ResizePool starts the missing free entries of t's pool and removes the surplus.
 func (b *Backend) ResizePool(ctx context.Context, t *workshop.Template, n, parallel int) (workshop.PoolStatus, error) {
 	defer workshop.Hold()()
@@ -71,12 +75,15 @@ func (b *Backend) ResizePool(ctx context.Context, t *workshop.Template, n, paral
 	if err != nil {
 		return workshop.PoolStatus{}, err
 	}
-	var ready, filling []corev1.Namespace
+	var ready, filling, stale []corev1.Namespace
 	for _, ns := range entries {
-		if ns.Labels[workshop.LabelCreating] != "" {
-			filling = append(filling, ns)
-		} else {
+		switch {
+		case ns.Labels[workshop.LabelCreating] == "":
 			ready = append(ready, ns)
+		case time.Since(ns.CreationTimestamp.Time) > poolFillingGrace:
+			stale = append(stale, ns) // a start cut short (its process died)
+		default:
+			filling = append(filling, ns)
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -97,7 +104,7 @@ func (b *Backend) ResizePool(ctx context.Context, t *workshop.Template, n, paral
 	} else {
 		surplus = append(surplus, filling...) // the template goes: every free entry with it
 	}
-	for _, ns := range surplus {
+	for _, ns := range append(surplus, stale...) {
 		g.Go(func() error {
 			errs.add(b.drainEntry(gctx, &ns))
 			return nil

@@ -262,7 +262,8 @@ func TestAccWarmPoolKubernetes_concurrentClaims(t *testing.T) {
 	var templateID string
 	var pool []string
 	participants := []string{name + "-p0", name + "-p1", name + "-p2"}
-	got := map[string]string{} // participant -> session ID
+	got := map[string]string{}   // participant -> session ID
+	label := map[string]string{} // participant -> its namespace's nalabo.io/pool
 	var mu sync.Mutex
 	runClass := func(*terraform.State) error {
 		t.Run("class", func(t *testing.T) {
@@ -280,17 +281,32 @@ resource "nalabo_workshop_session" "s" {
 `, templateID, p),
 							Check: func(s *terraform.State) error {
 								id, err := stateAttr(s, "nalabo_workshop_session.s", "id")
+								if err != nil {
+									return err
+								}
+								ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+								defer cancel()
+								ns, err := k8sAdmin(t).CoreV1().Namespaces().Get(ctx, workshop.SessionObjectName(id), metav1.GetOptions{})
+								if err != nil {
+									return err
+								}
 								mu.Lock()
-								got[p] = id
+								got[p], label[p] = id, ns.Labels[workshop.LabelPool]
 								mu.Unlock()
-								return err
+								return nil
 							},
 						}},
 					})
 				})
 			}
 		})
-		fromPool, ids := 0, map[string]bool{}
+		fromPool, ids, labels := 0, map[string]bool{}, map[string]int{}
+		for _, l := range label {
+			labels[l]++
+		}
+		if labels[workshop.PoolClaimed] != 2 || labels[workshop.PoolCold] != 1 {
+			return fmt.Errorf("pool labels of the sessions %v: want 2 claimed, 1 cold", label)
+		}
 		for p, id := range got {
 			if ids[id] {
 				return fmt.Errorf("session ID %s handed out twice: %v", id, got)

@@ -67,7 +67,8 @@ func checkPoolFree(t *testing.T, addr string, n int, ids *[]string) resource.Tes
 }
 
 // checkClaimed asserts that the session at addr is one of the pool entries recorded
-// before, labelled claimed and for its participant, with credentials made after since.
+// before, labelled claimed and for its participant; with since, its participant service
+// account (namespace mode: the one its kubeconfig's token is for) was made after since.
 func checkClaimed(t *testing.T, addr, participant string, pool *[]string, since *time.Time) resource.TestCheckFunc {
 	return func(s *terraform.State) error {
 		id, err := stateAttr(s, addr, "id")
@@ -96,7 +97,7 @@ func checkClaimed(t *testing.T, addr, participant string, pool *[]string, since 
 		if err != nil {
 			return err
 		}
-		if sa.CreationTimestamp.Before(&metav1.Time{Time: since.Truncate(time.Second)}) {
+		if since != nil && sa.CreationTimestamp.Before(&metav1.Time{Time: since.Truncate(time.Second)}) {
 			return fmt.Errorf("service account participant of %s was created at %s, before the claim (%s)", name, sa.CreationTimestamp, since)
 		}
 		if sa.Labels[workshop.LabelParticipant] != participant {

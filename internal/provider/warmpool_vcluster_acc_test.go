@@ -64,20 +64,7 @@ func TestAccWarmPoolVCluster(t *testing.T) {
 	testAccSetup(t)
 	name := acctest.RandName("vc-pool")
 	a, b := name+"-ada", name+"-bob"
-	tmpl := fmt.Sprintf(`
-resource "nalabo_workshop_template" "t" {
-  name                = %q
-  infrastructure_type = "kubernetes"
-  workspace {
-    image   = "nalabo-test/k8s-workspace:1"
-    command = ["sleep", "infinity"]
-  }
-  resources = { cpu = "1", memory = "1Gi" }
-  warm_pool = 1
-  manifests = <<-EOT
-%s  EOT
-}
-`, name, indent(vclusterManifests, "    "))
+	tmpl := vclusterTemplateConfig(name, "  warm_pool = 1\n")
 	sessions := fmt.Sprintf(`
 resource "nalabo_workshop_session" "a" {
   template_id = nalabo_workshop_template.t.id

@@ -132,8 +132,8 @@ type PassResult struct {
 	// PoolEntries is how many free warm pool entries were listed (not in Listed's
 	// sessions: nobody's session, never sampled nor reaped as expired).
 	PoolEntries int
-	Errors    []error
-	Took      time.Duration
+	Errors      []error
+	Took        time.Duration
 }
 
 // Err joins the pass's errors.

@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync"
 	"testing"
@@ -54,12 +55,24 @@ func enforceResourceVersion(cs *fake.Clientset) {
 	cs.PrependReactor("update", "namespaces", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		in := a.(k8stesting.UpdateAction).GetObject().(*corev1.Namespace).DeepCopy()
+		ua, ok := a.(k8stesting.UpdateAction)
+		if !ok {
+			return false, nil, nil
+		}
+		obj, ok := ua.GetObject().(*corev1.Namespace)
+		if !ok {
+			return false, nil, nil
+		}
+		in := obj.DeepCopy()
 		cur, err := cs.Tracker().Get(corev1.SchemeGroupVersion.WithResource("namespaces"), "", in.Name)
 		if err != nil {
 			return true, nil, err
 		}
-		if rv := cur.(*corev1.Namespace).ResourceVersion; rv != in.ResourceVersion {
+		curNS, ok := cur.(*corev1.Namespace)
+		if !ok {
+			return true, nil, fmt.Errorf("tracker holds a %T", cur)
+		}
+		if rv := curNS.ResourceVersion; rv != in.ResourceVersion {
 			return true, nil, apierrors.NewConflict(corev1.Resource("namespaces"), in.Name, nil)
 		}
 		n, _ := strconv.Atoi(in.ResourceVersion)

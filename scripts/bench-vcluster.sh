@@ -120,17 +120,16 @@ locals {
       selector: {app: nginx-demo}
       ports: [{port: 80, targetPort: 8080}]
   EOT
-  workspace {
-    image   = "nalabo-test/k8s-workspace:1"
-    command = ["sleep", "infinity"]
-  }
 }
 
 resource "nalabo_workshop_template" "namespace" {
   name                = "bench-ns"
   infrastructure_type = "kubernetes"
   isolation           = "namespace"
-  workspace           = local.workspace
+  workspace {
+    image   = "nalabo-test/k8s-workspace:1"
+    command = ["sleep", "infinity"]
+  }
   manifests           = local.manifests
   resources           = { cpu = "$CPU", memory = "$MEMORY" }
 }
@@ -139,7 +138,10 @@ resource "nalabo_workshop_template" "vcluster" {
   name                = "bench-vc"
   infrastructure_type = "kubernetes"
   isolation           = "vcluster"
-  workspace           = local.workspace
+  workspace {
+    image   = "nalabo-test/k8s-workspace:1"
+    command = ["sleep", "infinity"]
+  }
   manifests           = local.manifests
   resources           = { cpu = "$CPU", memory = "$MEMORY" }
   warm_pool           = var.vcluster_pool

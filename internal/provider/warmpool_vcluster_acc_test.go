@@ -65,10 +65,12 @@ func TestAccWarmPoolVCluster(t *testing.T) {
 	name := acctest.RandName("vc-pool")
 	a, b := name+"-ada", name+"-bob"
 	tmpl := vclusterTemplateConfig(name, "  warm_pool = 1\n")
-	sessions := fmt.Sprintf(`
+	sessions := func(aExtra string) string {
+		return fmt.Sprintf(`
 resource "nalabo_workshop_session" "a" {
   template_id = nalabo_workshop_template.t.id
   participant = %[1]q
+%[3]s
 }
 
 resource "nalabo_workshop_session" "b" {
@@ -82,8 +84,10 @@ resource "nalabo_exec" "kubectl" {
   command    = ["sh", "-c", "kubectl get pods -A -o name && kubectl get clusterrole workshop-reader -o name"]
   timeout    = "60s"
 }
-`, a, b)
+`, a, b, aExtra)
+	}
 	var pool []string
+	var uid, kubeconfigA string
 	var templateID string
 	var namespaces []string
 	var claimStart time.Time
@@ -108,7 +112,7 @@ resource "nalabo_exec" "kubectl" {
 			},
 			{
 				PreConfig: func() { claimStart = time.Now() },
-				Config:    provider + tmpl + sessions,
+				Config:    provider + tmpl + sessions(""),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					func(s *terraform.State) error {
 						t.Logf("one claimed and one cold vcluster session: plan+apply+refresh took %s", time.Since(claimStart).Round(100*time.Millisecond))
@@ -133,9 +137,24 @@ resource "nalabo_exec" "kubectl" {
 					resource.TestCheckResourceAttr("nalabo_exec.kubectl", "exit_code", "0"),
 					checkVClusterIsolation(t, "nalabo_workshop_session.a", "nalabo_workshop_session.b", "nalabo_exec.kubectl"),
 					checkVClusterIsolation(t, "nalabo_workshop_session.b", "nalabo_workshop_session.a", ""),
+					controlPlaneUID(t, "nalabo_workshop_session.a", &uid, true),
+					captureAttr("nalabo_workshop_session.a", "kubeconfig", &kubeconfigA),
 				),
 				// The pool is empty now: the plan after the apply refills it.
 				ExpectNonEmptyPlan: true,
+			},
+			// Extended: the claimed session gets a new token expiring with it, in place
+			// (the release keeps the entry's labels: its control plane is not restarted),
+			// and the pool is refilled.
+			{
+				Config: provider + tmpl + sessions(`  duration = "3h"`),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					controlPlaneUID(t, "nalabo_workshop_session.a", &uid, true),
+					checkAttrChanged("nalabo_workshop_session.a", "kubeconfig", &kubeconfigA),
+					checkTokenKubeconfig("nalabo_workshop_session.a", true),
+					checkLifetime("nalabo_workshop_session.a", 3*time.Hour),
+					checkPoolFree(t, "nalabo_workshop_template.t", 1, nil),
+				),
 			},
 		},
 	})

@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
@@ -95,22 +96,44 @@ func (b *Backend) claimVClusterEntry(ctx context.Context, s vcluster.Settings, s
 		return nil, fmt.Errorf("read secret %s%s: %w", vclusterSecretPrefix, release, err)
 	}
 	cp := &vclusterPlane{ns: ns, release: release, clusterIP: svc.Spec.ClusterIP, kubeconfig: sec.Data["config"]}
-	cp.inCluster = "https://" + cp.clusterIP + ":443"
+	cp.inCluster = "https://" + net.JoinHostPort(cp.clusterIP, "443")
+	inPod, partic, err := b.claimedKubeconfigs(ctx, s, spec, cp)
+	if err != nil {
+		return nil, err
+	}
+	trace(spec.ID, start, "claimed")
+	return b.finishVCluster(ctx, s, spec, res, objs, cp, start, inPod, partic)
+}
+
+// claimedKubeconfigs mints a token of the virtual cluster's participant service account
+// that expires with spec and returns both kubeconfigs with it: at the claim, after the
+// control plane was replaced (its data may be gone) and when the expiry changes.
+func (b *Backend) claimedKubeconfigs(ctx context.Context, s vcluster.Settings, spec *workshop.SessionSpec, cp *vclusterPlane) (inPod, partic []byte, err error) {
 	var token string
-	err = b.withVirtualAPI(ctx, s, ns, release, cp.kubeconfig, cp.clusterIP, func(vb *Backend) error {
+	err = b.withVirtualAPI(ctx, s, cp.ns, cp.release, cp.kubeconfig, cp.clusterIP, func(vb *Backend) error {
+		if err := vb.waitVirtualAPI(ctx); err != nil {
+			return err
+		}
 		var err error
 		token, err = vb.mintVirtualToken(ctx, spec.ExpiresAt)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("vcluster %s: participant credentials: %w", release, err)
+		return nil, nil, fmt.Errorf("vcluster %s: participant credentials: %w", cp.release, err)
 	}
-	trace(spec.ID, start, "claimed")
-	inPod, partic, err := vclusterKubeconfigs(cp.kubeconfig, release, cp.inCluster, participantServer(s, spec.ID, ns, release, cp.inCluster), token)
-	if err != nil {
-		return nil, err
+	return vclusterKubeconfigs(cp.kubeconfig, cp.release, cp.inCluster, participantServer(s, spec.ID, cp.ns, cp.release, cp.inCluster), token)
+}
+
+// releaseSpec is the spec a session's release is installed and upgraded with: a
+// claimed entry keeps the labels it was installed with as a free entry (the chart hashes
+// its values into the control plane's pod template: other labels would restart it).
+func releaseSpec(spec *workshop.SessionSpec, ns *corev1.Namespace) *workshop.SessionSpec {
+	if ns.Labels[workshop.LabelPool] != workshop.PoolClaimed {
+		return spec
 	}
-	return b.finishVCluster(ctx, s, spec, res, objs, cp, start, inPod, partic)
+	entry := *spec
+	entry.Participant, entry.Pool = "", workshop.PoolFree
+	return &entry
 }
 
 // mintVirtualToken creates (vb: the virtual cluster) the participant's service account

@@ -19,7 +19,8 @@
 # CPU (nanocores) and working set memory of the entries' pods, per entry.
 #
 # Environment: NALABO_K8S_KUBECONFIG (default $CACHE/k8s/kubeconfig), BENCH_R (5),
-# BENCH_CLASS (10; 0 skips the class), BENCH_CPU / BENCH_MEMORY (500m / 512Mi per
+# BENCH_CLASS (10; 0 skips the class), BENCH_POOL (1; 0 skips the warm pool runs),
+# BENCH_COLD (1; 0 runs the warm pool runs only), BENCH_CPU / BENCH_MEMORY (500m / 512Mi per
 # session), BENCH_BIN (./bin), CACHE (/var/cache/nalabo), TERRAFORM.
 set -euo pipefail
 
@@ -34,6 +35,7 @@ TERRAFORM=${TERRAFORM:-$CACHE/bin/terraform}
 R=${BENCH_R:-5}
 CLASS=${BENCH_CLASS:-10}
 POOL=${BENCH_POOL:-1}
+COLD=${BENCH_COLD:-1}
 KUBECONFIG_PATH=${NALABO_K8S_KUBECONFIG:-$CACHE/k8s/kubeconfig}
 bin=${BENCH_BIN:-$here/bin}
 # Per session (both isolations): small enough that a class of 10 fits the test node's 2
@@ -197,6 +199,7 @@ apply templates 0 0 >/dev/null || die "applying the templates failed"
 
 declare -a ns_up ns_down vc_up vc_down
 for r in $(seq 1 "$R"); do
+  [ "$COLD" = 1 ] || break
   s=$(apply "ns-up-$r" 1 0) || die "apply failed"; ns_up+=("$s")
   d=$(apply "ns-down-$r" 0 0) || die "apply failed"; ns_down+=("$d")
   log "repetition $r/$R: namespace session ready in $s s, removed in $d s"
@@ -206,7 +209,7 @@ for r in $(seq 1 "$R"); do
 done
 
 class_up='' class_down=''
-if [ "$CLASS" -gt 0 ]; then
+if [ "$CLASS" -gt 0 ] && [ "$COLD" = 1 ]; then
   log "a class of $CLASS vCluster sessions in one apply"
   class_up=$(apply class-up 0 "$CLASS") || die "apply failed"
   ready=$(tf state list | grep -c '^nalabo_workshop_session.vcluster' || true)
@@ -222,7 +225,7 @@ idle_cost() {
   nss=$(kubectl get namespaces -l 'nalabo.io/pool=free,nalabo.io/template=bench-vc' -o jsonpath='{.items[*].metadata.name}')
   [ -n "$nss" ] || { echo "n/a n/a"; return; }
   nodes=$(kubectl get nodes -o jsonpath='{.items[*].metadata.name}')
-  for n in $nodes; do kubectl get --raw "/api/v1/nodes/$n/proxy/stats/summary"; echo; done |
+  for n in $nodes; do kubectl get --raw "/api/v1/nodes/$n/proxy/stats/summary" | jq -c .; done |
     python3 -c '
 import json, sys
 nss = set(sys.argv[1].split())
@@ -263,7 +266,7 @@ fi
 left=$("$CACHE/k8s/bin/kubectl" --kubeconfig "$KUBECONFIG_PATH" get namespaces -o name \
   -l 'nalabo.io/managed-by=terraform-provider-nalabo,nalabo.io/template in (bench-ns,bench-vc)' | wc -l)
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+median() { [ $# -gt 0 ] || { printf 'n/a'; return; }; printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
 mnu=$(median "${ns_up[@]}"); mnd=$(median "${ns_down[@]}")
 mvu=$(median "${vc_up[@]}"); mvd=$(median "${vc_down[@]}")

@@ -267,7 +267,7 @@ left=$("$CACHE/k8s/bin/kubectl" --kubeconfig "$KUBECONFIG_PATH" get namespaces -
   -l 'nalabo.io/managed-by=terraform-provider-nalabo,nalabo.io/template in (bench-ns,bench-vc)' | wc -l)
 
 median() { [ $# -gt 0 ] || { printf 'n/a'; return; }; printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+ratio() { case "$1$2" in *n/a*) printf 'n/a' ;; *) awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }' ;; esac; }
 mnu=$(median "${ns_up[@]}"); mnd=$(median "${ns_down[@]}")
 mvu=$(median "${vc_up[@]}"); mvd=$(median "${vc_down[@]}")
 

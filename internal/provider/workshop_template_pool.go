@@ -31,10 +31,10 @@ func (r *workshopTemplateResource) resizePool(ctx context.Context, b backendImpl
 		addBackendError(diags, "read the template "+id+" to resize its warm pool", err)
 		return
 	}
-	if n > 0 && p.ReconcilerLeads(ctx) {
+	if n > 0 && p.ReconcilerRefills(ctx) {
 		// Growing is the reconciler's; shrinking is immediate.
 		if pools, err := p.Pools(ctx); err != nil || !hasSurplus(pools, id, n) {
-			tflog.Info(ctx, "a reconciler leads: it fills the warm pool", fields)
+			tflog.Info(ctx, "a leading reconciler refills the warm pools: it fills this one", fields)
 			return
 		}
 	}
@@ -63,7 +63,7 @@ func hasSurplus(pools []workshop.PoolStatus, id string, n int) bool {
 }
 
 // readPool reports a pool short of warm_pool (claims emptied it) as the pool's size, when
-// no reconciler leads: the next plan shows warm_pool changing back to the configured
+// no reconciler refills the pools: the next plan shows warm_pool changing back to the configured
 // size, and its apply refills the pool. A reconciler that leads refills it by itself.
 func (r *workshopTemplateResource) readPool(ctx context.Context, t *workshop.Template, m *workshopTemplateModel) {
 	if t.WarmPool <= 0 || r.data == nil {
@@ -71,7 +71,7 @@ func (r *workshopTemplateResource) readPool(ctx context.Context, t *workshop.Tem
 	}
 	b, bd := r.data.Backend(ctx, t.Infrastructure)
 	p, ok := b.(workshop.WarmPooler)
-	if bd.HasError() || !ok || p.ReconcilerLeads(ctx) {
+	if bd.HasError() || !ok || p.ReconcilerRefills(ctx) {
 		return
 	}
 	pools, err := p.Pools(ctx)

@@ -169,8 +169,8 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 					"participant, expiry and resources, credentials minted at the claim, the template's objects labelled for " +
 					"it) instead of starting cold, and falls back to a cold start when none is free. A pool entry reserves its " +
 					"resources like a session. The provider fills the pool when the template is created or updated (this " +
-					"apply waits for it) unless a reconciler leads (its Lease in the control namespace is fresh), which then " +
-					"refills it on every pass; shrinking removes free entries; deleting the template removes them all. " +
+					"apply waits for it) unless a leading reconciler refills the pools (its Lease in the control namespace is " +
+					"fresh and records a recent refill), which then refills it on every pass; shrinking removes free entries; deleting the template removes them all. " +
 					"Not part of the digest: resizing the pool changes no session.",
 				Optional:   true,
 				Computed:   true,

@@ -124,16 +124,25 @@ func (p *passRun) pools(ctx context.Context) {
 		if err != nil {
 			p.fail("pool", err)
 		}
+		refilled := err == nil
 		for _, t := range templates {
 			if len(p.r.cfg.Templates) > 0 && !slices.Contains(p.r.cfg.Templates, t.Name) {
 				continue
 			}
 			st, err := wp.ResizePool(p.actCtx, t, t.WarmPool, p.r.cfg.Parallelism)
 			if err != nil {
+				refilled = false
 				p.fail("pool", err)
 				p.log.Warn("cannot refill the warm pool", "template_id", t.ID, "free", st.Free, "error", err)
 			} else if st.Free > 0 {
 				p.log.Debug("warm pool filled", "template_id", t.ID, "free", st.Free)
+			}
+		}
+		// The provider leaves growing pools to a reconciler that has just refilled them
+		// all (one without the rights to, never does). No Lease (no election): nothing to mark.
+		if refilled && len(p.r.cfg.Templates) == 0 {
+			if err := wp.MarkPoolsRefilled(p.actCtx); err != nil {
+				p.log.Debug("pools refilled, not recorded on the Lease", "error", err)
 			}
 		}
 	}

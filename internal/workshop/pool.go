@@ -64,7 +64,10 @@ type WarmPooler interface {
 	// PooledTemplates returns the stored templates with warm_pool > 0 (the reconciler
 	// refills them).
 	PooledTemplates(ctx context.Context) ([]*Template, error)
-	// ReconcilerLeads reports whether a reconciler's leader lease is fresh: it refills
-	// the pools, the provider leaves them to it.
-	ReconcilerLeads(ctx context.Context) bool
+	// ReconcilerRefills reports whether a leading reconciler refills the pools (its
+	// lease is fresh and it refilled them recently): the provider then leaves growing
+	// them to it.
+	ReconcilerRefills(ctx context.Context) bool
+	// MarkPoolsRefilled records that this (leading) reconciler refilled every pool.
+	MarkPoolsRefilled(ctx context.Context) error
 }

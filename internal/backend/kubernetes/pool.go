@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -434,9 +435,18 @@ func (b *Backend) PooledTemplates(ctx context.Context) ([]*workshop.Template, er
 	return out, nil
 }
 
-// ReconcilerLeads reads the reconcilers' Lease: fresh (renewed within its duration)
-// means a leader refills the pools.
-func (b *Backend) ReconcilerLeads(ctx context.Context) bool {
+// annotationPoolsRefilled on the reconcilers' Lease is when the leader last refilled
+// every pool (RFC 3339).
+const annotationPoolsRefilled = workshop.LabelPrefix + "pools-refilled-at"
+
+// poolsRefilledFresh is how recent that refill must be for the provider to rely on it.
+const poolsRefilledFresh = 10 * time.Minute
+
+// ReconcilerRefills reads the reconcilers' Lease: fresh (renewed within its duration)
+// and annotated with a recent refill means a leader refills the pools. A reconciler
+// without the rights to start entries (the least-privilege role) never annotates it,
+// and the provider keeps filling them.
+func (b *Backend) ReconcilerRefills(ctx context.Context) bool {
 	l, err := b.cs.CoordinationV1().Leases(b.cfg.Namespace).Get(ctx, DefaultLeaseName, metav1.GetOptions{})
 	if err != nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" || l.Spec.RenewTime == nil {
 		return false
@@ -445,7 +455,26 @@ func (b *Backend) ReconcilerLeads(ctx context.Context) bool {
 	if l.Spec.LeaseDurationSeconds != nil {
 		d = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
 	}
-	return time.Since(l.Spec.RenewTime.Time) < d
+	refilled, err := time.Parse(time.RFC3339, l.Annotations[annotationPoolsRefilled])
+	return time.Since(l.Spec.RenewTime.Time) < d && err == nil && time.Since(refilled) < poolsRefilledFresh
+}
+
+// MarkPoolsRefilled annotates the reconcilers' Lease with the time (an Update: the
+// least-privilege role may get and update its Lease, not patch it).
+func (b *Backend) MarkPoolsRefilled(ctx context.Context) error {
+	leases := b.cs.CoordinationV1().Leases(b.cfg.Namespace)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		l, err := leases.Get(ctx, DefaultLeaseName, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if l.Annotations == nil {
+			l.Annotations = map[string]string{}
+		}
+		l.Annotations[annotationPoolsRefilled] = time.Now().UTC().Format(time.RFC3339)
+		_, err = leases.Update(ctx, l, metav1.UpdateOptions{FieldManager: fieldManager})
+		return err
+	})
 }
 
 // drainPool removes every free entry of template id (DeleteTemplate).

@@ -46,6 +46,8 @@ var infrastructureBackendAttrTypes = map[string]attr.Type{
 	"used_cpu_millicores":        types.Int64Type,
 	"used_memory_bytes":          types.Int64Type,
 	"sessions":                   types.Int64Type,
+	"pool_free":                  types.Int64Type,
+	"pool_free_by_template":      types.MapType{ElemType: types.Int64Type},
 	"overcommit_cpu":             types.Float64Type,
 	"overcommit_memory":          types.Float64Type,
 	"admissible_cpu_millicores":  types.Int64Type,
@@ -121,7 +123,19 @@ func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.Schema
 						Computed:            true,
 					},
 					"sessions": schema.Int64Attribute{
-						MarkdownDescription: "Sessions the backend holds (every template, every Terraform configuration).",
+						MarkdownDescription: "Sessions the backend holds (every template, every Terraform configuration; free " +
+							"warm pool entries are not sessions).",
+						Computed: true,
+					},
+					"pool_free": schema.Int64Attribute{
+						MarkdownDescription: "Free warm pool entries (Kubernetes; `0` elsewhere): started sessions of templates " +
+							"with `warm_pool`, not yet claimed. What they reserve is part of `used_cpu_millicores` and " +
+							"`used_memory_bytes`; a new session of their template claims one instead of reserving more.",
+						Computed: true,
+					},
+					"pool_free_by_template": schema.MapAttribute{
+						MarkdownDescription: "Free warm pool entries by template ID (the templates with `warm_pool` or entries left).",
+						ElementType:         types.Int64Type,
 						Computed:            true,
 					},
 					"overcommit_cpu": schema.Float64Attribute{
@@ -187,7 +201,7 @@ func (d *infrastructureDataSource) Read(ctx context.Context, _ datasource.ReadRe
 		} else {
 			total += int64(info.Sessions)
 		}
-		entries[string(infra)] = infrastructureEntry(ctx, infra, info, errText, d.data.overcommit(infra), &resp.Diagnostics)
+		entries[string(infra)] = infrastructureEntry(ctx, infra, info, errText, d.data.overcommit(infra), d.pools(ctx, infra, info), &resp.Diagnostics)
 	}
 	backends, diags := types.MapValue(types.ObjectType{AttrTypes: infrastructureBackendAttrTypes}, entries)
 	resp.Diagnostics.Append(diags...)
@@ -217,6 +231,29 @@ func (d *infrastructureDataSource) ping(ctx context.Context, infra workshop.Infr
 	return info, ""
 }
 
+// pools returns a reachable backend's free warm pool entries by template ID (nil when
+// it keeps no pools or cannot say).
+func (d *infrastructureDataSource) pools(ctx context.Context, infra workshop.InfrastructureType, info *workshop.Info) map[string]int64 {
+	if info == nil {
+		return nil
+	}
+	b, bd := d.data.Backend(ctx, infra)
+	p, ok := b.(workshop.WarmPooler)
+	if bd.HasError() || !ok {
+		return nil
+	}
+	list, err := p.Pools(ctx)
+	if err != nil {
+		tflog.Warn(ctx, "warm pools not readable", map[string]any{"backend": string(infra), "error": err.Error()})
+		return nil
+	}
+	out := map[string]int64{}
+	for _, s := range list {
+		out[s.TemplateID] = int64(s.Free)
+	}
+	return out
+}
+
 // diagText joins the summaries and details of error diagnostics.
 func diagText(diags diag.Diagnostics) string {
 	var parts []string
@@ -227,7 +264,7 @@ func diagText(diags diag.Diagnostics) string {
 }
 
 func infrastructureEntry(ctx context.Context, infra workshop.InfrastructureType, info *workshop.Info, errText string,
-	oc workshop.Overcommit, diags *diag.Diagnostics) attr.Value {
+	oc workshop.Overcommit, pools map[string]int64, diags *diag.Diagnostics) attr.Value {
 	v := map[string]attr.Value{
 		"type":                       types.StringValue(string(infra)),
 		"reachable":                  types.BoolValue(info != nil),
@@ -240,6 +277,8 @@ func infrastructureEntry(ctx context.Context, infra workshop.InfrastructureType,
 		"used_cpu_millicores":        types.Int64Null(),
 		"used_memory_bytes":          types.Int64Null(),
 		"sessions":                   types.Int64Null(),
+		"pool_free":                  types.Int64Null(),
+		"pool_free_by_template":      types.MapNull(types.Int64Type),
 		"overcommit_cpu":             types.Float64Value(oc.CPU),
 		"overcommit_memory":          types.Float64Value(oc.Memory),
 		"admissible_cpu_millicores":  types.Int64Null(),
@@ -257,6 +296,13 @@ func infrastructureEntry(ctx context.Context, infra workshop.InfrastructureType,
 		v["used_cpu_millicores"] = types.Int64Value(info.UsedMilliCPU)
 		v["used_memory_bytes"] = types.Int64Value(info.UsedMemory)
 		v["sessions"] = types.Int64Value(int64(info.Sessions))
+		v["pool_free"] = types.Int64Value(int64(info.PoolFree))
+		if pools == nil {
+			pools = map[string]int64{}
+		}
+		pm, d := types.MapValueFrom(ctx, types.Int64Type, pools)
+		diags.Append(d...)
+		v["pool_free_by_template"] = pm
 		v["admissible_cpu_millicores"] = types.Int64Value(workshop.Admissible(info.AllocatableMilliCPU, oc.CPU))
 		v["admissible_memory_bytes"] = types.Int64Value(workshop.Admissible(info.AllocatableMemory, oc.Memory))
 		details := info.Details

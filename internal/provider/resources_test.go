@@ -196,7 +196,7 @@ func templateModel(t *testing.T, name, image string) workshopTemplateModel {
 		ComposeDirectory: types.StringNull(), ComposeBuilds: types.MapNull(types.StringType),
 		Resources: types.MapNull(types.StringType), EffectiveResources: types.ObjectNull(resourcesAttrTypes),
 		Duration: types.StringValue("4h"), PodSecurity: types.StringNull(),
-		DockerInDocker: types.BoolValue(false), PrePull: types.BoolValue(true), // the schema default
+		DockerInDocker: types.BoolValue(false), PrePull: types.BoolValue(true), WarmPool: types.Int64Value(0), // the schema defaults
 		Validations: types.ListNull(types.ObjectType{AttrTypes: validationAttrTypes}),
 		Digest:      types.StringNull(), Images: types.MapNull(types.StringType), Timeouts: nullTimeouts(),
 		PlacementConstraints: types.ListNull(types.StringType),

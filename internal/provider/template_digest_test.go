@@ -15,7 +15,7 @@ import (
 // notDigestShaping are the template attributes outside the digest: computed from it,
 // or deliberately left out (a grading check or the instructions must not replace
 // sessions; resources counts through effective_resources).
-var notDigestShaping = []string{"id", "digest", "images", "validations", "instructions", "timeouts", "resources", "pre_pull"}
+var notDigestShaping = []string{"id", "digest", "images", "validations", "instructions", "timeouts", "resources", "pre_pull", "warm_pool"}
 
 // digestTableProblems checks the digest table against the template's schema and
 // model: every digest attribute exists in both, and every schema attribute is either

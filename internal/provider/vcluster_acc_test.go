@@ -278,13 +278,10 @@ func vclusterCheckDestroy(t *testing.T, namespaces *[]string, participants ...st
 	}
 }
 
-func TestAccVCluster_sessions(t *testing.T) {
-	provider := vclusterProviderConfig(t, "")
-	testAccSetup(t)
-	name := acctest.RandName("vc")
-	a, b := name+"-ada", name+"-bob"
-	// isolation is left out: "vcluster" is the default for kubernetes templates.
-	tmpl := fmt.Sprintf(`
+// vclusterTemplateConfig is the vcluster template "t" with vclusterManifests; isolation
+// is left out: "vcluster" is the default for kubernetes templates.
+func vclusterTemplateConfig(name, extra string) string {
+	return fmt.Sprintf(`
 resource "nalabo_workshop_template" "t" {
   name                = %q
   infrastructure_type = "kubernetes"
@@ -293,10 +290,18 @@ resource "nalabo_workshop_template" "t" {
     command = ["sleep", "infinity"]
   }
   resources = { cpu = "1", memory = "1Gi" }
-  manifests = <<-EOT
+%s  manifests = <<-EOT
 %s  EOT
 }
-`, name, indent(vclusterManifests, "    "))
+`, name, extra, indent(vclusterManifests, "    "))
+}
+
+func TestAccVCluster_sessions(t *testing.T) {
+	provider := vclusterProviderConfig(t, "")
+	testAccSetup(t)
+	name := acctest.RandName("vc")
+	a, b := name+"-ada", name+"-bob"
+	tmpl := vclusterTemplateConfig(name, "")
 	cfgWith := func(provider, sessionExtra string) string {
 		return provider + tmpl + fmt.Sprintf(`
 resource "nalabo_workshop_session" "a" {

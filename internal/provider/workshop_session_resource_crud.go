@@ -321,6 +321,8 @@ func (r *workshopSessionResource) Create(ctx context.Context, req resource.Creat
 		created = adopted.ExpiresAt.Add(-duration).UTC()
 		logFields["session_id"], logFields["expires_at"] = spec.ID, formatTime(spec.ExpiresAt)
 		tflog.Info(ctx, "adopted the workshop session an interrupted apply created", logFields)
+	} else if s = claimPooled(ctx, b, spec, logFields); s != nil {
+		spec.ID = s.ID // the entry's: its namespace and release names derive from it
 	} else {
 		tflog.Info(ctx, "creating workshop session", logFields)
 		if s, err = b.CreateSession(ctx, spec); err != nil {
@@ -600,4 +602,36 @@ func sessionModelFromImport(ctx context.Context, s *workshop.Session, diags *dia
 	refreshState(&m, s)
 	m.setLive(ctx, s, fillAll, diags)
 	return m
+}
+
+// claimPooled hands spec a free entry of its template's warm pool, or returns nil (no
+// pool, no free entry, or a claim that failed: the session is then created cold, marked
+// as a pool miss).
+func claimPooled(ctx context.Context, b backendImpl, spec *workshop.SessionSpec, logFields map[string]any) *workshop.Session {
+	p, ok := b.(workshop.WarmPooler)
+	if !ok || spec.Template.WarmPool <= 0 {
+		return nil
+	}
+	s, err := p.ClaimPooled(ctx, spec)
+	if err != nil || s == nil {
+		spec.Pool = workshop.PoolCold
+		if err != nil {
+			tflog.Warn(ctx, "claiming a warm pool entry failed; creating the session cold", withField(logFields, "error", err.Error()))
+		} else {
+			tflog.Info(ctx, "the warm pool has no free entry; creating the session cold", logFields)
+		}
+		return nil
+	}
+	tflog.Info(ctx, "claimed a warm pool entry", withField(logFields, "session_id", s.ID))
+	return s
+}
+
+// withField returns a copy of fields with k set to v.
+func withField(fields map[string]any, k string, v any) map[string]any {
+	out := make(map[string]any, len(fields)+1)
+	for key, val := range fields {
+		out[key] = val
+	}
+	out[k] = v
+	return out
 }

@@ -57,6 +57,12 @@ func (r *workshopTemplateResource) ValidateConfig(ctx context.Context, req resou
 		m.InfrastructureType.ValueString() == string(workshop.InfraDocker) && !m.ComposeDirectory.IsUnknown() {
 		validateCompose(ctx, m, &resp.Diagnostics)
 	}
+	if knownString(m.InfrastructureType) && m.InfrastructureType.ValueString() != string(workshop.InfraKubernetes) &&
+		!m.WarmPool.IsNull() && !m.WarmPool.IsUnknown() && m.WarmPool.ValueInt64() > 0 {
+		resp.Diagnostics.AddAttributeError(path.Root("warm_pool"), "Attribute applies to kubernetes templates only",
+			fmt.Sprintf("warm_pool keeps started kubernetes sessions (namespaces or vClusters) ready to claim; this template has "+
+				"infrastructure_type = %q, whose sessions start in seconds anyway. Remove warm_pool.", m.InfrastructureType.ValueString()))
+	}
 	if knownString(m.InfrastructureType) {
 		ws := m.workspace(ctx, &resp.Diagnostics)
 		validateSwarmTemplate(m, ws, &resp.Diagnostics)
@@ -301,6 +307,7 @@ func (r *workshopTemplateResource) Create(ctx context.Context, req resource.Crea
 		}
 		workshop.RecordTemplateCreated(a, plan.ID.ValueString())
 	}
+	r.resizePool(ctx, b, &plan, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -369,6 +376,7 @@ func (r *workshopTemplateResource) Update(ctx context.Context, req resource.Upda
 	}
 	remaining := deleteTemplates(ctx, b, superseded, plan.ID.ValueString())
 	resp.Diagnostics.Append(setSupersededTemplates(ctx, resp.Private, remaining)...)
+	r.resizePool(ctx, b, &plan, &resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -488,6 +496,7 @@ func (r *workshopTemplateResource) Read(ctx context.Context, req resource.ReadRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	r.readPool(ctx, t, &m)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 

@@ -30,6 +30,7 @@ type workshopTemplateModel struct {
 	PodSecurity        types.String `tfsdk:"pod_security"`
 	DockerInDocker     types.Bool   `tfsdk:"docker_in_docker"`
 	PrePull            types.Bool   `tfsdk:"pre_pull"`
+	WarmPool           types.Int64  `tfsdk:"warm_pool"`
 	Egress             types.String `tfsdk:"egress"`
 	VClusterValues     types.String `tfsdk:"vcluster_values"`
 	Instructions       types.String `tfsdk:"instructions"`
@@ -182,6 +183,7 @@ func (m *workshopTemplateModel) toTemplate(ctx context.Context, diags *diag.Diag
 		PodSecurity:    m.PodSecurity.ValueString(),
 		DockerInDocker: m.DockerInDocker.ValueBool(),
 		PrePull:        m.PrePull.ValueBool() && workshop.InfrastructureType(m.InfrastructureType.ValueString()) == workshop.InfraKubernetes,
+		WarmPool:       int(m.WarmPool.ValueInt64()),
 		VClusterValues: m.VClusterValues.ValueString(),
 		Egress:         workshop.Egress(m.Egress.ValueString()),
 		Instructions:   m.Instructions.ValueString(),
@@ -262,6 +264,7 @@ func templateModelFrom(ctx context.Context, t *workshop.Template, prior *worksho
 		PodSecurity:        optString(t.PodSecurity, prior.PodSecurity),
 		DockerInDocker:     types.BoolValue(t.DockerInDocker),
 		PrePull:            prior.PrePull,
+		WarmPool:           types.Int64Value(int64(t.WarmPool)),
 		Egress:             types.StringNull(),
 		VClusterValues:     optString(t.VClusterValues, prior.VClusterValues),
 		Instructions:       optString(t.Instructions, prior.Instructions),

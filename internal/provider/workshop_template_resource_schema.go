@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -161,6 +162,20 @@ func (r *workshopTemplateResource) Schema(ctx context.Context, _ resource.Schema
 					strings.Join(podSecurityLevels, "`, `") + "`.",
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.OneOf(podSecurityLevels...)},
+			},
+			"warm_pool": schema.Int64Attribute{
+				MarkdownDescription: "Kubernetes only, default `0` (none). How many sessions of this template are kept " +
+					"started and unassigned (0 to " + strconv.Itoa(workshop.MaxWarmPool) + "): a new session claims one (its " +
+					"participant, expiry and resources, credentials minted at the claim, the template's objects labelled for " +
+					"it) instead of starting cold, and falls back to a cold start when none is free. A pool entry reserves its " +
+					"resources like a session. The provider fills the pool when the template is created or updated (this " +
+					"apply waits for it) unless a leading reconciler refills the pools (its Lease in the control namespace is " +
+					"fresh and records a recent refill), which then refills it on every pass; shrinking removes free entries; deleting the template removes them all. " +
+					"Not part of the digest: resizing the pool changes no session.",
+				Optional:   true,
+				Computed:   true,
+				Default:    int64default.StaticInt64(0),
+				Validators: []validator.Int64{int64validator.Between(0, workshop.MaxWarmPool)},
 			},
 			"pre_pull": schema.BoolAttribute{
 				MarkdownDescription: "Kubernetes only, default `true` (a Docker template ignores it). When the template is " +

@@ -35,6 +35,7 @@ type Metrics struct {
 	StoppedAtExpiry *prometheus.CounterVec
 
 	snap *snapshotCollector
+	pool *poolMetrics
 }
 
 // sessionSample is what the last pass saw of one session.
@@ -285,9 +286,10 @@ func NewMetrics(now func() time.Time) *Metrics {
 			Help: "Persistent sessions this reconciler stopped at expires_at (their data is kept until the retention ends).",
 		}, []string{"backend", "template"}),
 		snap: newSnapshotCollector(now),
+		pool: newPoolMetrics(),
 	}
 	reg.MustRegister(m.Reaped, m.Leftovers, m.Errors, m.Duration, m.Execs, m.Validations, m.Passes, m.LastSuccess, m.Leader,
-		m.ReapedLifetime, m.OverQuota, m.StoppedAtExpiry, m.snap,
+		m.ReapedLifetime, m.OverQuota, m.StoppedAtExpiry, m.snap, m.pool, m.pool.Claims, m.pool.ColdFallbacks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

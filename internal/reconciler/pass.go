@@ -46,6 +46,8 @@ func (p *passRun) run(ctx context.Context) {
 	if !ok {
 		return
 	}
+	p.r.metrics.pool.observe(p.name, sessions)
+	sessions, entries := splitPool(sessions)
 	p.now = p.r.now()
 	p.actCtx, p.leads = p.r.leading()
 	keep, due := p.partition(sessions)
@@ -57,6 +59,8 @@ func (p *passRun) run(ctx context.Context) {
 	samples := p.sampleAndValidate(ctx, keep, usage)
 	p.r.forgetGone(p.name, keep)
 	p.r.metrics.snap.setSessions(p.name, samples)
+	p.res.PoolEntries = len(entries)
+	p.pools(ctx)
 }
 
 // fail counts and records a failed operation; safe from parallel steps.

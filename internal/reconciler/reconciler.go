@@ -142,8 +142,11 @@ type PassResult struct {
 	Stopped []string
 	// Validated is how many sessions had their checks run.
 	Validated int
-	Errors    []error
-	Took      time.Duration
+	// PoolEntries is how many free warm pool entries were listed (not in Listed's
+	// sessions: nobody's session, never sampled nor reaped as expired).
+	PoolEntries int
+	Errors      []error
+	Took        time.Duration
 }
 
 // Err joins the pass's errors.

@@ -460,3 +460,33 @@ func TestParseNodeHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolEntriesNotSessions: free entries are split off the sessions (never sampled nor
+// reaped), an incomplete one stays (a remnant); claims and fallbacks are counted once.
+func TestPoolEntriesNotSessions(t *testing.T) {
+	all := []*workshop.Session{
+		{ID: "free1", Pool: workshop.PoolFree},
+		{ID: "fill1", Pool: workshop.PoolFree, Incomplete: true},
+		{ID: "claim1", Pool: workshop.PoolClaimed, TemplateName: "intro", Participant: "ada"},
+		{ID: "cold1", Pool: workshop.PoolCold, TemplateName: "intro", Participant: "bob"},
+		{ID: "plain", TemplateName: "intro", Participant: "cy"},
+	}
+	sessions, entries := splitPool(all)
+	if len(entries) != 1 || entries[0].ID != "free1" || len(sessions) != 4 {
+		t.Fatalf("sessions %d, entries %v", len(sessions), entries)
+	}
+	m := NewMetrics(nil)
+	m.pool.observe("kubernetes", all)
+	m.pool.observe("kubernetes", all) // a second pass counts nothing again
+	if got := testutil.ToFloat64(m.pool.Claims.WithLabelValues("kubernetes", "intro")); got != 1 {
+		t.Errorf("claims %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.pool.ColdFallbacks.WithLabelValues("kubernetes", "intro")); got != 1 {
+		t.Errorf("cold fallbacks %v, want 1", got)
+	}
+	m.pool.setPools("kubernetes", []workshop.PoolStatus{{TemplateID: "kubernetes.intro.0123456789ab", TemplateName: "intro", Size: 3, Free: 2}})
+	n, err := testutil.GatherAndCount(m.Registry, "nalabo_pool_entries", "nalabo_pool_size")
+	if err != nil || n != 5 {
+		t.Errorf("pool series %d (%v), want 4 states + size", n, err)
+	}
+}

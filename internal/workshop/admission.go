@@ -145,6 +145,14 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 		t.increaseMemory += mem
 	}
 
+	if live != nil && live.PoolFree > 0 && t.creates > 0 {
+		// New sessions claim free warm pool entries, whose reservations live counts
+		// already: the first creates of the plan reserve nothing more.
+		l, claims := *live, int64(min(t.creates, live.PoolFree))
+		l.UsedMilliCPU -= claims * live.PoolFreeMilliCPU / int64(live.PoolFree)
+		l.UsedMemory -= claims * live.PoolFreeMemory / int64(live.PoolFree)
+		live = &l
+	}
 	if f := a.freed[c.Infra]; f != nil && live != nil {
 		l := *live
 		l.UsedMilliCPU, l.UsedMemory, l.Sessions = max(l.UsedMilliCPU-f.UsedMilliCPU, 0), max(l.UsedMemory-f.UsedMemory, 0), max(l.Sessions-f.Sessions, 0)

@@ -85,3 +85,30 @@ func TestAdmissionCountsDeletesOfThisProcess(t *testing.T) {
 		t.Fatalf("the successor of a deleted session was refused: %v", err)
 	}
 }
+
+// TestAdmissionPoolClaims: free warm pool entries already reserve their share (Used*):
+// the first new sessions claim them and reserve nothing more. The same class without a
+// pool is refused earlier (the positive control).
+func TestAdmissionPoolClaims(t *testing.T) {
+	firstRefusal := func(live *Info) int {
+		a := NewAdmission(map[InfrastructureType]Overcommit{InfraKubernetes: {CPU: 1, Memory: 1}}, 0)
+		for i := 1; i <= 50; i++ {
+			if a.Admit(Change{Infra: InfraKubernetes, Create: true, MilliCPU: 500, CPUKnown: true, Memory: 1 << 20, MemoryKnown: true}, live, 0) != nil {
+				return i
+			}
+		}
+		return 0
+	}
+	// 4 CPU; 4 free entries of 0.5 CPU reserve 2 of them.
+	pooled := &Info{Type: InfraKubernetes, AllocatableMilliCPU: 4000, AllocatableMemory: 64 << 30,
+		UsedMilliCPU: 2000, UsedMemory: 4 << 20, PoolFree: 4, PoolFreeMilliCPU: 2000, PoolFreeMemory: 4 << 20}
+	// 4 claims + 4 more new sessions fit (2 + 4 × 0.5 = 4): the 9th is refused.
+	if n := firstRefusal(pooled); n != 9 {
+		t.Errorf("with a pool of 4, first refusal at session %d, want 9", n)
+	}
+	unpooled := *pooled
+	unpooled.PoolFree, unpooled.PoolFreeMilliCPU, unpooled.PoolFreeMemory = 0, 0, 0
+	if n := firstRefusal(&unpooled); n != 5 {
+		t.Errorf("the same reservations without a pool: first refusal at session %d, want 5", n)
+	}
+}

@@ -94,6 +94,10 @@ type Info struct {
 	UsedMilliCPU        int64 `json:"used_millicpu"`
 	UsedMemory          int64 `json:"used_memory"`
 	Sessions            int   `json:"sessions"`
+	// Warm pools: free entries (counted in Sessions and Used* too) and what they reserve.
+	PoolFree         int   `json:"pool_free"`
+	PoolFreeMilliCPU int64 `json:"pool_free_millicpu"`
+	PoolFreeMemory   int64 `json:"pool_free_memory"`
 	// Details is backend specific (storage driver, cgroup driver, ...).
 	Details map[string]string `json:"details,omitempty"`
 }
@@ -109,12 +113,23 @@ type SessionSpec struct {
 	ExpiresAt   time.Time
 	// Persistence: nil for a session whose data goes with it (persistence.go).
 	Persistence *Persistence
+	// Pool is PoolFree for a warm pool entry (no participant, no expiry), PoolCold for a
+	// session of a pooled template created cold; "" otherwise.
+	Pool string
 }
 
 // Labels returns the labels every object of this session carries (the persistence
-// labels included: the reconciler reads them from any object).
+// labels included: the reconciler reads them from any object). A free warm pool entry
+// has neither participant nor expiry, and carries its pool's labels instead.
 func (s *SessionSpec) Labels() map[string]string {
-	return WithLabels(SessionLabels(s.ID, s.Participant, s.Template.Name, s.ExpiresAt), s.Persistence.Labels()...)
+	l := WithLabels(SessionLabels(s.ID, s.Participant, s.Template.Name, s.ExpiresAt), s.Persistence.Labels()...)
+	if s.Pool == PoolFree {
+		delete(l, LabelParticipant)
+		delete(l, LabelExpiresAt)
+		l[LabelPool] = PoolFree
+		l[LabelPoolKey] = PoolKey(s.Template.ID)
+	}
+	return l
 }
 
 // Session statuses.
@@ -168,6 +183,9 @@ type Session struct {
 	// Stopped: the session's workspace does not run (stopped in place, or its
 	// containers exited). Status may say more (expired, over_quota).
 	Stopped bool
+	// Pool is the session's warm-pool label (PoolFree, PoolClaimed, PoolCold,
+	// PoolDraining) or "". A free entry has no participant and is nobody's session.
+	Pool string
 }
 
 // VClusterState fingerprints a session's vCluster release: what decides whether a

@@ -55,6 +55,9 @@ type Template struct {
 	// PrePull pulls the template's images onto every node at template create
 	// (Kubernetes; not part of the digest: it changes no session).
 	PrePull bool `json:"pre_pull,omitempty"`
+	// WarmPool is how many sessions are kept started and unassigned (Kubernetes; not
+	// part of the digest: resizing the pool changes no session).
+	WarmPool int `json:"warm_pool,omitempty"`
 
 	// Images maps every image reference the template uses to the image ID present on
 	// the host after ApplyTemplate. Part of the digest.

@@ -143,4 +143,7 @@ resource "nalabo_workshop_template" "k8s_admin" {
         deployment:
           replicas: 1
   EOT
+  # Five vClusters started ahead: the first five sessions claim one each (ready in
+  # seconds) instead of starting a control plane.
+  warm_pool = 5
 }

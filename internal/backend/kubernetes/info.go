@@ -52,6 +52,7 @@ func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 		return nil, fmt.Errorf("list session quotas: %w", err)
 	}
 	for _, q := range quotas.Items {
+		poolFigures(info, &q)
 		if c, ok := q.Spec.Hard["requests.cpu"]; ok {
 			info.UsedMilliCPU += c.MilliValue()
 		}
@@ -59,7 +60,8 @@ func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 			info.UsedMemory += m.Value()
 		}
 	}
-	info.Sessions = len(quotas.Items)
+	// Free warm pool entries reserve capacity (Used*) but are nobody's session yet.
+	info.Sessions = len(quotas.Items) - info.PoolFree
 	return info, nil
 }
 

@@ -140,20 +140,29 @@ func checkSpec(spec *workshop.SessionSpec) (workshop.ParsedResources, error) {
 
 func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec, res workshop.ParsedResources, objs []*unstructured.Unstructured) (*workshop.Session, error) {
 	ns := workshop.SessionObjectName(spec.ID)
-	labels := spec.Labels()
+	quota, err := b.createSessionBase(ctx, spec, res)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := b.createAccess(ctx, spec, res)
+	if err != nil {
+		return nil, err
+	}
+	return b.finishSession(ctx, ns, spec.Labels(), quota, secret, objs)
+}
+
+// createSessionBase creates the namespace and what in it holds no credential: quota,
+// limit range, network policies, the participant's role and its binding. A warm pool
+// entry is this and the template's objects.
+func (b *Backend) createSessionBase(ctx context.Context, spec *workshop.SessionSpec, res workshop.ParsedResources) (*corev1.ResourceQuota, error) {
+	ns := workshop.SessionObjectName(spec.ID)
 	core := b.cs.CoreV1()
 	create := metav1.CreateOptions{FieldManager: fieldManager}
 
 	if err := b.createNamespace(ctx, namespaceObject(spec)); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			// Not ours to remove: the cleanup must not delete another session.
-			return nil, &keepError{fmt.Errorf("namespace %s already exists (session ID reused?)", ns)}
-		}
-		return nil, fmt.Errorf("create namespace %s: %w", ns, err)
+		return nil, err
 	}
-	om := func(name string) metav1.ObjectMeta {
-		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
-	}
+	om := objectMeta(ns, spec.Labels())
 	quota, err := core.ResourceQuotas(ns).Create(ctx, quotaObject(om(quotaName), res), create)
 	if err != nil {
 		return nil, fmt.Errorf("create resource quota: %w", err)
@@ -166,12 +175,10 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 			return nil, fmt.Errorf("create network policy %s: %w", np.Name, err)
 		}
 	}
+	// The registry logins: the default service account of the template's pods (a warm
+	// pool entry runs them before it is claimed) references them.
 	if err := b.setupPullSecret(ctx, om("")); err != nil {
 		return nil, err
-	}
-	sa := &corev1.ServiceAccount{ObjectMeta: om(participantSA), AutomountServiceAccountToken: ptr.To(false), ImagePullSecrets: b.imagePullSecrets()}
-	if _, err := core.ServiceAccounts(ns).Create(ctx, sa, create); err != nil {
-		return nil, fmt.Errorf("create service account: %w", err)
 	}
 	role := &rbacv1.Role{ObjectMeta: om(participantRole), Rules: participantRules()}
 	if _, err := b.cs.RbacV1().Roles(ns).Create(ctx, role, create); err != nil {
@@ -184,6 +191,28 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	}
 	if _, err := b.cs.RbacV1().RoleBindings(ns).Create(ctx, rb, create); err != nil {
 		return nil, fmt.Errorf("create role binding: %w", err)
+	}
+	return quota, nil
+}
+
+// objectMeta returns the metadata of a named object in ns with labels.
+func objectMeta(ns string, labels map[string]string) func(string) metav1.ObjectMeta {
+	return func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
+	}
+}
+
+// createAccess creates the participant's credentials and the workspace that uses them:
+// the service account, a token that expires with the session, the kubeconfig secret and
+// the workspace pod. A warm pool entry gets them only when claimed.
+func (b *Backend) createAccess(ctx context.Context, spec *workshop.SessionSpec, res workshop.ParsedResources) (*corev1.Secret, error) {
+	ns := workshop.SessionObjectName(spec.ID)
+	core := b.cs.CoreV1()
+	create := metav1.CreateOptions{FieldManager: fieldManager}
+	om := objectMeta(ns, spec.Labels())
+	sa := &corev1.ServiceAccount{ObjectMeta: om(participantSA), AutomountServiceAccountToken: ptr.To(false), ImagePullSecrets: b.imagePullSecrets()}
+	if _, err := core.ServiceAccounts(ns).Create(ctx, sa, create); err != nil {
+		return nil, fmt.Errorf("create service account: %w", err)
 	}
 	token, err := b.participantToken(ctx, ns, spec.ExpiresAt)
 	if err != nil {
@@ -213,16 +242,28 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if _, err := core.Pods(ns).Create(ctx, workspacePod(spec, om(workspacePodName), res, b.imagePullSecrets()), create); err != nil {
 		return nil, fmt.Errorf("create workspace pod: %w", err)
 	}
+	return secret, nil
+}
+
+// finishSession applies the template's objects with labels, waits until they (and the
+// workspace pod, when secret is set) are ready, marks the namespace complete and returns
+// the session assembled from the objects written.
+func (b *Backend) finishSession(ctx context.Context, ns string, labels map[string]string, quota *corev1.ResourceQuota,
+	secret *corev1.Secret, objs []*unstructured.Unstructured) (*workshop.Session, error) {
 	applied, err := b.applyObjects(ctx, ns, labels, objs)
 	if err != nil {
 		return nil, err
 	}
-	pod := &unstructured.Unstructured{}
-	pod.SetAPIVersion("v1")
-	pod.SetKind("Pod")
-	pod.SetName(workspacePodName)
-	pod.SetNamespace(ns)
-	if err := b.waitReady(ctx, append([]*unstructured.Unstructured{pod}, applied...)); err != nil {
+	var await []*unstructured.Unstructured
+	if secret != nil {
+		pod := &unstructured.Unstructured{}
+		pod.SetAPIVersion("v1")
+		pod.SetKind("Pod")
+		pod.SetName(workspacePodName)
+		pod.SetNamespace(ns)
+		await = append(await, pod)
+	}
+	if err := b.waitReady(ctx, append(await, applied...)); err != nil {
 		return nil, err
 	}
 	fctx, cancel, nsObj, err := b.markComplete(ctx, ns)
@@ -230,8 +271,11 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 		return nil, err
 	}
 	defer cancel()
+	if secret == nil {
+		return sessionFromNamespace(nsObj), nil // a pool entry: no workspace yet
+	}
 	// The session from the objects just written; only the pod is read again (its status).
-	live, err := core.Pods(ns).Get(fctx, workspacePodName, metav1.GetOptions{})
+	live, err := b.cs.CoreV1().Pods(ns).Get(fctx, workspacePodName, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("read workspace pod: %w", err)
 	}
@@ -285,15 +329,26 @@ func namespaceObject(spec *workshop.SessionSpec) *corev1.Namespace {
 		workshop.LabelBackend, string(workshop.InfraKubernetes),
 		workshop.LabelCreating, "true",
 	)
-	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+	if spec.Pool == workshop.PoolCold {
+		labels[workshop.LabelPool] = workshop.PoolCold
+		labels[workshop.LabelPoolKey] = workshop.PoolKey(spec.Template.ID)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name: workshop.SessionObjectName(spec.ID), Labels: labels,
-		Annotations: map[string]string{
-			annotationTemplateID:                 spec.Template.ID,
-			workshop.LabelPrefix + "created-at":  spec.CreatedAt.UTC().Format(time.RFC3339),
-			workshop.LabelPrefix + "duration":    spec.Duration.String(),
-			workshop.LabelPrefix + "participant": spec.Participant,
-		},
+		Annotations: map[string]string{annotationTemplateID: spec.Template.ID},
 	}}
+	if spec.Pool != workshop.PoolFree {
+		setParticipantAnnotations(ns.Annotations, spec)
+	}
+	return ns
+}
+
+// setParticipantAnnotations records a session's participant, creation and duration on
+// its namespace (at create, or when a warm pool entry is claimed).
+func setParticipantAnnotations(a map[string]string, spec *workshop.SessionSpec) {
+	a[workshop.LabelPrefix+"created-at"] = spec.CreatedAt.UTC().Format(time.RFC3339)
+	a[workshop.LabelPrefix+"duration"] = spec.Duration.String()
+	a[workshop.LabelPrefix+"participant"] = spec.Participant
 }
 
 func milli(v int64) resource.Quantity { return *resource.NewMilliQuantity(v, resource.DecimalSI) }

@@ -118,6 +118,7 @@ func sessionFromNamespace(ns *corev1.Namespace) *workshop.Session {
 	s.Claimed = ns.Labels[workshop.LabelClaimed] == "true"
 	s.Persistence = workshop.PersistenceFromLabels(ns.Labels)
 	s.Stopped = isStopped(ns)
+	s.Pool = ns.Labels[workshop.LabelPool]
 	return s
 }
 

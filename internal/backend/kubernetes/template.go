@@ -205,6 +205,11 @@ func (b *Backend) DeleteTemplate(ctx context.Context, id string) error {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete template %s: %w", id, err)
 	}
+	// The free entries of its warm pool go with it (after the ConfigMap: a reconciler
+	// no longer refills the pool once the template is gone).
+	if err := b.drainPool(ctx, id); err != nil {
+		return fmt.Errorf("delete template %s: %w", id, err)
+	}
 	// A destroy after a killed apply: what the kill left of a pre-pull goes too.
 	b.reapLeftoversQuietly(ctx)
 	return nil

@@ -141,6 +141,30 @@ func (b *Backend) newVClusterRelease(s vcluster.Settings, spec *workshop.Session
 func (b *Backend) createVCluster(ctx context.Context, s vcluster.Settings, spec *workshop.SessionSpec, res workshop.ParsedResources,
 	objs []*unstructured.Unstructured, rel vclusterRelease) (*workshop.Session, error) {
 	start := time.Now()
+	cp, err := b.createVClusterBase(ctx, s, spec, res, rel, start)
+	if err != nil {
+		return nil, err
+	}
+	inPod, partic, err := vclusterKubeconfigs(cp.kubeconfig, cp.release, cp.inCluster, participantServer(s, spec.ID, cp.ns, cp.release, cp.inCluster), "")
+	if err != nil {
+		return nil, err
+	}
+	return b.finishVCluster(ctx, s, spec, res, objs, cp, start, inPod, partic)
+}
+
+// vclusterPlane is a started vCluster control plane of a session namespace.
+type vclusterPlane struct {
+	ns, release string
+	clusterIP   string // the release Service's
+	inCluster   string // https://<cluster IP>:443
+	kubeconfig  []byte // the vc-<release> secret's (the provider's admin credentials)
+}
+
+// createVClusterBase creates the session namespace with its quota, limit range, network
+// policies and workspace service account, installs the release and waits until the
+// control plane is ready. A warm pool entry is this and a virtual API that answers.
+func (b *Backend) createVClusterBase(ctx context.Context, s vcluster.Settings, spec *workshop.SessionSpec, res workshop.ParsedResources,
+	rel vclusterRelease, start time.Time) (*vclusterPlane, error) {
 	ns := workshop.SessionObjectName(spec.ID)
 	release := workshop.VClusterReleaseName(spec.ID)
 	labels := spec.Labels()
@@ -159,9 +183,7 @@ func (b *Backend) createVCluster(ctx context.Context, s vcluster.Settings, spec 
 	if err := b.createNamespace(ctx, nsObj); err != nil {
 		return nil, err
 	}
-	om := func(name string) metav1.ObjectMeta {
-		return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels}
-	}
+	om := objectMeta(ns, labels)
 	if _, err := core.ResourceQuotas(ns).Create(ctx, quotaObject(om(quotaName), vclusterQuota(s, res)), create); err != nil {
 		return nil, fmt.Errorf("create resource quota: %w", err)
 	}
@@ -194,50 +216,57 @@ func (b *Backend) createVCluster(ctx context.Context, s vcluster.Settings, spec 
 	if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
 		return nil, fmt.Errorf("vcluster service %s has no cluster IP", release)
 	}
-	inCluster := "https://" + net.JoinHostPort(svc.Spec.ClusterIP, "443")
-
 	raw, err := b.waitControlPlane(ctx, ns, release, start, spec.ID)
 	if err != nil {
 		return nil, err
 	}
-	inPod, partic, err := vclusterKubeconfigs(raw, release, inCluster, participantServer(s, spec.ID, ns, release, inCluster))
-	if err != nil {
-		return nil, err
-	}
+	return &vclusterPlane{ns: ns, release: release, clusterIP: svc.Spec.ClusterIP,
+		inCluster: "https://" + net.JoinHostPort(svc.Spec.ClusterIP, "443"), kubeconfig: raw}, nil
+}
+
+// finishVCluster creates the kubeconfig secret and the workspace pod, applies the
+// template's objects in the virtual cluster and waits until everything is ready, then
+// marks the session complete.
+func (b *Backend) finishVCluster(ctx context.Context, s vcluster.Settings, spec *workshop.SessionSpec, res workshop.ParsedResources,
+	objs []*unstructured.Unstructured, cp *vclusterPlane, start time.Time, inPod, partic []byte) (*workshop.Session, error) {
+	core := b.cs.CoreV1()
+	create := metav1.CreateOptions{FieldManager: fieldManager}
+	labels := spec.Labels()
+	om := objectMeta(cp.ns, labels)
 	secret := &corev1.Secret{
 		ObjectMeta: om(kubeconfigSecret), Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{secretKeyInPod: inPod, secretKeyPartic: partic},
 	}
-	if _, err := core.Secrets(ns).Create(ctx, secret, create); err != nil {
+	if _, err := core.Secrets(cp.ns).Create(ctx, secret, create); err != nil {
 		return nil, fmt.Errorf("create kubeconfig secret: %w", err)
 	}
-	if _, err := core.Pods(ns).Create(ctx, workspacePod(spec, om(workspacePodName), res, b.imagePullSecrets()), create); err != nil {
+	if _, err := core.Pods(cp.ns).Create(ctx, workspacePod(spec, om(workspacePodName), res, b.imagePullSecrets()), create); err != nil {
 		return nil, fmt.Errorf("create workspace pod: %w", err)
 	}
 	pod := &unstructured.Unstructured{}
 	pod.SetAPIVersion("v1")
 	pod.SetKind("Pod")
 	pod.SetName(workspacePodName)
-	pod.SetNamespace(ns)
+	pod.SetNamespace(cp.ns)
 	wsCtx, wsCancel := context.WithCancel(ctx)
 	defer wsCancel()
 	wsDone := make(chan error, 1)
 	go func() { wsDone <- b.waitReady(wsCtx, []*unstructured.Unstructured{pod}) }()
 
-	verr := b.withVirtualAPI(ctx, s, ns, release, raw, svc.Spec.ClusterIP, func(vb *Backend) error {
-		return applyTemplateVirtual(ctx, vb, spec.ID, release, start, labels, objs)
+	verr := b.withVirtualAPI(ctx, s, cp.ns, cp.release, cp.kubeconfig, cp.clusterIP, func(vb *Backend) error {
+		return applyTemplateVirtual(ctx, vb, spec.ID, cp.release, start, labels, objs)
 	})
 	if verr != nil {
 		wsCancel()
 		<-wsDone //nolint:errcheck // cancelled: verr is the error
-		return nil, b.withHostPodProblems(verr, ns, release)
+		return nil, b.withHostPodProblems(verr, cp.ns, cp.release)
 	}
 	werr := <-wsDone
 	if werr != nil {
 		return nil, werr
 	}
 	trace(spec.ID, start, "ready")
-	fctx, cancel, _, err := b.markComplete(ctx, ns)
+	fctx, cancel, _, err := b.markComplete(ctx, cp.ns)
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +465,11 @@ func eventTime(e *corev1.Event) time.Time {
 // vclusterKubeconfigs returns the workspace's kubeconfig (the Service's in-cluster
 // address) and the participant's, both with the virtual cluster's credentials from the
 // vc-<release> kubeconfig.
-func vclusterKubeconfigs(raw []byte, release, inCluster, participant string) (inPod, partic []byte, err error) {
+//
+// A non-empty token replaces the client certificate: a claimed warm pool entry's
+// participant gets a token minted at the claim (the certificate was made with the
+// control plane, before anyone claimed it).
+func vclusterKubeconfigs(raw []byte, release, inCluster, participant, token string) (inPod, partic []byte, err error) {
 	src, err := clientcmd.Load(raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("vcluster kubeconfig: %w", err)
@@ -451,6 +484,9 @@ func vclusterKubeconfigs(raw []byte, release, inCluster, participant string) (in
 		c := clientcmdapi.NewConfig()
 		c.Clusters[release] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: ca}
 		c.AuthInfos[release] = &clientcmdapi.AuthInfo{ClientCertificateData: user.ClientCertificateData, ClientKeyData: user.ClientKeyData, Token: user.Token}
+		if token != "" {
+			c.AuthInfos[release] = &clientcmdapi.AuthInfo{Token: token}
+		}
 		c.Contexts[release] = &clientcmdapi.Context{Cluster: release, AuthInfo: release, Namespace: "default"}
 		c.CurrentContext = release
 		return clientcmd.Write(*c)

@@ -67,7 +67,9 @@ func (b *Backend) updateVClusterSession(ctx context.Context, id string, spec *wo
 	if spec.Participant == "" {
 		spec.Participant = ns.Annotations[workshop.LabelPrefix+"participant"]
 	}
-	rel, err := b.newVClusterRelease(s, spec)
+	claimed := ns.Labels[workshop.LabelPool] == workshop.PoolClaimed
+	expiryChanged := !spec.ExpiresAt.IsZero() && ns.Labels[workshop.LabelExpiresAt] != strconv.FormatInt(spec.ExpiresAt.Unix(), 10)
+	rel, err := b.newVClusterRelease(s, releaseSpec(spec, ns))
 	if err != nil {
 		return nil, fmt.Errorf("update session %s: %w", id, err)
 	}
@@ -111,9 +113,15 @@ func (b *Backend) updateVClusterSession(ctx context.Context, id string, spec *wo
 		if _, err := b.waitControlPlane(ctx, name, rel.state.Release, start, id); err != nil {
 			return nil, fmt.Errorf("update session %s: %w", id, err)
 		}
+		if claimed && expiryChanged {
+			// The token of a claimed entry expires with the session: a new one.
+			if err := b.reconcileVCluster(ctx, s, spec, nil, start, true); err != nil {
+				return nil, fmt.Errorf("update session %s: %w", id, err)
+			}
+		}
 		return b.readVClusterSession(ctx, id)
 	}
-	if err := b.reconcileVCluster(ctx, s, spec, objs, start); err != nil {
+	if err := b.reconcileVCluster(ctx, s, spec, objs, start, claimed); err != nil {
 		return nil, fmt.Errorf("update session %s: %w", id, err)
 	}
 	if err := b.patchVClusterAnnotations(ctx, name, rel.state); err != nil {
@@ -248,9 +256,10 @@ func (b *Backend) updateVClusterLimits(ctx context.Context, s vcluster.Settings,
 
 // reconcileVCluster brings a session back after its control plane was replaced (the
 // rollout is over): it waits for the kubeconfig secret, rewrites the session's kubeconfig
-// secret if the credentials changed, and re-applies the template's manifests in the
-// virtual cluster once its API answers.
-func (b *Backend) reconcileVCluster(ctx context.Context, s vcluster.Settings, spec *workshop.SessionSpec, objs []*unstructured.Unstructured, start time.Time) error {
+// secret if the credentials changed (a claimed pool entry's: a new token), and
+// re-applies the template's manifests in the virtual cluster once its API answers.
+func (b *Backend) reconcileVCluster(ctx context.Context, s vcluster.Settings, spec *workshop.SessionSpec, objs []*unstructured.Unstructured,
+	start time.Time, claimed bool) error {
 	ns := workshop.SessionObjectName(spec.ID)
 	release := workshop.VClusterReleaseName(spec.ID)
 	raw, err := b.waitControlPlane(ctx, ns, release, start, spec.ID)
@@ -262,7 +271,13 @@ func (b *Backend) reconcileVCluster(ctx context.Context, s vcluster.Settings, sp
 		return fmt.Errorf("vcluster service %s: %w", release, err)
 	}
 	inCluster := "https://" + net.JoinHostPort(svc.Spec.ClusterIP, "443")
-	inPod, partic, err := vclusterKubeconfigs(raw, release, inCluster, participantServer(s, spec.ID, ns, release, inCluster))
+	var inPod, partic []byte
+	if claimed {
+		inPod, partic, err = b.claimedKubeconfigs(ctx, s, spec, &vclusterPlane{ns: ns, release: release,
+			clusterIP: svc.Spec.ClusterIP, inCluster: inCluster, kubeconfig: raw})
+	} else {
+		inPod, partic, err = vclusterKubeconfigs(raw, release, inCluster, participantServer(s, spec.ID, ns, release, inCluster), "")
+	}
 	if err != nil {
 		return err
 	}

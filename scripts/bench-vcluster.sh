@@ -24,14 +24,9 @@
 # session), BENCH_BIN (./bin), CACHE (/var/cache/nalabo), TERRAFORM.
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-export PATH="/usr/local/go/bin:$PATH"
-export CHECKPOINT_DISABLE=1
-# A benchmark class is not an admission test: 200 sessions of 100m exceed 2 cores x 4.
-export NALABO_DOCKER_OVERCOMMIT_CPU=${NALABO_DOCKER_OVERCOMMIT_CPU:-1000} NALABO_DOCKER_OVERCOMMIT_MEMORY=${NALABO_DOCKER_OVERCOMMIT_MEMORY:-1000}
-export NALABO_KUBERNETES_OVERCOMMIT_CPU=${NALABO_KUBERNETES_OVERCOMMIT_CPU:-1000} NALABO_KUBERNETES_OVERCOMMIT_MEMORY=${NALABO_KUBERNETES_OVERCOMMIT_MEMORY:-1000}
-CACHE=${CACHE:-/var/cache/nalabo}
-TERRAFORM=${TERRAFORM:-$CACHE/bin/terraform}
+BENCH_NAME=bench-vcluster
+# shellcheck source=scripts/lib/bench.sh
+. "$(dirname "$0")/lib/bench.sh"
 R=${BENCH_R:-5}
 CLASS=${BENCH_CLASS:-10}
 POOL=${BENCH_POOL:-1}
@@ -44,28 +39,15 @@ bin=${BENCH_BIN:-$here/bin}
 CPU=${BENCH_CPU:-500m}
 MEMORY=${BENCH_MEMORY:-512Mi}
 
-log() { printf '[bench-vcluster %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "$*"; exit 1; }
 
 [ -s "$KUBECONFIG_PATH" ] || die "no kubeconfig at $KUBECONFIG_PATH: run make testcluster"
-[ -x "$TERRAFORM" ] || die "missing $TERRAFORM: run scripts/install-deps.sh"
-[ -x "$bin/terraform-provider-nalabo" ] || die "missing $bin/terraform-provider-nalabo: run make build"
+bench_need "$bin"
 vc_env=$("$here/scripts/vcluster-harness.sh" --env) || die "scripts/vcluster-harness.sh failed"
 eval "$vc_env"
 
-work=$(mktemp -d /tmp/nalabo-bench-vcluster.XXXXXX)
-class="$work/class"
-mkdir -p "$class" "$work/logs"
-cat >"$work/dev-overrides.tfrc" <<EOF
-provider_installation {
-  dev_overrides {
-    "nalabo/nalabo" = "$bin"
-  }
-  direct {}
-}
-EOF
+bench_workdir
+bench_tfrc "$work/dev-overrides.tfrc" "$bin"
 export TF_CLI_CONFIG_FILE="$work/dev-overrides.tfrc"
-export TF_IN_AUTOMATION=1
 
 cat >"$class/main.tf" <<EOF
 terraform {
@@ -162,23 +144,15 @@ resource "nalabo_workshop_session" "vcluster" {
 }
 EOF
 
-tf() { "$TERRAFORM" -chdir="$class" "$@"; }
-
 cleanup() {
   local rc=$?
-  if [ -f "$class/terraform.tfstate" ] && [ -n "$(tf state list 2>/dev/null)" ]; then
-    log "cleanup: terraform destroy"
-    tf destroy -auto-approve -parallelism=20 -no-color >"$work/logs/cleanup-destroy.log" 2>&1 ||
-      { log "cleanup destroy failed:"; tail -n 20 "$work/logs/cleanup-destroy.log" >&2; }
-  fi
+  bench_destroy_leftover 20
   rm -rf "$work"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 # apply NAME NS VC [POOL]: terraform apply with that many sessions of each isolation
 # (and the vcluster template's warm_pool); prints the seconds the whole command took.
 apply() {

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 
@@ -121,6 +122,11 @@ func (p *passRun) pools(ctx context.Context) {
 	}
 	if p.leads {
 		templates, err := wp.PooledTemplates(ctx)
+		if errors.Is(err, workshop.ErrForbidden) {
+			// A least-privilege reconciler: the pools are Terraform's to refill (drift).
+			p.log.Debug("warm pools not refilled nor reported: this identity may not", "error", err)
+			return
+		}
 		if err != nil {
 			p.fail("pool", err)
 		}
@@ -130,6 +136,11 @@ func (p *passRun) pools(ctx context.Context) {
 				continue
 			}
 			st, err := wp.ResizePool(p.actCtx, t, t.WarmPool, p.r.cfg.Parallelism)
+			if errors.Is(err, workshop.ErrForbidden) {
+				refilled = false
+				p.log.Debug("warm pool not refilled: this identity may not", "template_id", t.ID, "error", err)
+				continue
+			}
 			if err != nil {
 				refilled = false
 				p.fail("pool", err)
@@ -147,6 +158,10 @@ func (p *passRun) pools(ctx context.Context) {
 		}
 	}
 	pools, err := wp.Pools(ctx)
+	if errors.Is(err, workshop.ErrForbidden) {
+		p.log.Debug("warm pools not reported: this identity may not", "error", err)
+		return
+	}
 	if err != nil {
 		p.fail("pool", err)
 		return

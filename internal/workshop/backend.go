@@ -15,6 +15,11 @@ import (
 // exist. Callers test it with errors.Is.
 var ErrNotFound = errors.New("not found")
 
+// ErrForbidden is returned (wrapped) when the backend's identity may not do what an
+// optional step needs (a least-privilege reconciler cannot start warm pool entries):
+// the caller skips the step instead of failing.
+var ErrForbidden = errors.New("forbidden")
+
 // Backend is one kind of infrastructure (Docker, Kubernetes, later Nomad). Every method
 // is safe for concurrent use: Terraform calls them from many goroutines at once.
 type Backend interface {

@@ -63,8 +63,9 @@ func (b *Backend) poolEntries(ctx context.Context, id, state string) ([]corev1.N
 const poolFillingGrace = 15 * time.Minute
 
 // ResizePool starts the missing free entries of t's pool and removes the surplus.
-func (b *Backend) ResizePool(ctx context.Context, t *workshop.Template, n, parallel int) (workshop.PoolStatus, error) {
+func (b *Backend) ResizePool(ctx context.Context, t *workshop.Template, n, parallel int) (_ workshop.PoolStatus, err error) {
 	defer workshop.Hold()()
+	defer func() { err = forbidden(err) }()
 	if t == nil || t.ID == "" {
 		return workshop.PoolStatus{}, errors.New("resize pool: no sealed template given")
 	}
@@ -351,7 +352,8 @@ func labelPatch(labels map[string]string) map[string]any {
 
 // Pools reports the pools of the stored templates with warm_pool > 0 and of every
 // template that still has entries.
-func (b *Backend) Pools(ctx context.Context) ([]workshop.PoolStatus, error) {
+func (b *Backend) Pools(ctx context.Context) (_ []workshop.PoolStatus, err error) {
+	defer func() { err = forbidden(err) }()
 	list, err := b.cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: poolSelector("", "")})
 	if err != nil {
 		return nil, fmt.Errorf("list warm pool entries: %w", err)
@@ -416,7 +418,8 @@ func (b *Backend) poolStatus(ctx context.Context, id string) (workshop.PoolStatu
 }
 
 // PooledTemplates reads the stored templates with warm_pool > 0.
-func (b *Backend) PooledTemplates(ctx context.Context) ([]*workshop.Template, error) {
+func (b *Backend) PooledTemplates(ctx context.Context) (_ []*workshop.Template, err error) {
+	defer func() { err = forbidden(err) }()
 	list, err := b.cs.CoreV1().ConfigMaps(b.cfg.Namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: workshop.LabelRole + "=" + workshop.RoleTemplate + "," + workshop.LabelBackend + "=" + string(workshop.InfraKubernetes)})
 	if apierrors.IsNotFound(err) {
@@ -497,4 +500,12 @@ func poolFigures(info *workshop.Info, q *corev1.ResourceQuota) {
 		info.PoolFreeMemory += m.Value()
 	}
 	info.Details["pool_free"] = strconv.Itoa(info.PoolFree)
+}
+
+// forbidden marks the API server's refusal (RBAC) with workshop.ErrForbidden.
+func forbidden(err error) error {
+	if err != nil && apierrors.IsForbidden(err) {
+		return fmt.Errorf("%w: %w", workshop.ErrForbidden, err)
+	}
+	return err
 }

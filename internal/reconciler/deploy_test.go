@@ -117,9 +117,9 @@ func TestKubernetesDeployManifestsLeastPrivilege(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.DeleteTemplate(context.Background(), tpl.ID) })
-	mk := func(participant string, createdAt time.Time, d time.Duration, p ...*workshop.Persistence) string {
+	mk := func(id, participant string, createdAt time.Time, d time.Duration, p ...*workshop.Persistence) string {
 		createdAt = createdAt.UTC().Truncate(time.Second)
-		spec := &workshop.SessionSpec{ID: workshop.NewSessionID(), Template: tpl, Participant: participant,
+		spec := &workshop.SessionSpec{ID: id, Template: tpl, Participant: participant,
 			Resources: workshop.Resources{CPU: "500m", Memory: "256Mi", Storage: "1Gi"},
 			CreatedAt: createdAt, Duration: d, ExpiresAt: createdAt.Add(d)}
 		if len(p) > 0 {
@@ -131,11 +131,13 @@ func TestKubernetesDeployManifestsLeastPrivilege(t *testing.T) {
 		}
 		return spec.ID
 	}
-	expired := mk("ada", time.Now().Add(-2*time.Minute), time.Minute)
-	alive := mk("grace", time.Now(), time.Hour)
+	expired := mk(workshop.NewSessionID(), "ada", time.Now().Add(-2*time.Minute), time.Minute)
+	alive := mk(workshop.NewSessionID(), "grace", time.Now(), time.Hour)
 	// Persistent and expired: stopped (its namespace annotated, its pod deleted), not reaped.
-	homeVolumeForTest(t, admin, name)
-	persistent := mk("linus", time.Now().Add(-2*time.Minute), time.Minute, &workshop.Persistence{Size: "256Mi", RetainDays: 1})
+	// Its volume is reserved for its claim: the concurrent tests' claims cannot take it.
+	pid := workshop.NewSessionID()
+	homeVolumeForTest(t, admin, name, workshop.SessionObjectName(pid))
+	persistent := mk(pid, "linus", time.Now().Add(-2*time.Minute), time.Minute, &workshop.Persistence{Size: "256Mi", RetainDays: 1})
 
 	// Leader election with the Role's Lease.
 	e := NewElection(restricted, kubernetes.DefaultLeaseName, "deploy-test", nil)

@@ -47,9 +47,10 @@ resource "nalabo_workshop_template" "t" {
 }
 
 // homeVolumeForTest makes a 300Mi hostPath PersistentVolume nalabo-test-<name> for a
-// home's claim to bind to (the test cluster has no storage class; no claimRef: the
-// session ID is not known yet), removed when the test ends.
-func homeVolumeForTest(t *testing.T, cs k8s.Interface, name string) string {
+// home's claim to bind to (the test cluster has no storage class), removed when the test
+// ends. With claimNamespace (the session's namespace, when its ID is known before the
+// create), the volume is reserved for that session's claim "home".
+func homeVolumeForTest(t *testing.T, cs k8s.Interface, name string, claimNamespace ...string) string {
 	t.Helper()
 	pvName, dir := "nalabo-test-"+name, "/tmp/nalabo-test-pv-"+name
 	if err := os.MkdirAll(dir, 0o777); err != nil {
@@ -66,6 +67,9 @@ func homeVolumeForTest(t *testing.T, cs k8s.Interface, name string) string {
 			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
 			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}},
 		},
+	}
+	if len(claimNamespace) > 0 {
+		pv.Spec.ClaimRef = &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: claimNamespace[0], Name: "home"}
 	}
 	if _, err := cs.CoreV1().PersistentVolumes().Create(context.Background(), pv, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -95,40 +94,11 @@ func (r *tfRun) run(args ...string) {
 }
 
 // sessionIDs reads the session IDs of the state file (none without one).
-func (r *tfRun) sessionIDs() map[string]bool { return r.ids("nalabo_workshop_session") }
-
-// ids reads the IDs of the instances of a resource type in the state file (none
-// without one).
-func (r *tfRun) ids(resourceType string) map[string]bool {
+func (r *tfRun) sessionIDs() map[string]bool {
 	r.t.Helper()
-	raw, err := os.ReadFile(filepath.Join(r.dir, "terraform.tfstate"))
-	if os.IsNotExist(err) || len(raw) == 0 {
-		return map[string]bool{}
-	}
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	var st struct {
-		Resources []struct {
-			Type      string `json:"type"`
-			Instances []struct {
-				Attributes map[string]any `json:"attributes"`
-			} `json:"instances"`
-		} `json:"resources"`
-	}
-	if err := json.Unmarshal(raw, &st); err != nil {
-		r.t.Fatalf("state: %v", err)
-	}
 	ids := map[string]bool{}
-	for _, res := range st.Resources {
-		if res.Type != resourceType {
-			continue
-		}
-		for _, in := range res.Instances {
-			if id, ok := in.Attributes["id"].(string); ok && id != "" {
-				ids[id] = true
-			}
-		}
+	for _, id := range r.stateAttrsOrNone("nalabo_workshop_session", "id") {
+		ids[id] = true
 	}
 	return ids
 }
@@ -136,14 +106,11 @@ func (r *tfRun) ids(resourceType string) map[string]bool {
 // templateID is the ID of the state's only template.
 func (r *tfRun) templateID() string {
 	r.t.Helper()
-	ids := r.ids("nalabo_workshop_template")
+	ids := r.stateAttrsOrNone("nalabo_workshop_template", "id")
 	if len(ids) != 1 {
 		r.t.Fatalf("the state holds templates %v; want one", ids)
 	}
-	for id := range ids {
-		return id
-	}
-	return ""
+	return ids[0]
 }
 
 // waitPluginGone waits until no process runs the test's provider binary: a plugin

@@ -33,6 +33,10 @@ const rolePrePull = "pre-pull"
 // DaemonSet would keep a pod on every node. So the creator stamps it with a heartbeat
 // every prePullHeartbeatEvery, and any later pre-pull, template delete or reconciler
 // pass removes the ones whose heartbeat is older than prePullStaleAfter (ReapLeftovers).
+// prePullSelector lists the pre-pulls' DaemonSets and registry Secrets.
+var prePullSelector = metav1.ListOptions{LabelSelector: workshop.LabelManagedBy + "=" + workshop.ManagedByValue +
+	"," + workshop.LabelRole + "=" + rolePrePull}
+
 const (
 	annoHeartbeat         = "nalabo.io/heartbeat"
 	prePullHeartbeatEvery = 10 * time.Second
@@ -372,8 +376,7 @@ func (b *Backend) heartbeat(ctx context.Context, ns, name string) {
 // it removed. It reads no Secret: the reconciler's role has no rights on them. The reconciler calls it every pass (workshop.LeftoverReaper).
 func (b *Backend) ReapLeftovers(ctx context.Context) (int, error) {
 	dss := b.cs.AppsV1().DaemonSets(b.cfg.Namespace)
-	list, err := dss.List(ctx, metav1.ListOptions{LabelSelector: workshop.LabelManagedBy + "=" + workshop.ManagedByValue +
-		"," + workshop.LabelRole + "=" + rolePrePull})
+	list, err := dss.List(ctx, prePullSelector)
 	if err != nil {
 		return 0, fmt.Errorf("list pre-pull daemon sets: %w", err)
 	}
@@ -413,13 +416,13 @@ func (b *Backend) reapLeftoversQuietly(ctx context.Context) {
 // reapPrePullSecrets removes the pre-pull registry Secrets whose DaemonSet is gone,
 // a minute old at least (a pre-pull between its Secret and its DaemonSet keeps it).
 func (b *Backend) reapPrePullSecrets(ctx context.Context) error {
-	sel := metav1.ListOptions{LabelSelector: workshop.LabelManagedBy + "=" + workshop.ManagedByValue + "," + workshop.LabelRole + "=" + rolePrePull}
 	secrets := b.cs.CoreV1().Secrets(b.cfg.Namespace)
-	list, err := secrets.List(ctx, sel)
+	list, err := secrets.List(ctx, prePullSelector)
 	if err != nil || len(list.Items) == 0 {
 		return err
 	}
-	dsList, err := b.cs.AppsV1().DaemonSets(b.cfg.Namespace).List(ctx, sel)
+	// Only when such Secrets exist (a pre-pull killed before its Secret was owned).
+	dsList, err := b.cs.AppsV1().DaemonSets(b.cfg.Namespace).List(ctx, prePullSelector)
 	if err != nil {
 		return err
 	}

@@ -188,6 +188,9 @@ type Session struct {
 	// Stopped: the session's workspace does not run (stopped in place, or its
 	// containers exited). Status may say more (expired, over_quota).
 	Stopped bool
+	// StoppedAt: when a session whose Persistence pauses its expiry was stopped before
+	// its expiry (zero otherwise, and once it resumes); see ExpiryPaused.
+	StoppedAt time.Time
 	// Pool is the session's warm-pool label (PoolFree, PoolClaimed, PoolCold,
 	// PoolDraining) or "". A free entry has no participant and is nobody's session.
 	Pool string

@@ -89,7 +89,8 @@ func sessionPersistenceAttributes() map[string]schema.Attribute {
 				"containers stopped on Docker, its workspace pod deleted on Kubernetes; the home is kept, commands and the " +
 				"terminal are refused) and `running` resumes it; both change in place. Needs `persistence`. A refresh " +
 				"reads it from the session, so a persistent session stopped outside Terraform shows `stopped` and the " +
-				"next apply resumes it. An expired session stays stopped whatever this says, until `duration` is extended.",
+				"next apply resumes it. An expired session stays stopped whatever this says, until `duration` is extended; " +
+				"with `persistence.pause_expiry`, a session stopped before it expired does not expire while stopped.",
 			Optional:   true,
 			Computed:   true,
 			Default:    stringdefault.StaticString(workshop.StateRunning),

@@ -72,19 +72,6 @@ func testPauseExpiry(t *testing.T, env pauseEnv) {
 		return env.b.GetSession(ctx, id)
 	}
 	file := env.home + "/notes.txt"
-	pass := func() PassResult {
-		t.Helper()
-		cfg := testConfig(env.name)
-		cfg.Backends = []workshop.InfrastructureType{env.b.Type()}
-		r := New(cfg, []workshop.Backend{env.b}, nil, nil)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		res := r.RunOnce(ctx)[0]
-		if err := res.Err(); err != nil {
-			t.Fatalf("reconcile: %v", err)
-		}
-		return res
-	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: providerFactories(),
 		CheckDestroy:             env.destroyed,
@@ -136,7 +123,7 @@ func testPauseExpiry(t *testing.T, env pauseEnv) {
 				// their retention).
 				PreConfig: func() {
 					waitPast(t, createdAt, 2*time.Minute)
-					if res := pass(); len(res.Stopped)+len(res.Reaped) != 0 {
+					if res := passAt(t, env.name, env.b, time.Now()); len(res.Stopped)+len(res.Reaped) != 0 {
 						t.Fatalf("pass past expiry: stopped %v, reaped %v (want none)", res.Stopped, res.Reaped)
 					}
 				},

@@ -151,19 +151,7 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 			return nil
 		}
 	}
-	pass := func(now time.Time) PassResult {
-		t.Helper()
-		cfg := testConfig(name)
-		cfg.Backends = []workshop.InfrastructureType{workshop.InfraKubernetes}
-		r := New(cfg, []workshop.Backend{b}, nil, nil, WithClock(func() time.Time { return now }))
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		res := r.RunOnce(ctx)[0]
-		if err := res.Err(); err != nil {
-			t.Fatalf("reconcile: %v", err)
-		}
-		return res
-	}
+	pass := func(now time.Time) PassResult { t.Helper(); return passAt(t, name, b, now) }
 	cfg := func(duration, state string) string {
 		return persistentKubernetesConfig(kubeconfig, name, participant, duration, state)
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest/testregistry"
-	"github.com/nalabo/terraform-provider-nalabo/internal/backend/docker"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -64,28 +63,42 @@ func TestAccSwarmRegistryAuth(t *testing.T) {
 	reg := testregistry.StartInNetns(t, "erin", password, swarmNode1Netns, netip.MustParseAddr(swarmNode1Addr))
 	// A fresh tag of a name only this registry has: no engine can have it already.
 	ref := privateImage(t, reg, acctest.ShellImage1, "swarm/shell")
+	// fromRegistry are an engine's references to images of reg (a tag, or only a digest
+	// as a task pulls a pinned image). The image is one the engines have under other
+	// names (acctest.ShellImage1): only a pull from reg makes these references.
+	fromRegistry := func(ctx context.Context, e *client.Client) ([]string, error) {
+		imgs, err := e.ImageList(ctx, image.ListOptions{All: true})
+		if err != nil {
+			return nil, err
+		}
+		var refs []string
+		for _, im := range imgs {
+			for _, n := range append(im.RepoDigests, im.RepoTags...) {
+				if strings.HasPrefix(n, reg.Host+"/") {
+					refs = append(refs, n)
+				}
+			}
+		}
+		return refs, nil
+	}
 	t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		for _, e := range []*client.Client{c, c2} {
-			imgs, _ := e.ImageList(cctx, image.ListOptions{All: true})
-			for _, im := range imgs {
-				for _, d := range append(im.RepoDigests, im.RepoTags...) {
-					if strings.HasPrefix(d, reg.Host+"/") {
-						_, _ = e.ImageRemove(cctx, im.ID, image.RemoveOptions{Force: true})
-						break
-					}
-				}
+			refs, _ := fromRegistry(cctx, e)
+			for _, n := range refs {
+				// By name, never by ID: that would delete the test image's other tags.
+				_, _ = e.ImageRemove(cctx, n, image.RemoveOptions{Force: true})
 			}
 		}
 	})
 	present := func(e *client.Client) bool {
 		t.Helper()
-		_, err := e.ImageInspect(ctx, ref)
-		if err != nil && !docker.IsNotFound(err) {
+		refs, err := fromRegistry(ctx, e)
+		if err != nil {
 			t.Fatal(err)
 		}
-		return err == nil
+		return len(refs) > 0
 	}
 	// Positive control of the pulls: neither engine has the image.
 	if present(c) || present(c2) {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -180,6 +181,23 @@ resource "nalabo_exec" "e" {
 			t.Fatal(err)
 		}
 	}
+
+	// 0. Plan-time errors: two blocks for one registry (another spelling of it), a block
+	// without password (no environment fallback on Swarm).
+	withPassword(password)
+	dup := strings.Replace(provider, "    registry_auth {\n", fmt.Sprintf("    registry_auth {\n      address  = %q\n      username = \"eve\"\n      password = \"x\"\n    }\n    registry_auth {\n", "https://"+reg.Host+"/v2/"), 1)
+	noPassword := strings.Replace(provider, "      password = var.pw\n", "", 1)
+	for cfg, want := range map[string]string{
+		dup:        `Duplicate registry_auth address .*swarm\.registry_auth: .*` + regexp.QuoteMeta(reg.Host),
+		noPassword: `Missing required argument .*"password" is required`,
+	} {
+		r.setConfig(cfg + template)
+		out, code := r.try("plan")
+		if code == 0 || !regexp.MustCompile(want).MatchString(out) {
+			t.Fatalf("plan: want an error matching %q, got (exit %d):\n%s", want, code, tail(out, 3000))
+		}
+	}
+	r.setConfig(provider + template)
 
 	// 1. A wrong password: the manager's pull of the template's image is refused.
 	withPassword(wrong)

@@ -137,16 +137,20 @@ resource "nalabo_workshop_template" "t" {
   placement_constraints = ["node.labels.nalabo-node==2"]
 }
 `, name, ref)
-	session := fmt.Sprintf(`
+	sessionWith := func(cpu string) string {
+		return fmt.Sprintf(`
 resource "nalabo_workshop_session" "s" {
   template_id = nalabo_workshop_template.t.id
   participant = %q
+  resources   = { cpu = %q }
 }
 resource "nalabo_exec" "e" {
   session_id = nalabo_workshop_session.s.id
   command    = ["cat", "/VERSION"]
 }
-`, participant)
+`, participant, cpu)
+	}
+	session := sessionWith("100m")
 
 	bin := buildProvider(t)
 	r := newTFRun(t, bin, provider+template)
@@ -275,6 +279,38 @@ resource "nalabo_exec" "e" {
 		}
 	}
 	checkLogAndState("session", []string{ref, ids[0]})
+
+	// 5. A resource update (Swarm replaces the task) with a wrong password: refused
+	// before the service changes; the running task stays.
+	limits := func() int64 {
+		t.Helper()
+		svc, _, err := c.ServiceInspectWithRaw(ctx, workshop.SessionObjectName(ids[0]), swarm.ServiceInspectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc.Spec.TaskTemplate.Resources.Limits.NanoCPUs
+	}
+	r.setConfig(provider + template + sessionWith("200m"))
+	withPassword(wrong)
+	out, code = r.try("apply", "-auto-approve")
+	if code == 0 || !strings.Contains(out, refusedMsg) || !strings.Contains(out, "update session") {
+		t.Fatalf("update with a wrong password: want an update error with %q, got (exit %d):\n%s", refusedMsg, code, tail(out, 3000))
+	}
+	if got := limits(); got != 100e6 {
+		t.Errorf("after a refused update the service's CPU limit is %d nano-CPUs, want 100m", got)
+	}
+	checkLogAndState("update with a wrong password", []string{ref})
+
+	// 6. The right password: the update runs a new task with the new limit.
+	withPassword(password)
+	r.run("apply", "-auto-approve")
+	if got := limits(); got != 200e6 {
+		t.Errorf("after the update the service's CPU limit is %d nano-CPUs, want 200m", got)
+	}
+	if ids2 := r.stateAttrs("nalabo_workshop_session", "id"); len(ids2) != 1 || ids2[0] != ids[0] {
+		t.Errorf("the update replaced the session: %v, was %s", ids2, ids[0])
+	}
+	checkLogAndState("update", []string{ref})
 
 	r.run("destroy", "-auto-approve")
 	leftovers("destroy")

@@ -41,15 +41,7 @@ func TestAccSwarmRegistryAuth(t *testing.T) {
 	testAccSetup(t)
 	host := swarmHost(t)
 	c := swarmClient(t)
-	node2 := os.Getenv("NALABO_SWARM_NODE2_HOST")
-	if node2 == "" {
-		t.Skip("two-node Swarm test: start the swarm with SWARM_NODES=2 scripts/swarm-up.sh and set NALABO_SWARM_NODE2_HOST")
-	}
-	c2, err := client.NewClientWithOpts(client.WithHost(node2), client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
+	node2, c2 := swarmNode2(t)
 	ctx := context.Background()
 	info, err := c.Info(ctx)
 	if err != nil {

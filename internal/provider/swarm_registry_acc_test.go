@@ -35,8 +35,11 @@ const (
 // placed on the worker, which has no copy: it runs only if the manager handed the
 // worker the login (--with-registry-auth). A wrong password fails the template's pull on
 // the manager, and then the session's create, at once and naming the registry, leaving
-// nothing on either node; the right one runs the session on the worker with the private
-// image, pinned by digest. No password in the TF_LOG=trace log or the state file.
+// nothing on either node; without any login the worker's task is rejected ("No such
+// image") and the create says which block to add; the right one runs the session on the
+// worker with the private image, pinned by digest; a resource update is refused with a
+// wrong password and applied with the right one. Duplicate or incomplete blocks fail the
+// plan. No password in the TF_LOG=trace log or the state file.
 func TestAccSwarmRegistryAuth(t *testing.T) {
 	testAccSetup(t)
 	host := swarmHost(t)
@@ -238,6 +241,38 @@ resource "nalabo_exec" "e" {
 		t.Fatal("the worker has the image after a refused login")
 	}
 	checkLogAndState("session with a wrong password", []string{ref})
+
+	// 3b. No login at all (nothing to check first): the service is created without
+	// one, the worker's pull is refused and its task rejected with "No such image"; the
+	// create fails with Swarm's words, the registry and the block to add, and removes
+	// what it made.
+	noAuth := regexp.MustCompile(`(?s)    registry_auth \{.*?\n    \}\n`).ReplaceAllString(provider, "")
+	if noAuth == provider {
+		t.Fatal("could not drop the registry_auth block from the provider configuration")
+	}
+	r.setConfig(noAuth + template + session)
+	refused := reg.Refused()
+	start = time.Now()
+	out, code = r.try("apply", "-auto-approve")
+	took = time.Since(start)
+	wantHint := fmt.Sprintf(`add a swarm.registry_auth block with address = %q`, reg.Host)
+	if code == 0 || !strings.Contains(out, "No such image: "+ref) || !strings.Contains(out, wantHint) {
+		t.Fatalf("session without a login: want a rejected task (No such image: %s) and %q, got (exit %d):\n%s", ref, wantHint, code, tail(out, 3000))
+	}
+	t.Logf("session without a login failed in %s", took.Round(100*time.Millisecond))
+	if reg.Refused() == refused {
+		t.Error("the registry refused no pull: the worker did not try it")
+	}
+	for _, e := range []*client.Client{c, c2} {
+		if err := checkSwarmNone(e, workshop.LabelParticipant+"="+participant)(nil); err != nil {
+			t.Fatalf("session without a login: %v", err)
+		}
+	}
+	if present(c2) {
+		t.Fatal("the worker has the image without a login")
+	}
+	r.setConfig(provider + template + session)
+	checkLogAndState("session without a login", []string{ref})
 
 	// 4. The right password: the worker pulls with the login the manager handed it.
 	withPassword(password)

@@ -12,11 +12,14 @@ import (
 type Overcommit struct {
 	CPU    float64
 	Memory float64
+	// GPU: reserved GPUs to the GPUs the nodes advertise now (Kubernetes). A GPU is not
+	// shared: above 1 only where an autoscaler adds GPU nodes on demand. Below 1 is 1.
+	GPU float64
 }
 
 // DefaultOvercommit: CPU is compressible (sessions of a class are mostly idle, a busy
 // one is throttled, not killed), memory is not (an overcommitted host OOM-kills).
-var DefaultOvercommit = Overcommit{CPU: 4, Memory: 1}
+var DefaultOvercommit = Overcommit{CPU: 4, Memory: 1, GPU: 1}
 
 // Change is what one planned session adds to its backend's reservations: a new
 // session (Create) or a changed one (the difference with what it reserves now). A
@@ -28,6 +31,10 @@ type Change struct {
 	Memory      int64
 	CPUKnown    bool
 	MemoryKnown bool
+	// GPUs of a new session (GPUResource names them); GPUs are not overcommitted and
+	// are checked only where the backend tells its GPUs (Info.AllocatableGPUs).
+	GPUs        int64
+	GPUResource string
 	// Participant names the session in log fields.
 	Participant string
 }
@@ -76,6 +83,8 @@ type plannedTally struct {
 	increases      int
 	increaseCPU    int64
 	increaseMemory int64
+	gpus           map[string]int64 // new sessions' GPUs by resource name
+	gpuSessions    map[string]int
 }
 
 // NewAdmission returns an empty tally; a backend without an overcommit entry uses
@@ -118,7 +127,7 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 	defer a.mu.Unlock()
 	t := a.planned[c.Infra]
 	if t == nil {
-		t = &plannedTally{cpuSizes: map[int64]bool{}, memSizes: map[int64]bool{}}
+		t = &plannedTally{cpuSizes: map[int64]bool{}, memSizes: map[int64]bool{}, gpus: map[string]int64{}, gpuSessions: map[string]int{}}
 		a.planned[c.Infra] = t
 	}
 	cpu, mem := max(c.MilliCPU, 0), max(c.Memory, 0)
@@ -138,6 +147,10 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 		}
 		if c.MemoryKnown {
 			t.memSizes[mem] = true
+		}
+		if c.GPUs > 0 {
+			t.gpus[c.GPUResource] += c.GPUs
+			t.gpuSessions[c.GPUResource]++
 		}
 	} else if cpu > 0 || mem > 0 {
 		t.increases++
@@ -189,6 +202,20 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 				msgs = append(msgs, fmt.Sprintf("the class needs %s of memory reserved (%s) + %s reserved by %d live sessions = %s; %s has %s × overcommit %s = %s.",
 					gib(t.createMemory+t.increaseMemory), t.describe(false, gib, "of memory"), gib(live.UsedMemory), live.Sessions, gib(total),
 					hostName(live), gib(live.AllocatableMemory), ratio(o.Memory), gib(limit)))
+			}
+		}
+		// GPUs: checked where the nodes advertise some of that resource (none at all:
+		// an autoscaler may add the nodes, or the name is wrong; the provider warns).
+		if name := c.GPUResource; c.Create && c.GPUs > 0 && live.AllocatableGPUs[name] > 0 {
+			have, used := live.AllocatableGPUs[name], live.UsedGPUs[name]
+			limit := Admissible(have, max(o.GPU, 1))
+			if total := used + t.gpus[name]; total > limit {
+				if attr == "" {
+					attr = string(c.Infra) + ".overcommit.gpu"
+				}
+				msgs = append(msgs, fmt.Sprintf("the class needs %d %s (%d new sessions planned so far) + %d reserved by live sessions = %d; "+
+					"the nodes of %s advertise %d × overcommit %s = %d.",
+					t.gpus[name], name, t.gpuSessions[name], used, total, hostName(live), have, ratio(max(o.GPU, 1)), limit))
 			}
 		}
 	}

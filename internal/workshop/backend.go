@@ -103,6 +103,10 @@ type Info struct {
 	PoolFree         int   `json:"pool_free"`
 	PoolFreeMilliCPU int64 `json:"pool_free_millicpu"`
 	PoolFreeMemory   int64 `json:"pool_free_memory"`
+	// GPUs by extended resource name (nvidia.com/gpu): what the nodes advertise and what
+	// sessions' quotas reserve. Nil where the backend cannot tell (Docker): not checked.
+	AllocatableGPUs map[string]int64 `json:"allocatable_gpus,omitempty"`
+	UsedGPUs        map[string]int64 `json:"used_gpus,omitempty"`
 	// Details is backend specific (storage driver, cgroup driver, ...).
 	Details map[string]string `json:"details,omitempty"`
 }

@@ -99,8 +99,10 @@ func names(m map[string]string) string {
 }
 
 // TestAccInterruptedStopResumeDocker kills `terraform apply` while it stops a persistent
-// Docker session (workspace and a Compose service: the kill lands once one container
-// stopped), then while it resumes it (once one container runs again). Each time the
+// Docker session (workspace and a Compose service: the kill lands once the service
+// stopped, while the workspace takes 5s to), then while it resumes it (once one
+// container runs again). A stopped session with services must also read stopped, not
+// degraded (its stopped services are on no network). Each time the
 // next apply converges: all of the session's containers stopped (or running), the
 // same containers as before (nothing orphaned or made twice), state and status agree
 // and the plan is empty; the file written in the home before is still there. The
@@ -121,7 +123,10 @@ resource "nalabo_workshop_template" "t" {
   name                = %q
   infrastructure_type = "docker"
   workspace {
-    image = %q
+    image   = %q
+    # Slow to stop (SIGTERM ignored: docker stop waits 5s): the kill lands between the
+    # service's stop and the workspace's.
+    command = ["sh", "-c", "trap '' TERM; sleep infinity"]
   }
   compose = <<-EOT
     services:

@@ -99,8 +99,8 @@ func names(m map[string]string) string {
 }
 
 // TestAccInterruptedStopResumeDocker kills `terraform apply` while it stops a persistent
-// Docker session (workspace and a Compose service: the kill lands once the service
-// stopped, while the workspace takes 5s to), then while it resumes it (once one
+// Docker session (workspace and a Compose service, each 5s to stop: the kill lands
+// once the first one stopped), then while it resumes it (once one
 // container runs again). A stopped session with services must also read stopped, not
 // degraded (its stopped services are on no network). Each time the
 // next apply converges: all of the session's containers stopped (or running), the
@@ -124,15 +124,15 @@ resource "nalabo_workshop_template" "t" {
   infrastructure_type = "docker"
   workspace {
     image   = %q
-    # Slow to stop (SIGTERM ignored: docker stop waits 5s): the kill lands between the
-    # service's stop and the workspace's.
+    # Both slow to stop (SIGTERM ignored: docker stop waits 5s each): the kill lands
+    # between the first container's stop and the second's.
     command = ["sh", "-c", "trap '' TERM; sleep infinity"]
   }
   compose = <<-EOT
     services:
       db:
         image: %s
-        command: ["sleep", "infinity"]
+        command: ["sh", "-c", "trap '' TERM; sleep infinity"]
   EOT
   resources = { cpu = "250m", memory = "96Mi" }
 }

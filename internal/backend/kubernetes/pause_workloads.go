@@ -143,9 +143,8 @@ func (b *Backend) stopWorkloads(ctx context.Context, ns *corev1.Namespace) error
 	}
 
 	// Scale down, then wait until the controllers saw it (kstatus Current at zero
-	// replicas) and the pods they were running are gone.
+	// replicas: their pods are all being deleted) and the pods are gone.
 	var scaled []*unstructured.Unstructured
-	var selectors []string
 	for _, key := range sortedKeys(rec.Replicas) {
 		u, ok := live[key]
 		if !ok {
@@ -158,36 +157,26 @@ func (b *Backend) stopWorkloads(ctx context.Context, ns *corev1.Namespace) error
 			}
 		}
 		scaled = append(scaled, u)
-		if sel, err := workloadSelector(u); err == nil && sel != "" {
-			selectors = append(selectors, sel)
-		}
 	}
-	if err := b.waitReady(ctx, scaled); err != nil {
-		return fmt.Errorf("scale to zero: %w", err)
-	}
-	podsRI := b.dyn.Resource(podsGVR).Namespace(ns.Name)
 	for _, p := range bare {
 		if err := b.cs.CoreV1().Pods(ns.Name).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete pod %s: %w", p.Name, err)
 		}
 	}
-	for _, p := range bare {
+	if err := b.waitReady(ctx, scaled); err != nil {
+		return fmt.Errorf("scale to zero: %w", err)
+	}
+	left, err := b.cs.CoreV1().Pods(ns.Name).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list pods: %w", err)
+	}
+	podsRI := b.dyn.Resource(podsGVR).Namespace(ns.Name)
+	for _, p := range left.Items {
+		if p.Name == workspacePodName || p.DeletionTimestamp == nil {
+			continue // the workspace is the caller's; a pod not being deleted is no workload's now
+		}
 		if err := waitGoneWatch(ctx, podsRI, p.Name, p.UID); err != nil {
 			return fmt.Errorf("pod %s: %w", p.Name, err)
-		}
-	}
-	for _, sel := range selectors {
-		left, err := b.cs.CoreV1().Pods(ns.Name).List(ctx, metav1.ListOptions{LabelSelector: sel})
-		if err != nil {
-			return fmt.Errorf("list pods: %w", err)
-		}
-		for _, p := range left.Items {
-			if p.Name == workspacePodName || len(p.OwnerReferences) == 0 {
-				continue
-			}
-			if err := waitGoneWatch(ctx, podsRI, p.Name, p.UID); err != nil {
-				return fmt.Errorf("pod %s: %w", p.Name, err)
-			}
 		}
 	}
 	return nil
@@ -288,31 +277,6 @@ func (b *Backend) scaleWorkload(ctx context.Context, ns string, k scaledKind, na
 		return fmt.Errorf("scale %s %s to %d: %w", k.kind, name, replicas, err)
 	}
 	return nil
-}
-
-// workloadSelector is a workload's pod selector as a label selector string.
-func workloadSelector(u *unstructured.Unstructured) (string, error) {
-	m, found, err := unstructured.NestedMap(u.Object, "spec", "selector")
-	if !found || err != nil {
-		return "", err
-	}
-	var ls metav1.LabelSelector
-	if err := runtimeConvert(m, &ls); err != nil {
-		return "", err
-	}
-	sel, err := metav1.LabelSelectorAsSelector(&ls)
-	if err != nil {
-		return "", err
-	}
-	return sel.String(), nil
-}
-
-func runtimeConvert(m map[string]any, out any) error {
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, out)
 }
 
 func sortedKeys(m map[string]int64) []string {

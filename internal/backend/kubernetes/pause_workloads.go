@@ -185,13 +185,14 @@ func (b *Backend) stopWorkloads(ctx context.Context, ns *corev1.Namespace) error
 // startWorkloads undoes stopWorkloads: it scales each recorded workload that is still at
 // zero back to its recorded replicas, re-creates the recorded bare pods, waits until all
 // of them are ready and then drops the record. Without a record it does nothing; an
-// expired session is not started.
+// expired session is not started (unless its expiry is paused, as in startSession).
 func (b *Backend) startWorkloads(ctx context.Context, ns *corev1.Namespace) error {
 	rec, err := readStoppedWorkloads(ns)
 	if err != nil || ns.Annotations[annotationStoppedWorkloads] == "" {
 		return err
 	}
-	if exp, ok := workshop.ParseExpiresAt(ns.Labels); ok && time.Now().After(exp) {
+	exp, hasExpiry := workshop.ParseExpiresAt(ns.Labels)
+	if _, paused := workshop.ParseStoppedAt(ns.Labels); hasExpiry && time.Now().After(exp) && !paused {
 		return fmt.Errorf("it expired at %s; extend its duration to resume it", exp.UTC().Format(time.RFC3339))
 	}
 	var objs []*unstructured.Unstructured
@@ -234,9 +235,11 @@ func (b *Backend) startWorkloads(ctx context.Context, ns *corev1.Namespace) erro
 		return err
 	}
 	patch := []byte(`{"metadata":{"annotations":{"` + annotationStoppedWorkloads + `":null}}}`)
-	if _, err := b.cs.CoreV1().Namespaces().Patch(ctx, ns.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager}); err != nil {
+	cur, err := b.cs.CoreV1().Namespaces().Patch(ctx, ns.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: fieldManager})
+	if err != nil {
 		return fmt.Errorf("namespace: %w", err)
 	}
+	*ns = *cur // the caller may update it next (a paused expiry): no conflict with ours
 	return nil
 }
 

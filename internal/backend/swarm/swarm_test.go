@@ -3,7 +3,6 @@ package swarm
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/api/types/volume"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -28,18 +28,8 @@ const (
 
 func newTestBackend(t *testing.T) *Backend {
 	t.Helper()
-	host := os.Getenv("NALABO_SWARM_HOST")
-	if host == "" {
-		if os.Getenv("NALABO_SWARM_TESTS") == "1" {
-			t.Fatal("NALABO_SWARM_TESTS=1 but NALABO_SWARM_HOST is not set: start the test swarm with scripts/swarm-up.sh")
-		}
-		t.Skip("Swarm integration test: set NALABO_SWARM_HOST (scripts/swarm-up.sh prints it)")
-	}
-	cfg := Config{Host: host, SubnetPool: testPool, NetworkPrefix: testPrefix}
-	if h := os.Getenv("NALABO_SWARM_NODE2_HOST"); h != "" {
-		// The worker of SWARM_NODES=2 scripts/swarm-up.sh: sessions may land there.
-		cfg.NodeHosts = map[string]string{"nalabo-swarm-2": h}
-	}
+	// On the worker of SWARM_NODES=2 scripts/swarm-up.sh too: sessions may land there.
+	cfg := Config{Host: acctest.SwarmHost(t), SubnetPool: testPool, NetworkPrefix: testPrefix, NodeHosts: acctest.SwarmNodeHosts()}
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

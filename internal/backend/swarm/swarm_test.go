@@ -7,11 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/docker/docker/api/types/volume"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
@@ -65,32 +61,14 @@ func testTemplate(t *testing.T, b *Backend, constraints ...string) *workshop.Tem
 }
 
 // leftovers counts what is labelled with the session: services, containers, networks,
-// volumes.
+// volumes (and configs).
 func leftovers(t *testing.T, b *Backend, id string) int {
 	t.Helper()
-	ctx := context.Background()
-	f := filters.NewArgs(filters.Arg("label", workshop.LabelSession+"="+id))
-	n := 0
-	ss, err := b.cli.ServiceList(ctx, swarm.ServiceListOptions{Filters: f})
+	n, err := acctest.SwarmCount(context.Background(), b.cli, workshop.LabelSession+"="+id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n += len(ss)
-	cs, err := b.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n += len(cs)
-	ns, err := b.cli.NetworkList(ctx, network.ListOptions{Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n += len(ns)
-	vs, err := b.cli.VolumeList(ctx, volume.ListOptions{Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n + len(vs.Volumes)
+	return n
 }
 
 func TestSwarmBackend_sessionLifecycle(t *testing.T) {

@@ -29,3 +29,44 @@ func (r *blockReader) boolValue(v types.Bool) bool {
 	}
 	return v.ValueBool()
 }
+
+// stringList reads a list of strings: nil when null (the default), an empty slice
+// when set to [] (an answer of its own).
+func (r *blockReader) stringList(l types.List) []string {
+	if l.IsUnknown() {
+		r.known = false
+		return nil
+	}
+	if l.IsNull() {
+		return nil
+	}
+	out := []string{}
+	for _, e := range l.Elements() {
+		if s, ok := e.(types.String); ok && !s.IsUnknown() {
+			out = append(out, s.ValueString())
+		} else {
+			r.known = false
+		}
+	}
+	return out
+}
+
+// stringMap reads a map of strings: nil when null.
+func (r *blockReader) stringMap(m types.Map) map[string]string {
+	if m.IsUnknown() {
+		r.known = false
+		return nil
+	}
+	if m.IsNull() {
+		return nil
+	}
+	out := map[string]string{}
+	for k, e := range m.Elements() {
+		if s, ok := e.(types.String); ok && !s.IsUnknown() {
+			out[k] = s.ValueString()
+		} else {
+			r.known = false
+		}
+	}
+	return out
+}

@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	swarmbackend "github.com/nalabo/terraform-provider-nalabo/internal/backend/swarm"
@@ -25,8 +23,8 @@ const swarmInterruptClass = 6
 // (NALABO_SWARM_NODE2_HOST), its engine is in node_hosts.
 func swarmClassConfig(host, name, prefix string) string {
 	nh := ""
-	if node2 := os.Getenv("NALABO_SWARM_NODE2_HOST"); node2 != "" {
-		nh = fmt.Sprintf("    node_hosts  = { %q = %q }\n", swarmNode2Hostname, node2)
+	if node2 := acctest.SwarmNode2Host(); node2 != "" {
+		nh = fmt.Sprintf("    node_hosts  = { %q = %q }\n", acctest.SwarmNode2Hostname, node2)
 	}
 	return fmt.Sprintf(`
 terraform {
@@ -63,18 +61,10 @@ resource "nalabo_workshop_session" "s" {
 // services, and the IDs of those whose create finished (no creating label).
 func swarmWorkspaces(t *testing.T, name string) (map[string][]string, map[string]bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	f := filters.NewArgs(filters.Arg("label", workshop.LabelTemplate+"="+name))
-	list, err := swarmClient(t).ServiceList(ctx, swarm.ServiceListOptions{Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	by, complete := map[string][]string{}, map[string]bool{}
-	for _, s := range list {
-		id := s.Spec.Labels[workshop.LabelSession]
-		by[s.Spec.Labels[workshop.LabelParticipant]] = append(by[s.Spec.Labels[workshop.LabelParticipant]], id)
-		if s.Spec.Labels[swarmbackend.LabelCreating] == "" {
+	by, labels := acctest.Workspaces(t, acctest.SwarmManager(t), name, acctest.Services)
+	complete := map[string]bool{}
+	for id, l := range labels {
+		if l[swarmbackend.LabelCreating] == "" {
 			complete[id] = true
 		}
 	}
@@ -92,15 +82,15 @@ func TestAccInterruptedApplySwarm(t *testing.T) {
 	if os.Getenv("TF_ACC") == "" {
 		t.Skip("acceptance test: set TF_ACC=1")
 	}
-	host := swarmHost(t)
-	c := swarmClient(t)
+	host := acctest.SwarmHost(t)
+	c := acctest.SwarmManager(t)
 	bin := buildProvider(t)
 	reconcile := func(name string) {
 		cmd := exec.Command(bin, "reconcile", "--once", "--backend=swarm", "--listen=", "--validate-interval=0",
 			"--template="+name, "--grace=0s", "--remnant-grace=0s")
 		cmd.Env = append(os.Environ(), "NALABO_SWARM_HOST="+host)
-		if node2 := os.Getenv("NALABO_SWARM_NODE2_HOST"); node2 != "" {
-			cmd.Env = append(cmd.Env, "NALABO_SWARM_NODE_HOSTS="+swarmNode2Hostname+"="+node2)
+		if node2 := acctest.SwarmNode2Host(); node2 != "" {
+			cmd.Env = append(cmd.Env, "NALABO_SWARM_NODE_HOSTS="+acctest.SwarmNode2Hostname+"="+node2)
 		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("reconcile --once: %v\n%s", err, tail(string(out), 3000))
@@ -209,7 +199,7 @@ func TestAccInterruptedApplySwarm(t *testing.T) {
 		if ids := run.sessionIDs(); !ids[lost.ID] {
 			t.Errorf("the complete session %s beside the state was not adopted: state has %v", lost.ID, ids)
 		}
-		if n, err := swarmCount(ctx, c, workshop.LabelSession+"="+half); err != nil || n != 0 {
+		if n, err := acctest.SwarmCount(ctx, c, workshop.LabelSession+"="+half); err != nil || n != 0 {
 			t.Errorf("the network-only remnant %s: %d objects left (%v); want it removed by the re-apply", half, n, err)
 		}
 		check(t, run, name)

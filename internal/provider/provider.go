@@ -329,18 +329,7 @@ func dockerConfigFrom(d *dockerModel, getenv func(string) string) (cfg config.Do
 		CertMaterial:       r.stringValue(d.CertMaterial),
 		KeyMaterial:        r.stringValue(d.KeyMaterial),
 	}
-	if d.EgressDeny.IsUnknown() {
-		r.known = false
-	} else if !d.EgressDeny.IsNull() {
-		cfg.EgressDeny = []string{} // an empty list is not the default
-		for _, e := range d.EgressDeny.Elements() {
-			if s, ok := e.(types.String); ok && !s.IsUnknown() {
-				cfg.EgressDeny = append(cfg.EgressDeny, s.ValueString())
-			} else {
-				r.known = false
-			}
-		}
-	}
+	cfg.EgressDeny = r.stringList(d.EgressDeny) // [] is not the default
 	cfg.RegistryAuth = registryAuthsFrom(r, d.RegistryAuth)
 	used, err = envconfig.Docker(&cfg, getenv)
 	return cfg, r.known, used, err

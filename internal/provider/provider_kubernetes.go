@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
-	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -287,47 +286,17 @@ func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, getenv func(s
 			Persistence:        r.boolValue(v.Persistence),
 		}
 	}
-	switch {
-	case m.EgressDeny.IsUnknown() || !allKnown(m.EgressDeny.Elements()):
-		r.known = false
-	case !m.EgressDeny.IsNull():
-		cfg.EgressDeny = []string{} // set but empty: deny nothing (nil means the default)
-		diags.Append(m.EgressDeny.ElementsAs(ctx, &cfg.EgressDeny, false)...)
-	}
+	cfg.EgressDeny = r.stringList(m.EgressDeny) // [] denies nothing, nil means the default
 	cfg.RegistryAuth = registryAuthsFrom(r, m.RegistryAuth)
 	if e := m.Exec; e != nil {
-		cfg.Exec = &config.ExecPlugin{APIVersion: r.stringValue(e.APIVersion), Command: r.stringValue(e.Command)}
-		if e.Args.IsUnknown() || e.Env.IsUnknown() || !allKnown(e.Args.Elements()) || !allKnown(mapValues(e.Env.Elements())) {
-			r.known = false
-		} else {
-			diags.Append(e.Args.ElementsAs(ctx, &cfg.Exec.Args, false)...)
-			if !e.Env.IsNull() {
-				diags.Append(e.Env.ElementsAs(ctx, &cfg.Exec.Env, false)...)
-			}
-		}
+		cfg.Exec = &config.ExecPlugin{APIVersion: r.stringValue(e.APIVersion), Command: r.stringValue(e.Command),
+			Args: r.stringList(e.Args), Env: r.stringMap(e.Env)}
 	}
 	used, err := envconfig.Kubernetes(&cfg, getenv)
 	if err != nil && r.known && configured {
 		diags.AddAttributeError(path.Root("kubernetes"), "Invalid Kubernetes settings from the environment", err.Error())
 	}
 	return cfg, configured, r.known, used
-}
-
-func allKnown(vs []attr.Value) bool {
-	for _, v := range vs {
-		if v.IsUnknown() {
-			return false
-		}
-	}
-	return true
-}
-
-func mapValues(m map[string]attr.Value) []attr.Value {
-	out := make([]attr.Value, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }
 
 // expandHome expands a leading ~ in every element of a path list.

@@ -121,18 +121,7 @@ func swarmConfigFrom(m *swarmModel, diags *diag.Diagnostics) (cfg config.Swarm, 
 		KeyMaterial:        r.stringValue(m.KeyMaterial),
 	}
 	cfg.RegistryAuth = registryAuthsFrom(r, m.RegistryAuth)
-	if m.NodeHosts.IsUnknown() {
-		r.known = false
-	} else if !m.NodeHosts.IsNull() {
-		cfg.NodeHosts = map[string]string{}
-		for k, v := range m.NodeHosts.Elements() {
-			if s, ok := v.(types.String); ok && !s.IsUnknown() {
-				cfg.NodeHosts[k] = s.ValueString()
-			} else {
-				r.known = false
-			}
-		}
-	}
+	cfg.NodeHosts = r.stringMap(m.NodeHosts)
 	if r.known && cfg.Host == "" {
 		diags.AddAttributeError(path.Root("swarm").AtName("host"), "Missing Swarm manager address",
 			"The swarm block needs host: the Engine API address of a Swarm manager, for example host = \"unix:///var/run/docker.sock\" or \"tcp://manager:2376\".")

@@ -3,18 +3,11 @@ package provider
 import (
 	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -29,50 +22,6 @@ import (
 
 // swarmTestPool keeps these tests' overlays apart from the backend tests' (10.217/16).
 const swarmTestPool = "10.218.0.0/16"
-
-var (
-	swarmCliOnce sync.Once
-	swarmCli     *client.Client
-	swarmCliErr  error
-)
-
-// swarmHost returns the test swarm's manager address, skipping or failing without one.
-func swarmHost(t *testing.T) string {
-	t.Helper()
-	h := os.Getenv("NALABO_SWARM_HOST")
-	if h == "" {
-		if os.Getenv("NALABO_SWARM_TESTS") == "1" {
-			t.Fatal("NALABO_SWARM_TESTS=1 but NALABO_SWARM_HOST is not set: start the test swarm with scripts/swarm-up.sh and export the address it prints")
-		}
-		t.Skip("Swarm acceptance test: set NALABO_SWARM_HOST (scripts/swarm-up.sh prints it)")
-	}
-	return h
-}
-
-// swarmClient is a client of the test swarm's manager, to look at what the provider made.
-func swarmClient(t *testing.T) *client.Client {
-	t.Helper()
-	host := swarmHost(t)
-	swarmCliOnce.Do(func() {
-		swarmCli, swarmCliErr = client.NewClientWithOpts(client.WithHost(host), client.WithAPIVersionNegotiation())
-	})
-	if swarmCliErr != nil {
-		t.Fatalf("swarm client: %v", swarmCliErr)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	info, err := swarmCli.Info(ctx)
-	if err != nil {
-		t.Fatalf("the test swarm at %s does not answer (%v): run scripts/swarm-up.sh", host, err)
-	}
-	if !info.Swarm.ControlAvailable {
-		t.Fatalf("the engine at %s is not a swarm manager: run scripts/swarm-up.sh", host)
-	}
-	if _, err := swarmCli.ImageInspect(ctx, acctest.ShellImage1); err != nil {
-		t.Fatalf("test image %s missing on the test swarm (%v): scripts/swarm-up.sh loads it", acctest.ShellImage1, err)
-	}
-	return swarmCli
-}
 
 func swarmProviderConfig(host string) string {
 	return fmt.Sprintf(`
@@ -99,53 +48,11 @@ resource "nalabo_workshop_template" "t" {
 `, name, acctest.ShellImage1, extra)
 }
 
-// swarmCount counts the services, containers, networks, volumes and configs carrying a
-// label on a swarm engine (a worker has no services or configs to list).
-func swarmCount(ctx context.Context, c *client.Client, label string) (int, error) {
-	f := filters.NewArgs(filters.Arg("label", label))
-	n := 0
-	info, err := c.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	manager := info.Swarm.ControlAvailable
-	var ss []swarm.Service
-	if manager {
-		if ss, err = c.ServiceList(ctx, swarm.ServiceListOptions{Filters: f}); err != nil {
-			return 0, err
-		}
-	}
-	n += len(ss)
-	cs, err := c.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
-	if err != nil {
-		return 0, err
-	}
-	n += len(cs)
-	ns, err := c.NetworkList(ctx, network.ListOptions{Filters: f})
-	if err != nil {
-		return 0, err
-	}
-	n += len(ns)
-	vs, err := c.VolumeList(ctx, volume.ListOptions{Filters: f})
-	if err != nil {
-		return 0, err
-	}
-	n += len(vs.Volumes)
-	if !manager {
-		return n, nil
-	}
-	cfgs, err := c.ConfigList(ctx, swarm.ConfigListOptions{Filters: f})
-	if err != nil {
-		return 0, err
-	}
-	return n + len(cfgs), nil
-}
-
 // checkSwarmNone fails when anything on the swarm carries one of the labels.
 func checkSwarmNone(c *client.Client, labels ...string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		for _, l := range labels {
-			n, err := swarmCount(context.Background(), c, l)
+			n, err := acctest.SwarmCount(context.Background(), c, l)
 			if err != nil {
 				return err
 			}
@@ -161,7 +68,7 @@ func checkSwarmNone(c *client.Client, labels ...string) resource.TestCheckFunc {
 // same listing.
 func checkSwarmSome(c *client.Client, label string, atLeast int) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		n, err := swarmCount(context.Background(), c, label)
+		n, err := acctest.SwarmCount(context.Background(), c, label)
 		if err != nil {
 			return err
 		}
@@ -223,8 +130,8 @@ func checkSwarmService(c *client.Client, addr string, milliCPU, memory int64, co
 // leaves nothing.
 func TestAccSwarm_class(t *testing.T) {
 	testAccSetup(t)
-	host := swarmHost(t)
-	c := swarmClient(t)
+	host := acctest.SwarmHost(t)
+	c := acctest.SwarmManager(t)
 	name := acctest.RandName("swarm")
 	pa, pb := acctest.RandName("ada"), acctest.RandName("bob")
 	const constraint = "node.role==manager"
@@ -322,8 +229,8 @@ resource "nalabo_exec" "other" {
 // with Swarm's reason, the session and the constraint, and leaves nothing of it.
 func TestAccSwarm_badPlacement(t *testing.T) {
 	testAccSetup(t)
-	host := swarmHost(t)
-	c := swarmClient(t)
+	host := acctest.SwarmHost(t)
+	c := acctest.SwarmManager(t)
 	name := acctest.RandName("swarmbad")
 	p := acctest.RandName("cy")
 	const constraint = "node.labels.nalabo-class==nowhere"

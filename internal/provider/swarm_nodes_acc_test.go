@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"testing"
 
@@ -16,26 +15,6 @@ import (
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
-
-// swarmNode2 is the worker node of SWARM_NODES=2 scripts/swarm-up.sh: its hostname (the
-// node_hosts key) and its engine's address (NALABO_SWARM_NODE2_HOST).
-const swarmNode2Hostname = "nalabo-swarm-2"
-
-// swarmNode2 is the worker's engine address (NALABO_SWARM_NODE2_HOST) and a client of
-// it; without it the test skips (a one-node swarm).
-func swarmNode2(t *testing.T) (string, *client.Client) {
-	t.Helper()
-	node2 := os.Getenv("NALABO_SWARM_NODE2_HOST")
-	if node2 == "" {
-		t.Skip("two-node Swarm test: start the swarm with SWARM_NODES=2 scripts/swarm-up.sh and set NALABO_SWARM_NODE2_HOST")
-	}
-	c2, err := client.NewClientWithOpts(client.WithHost(node2), client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c2.Close() })
-	return node2, c2
-}
 
 // checkContainerOn asserts which engine runs a session's task container: present on
 // want, absent from other.
@@ -71,15 +50,15 @@ func checkContainerOn(want, other *client.Client, addr string) resource.TestChec
 // exec naming the node, and that destroy leaves nothing on either engine.
 func TestAccSwarm_twoNodes(t *testing.T) {
 	testAccSetup(t)
-	host := swarmHost(t)
-	c := swarmClient(t)
-	node2, c2 := swarmNode2(t)
+	host := acctest.SwarmHost(t)
+	c := acctest.SwarmManager(t)
+	node2, c2 := acctest.SwarmNode2(t)
 	name := acctest.RandName("swarm2")
 	p1, p2 := acctest.RandName("on1"), acctest.RandName("on2")
 	provider := func(nodeHosts bool) string {
 		nh := ""
 		if nodeHosts {
-			nh = fmt.Sprintf("    node_hosts  = { %q = %q }\n", swarmNode2Hostname, node2)
+			nh = fmt.Sprintf("    node_hosts  = { %q = %q }\n", acctest.SwarmNode2Hostname, node2)
 		}
 		return fmt.Sprintf(`
 provider "nalabo" {
@@ -160,13 +139,13 @@ resource "nalabo_exec" "again" {
   command    = ["true"]
 }
 `,
-				ExpectError: regexp.MustCompile(`(?s)hostname\s+"` + swarmNode2Hostname + `".*node_hosts`),
+				ExpectError: regexp.MustCompile(`(?s)hostname\s+"` + acctest.SwarmNode2Hostname + `".*node_hosts`),
 			},
 			{
 				// Nor can a delete: it refuses before removing anything, rather than
 				// leave the session's volume on the worker with nothing pointing at it.
 				Config:      provider(false) + class,
-				ExpectError: regexp.MustCompile(`(?s)delete session [0-9a-f]{10}.*volume would be left on a node.*` + swarmNode2Hostname + `.*node_hosts`),
+				ExpectError: regexp.MustCompile(`(?s)delete session [0-9a-f]{10}.*volume would be left on a node.*` + acctest.SwarmNode2Hostname + `.*node_hosts`),
 			},
 			{
 				// With node_hosts back, the delete removes everything on both engines.

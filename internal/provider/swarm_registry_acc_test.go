@@ -42,9 +42,9 @@ const (
 // plan. No password in the TF_LOG=trace log or the state file.
 func TestAccSwarmRegistryAuth(t *testing.T) {
 	testAccSetup(t)
-	host := swarmHost(t)
-	c := swarmClient(t)
-	node2, c2 := swarmNode2(t)
+	host := acctest.SwarmHost(t)
+	c := acctest.SwarmManager(t)
+	node2, c2 := acctest.SwarmNode2(t)
 	ctx := context.Background()
 	info, err := c.Info(ctx)
 	if err != nil {
@@ -120,7 +120,7 @@ provider "nalabo" {
     }
   }
 }
-`, requiredNalabo, host, swarmTestPool, swarmNode2Hostname, node2, reg.Host)
+`, requiredNalabo, host, swarmTestPool, acctest.SwarmNode2Hostname, node2, reg.Host)
 	template := fmt.Sprintf(`
 resource "nalabo_workshop_template" "t" {
   name                  = %q

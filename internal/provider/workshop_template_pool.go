@@ -33,7 +33,7 @@ func (r *workshopTemplateResource) resizePool(ctx context.Context, b backendImpl
 	}
 	if n > 0 && p.ReconcilerRefills(ctx) {
 		// Growing is the reconciler's; shrinking is immediate.
-		if pools, err := p.Pools(ctx); err != nil || !hasSurplus(pools, id, n) {
+		if pools, err := p.Pools(ctx, id); err != nil || !hasSurplus(pools, id, n) {
 			tflog.Info(ctx, "a leading reconciler refills the warm pools: it fills this one", fields)
 			return
 		}
@@ -74,7 +74,7 @@ func (r *workshopTemplateResource) readPool(ctx context.Context, t *workshop.Tem
 	if bd.HasError() || !ok || p.ReconcilerRefills(ctx) {
 		return
 	}
-	pools, err := p.Pools(ctx)
+	pools, err := p.Pools(ctx, t.ID)
 	if err != nil {
 		tflog.Warn(ctx, "warm pool not readable", map[string]any{"template_id": t.ID, "error": err.Error()})
 		return

@@ -3,7 +3,6 @@ package reconciler
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -15,17 +14,8 @@ import (
 // TestSwarmReap: the reconciler lists the Swarm backend's sessions and reaps the expired
 // one, leaving the live one (the test swarm of scripts/swarm-up.sh, NALABO_SWARM_HOST).
 func TestSwarmReap(t *testing.T) {
-	host := os.Getenv("NALABO_SWARM_HOST")
-	if host == "" {
-		if os.Getenv("NALABO_SWARM_TESTS") == "1" {
-			t.Fatal("NALABO_SWARM_TESTS=1 but NALABO_SWARM_HOST is not set: start the test swarm with scripts/swarm-up.sh")
-		}
-		t.Skip("Swarm integration test: set NALABO_SWARM_HOST (scripts/swarm-up.sh prints it)")
-	}
-	cfg := swarm.Config{Host: host, SubnetPool: "10.222.0.0/16", NetworkPrefix: "nalabo-rswarm"}
-	if h := os.Getenv("NALABO_SWARM_NODE2_HOST"); h != "" {
-		cfg.NodeHosts = map[string]string{"nalabo-swarm-2": h}
-	}
+	cfg := swarm.Config{Host: acctest.SwarmHost(t), SubnetPool: "10.222.0.0/16", NetworkPrefix: "nalabo-rswarm",
+		NodeHosts: acctest.SwarmNodeHosts()}
 	b, err := swarm.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -59,8 +59,8 @@ type WarmPooler interface {
 	// the entry is removed and the caller creates the session cold.
 	ClaimPooled(ctx context.Context, spec *SessionSpec) (*Session, error)
 	// Pools reports every template's pool (stored templates with warm_pool > 0, and
-	// templates that still have entries).
-	Pools(ctx context.Context) ([]PoolStatus, error)
+	// templates that still have entries); given template IDs, only theirs.
+	Pools(ctx context.Context, templateIDs ...string) ([]PoolStatus, error)
 	// PooledTemplates returns the stored templates with warm_pool > 0 (the reconciler
 	// refills them).
 	PooledTemplates(ctx context.Context) ([]*Template, error)

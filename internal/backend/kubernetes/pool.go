@@ -351,12 +351,34 @@ func labelPatch(labels map[string]string) map[string]any {
 }
 
 // Pools reports the pools of the stored templates with warm_pool > 0 and of every
-// template that still has entries.
-func (b *Backend) Pools(ctx context.Context) (_ []workshop.PoolStatus, err error) {
+// template that still has entries; with template IDs, only those templates' (a list of
+// their entries by pool key and a read of each stored template, not of every pool).
+func (b *Backend) Pools(ctx context.Context, templateIDs ...string) (_ []workshop.PoolStatus, err error) {
 	defer func() { err = forbidden(err) }()
-	list, err := b.cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: poolSelector("", "")})
-	if err != nil {
-		return nil, fmt.Errorf("list warm pool entries: %w", err)
+	var entries []corev1.Namespace
+	var templates []*workshop.Template
+	if len(templateIDs) == 0 {
+		list, err := b.cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: poolSelector("", "")})
+		if err != nil {
+			return nil, fmt.Errorf("list warm pool entries: %w", err)
+		}
+		entries = list.Items
+		if templates, err = b.PooledTemplates(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range templateIDs {
+		es, err := b.poolEntries(ctx, id, "")
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, es...)
+		switch t, err := b.GetTemplate(ctx, id); {
+		case err == nil && t.WarmPool > 0:
+			templates = append(templates, t)
+		case err != nil && !errors.Is(err, workshop.ErrNotFound):
+			return nil, err
+		}
 	}
 	byID := map[string]*workshop.PoolStatus{}
 	get := func(id, name string) *workshop.PoolStatus {
@@ -367,16 +389,12 @@ func (b *Backend) Pools(ctx context.Context) (_ []workshop.PoolStatus, err error
 		}
 		return st
 	}
-	for i := range list.Items {
-		ns := &list.Items[i]
+	for i := range entries {
+		ns := &entries[i]
 		if ns.DeletionTimestamp != nil {
 			continue
 		}
 		countEntry(get(ns.Annotations[annotationTemplateID], ns.Labels[workshop.LabelTemplate]), ns)
-	}
-	templates, err := b.PooledTemplates(ctx)
-	if err != nil {
-		return nil, err
 	}
 	for _, t := range templates {
 		get(t.ID, t.Name).Size = t.WarmPool

@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
@@ -160,5 +161,80 @@ func TestClaimRace(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPoolsOfOneTemplate: Pools with a template ID reports that template's pool only,
+// from a namespace list selected by its pool key and a read of its stored template
+// (never the list of every template); without one, every pool (the control).
+func TestPoolsOfOneTemplate(t *testing.T) {
+	intro := unitSpec().Template
+	intro.WarmPool = 2
+	other := *intro
+	other.ID, other.Name, other.WarmPool = "kubernetes.other.ba9876543210", "other", 3
+	var objs []runtime.Object
+	for _, tpl := range []*workshop.Template{intro, &other} {
+		data, err := json.Marshal(tpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, name, digest12, err := workshop.ParseTemplateID(tpl.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: templateConfigMapName(name, digest12), Namespace: "nalabo", Labels: map[string]string{
+				workshop.LabelRole: workshop.RoleTemplate, workshop.LabelBackend: string(workshop.InfraKubernetes)}},
+			Data: map[string]string{templateDataKey: string(data)},
+		})
+	}
+	entry := func(tpl *workshop.Template, id, pool string) {
+		spec := unitSpec()
+		spec.Template, spec.ID, spec.Participant, spec.Pool = tpl, id, "", workshop.PoolFree
+		ns := namespaceObject(spec)
+		delete(ns.Labels, workshop.LabelCreating)
+		ns.Labels[workshop.LabelPool] = pool
+		objs = append(objs, ns)
+	}
+	entry(intro, "pool00i1", workshop.PoolFree)
+	entry(intro, "pool00i2", workshop.PoolFree)
+	entry(&other, "pool00o1", workshop.PoolFree)
+	entry(&other, "pool00o2", workshop.PoolClaimed)
+	cs := fake.NewClientset(objs...)
+	b := &Backend{cfg: Config{Namespace: "nalabo"}, cs: cs}
+	ctx := context.Background()
+
+	all, err := b.Pools(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].TemplateID != intro.ID || all[1].TemplateID != other.ID ||
+		all[1].Free != 1 || all[1].Claimed != 1 || all[1].Size != 3 {
+		t.Fatalf("every pool: %+v; want intro's and other's", all)
+	}
+
+	cs.ClearActions()
+	one, err := b.Pools(ctx, intro.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := workshop.PoolStatus{TemplateID: intro.ID, TemplateName: intro.Name, Size: 2, Free: 2}
+	if len(one) != 1 || one[0] != want {
+		t.Fatalf("intro's pool: %+v; want [%+v]", one, want)
+	}
+	for _, a := range cs.Actions() {
+		switch a := a.(type) {
+		case k8stesting.ListAction:
+			if a.GetResource().Resource != "namespaces" || a.GetListRestrictions().Labels.String() != poolSelector(workshop.PoolKey(intro.ID), "") {
+				t.Errorf("list %s %q; want only namespaces by intro's pool key", a.GetResource().Resource, a.GetListRestrictions().Labels)
+			}
+		case k8stesting.GetAction:
+		default:
+			t.Errorf("unexpected action %s %s", a.GetVerb(), a.GetResource().Resource)
+		}
+	}
+
+	if none, err := b.Pools(ctx, "kubernetes.gone.000000000000"); err != nil || len(none) != 0 {
+		t.Fatalf("a template that is not stored and has no entries: %+v, %v; want none", none, err)
 	}
 }

@@ -3,17 +3,13 @@ package swarm
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/docker/docker/api/types/volume"
 
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
@@ -28,18 +24,8 @@ const (
 
 func newTestBackend(t *testing.T) *Backend {
 	t.Helper()
-	host := os.Getenv("NALABO_SWARM_HOST")
-	if host == "" {
-		if os.Getenv("NALABO_SWARM_TESTS") == "1" {
-			t.Fatal("NALABO_SWARM_TESTS=1 but NALABO_SWARM_HOST is not set: start the test swarm with scripts/swarm-up.sh")
-		}
-		t.Skip("Swarm integration test: set NALABO_SWARM_HOST (scripts/swarm-up.sh prints it)")
-	}
-	cfg := Config{Host: host, SubnetPool: testPool, NetworkPrefix: testPrefix}
-	if h := os.Getenv("NALABO_SWARM_NODE2_HOST"); h != "" {
-		// The worker of SWARM_NODES=2 scripts/swarm-up.sh: sessions may land there.
-		cfg.NodeHosts = map[string]string{"nalabo-swarm-2": h}
-	}
+	// On the worker of SWARM_NODES=2 scripts/swarm-up.sh too: sessions may land there.
+	cfg := Config{Host: acctest.SwarmHost(t), SubnetPool: testPool, NetworkPrefix: testPrefix, NodeHosts: acctest.SwarmNodeHosts()}
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -75,32 +61,14 @@ func testTemplate(t *testing.T, b *Backend, constraints ...string) *workshop.Tem
 }
 
 // leftovers counts what is labelled with the session: services, containers, networks,
-// volumes.
+// volumes (and configs).
 func leftovers(t *testing.T, b *Backend, id string) int {
 	t.Helper()
-	ctx := context.Background()
-	f := filters.NewArgs(filters.Arg("label", workshop.LabelSession+"="+id))
-	n := 0
-	ss, err := b.cli.ServiceList(ctx, swarm.ServiceListOptions{Filters: f})
+	n, err := acctest.SwarmCount(context.Background(), b.cli, workshop.LabelSession+"="+id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n += len(ss)
-	cs, err := b.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n += len(cs)
-	ns, err := b.cli.NetworkList(ctx, network.ListOptions{Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n += len(ns)
-	vs, err := b.cli.VolumeList(ctx, volume.ListOptions{Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n + len(vs.Volumes)
+	return n
 }
 
 func TestSwarmBackend_sessionLifecycle(t *testing.T) {

@@ -69,7 +69,9 @@ func sessionPersistenceAttributes() map[string]schema.Attribute {
 		"state": schema.StringAttribute{
 			MarkdownDescription: "`running` (default) or `stopped`. `stopped` stops a persistent session in place (its " +
 				"containers stopped on Docker, its workspace pod deleted on Kubernetes; the home is kept, commands and the " +
-				"terminal are refused) and `running` resumes it; both change in place. Needs `persistence`. A refresh " +
+				"terminal are refused) and `running` resumes it; both change in place. A stopped session reserves no CPU or " +
+				"memory in the provider's class admission (`docker.overcommit`, `kubernetes.overcommit`); a resume is " +
+				"admitted like a new session and refused, naming `state`, when the host is full. Needs `persistence`. A refresh " +
 				"reads it from the session, so a persistent session stopped outside Terraform shows `stopped` and the " +
 				"next apply resumes it. An expired session stays stopped whatever this says, until `duration` is extended.",
 			Optional:   true,

@@ -156,6 +156,11 @@ terraform {
 	took := waitPluginGone(t, bin, 5*time.Minute)
 	all, ready := poolNamespaces(t, name)
 	t.Logf("the plugin exited %s after terraform; left: %d pool entries (%d ready): %v", took.Round(100*time.Millisecond), len(all), len(ready), all)
+	// The plugin, whose requests ended with terraform, removed what it had half made:
+	// what is left of the pool is ready.
+	if len(all) != len(ready) {
+		t.Errorf("after the plugin exited: pool entries %v, of which ready %v; want no half-made entry", all, ready)
+	}
 	if ids := run.stateAttrsOrNone("nalabo_workshop_template", "id"); len(ids) != 0 {
 		t.Logf("the killed apply saved the template in its state: %v", ids)
 	}

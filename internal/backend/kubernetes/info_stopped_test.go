@@ -21,27 +21,11 @@ func TestPingStoppedSessionKubernetes(t *testing.T) {
 	b := testBackend(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	tpl, err := b.ApplyTemplate(ctx, &workshop.Template{
-		Name: "stopped-figures", Infrastructure: workshop.InfraKubernetes, Isolation: workshop.IsolationNamespace,
-		Workspace: workshop.Workspace{Image: "nalabo-test/k8s-workspace:1", Command: []string{"sleep", "infinity"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.DeleteTemplate(context.Background(), tpl.ID) })
-	now := time.Now().UTC().Truncate(time.Second)
-	spec := &workshop.SessionSpec{
-		ID: workshop.NewSessionID(), Template: tpl, Participant: "ada",
-		Resources: workshop.Resources{CPU: "700m", Memory: "384Mi", Storage: "1Gi"},
-		CreatedAt: now, Duration: time.Hour, ExpiresAt: now.Add(time.Hour),
-		Persistence: &workshop.Persistence{Size: "64Mi", RetainDays: 1},
-	}
-	ns := workshop.SessionObjectName(spec.ID)
+	id := workshop.NewSessionID()
+	ns := workshop.SessionObjectName(id)
 	testHomeVolume(t, b, ns)
-	if _, err := b.CreateSession(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.DeleteSession(context.Background(), spec.ID) })
+	createTestNamespaceSession(ctx, t, b, id, "stopped-figures", workshop.Resources{CPU: "700m", Memory: "384Mi", Storage: "1Gi"},
+		&workshop.Persistence{Size: "64Mi", RetainDays: 1})
 
 	// Other tests share the cluster, so Ping's totals move under this test: it checks
 	// what Ping adds up for this session (TestPingCapacity checks the sums), around
@@ -66,7 +50,7 @@ func TestPingStoppedSessionKubernetes(t *testing.T) {
 	if stopped, cpu, mem := figures(); stopped || cpu != 700 || mem != 384<<20 {
 		t.Errorf("running: stopped %v, %dm, %d bytes; want false, 700m, 384Mi (its quota)", stopped, cpu, mem)
 	}
-	if err := b.StopSession(ctx, spec.ID); err != nil {
+	if err := b.StopSession(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	// The quota controller recounts the namespace's requests once the pod is gone.
@@ -84,11 +68,35 @@ func TestPingStoppedSessionKubernetes(t *testing.T) {
 	if info, err := b.Ping(ctx); err != nil || info.StoppedSessions < 1 {
 		t.Errorf("Ping after the stop: %+v, %v; want at least this stopped session", info, err)
 	}
-	if _, err := b.StartSession(ctx, spec.ID); err != nil {
+	if _, err := b.StartSession(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	if stopped, cpu, mem := figures(); stopped || cpu != 700 || mem != 384<<20 {
 		t.Errorf("resumed: stopped %v, %dm, %d bytes; want false, 700m, 384Mi", stopped, cpu, mem)
+	}
+}
+
+// createTestNamespaceSession creates the session id for participant "ada" of a
+// namespace template called name (a sleeping workspace, no manifests) with res and p;
+// both are removed when the test ends.
+func createTestNamespaceSession(ctx context.Context, t *testing.T, b *Backend, id, name string, res workshop.Resources, p *workshop.Persistence) {
+	t.Helper()
+	tpl, err := b.ApplyTemplate(ctx, &workshop.Template{
+		Name: name, Infrastructure: workshop.InfraKubernetes, Isolation: workshop.IsolationNamespace,
+		Workspace: workshop.Workspace{Image: "nalabo-test/k8s-workspace:1", Command: []string{"sleep", "infinity"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.DeleteTemplate(context.Background(), tpl.ID) })
+	now := time.Now().UTC().Truncate(time.Second)
+	spec := &workshop.SessionSpec{
+		ID: id, Template: tpl, Participant: "ada", Resources: res,
+		CreatedAt: now, Duration: time.Hour, ExpiresAt: now.Add(time.Hour), Persistence: p,
+	}
+	t.Cleanup(func() { _ = b.DeleteSession(context.Background(), id) })
+	if _, err := b.CreateSession(ctx, spec); err != nil {
+		t.Fatal(err)
 	}
 }
 

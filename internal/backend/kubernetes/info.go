@@ -77,9 +77,13 @@ func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 }
 
 // stoppedNamespaces names the session namespaces of stopped persistent sessions
-// (StopSession's annotation).
+// (StopSession's annotation). An identity that may not list namespaces (the gateway's
+// least privilege: /readyz pings) finds none: their quotas count whole, as if running.
 func (b *Backend) stoppedNamespaces(ctx context.Context) (map[string]bool, error) {
 	list, err := b.cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: sessionSelector()})
+	if apierrors.IsForbidden(err) {
+		return map[string]bool{}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list session namespaces: %w", err)
 	}

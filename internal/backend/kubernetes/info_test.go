@@ -2,14 +2,18 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -74,6 +78,16 @@ func TestPingCapacity(t *testing.T) {
 	if info.UsedMilliCPU != 350 || info.UsedMemory != 272<<20 || info.Sessions != 2 || info.StoppedSessions != 1 {
 		t.Errorf("with a stopped session: used = %dm, %d bytes, %d sessions (%d stopped); want 350m, 272Mi, 2 (1)",
 			info.UsedMilliCPU, info.UsedMemory, info.Sessions, info.StoppedSessions)
+	}
+	// An identity that may not list namespaces (the gateway's) still pings: the
+	// stopped session's quota counts whole.
+	forbidden := fake.NewClientset(append(append([]runtime.Object{}, objs...), stoppedQuota, ns(map[string]string{annotationStoppedWorkspace: "{}"}))...)
+	forbidden.PrependReactor("list", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, "", errors.New("no list"))
+	})
+	b := &Backend{cfg: Config{Namespace: "nalabo"}, rest: &rest.Config{Host: "https://fake"}, cs: forbidden}
+	if info, err := b.Ping(context.Background()); err != nil || info.UsedMilliCPU != 1300 || info.StoppedSessions != 0 {
+		t.Errorf("namespaces not listable: %+v, %v; want 1300m reserved, no stopped session", info, err)
 	}
 	info = ping(stoppedQuota, ns(nil))
 	if info.UsedMilliCPU != 1300 || info.UsedMemory != 1280<<20 || info.Sessions != 2 || info.StoppedSessions != 0 {

@@ -36,9 +36,11 @@ resource "nalabo_workshop_session" "student" {
   # The working directory (/workspace) is a volume that outlives the containers. At
   # expiry the reconciler stops the session instead of deleting it, and deletes it with
   # its data 7 days later. terraform destroy deletes everything at once.
+  # pause_expiry: time spent stopped does not count; a resume moves expires_at by it.
   persistence = {
-    size        = "1Gi"
-    retain_days = 7
+    size         = "1Gi"
+    retain_days  = 7
+    pause_expiry = true
   }
   state = var.session_state # terraform apply -var session_state=stopped
 }

@@ -97,37 +97,42 @@ func NewHostNet(t *testing.T) *HostNet {
 // ns, and returns its URL.
 func listenInNetns(t *testing.T, ns string, addr netip.Addr, body string) string {
 	t.Helper()
-	lc := make(chan net.Listener, 1)
-	ec := make(chan error, 1)
+	l, err := ListenInNetns(ns, netip.AddrPortFrom(addr, 8080).String())
+	if err != nil {
+		t.Fatalf("listen in %s: %v", ns, err)
+	}
+	serveBody(t, l, body)
+	return "http://" + l.Addr().String() + "/"
+}
+
+// ListenInNetns opens a TCP listener on address (host:port, port 0 for any) inside the
+// network namespace /run/netns/<ns>: only that namespace reaches it, the test serves it
+// from any goroutine.
+func ListenInNetns(ns, address string) (net.Listener, error) {
+	type result struct {
+		l   net.Listener
+		err error
+	}
+	rc := make(chan result, 1)
 	go func() {
 		// The socket belongs to the namespace of the thread that creates it; this
 		// thread is thrown away afterwards (no UnlockOSThread).
 		runtime.LockOSThread()
 		f, err := os.Open("/run/netns/" + ns)
 		if err != nil {
-			ec <- err
+			rc <- result{err: err}
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ec <- err
+			rc <- result{err: fmt.Errorf("enter network namespace %s: %w", ns, err)}
 			return
 		}
-		l, err := net.Listen("tcp", netip.AddrPortFrom(addr, 8080).String())
-		if err != nil {
-			ec <- err
-			return
-		}
-		lc <- l
+		l, err := net.Listen("tcp", address)
+		rc <- result{l, err}
 	}()
-	var l net.Listener
-	select {
-	case l = <-lc:
-	case err := <-ec:
-		t.Fatalf("listen in %s: %v", ns, err)
-	}
-	serveBody(t, l, body)
-	return "http://" + l.Addr().String() + "/"
+	r := <-rc
+	return r.l, r.err
 }
 
 // HostListener serves body on every host address, port picked by the kernel.

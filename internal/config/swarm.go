@@ -22,6 +22,10 @@ type Swarm struct {
 	// NodeHosts maps a node (its hostname or ID) to its engine's API address, for exec in
 	// tasks running on workers. The manager's own node needs no entry.
 	NodeHosts map[string]string
+	// RegistryAuth are the registry logins of the manager's template pulls and of the
+	// session services (forwarded to the node that runs the task), at most one per
+	// registry. No environment fallback: only the provider's swarm block sets them.
+	RegistryAuth RegistryAuths
 	// TLS material (PEM contents) for the manager and the node engines.
 	CAMaterial   string
 	CertMaterial string

@@ -49,6 +49,24 @@ func waitNodeGPUs(t *testing.T, cs k8s.Interface, want int64) string {
 	}
 }
 
+// waitPodRunning waits until pod ns/name runs.
+func waitPodRunning(t *testing.T, cs k8s.Interface, ns, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodRunning {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("pod %s/%s does not run: %v %v", ns, name, err, p)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // gpuPod is a Pod Security "restricted" pod asking for gpus of fakeGPU (none: 0).
 func gpuPod(name string, gpus int64) *corev1.Pod {
 	c := corev1.Container{Name: "c", Image: "nalabo-test/k8s-workspace:1", ImagePullPolicy: corev1.PullIfNotPresent,
@@ -185,7 +203,8 @@ resource "nalabo_workshop_session" %q {
 %s}
 `, res, participant, extra)
 	}
-	config := func(third bool) string {
+	// config is a, z and the sessions named in with ("b", "c").
+	config := func(with ...string) string {
 		c := k8sProviderConfig(kc) + fmt.Sprintf(`
 resource "nalabo_workshop_template" "t" {
   name                = %q
@@ -204,11 +223,29 @@ resource "nalabo_workshop_template" "t" {
     effect   = "NoSchedule"
   }
 }
-`, name, node, rc) + session("a", pa, "") + session("b", pb, "") + session("z", pz, "  resources = { gpu = 0 }\n")
-		if third {
+`, name, node, rc) + session("a", pa, "") + session("z", pz, "  resources = { gpu = 0 }\n")
+		if slices.Contains(with, "b") {
+			c += session("b", pb, "")
+		}
+		if slices.Contains(with, "c") {
 			c += session("c", pc, "  timeouts = {\n    create = \"40s\"\n  }\n")
 		}
 		return c
+	}
+	// hog is a pod outside any session that takes one GPU (another team's job).
+	hogNS := acctest.RandName("nalabo-acc-gpuhog")
+	hog := func() {
+		if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: hogNS}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.CoreV1().Namespaces().Delete(context.Background(), hogNS, metav1.DeleteOptions{}) })
+		p := gpuPod("hog", 1)
+		p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": node}
+		p.Spec.Tolerations = []corev1.Toleration{{Key: "nalabo.io/gpu-test", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+		if _, err := admin.CoreV1().Pods(hogNS).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		waitPodRunning(t, admin, hogNS, "hog")
 	}
 	resource.Test(t, resource.TestCase{
 		PreCheck:                 func() { testAccPreCheck(t) },
@@ -216,7 +253,7 @@ resource "nalabo_workshop_template" "t" {
 		CheckDestroy:             k8sCheckDestroy(t, pa, pb, pc, pz),
 		Steps: []resource.TestStep{
 			{
-				Config: config(false),
+				Config: config("b"),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "effective_resources.gpu", "1"),
 					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "effective_resources.gpu_resource", fakeGPU),
@@ -235,13 +272,26 @@ resource "nalabo_workshop_template" "t" {
 				),
 			},
 			{
-				// Both GPUs are taken: the third session stays unscheduled; the create
-				// ends at its timeout with the scheduler's reason.
-				Config:      config(true),
+				// Both GPUs are reserved by a and b: the class admission refuses a
+				// third GPU session at plan time, with the figures (positive control:
+				// two were admitted above).
+				Config:      config("b", "c"),
+				ExpectError: wrapped("needs 1 " + fakeGPU + " (1 new sessions planned so far) + 2 reserved by live sessions = 3"),
+			},
+			{
+				// b goes: one GPU is free as far as sessions go, and another team's pod
+				// takes it. c is admitted (1 + 1 of 2) but stays unscheduled; its create
+				// ends at its timeout with the scheduler's reason, leaving nothing.
+				Config: config(),
+				Check:  k8sCheckDestroy(t, pb),
+			},
+			{
+				PreConfig:   hog,
+				Config:      config("c"),
 				ExpectError: wrapped("Insufficient " + fakeGPU),
 			},
 			{
-				Config: config(false),
+				Config: config(),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					k8sCheckDestroy(t, pc),
 					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "status", "running"),

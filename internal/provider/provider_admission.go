@@ -41,7 +41,7 @@ var overcommitAttrTypes = map[string]attr.Type{"cpu": types.Float64Type, "memory
 
 // overcommitAttribute is the overcommit argument of the docker and kubernetes blocks.
 func overcommitAttribute(infra workshop.InfrastructureType, block, capacity string) schema.SingleNestedAttribute {
-	return schema.SingleNestedAttribute{
+	a := schema.SingleNestedAttribute{
 		MarkdownDescription: "How far the sessions' reservations may exceed " + capacity + ": before creating sessions, " +
 			"the plan adds up what the class reserves (each session's `cpu` and `memory`) and what live sessions reserve " +
 			"already (every state's), and fails with the figures when the total exceeds capacity × ratio. Only growth is " +
@@ -66,6 +66,18 @@ func overcommitAttribute(infra workshop.InfrastructureType, block, capacity stri
 			},
 		},
 	}
+	if infra == workshop.InfraKubernetes {
+		a.Attributes["gpu"] = schema.Float64Attribute{
+			MarkdownDescription: "Ratio of the GPUs new sessions reserve (`resources.gpu`, with what live sessions reserve) to " +
+				"the GPUs of that resource name the nodes advertise now, at least `1`. A GPU is not shared: raise it only " +
+				"where an autoscaler adds GPU nodes on demand. No node advertising that resource at all is not checked (a " +
+				"warning says so: an autoscaler may add the nodes, or the name is wrong). When unset, `" +
+				envOvercommit(infra, "gpu") + "`; default `1`.",
+			Optional:   true,
+			Validators: []validator.Float64{float64validator.AtLeast(1)},
+		}
+	}
+	return a
 }
 
 func ratioString(f float64) string { return fmt.Sprint(f) }
@@ -97,6 +109,9 @@ func overcommitFrom(infra workshop.InfrastructureType, o types.Object, getenv fu
 	}
 	read("cpu", &out.CPU)
 	read("memory", &out.Memory)
+	if infra == workshop.InfraKubernetes {
+		read("gpu", &out.GPU)
+	}
 	return out
 }
 
@@ -206,6 +221,9 @@ func (d *providerData) admitSession(ctx context.Context, plan workshopSessionMod
 	if c.Create && d.admission.tally.MaxSessions > 0 {
 		liveSessions = d.liveSessions(ctx, diags)
 	}
+	if c.Create && c.GPUs > 0 && live != nil && live.AllocatableGPUs != nil && live.AllocatableGPUs[c.GPUResource] == 0 {
+		d.admission.warnNoGPUs(c, diags)
+	}
 	err := d.admission.tally.Admit(c, live, liveSessions)
 	fields := map[string]any{"participant": c.Participant, "infrastructure": string(c.Infra), "create": c.Create, "resume": c.Resume,
 		"millicpu": c.MilliCPU, "memory": c.Memory, "cpu_known": c.CPUKnown, "memory_known": c.MemoryKnown}
@@ -229,21 +247,24 @@ func (d *providerData) admitSession(ctx context.Context, plan workshopSessionMod
 	what := "Session"
 	if c.Resume {
 		what = "Resuming the stopped session"
-		done = "The session stays stopped. Stopped sessions reserve nothing: stop or remove other sessions first, or"
+		done = "The session stays stopped. Stopped sessions reserve nothing: stop or remove other sessions first."
 		if d.admission.created.Load() {
 			done = "The session stays stopped (the sessions this apply created before stay). Stopped sessions reserve " +
-				"nothing: stop or remove other sessions first, or"
+				"nothing: stop or remove other sessions first."
 		}
 	}
 	hint := fmt.Sprintf("%s Give the sessions less cpu or memory, create fewer sessions (or split the class "+
 		"between hosts), or raise %s.overcommit if %s can take more (the ratios now: cpu %s, memory %s).",
 		done, c.Infra, where, ratioString(d.admission.tally.OvercommitOf(c.Infra).CPU), ratioString(d.admission.tally.OvercommitOf(c.Infra).Memory))
-	if c.Resume {
-		hint = fmt.Sprintf("%s give the session less cpu or memory, or raise %s.overcommit if %s can take more (the ratios now: cpu %s, memory %s).",
-			done, c.Infra, where, ratioString(d.admission.tally.OvercommitOf(c.Infra).CPU), ratioString(d.admission.tally.OvercommitOf(c.Infra).Memory))
-	}
-	if ae.Attribute == "max_sessions" {
+	switch {
+	case ae.Attribute == "max_sessions":
 		hint = done + " Create fewer sessions, remove finished ones, or raise the provider's max_sessions."
+	case strings.HasSuffix(ae.Attribute, ".gpu"):
+		hint = fmt.Sprintf("%s Give fewer sessions a GPU (resources.gpu = 0 turns off the template's), add GPU nodes, or "+
+			"raise kubernetes.overcommit.gpu if an autoscaler adds GPU nodes on demand (now %s).", done, ratioString(max(d.admission.tally.OvercommitOf(c.Infra).GPU, 1)))
+	case c.Resume:
+		hint = fmt.Sprintf("%s Or give the session less cpu or memory, or raise %s.overcommit if %s can take more (the ratios now: cpu %s, memory %s).",
+			done, c.Infra, where, ratioString(d.admission.tally.OvercommitOf(c.Infra).CPU), ratioString(d.admission.tally.OvercommitOf(c.Infra).Memory))
 	}
 	diags.AddAttributeError(path.Root(ae.SessionAttribute), "The class does not fit "+where,
 		fmt.Sprintf("%s of %q refused (%s): %s\n\n%s", what, c.Participant, ae.Attribute, ae.Msg, hint))
@@ -265,7 +286,7 @@ func (d *providerData) sessionChange(ctx context.Context, plan workshopSessionMo
 			return c, false
 		}
 		c.Infra = infra
-		if !knownString(planned.CPU) || !knownString(planned.Memory) {
+		if !knownString(planned.CPU) || !knownString(planned.Memory) || planned.GPU.IsUnknown() {
 			b, bd := d.Backend(ctx, infra)
 			if bd.HasError() {
 				return c, false
@@ -305,6 +326,9 @@ func (d *providerData) sessionChange(ctx context.Context, plan workshopSessionMo
 		mem, memKnown = mem-pmem, memKnown && pmemKnown
 	}
 	c.MilliCPU, c.CPUKnown, c.Memory, c.MemoryKnown = cpu, cpuKnown, mem, memKnown
+	if c.Create || c.Resume {
+		c.GPUs, c.GPUResource = plannedGPUs(planned, inherited, inheritedKnown)
+	}
 	return c, true
 }
 
@@ -312,6 +336,28 @@ func (d *providerData) sessionChange(ctx context.Context, plan workshopSessionMo
 // (refresh reads state from the live session): it reserves nothing.
 func stoppedIn(state workshopSessionModel) bool {
 	return state.State.ValueString() == workshop.StateStopped && !state.Persistence.IsNull()
+}
+
+// plannedGPUs is a new session's GPUs (0 when none or not known yet) and their name.
+func plannedGPUs(planned resourcesModel, inherited workshop.ParsedResources, inheritedKnown bool) (int64, string) {
+	n, name := int64(0), workshop.DefaultGPUResource
+	switch {
+	case knownString(planned.GPU):
+		v, err := workshop.ParseGPUCount(planned.GPU.ValueString())
+		if err != nil {
+			return 0, ""
+		}
+		n = v
+	case planned.GPU.IsUnknown() && inheritedKnown:
+		n = inherited.GPUs
+	}
+	switch {
+	case knownString(planned.GPUResource):
+		name = planned.GPUResource.ValueString()
+	case inheritedKnown && inherited.GPUResource != "":
+		name = inherited.GPUResource
+	}
+	return n, name
 }
 
 func plannedMilliCPU(v types.String, inherited int64, inheritedKnown bool) (int64, bool) {
@@ -371,6 +417,22 @@ func (d *providerData) liveSessions(ctx context.Context, diags *diag.Diagnostics
 		}
 	}
 	return n
+}
+
+// warnNoGPUs warns once per GPU resource name that no node advertises it.
+func (a *admissionState) warnNoGPUs(c workshop.Change, diags *diag.Diagnostics) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	key := "no-gpus/" + c.GPUResource
+	if _, done := a.stored[key]; done {
+		return
+	}
+	a.stored[key] = workshop.Resources{}
+	diags.AddAttributeWarning(path.Root("resources"), "No node advertises "+c.GPUResource,
+		fmt.Sprintf("Sessions of this plan ask for %s (the session of %q first), but no schedulable node of the Kubernetes "+
+			"cluster advertises any: the class admission cannot check them. Unless an autoscaler adds GPU nodes on demand, "+
+			"their creates wait until their timeout and fail with the scheduler's reason. Check gpu_resource (the name the "+
+			"nodes' device plugin advertises, such as nvidia.com/gpu or amd.com/gpu).", c.GPUResource, c.Participant))
 }
 
 func (a *admissionState) warnOnce(infra workshop.InfrastructureType, diags *diag.Diagnostics) {

@@ -146,14 +146,15 @@ func TestAdmissionSettingsFromEnvironment(t *testing.T) {
 	var diags diag.Diagnostics
 	a := admissionFrom(ctx, providerModel{MaxSessions: types.Int64Null()}, env(map[string]string{
 		"NALABO_DOCKER_OVERCOMMIT_CPU": "8", "NALABO_KUBERNETES_OVERCOMMIT_MEMORY": "1.5", "NALABO_MAX_SESSIONS": "40",
+		"NALABO_KUBERNETES_OVERCOMMIT_GPU": "2", "NALABO_DOCKER_OVERCOMMIT_GPU": "3", // Docker has no GPU ratio
 	}), &diags)
 	if diags.HasError() {
 		t.Fatal(diags)
 	}
-	if got := a.tally.OvercommitOf(workshop.InfraDocker); got != (workshop.Overcommit{CPU: 8, Memory: 1}) {
+	if got := a.tally.OvercommitOf(workshop.InfraDocker); got != (workshop.Overcommit{CPU: 8, Memory: 1, GPU: 1}) {
 		t.Errorf("docker overcommit from the environment = %+v", got)
 	}
-	if got := a.tally.OvercommitOf(workshop.InfraKubernetes); got != (workshop.Overcommit{CPU: 4, Memory: 1.5}) {
+	if got := a.tally.OvercommitOf(workshop.InfraKubernetes); got != (workshop.Overcommit{CPU: 4, Memory: 1.5, GPU: 2}) {
 		t.Errorf("kubernetes overcommit from the environment = %+v", got)
 	}
 	if a.tally.MaxSessions != 40 {

@@ -15,15 +15,21 @@ import (
 	"github.com/nalabo/terraform-provider-nalabo/internal/envconfig"
 )
 
-// registryAuthBlock is the registry_auth list of the docker or kubernetes block
+// registryAuthBlock is the registry_auth list of the docker, swarm or kubernetes block
 // (backend names it). A list of blocks keeps the one-block syntax of earlier versions.
+// Docker and Swarm (Docker engines both) look logins up alike; only Docker's default
+// login falls back to the environment.
 func registryAuthBlock(backend, use string) schema.ListNestedBlock {
 	userNote, passNote, addrNote := "", "", "Default Docker Hub."
-	if backend == "docker" {
+	const engineDefault = "Without an address this is the default login: Docker Hub's, and the login of every registry that " +
+		"has no block of its own."
+	switch backend {
+	case "docker":
 		userNote = " " + envconfig.FallbackNote("docker.registry_auth.username") + " (the default login only)"
 		passNote = " " + envconfig.FallbackNote("docker.registry_auth.password") + " (the default login only)"
-		addrNote = "Without an address this is the default login: Docker Hub's, and the login of every registry that has no " +
-			"block of its own. `DOCKER_USERNAME` and `DOCKER_PASSWORD` fill or add the default login, never another registry's."
+		addrNote = engineDefault + " `DOCKER_USERNAME` and `DOCKER_PASSWORD` fill or add the default login, never another registry's."
+	case "swarm":
+		addrNote = engineDefault + " No environment fallback (`DOCKER_USERNAME` is the docker block's)."
 	}
 	return schema.ListNestedBlock{
 		MarkdownDescription: "Registry logins, one block per registry, keyed by `address`: " + use + " Each image reference is " +

@@ -28,6 +28,7 @@ type swarmModel struct {
 	CAMaterial         types.String `tfsdk:"ca_material"`
 	CertMaterial       types.String `tfsdk:"cert_material"`
 	KeyMaterial        types.String `tfsdk:"key_material"`
+	RegistryAuth       types.List   `tfsdk:"registry_auth"`
 }
 
 func swarmProviderSchema() schema.Block {
@@ -90,6 +91,14 @@ func swarmProviderSchema() schema.Block {
 				Sensitive:           true,
 			},
 		},
+		Blocks: map[string]schema.Block{
+			"registry_auth": registryAuthBlock("swarm", "used when a template's workspace image is pulled on the manager, "+
+				"and sent with each session's service (create and update, `docker service create --with-registry-auth`): "+
+				"the manager checks the login and pins the image's digest with it, then hands it to the node that runs the "+
+				"task, which pulls with it. A login the registry refuses fails the template or session at once, naming the "+
+				"registry. Swarm keeps the login in the service's task spec (never returned by its API, never in Terraform "+
+				"state)."),
+		},
 	}
 }
 
@@ -111,6 +120,7 @@ func swarmConfigFrom(m *swarmModel, diags *diag.Diagnostics) (cfg config.Swarm, 
 		CertMaterial:       r.stringValue(m.CertMaterial),
 		KeyMaterial:        r.stringValue(m.KeyMaterial),
 	}
+	cfg.RegistryAuth = registryAuthsFrom(r, m.RegistryAuth)
 	if m.NodeHosts.IsUnknown() {
 		r.known = false
 	} else if !m.NodeHosts.IsNull() {

@@ -21,6 +21,22 @@ import (
 // node_hosts key) and its engine's address (NALABO_SWARM_NODE2_HOST).
 const swarmNode2Hostname = "nalabo-swarm-2"
 
+// swarmNode2 is the worker's engine address (NALABO_SWARM_NODE2_HOST) and a client of
+// it; without it the test skips (a one-node swarm).
+func swarmNode2(t *testing.T) (string, *client.Client) {
+	t.Helper()
+	node2 := os.Getenv("NALABO_SWARM_NODE2_HOST")
+	if node2 == "" {
+		t.Skip("two-node Swarm test: start the swarm with SWARM_NODES=2 scripts/swarm-up.sh and set NALABO_SWARM_NODE2_HOST")
+	}
+	c2, err := client.NewClientWithOpts(client.WithHost(node2), client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c2.Close() })
+	return node2, c2
+}
+
 // checkContainerOn asserts which engine runs a session's task container: present on
 // want, absent from other.
 func checkContainerOn(want, other *client.Client, addr string) resource.TestCheckFunc {
@@ -57,15 +73,7 @@ func TestAccSwarm_twoNodes(t *testing.T) {
 	testAccSetup(t)
 	host := swarmHost(t)
 	c := swarmClient(t)
-	node2 := os.Getenv("NALABO_SWARM_NODE2_HOST")
-	if node2 == "" {
-		t.Skip("two-node Swarm test: start the swarm with SWARM_NODES=2 scripts/swarm-up.sh and set NALABO_SWARM_NODE2_HOST")
-	}
-	c2, err := client.NewClientWithOpts(client.WithHost(node2), client.WithAPIVersionNegotiation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
+	node2, c2 := swarmNode2(t)
 	name := acctest.RandName("swarm2")
 	p1, p2 := acctest.RandName("on1"), acctest.RandName("on2")
 	provider := func(nodeHosts bool) string {

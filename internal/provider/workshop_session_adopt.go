@@ -135,5 +135,5 @@ func samePersistence(a, b *workshop.Persistence) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
-	return workshop.SameQuantity(a.Size, b.Size) && a.RetainDays == b.RetainDays
+	return workshop.SameQuantity(a.Size, b.Size) && a.RetainDays == b.RetainDays && a.PauseExpiry == b.PauseExpiry
 }

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -10,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
@@ -25,11 +27,14 @@ import (
 
 // persistenceModel is the session's persistence attribute.
 type persistenceModel struct {
-	Size       types.String `tfsdk:"size"`
-	RetainDays types.Int64  `tfsdk:"retain_days"`
+	Size        types.String `tfsdk:"size"`
+	RetainDays  types.Int64  `tfsdk:"retain_days"`
+	PauseExpiry types.Bool   `tfsdk:"pause_expiry"`
 }
 
-var persistenceAttrTypes = map[string]attr.Type{"size": types.StringType, "retain_days": types.Int64Type}
+var persistenceAttrTypes = map[string]attr.Type{
+	"size": types.StringType, "retain_days": types.Int64Type, "pause_expiry": types.BoolType,
+}
 
 // sessionPersistenceAttributes are the session's persistence and state attributes.
 func sessionPersistenceAttributes() map[string]schema.Attribute {
@@ -45,7 +50,7 @@ func sessionPersistenceAttributes() map[string]schema.Attribute {
 				"this one is the participant's files, and it is not available on `isolation = \"vcluster\"` sessions nor on " +
 				"Swarm. A change replaces the session (and deletes its data).",
 			Optional:      true,
-			PlanModifiers: []planmodifier.Object{objectplanmodifier.RequiresReplace()},
+			PlanModifiers: []planmodifier.Object{persistenceRequiresReplace()},
 			Attributes: map[string]schema.Attribute{
 				"size": schema.StringAttribute{
 					MarkdownDescription: "Size of the home, a Kubernetes storage quantity such as `1Gi` (at least `64Mi`). " +
@@ -64,6 +69,19 @@ func sessionPersistenceAttributes() map[string]schema.Attribute {
 					Default:    int64default.StaticInt64(workshop.DefaultRetainDays),
 					Validators: []validator.Int64{int64validator.Between(0, workshop.MaxRetainDays)},
 				},
+				"pause_expiry": schema.BoolAttribute{
+					MarkdownDescription: "Whether the session's lifetime pauses while it is stopped (default `false`). " +
+						"`true`: a session stopped with `state = \"stopped\"` before `expires_at` does not expire while it " +
+						"stays stopped (its `status` stays `stopped`, and the reconciler leaves it stopped), and resuming it " +
+						"moves `expires_at` by the time it stayed stopped, so that the participant gets their remaining time " +
+						"back (the change shows as `expires_at` known after apply). The data is still deleted at the first " +
+						"`expires_at` plus `retain_days` when the session is never resumed: a pause is bounded by the " +
+						"retention. A stop at or after expiry (the reconciler's) pauses nothing. `false`: the lifetime runs " +
+						"while stopped; a session that expired while stopped needs a longer `duration` to resume.",
+					Optional: true,
+					Computed: true,
+					Default:  booldefault.StaticBool(false),
+				},
 			},
 		},
 		"state": schema.StringAttribute{
@@ -73,13 +91,34 @@ func sessionPersistenceAttributes() map[string]schema.Attribute {
 				"memory in the provider's class admission (`docker.overcommit`, `kubernetes.overcommit`); a resume is " +
 				"admitted like a new session and refused, naming `state`, when the host is full. Needs `persistence`. A refresh " +
 				"reads it from the session, so a persistent session stopped outside Terraform shows `stopped` and the " +
-				"next apply resumes it. An expired session stays stopped whatever this says, until `duration` is extended.",
+				"next apply resumes it. An expired session stays stopped whatever this says, until `duration` is extended; " +
+				"with `persistence.pause_expiry`, a session stopped before it expired does not expire while stopped.",
 			Optional:   true,
 			Computed:   true,
 			Default:    stringdefault.StaticString(workshop.StateRunning),
 			Validators: []validator.String{stringvalidator.OneOf(workshop.StateRunning, workshop.StateStopped)},
 		},
 	}
+}
+
+// persistenceRequiresReplace replaces the session when its persistence changes, except
+// when only pause_expiry goes from null (a state written before the attribute existed)
+// to false: that is the same session, and a provider upgrade must not delete homes.
+func persistenceRequiresReplace() planmodifier.Object {
+	return objectplanmodifier.RequiresReplaceIf(func(ctx context.Context, req planmodifier.ObjectRequest, resp *objectplanmodifier.RequiresReplaceIfFuncResponse) {
+		resp.RequiresReplace = true
+		if req.StateValue.IsNull() || req.PlanValue.IsNull() || req.PlanValue.IsUnknown() {
+			return
+		}
+		var st, pl persistenceModel
+		if req.StateValue.As(ctx, &st, asOpts).HasError() || req.PlanValue.As(ctx, &pl, asOpts).HasError() {
+			return
+		}
+		if st.PauseExpiry.IsNull() && !pl.PauseExpiry.ValueBool() {
+			st.PauseExpiry = pl.PauseExpiry
+		}
+		resp.RequiresReplace = !st.Size.Equal(pl.Size) || !st.RetainDays.Equal(pl.RetainDays) || !st.PauseExpiry.Equal(pl.PauseExpiry)
+	}, "A change of persistence replaces the session.", "A change of `persistence` replaces the session.")
 }
 
 // persistenceFrom reads a known, non-null persistence attribute; nil otherwise.
@@ -89,7 +128,8 @@ func persistenceFrom(ctx context.Context, o types.Object, diags *diag.Diagnostic
 	}
 	var m persistenceModel
 	diags.Append(o.As(ctx, &m, asOpts)...)
-	p := &workshop.Persistence{Size: m.Size.ValueString(), RetainDays: workshop.DefaultRetainDays}
+	p := &workshop.Persistence{Size: m.Size.ValueString(), RetainDays: workshop.DefaultRetainDays,
+		PauseExpiry: m.PauseExpiry.ValueBool()}
 	if !m.RetainDays.IsNull() && !m.RetainDays.IsUnknown() {
 		p.RetainDays = int(m.RetainDays.ValueInt64())
 	}
@@ -103,6 +143,7 @@ func persistenceValue(p *workshop.Persistence, diags *diag.Diagnostics) types.Ob
 	}
 	o, d := types.ObjectValue(persistenceAttrTypes, map[string]attr.Value{
 		"size": types.StringValue(p.Size), "retain_days": types.Int64Value(int64(p.RetainDays)),
+		"pause_expiry": types.BoolValue(p.PauseExpiry),
 	})
 	diags.Append(d...)
 	return o
@@ -190,4 +231,33 @@ func applyState(ctx context.Context, b workshop.Backend, s *workshop.Session, wa
 		return s
 	}
 	return cur
+}
+
+// pauses reports whether a session model's persistence pauses its expiry.
+func pauses(ctx context.Context, m workshopSessionModel) bool {
+	var d diag.Diagnostics
+	p := persistenceFrom(ctx, m.Persistence, &d)
+	return p != nil && p.PauseExpiry && !d.HasError()
+}
+
+// pausedTime is how far resumed pauses moved a session's expiry: its expires_at beyond
+// created_at plus duration (0 for a session whose expiry does not pause).
+func pausedTime(ctx context.Context, state workshopSessionModel) time.Duration {
+	if !pauses(ctx, state) {
+		return 0
+	}
+	created, ok := parseTime(state.CreatedAt)
+	exp, ok2 := parseTime(state.ExpiresAt)
+	d, err := workshop.ParseSessionDuration(state.Duration.ValueString())
+	if !ok || !ok2 || err != nil {
+		return 0
+	}
+	return max(exp.Sub(created.Add(d)), 0)
+}
+
+// resumesPaused reports whether the plan resumes a stopped session whose expiry
+// pauses: its expires_at moves at apply by the time it stayed stopped.
+func resumesPaused(ctx context.Context, plan, state workshopSessionModel) bool {
+	return state.State.ValueString() == workshop.StateStopped && plan.State.ValueString() == workshop.StateRunning &&
+		pauses(ctx, state)
 }

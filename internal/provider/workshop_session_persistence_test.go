@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -23,6 +25,7 @@ func TestSamePersistence(t *testing.T) {
 		{p("1Gi", 7), p("1024Mi", 7), true},
 		{p("1Gi", 7), p("1Gi", 3), false},
 		{p("1Gi", 7), p("2Gi", 7), false},
+		{p("1Gi", 7), &workshop.Persistence{Size: "1Gi", RetainDays: 7, PauseExpiry: true}, false},
 	} {
 		if got := samePersistence(c.a, c.b); got != c.want {
 			t.Errorf("%+v %+v: %v", c.a, c.b, got)
@@ -97,4 +100,43 @@ func errorPath(d diag.Diagnostics) string {
 		}
 	}
 	return ""
+}
+
+// TestPausedExpiryPlan: a session whose expiry pauses keeps the time its pauses moved
+// its expiry (expires_at beyond created_at + duration) in every later expiry, and a
+// resume of it is planned with an unknown expiry; a session without pause_expiry
+// (the control) keeps neither.
+func TestPausedExpiryPlan(t *testing.T) {
+	ctx := context.Background()
+	model := func(pause bool, state, expires string) workshopSessionModel {
+		var d diag.Diagnostics
+		m := workshopSessionModel{
+			CreatedAt: types.StringValue("2026-12-01T10:00:00Z"), Duration: types.StringValue("2h"),
+			ExpiresAt: types.StringValue(expires), State: types.StringValue(state),
+			Persistence: persistenceValue(&workshop.Persistence{Size: "1Gi", RetainDays: 7, PauseExpiry: pause}, &d),
+		}
+		if d.HasError() {
+			t.Fatal(d)
+		}
+		return m
+	}
+	if got := pausedTime(ctx, model(true, "running", "2026-12-01T12:30:00Z")); got != 30*time.Minute {
+		t.Errorf("paused 30m: %s", got)
+	}
+	if got := pausedTime(ctx, model(false, "running", "2026-12-01T12:30:00Z")); got != 0 {
+		t.Errorf("without pause_expiry: %s, want 0", got)
+	}
+	if got := pausedTime(ctx, model(true, "running", "2026-12-01T11:00:00Z")); got != 0 {
+		t.Errorf("expiry before created + duration: %s, want 0", got)
+	}
+	stopped, running := model(true, "stopped", "2026-12-01T12:00:00Z"), model(true, "running", "2026-12-01T12:00:00Z")
+	if !resumesPaused(ctx, running, stopped) {
+		t.Error("a resume of a paused session is not seen")
+	}
+	if resumesPaused(ctx, stopped, running) || resumesPaused(ctx, running, running) {
+		t.Error("a stop or no change seen as a resume")
+	}
+	if resumesPaused(ctx, model(false, "running", "2026-12-01T12:00:00Z"), model(false, "stopped", "2026-12-01T12:00:00Z")) {
+		t.Error("a resume without pause_expiry seen as moving the expiry")
+	}
 }

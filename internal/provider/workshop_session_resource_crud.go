@@ -174,11 +174,12 @@ func planSessionUpdate(ctx context.Context, plan *workshopSessionModel, config, 
 		}
 	}
 
-	// expires_at = created_at + duration, known at plan time.
+	// expires_at = created_at + duration (+ the time paused sessions stayed stopped),
+	// known at plan time, unless a paused session resumes: the pause ends at apply.
 	plan.ExpiresAt = types.StringUnknown()
-	if created, ok := parseTime(state.CreatedAt); ok && knownString(plan.Duration) {
+	if created, ok := parseTime(state.CreatedAt); ok && knownString(plan.Duration) && !resumesPaused(ctx, *plan, state) {
 		if d, err := workshop.ParseSessionDuration(plan.Duration.ValueString()); err == nil {
-			plan.ExpiresAt = types.StringValue(formatTime(created.Add(d)))
+			plan.ExpiresAt = types.StringValue(formatTime(created.Add(d + pausedTime(ctx, state))))
 		}
 	}
 
@@ -457,7 +458,7 @@ func (r *workshopSessionResource) Update(ctx context.Context, req resource.Updat
 		Resources:   res.workshop(),
 		CreatedAt:   created,
 		Duration:    duration,
-		ExpiresAt:   created.Add(duration),
+		ExpiresAt:   created.Add(duration + pausedTime(ctx, state)),
 		Persistence: persistenceFrom(ctx, state.Persistence, &resp.Diagnostics),
 	}
 	tflog.Info(ctx, "updating workshop session", map[string]any{
@@ -473,6 +474,9 @@ func (r *workshopSessionResource) Update(ctx context.Context, req resource.Updat
 		return
 	}
 	plan.ExpiresAt = types.StringValue(formatTime(spec.ExpiresAt))
+	if s != nil && !s.ExpiresAt.IsZero() {
+		plan.ExpiresAt = types.StringValue(formatTime(s.ExpiresAt)) // moved by a resumed pause
+	}
 	plan.setLive(ctx, s, fillUnknown, &resp.Diagnostics)
 	plan.AccessURL = r.data.accessURL(plan.ID, plan.ExpiresAt)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)

@@ -98,6 +98,22 @@ func testConfig(templates ...string) *Config {
 		ValidateInterval: time.Hour, Templates: templates, Backends: []workshop.InfrastructureType{workshop.InfraDocker}}
 }
 
+// passAt runs one reconciler pass over backend b for template name, with the clock at
+// now, and fails the test on an error of the pass.
+func passAt(t *testing.T, name string, b workshop.Backend, now time.Time) PassResult {
+	t.Helper()
+	cfg := testConfig(name)
+	cfg.Backends = []workshop.InfrastructureType{b.Type()}
+	r := New(cfg, []workshop.Backend{b}, nil, nil, WithClock(func() time.Time { return now }))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res := r.RunOnce(ctx)[0]
+	if err := res.Err(); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	return res
+}
+
 // scrape fetches /metrics over loopback and parses it.
 func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
 	t.Helper()

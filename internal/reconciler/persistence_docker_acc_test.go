@@ -186,17 +186,7 @@ func TestAccPersistenceDocker(t *testing.T) {
 		return nil
 	}
 	vol := func() string { return workspaceVolume(id) }
-	pass := func(now time.Time) PassResult {
-		t.Helper()
-		r := New(testConfig(name), []workshop.Backend{b}, nil, nil, WithClock(func() time.Time { return now }))
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		res := r.RunOnce(ctx)[0]
-		if err := res.Err(); err != nil {
-			t.Fatalf("reconcile: %v", err)
-		}
-		return res
-	}
+	pass := func(now time.Time) PassResult { t.Helper(); return passAt(t, name, b, now) }
 	// resumed is a step that applies state = "running" with a 2h duration in place: the
 	// same session runs and the file written first is back.
 	resumed := func() resource.TestStep {

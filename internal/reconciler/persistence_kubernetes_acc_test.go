@@ -25,6 +25,11 @@ import (
 
 // persistentKubernetesConfig is a namespace template and one persistent session.
 func persistentKubernetesConfig(kubeconfig, name, participant, duration, state string) string {
+	return persistentKubernetesTemplate(kubeconfig, name) + persistentSessionHCL(participant, duration, state)
+}
+
+// persistentKubernetesTemplate is the provider and a namespace template "t".
+func persistentKubernetesTemplate(kubeconfig, name string) string {
 	return fmt.Sprintf(`
 provider "nalabo" {
   kubernetes {
@@ -43,7 +48,19 @@ resource "nalabo_workshop_template" "t" {
   }
   resources = { cpu = "500m", memory = "256Mi", storage = "1Gi" }
 }
-`, kubeconfig, name) + persistentSessionHCL(participant, duration, state)
+`, kubeconfig, name)
+}
+
+// countSessionNamespaces counts the session namespaces of template name.
+func countSessionNamespaces(t *testing.T, cs k8s.Interface, name string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: workshop.LabelTemplate + "=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(list.Items)
 }
 
 // homeVolumeForTest makes a 300Mi hostPath PersistentVolume nalabo-test-<name> for a
@@ -134,19 +151,7 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 			return nil
 		}
 	}
-	pass := func(now time.Time) PassResult {
-		t.Helper()
-		cfg := testConfig(name)
-		cfg.Backends = []workshop.InfrastructureType{workshop.InfraKubernetes}
-		r := New(cfg, []workshop.Backend{b}, nil, nil, WithClock(func() time.Time { return now }))
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		res := r.RunOnce(ctx)[0]
-		if err := res.Err(); err != nil {
-			t.Fatalf("reconcile: %v", err)
-		}
-		return res
-	}
+	pass := func(now time.Time) PassResult { t.Helper(); return passAt(t, name, b, now) }
 	cfg := func(duration, state string) string {
 		return persistentKubernetesConfig(kubeconfig, name, participant, duration, state)
 	}

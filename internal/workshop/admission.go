@@ -12,11 +12,14 @@ import (
 type Overcommit struct {
 	CPU    float64
 	Memory float64
+	// GPU: reserved GPUs to the GPUs the nodes advertise now (Kubernetes). A GPU is not
+	// shared: above 1 only where an autoscaler adds GPU nodes on demand. Below 1 is 1.
+	GPU float64
 }
 
 // DefaultOvercommit: CPU is compressible (sessions of a class are mostly idle, a busy
 // one is throttled, not killed), memory is not (an overcommitted host OOM-kills).
-var DefaultOvercommit = Overcommit{CPU: 4, Memory: 1}
+var DefaultOvercommit = Overcommit{CPU: 4, Memory: 1, GPU: 1}
 
 // Change is what one planned session adds to its backend's reservations: a new
 // session (Create), a stopped persistent session resumed (Resume: it reserved nothing
@@ -31,6 +34,11 @@ type Change struct {
 	Memory      int64
 	CPUKnown    bool
 	MemoryKnown bool
+	// GPUs of a new or resumed session (GPUResource names them); GPUs are not
+	// overcommitted and are checked only where the backend tells its GPUs
+	// (Info.AllocatableGPUs).
+	GPUs        int64
+	GPUResource string
 	// Participant names the session in log fields.
 	Participant string
 }
@@ -96,6 +104,8 @@ type plannedTally struct {
 	resumes        int
 	resumeCPU      int64
 	resumeMemory   int64
+	gpus           map[string]int64 // new and resumed sessions' GPUs by resource name
+	gpuSessions    map[string]int
 }
 
 // cpu and memory are what the changes tallied so far add.
@@ -142,7 +152,7 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 	defer a.mu.Unlock()
 	t := a.planned[c.Infra]
 	if t == nil {
-		t = &plannedTally{cpuSizes: map[int64]bool{}, memSizes: map[int64]bool{}}
+		t = &plannedTally{cpuSizes: map[int64]bool{}, memSizes: map[int64]bool{}, gpus: map[string]int64{}, gpuSessions: map[string]int{}}
 		a.planned[c.Infra] = t
 	}
 	cpu, mem := max(c.MilliCPU, 0), max(c.Memory, 0)
@@ -171,6 +181,10 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 		t.increases++
 		t.increaseCPU += cpu
 		t.increaseMemory += mem
+	}
+	if (c.Create || c.Resume) && c.GPUs > 0 {
+		t.gpus[c.GPUResource] += c.GPUs
+		t.gpuSessions[c.GPUResource]++
 	}
 
 	if live != nil && live.PoolFree > 0 && t.creates > 0 {
@@ -219,11 +233,33 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 					hostName(live), gib(live.AllocatableMemory), ratio(o.Memory), gib(limit)))
 			}
 		}
+		// GPUs: checked where the nodes advertise some of that resource (none at all:
+		// an autoscaler may add the nodes, or the name is wrong; the provider warns).
+		if name := c.GPUResource; (c.Create || c.Resume) && c.GPUs > 0 && live.AllocatableGPUs[name] > 0 {
+			have, used := live.AllocatableGPUs[name], live.UsedGPUs[name]
+			limit := Admissible(have, max(o.GPU, 1))
+			if total := used + t.gpus[name]; total > limit {
+				if attr == "" {
+					attr = string(c.Infra) + ".overcommit.gpu"
+				}
+				msgs = append(msgs, fmt.Sprintf("the class needs %d %s (%d %s planned so far) + %d reserved by live sessions = %d; "+
+					"the nodes of %s advertise %d × overcommit %s = %d.",
+					t.gpus[name], name, t.gpuSessions[name], newOrResumed(t), used, total, hostName(live), have, ratio(max(o.GPU, 1)), limit))
+			}
+		}
 	}
 	if len(msgs) == 0 {
 		return nil
 	}
 	return &AdmissionError{Attribute: attr, SessionAttribute: c.attribute(), Msg: strings.Join(msgs, "\n")}
+}
+
+// newOrResumed names the sessions a plan adds: new ones, or resumed ones too.
+func newOrResumed(t *plannedTally) string {
+	if t.resumes > 0 {
+		return "new or resumed sessions"
+	}
+	return "new sessions"
 }
 
 // stoppedNote says how many of the live sessions are stopped (and reserve nothing).

@@ -141,4 +141,67 @@ func TestAdmissionResume(t *testing.T) {
 		!strings.Contains(ae.Msg, "more than max_sessions = 4") || !strings.Contains(ae.Msg, "2.1 CPU") {
 		t.Fatalf("new session: %#v", err)
 	}
+
+	// A resumed session's GPUs count too (stopped, it released them).
+	gpuLive := &Info{Type: InfraKubernetes, AllocatableMilliCPU: 64000, AllocatableMemory: 256 << 30,
+		AllocatableGPUs: map[string]int64{"nvidia.com/gpu": 2}, UsedGPUs: map[string]int64{"nvidia.com/gpu": 1}, Sessions: 2, StoppedSessions: 1}
+	g := NewAdmission(nil, 0)
+	resume := Change{Infra: InfraKubernetes, Resume: true, MilliCPU: 500, CPUKnown: true, GPUs: 1, GPUResource: "nvidia.com/gpu"}
+	if err := g.Admit(resume, gpuLive, 2); err != nil {
+		t.Fatalf("resume of 1 GPU, 1 live of 2: %v", err)
+	}
+	if err := g.Admit(resume, gpuLive, 2); !errors.As(err, &ae) || ae.Attribute != "kubernetes.overcommit.gpu" ||
+		ae.SessionAttribute != "state" || !strings.Contains(ae.Msg, "needs 2 nvidia.com/gpu (2 new or resumed sessions planned so far)") {
+		t.Fatalf("second GPU resume: %#v", err)
+	}
+}
+
+// TestAdmissionGPUs: new sessions' GPUs count against what the nodes advertise (× the
+// GPU ratio) with what live sessions reserve, per resource name; a name no node
+// advertises, or a backend that tells no GPUs (Docker), is not checked.
+func TestAdmissionGPUs(t *testing.T) {
+	live := &Info{Type: InfraKubernetes, AllocatableMilliCPU: 64000, AllocatableMemory: 256 << 30,
+		AllocatableGPUs: map[string]int64{"nvidia.com/gpu": 2}, UsedGPUs: map[string]int64{"nvidia.com/gpu": 1}}
+	gpu := func(n int64, name string) Change {
+		return Change{Infra: InfraKubernetes, Create: true, MilliCPU: 500, CPUKnown: true, Memory: 1 << 30, MemoryKnown: true,
+			GPUs: n, GPUResource: name}
+	}
+	a := NewAdmission(nil, 0)
+	if err := a.Admit(gpu(1, "nvidia.com/gpu"), live, 0); err != nil {
+		t.Fatalf("1 + 1 live of 2: %v", err)
+	}
+	err := a.Admit(gpu(1, "nvidia.com/gpu"), live, 0)
+	var ae *AdmissionError
+	if !errors.As(err, &ae) || ae.Attribute != "kubernetes.overcommit.gpu" {
+		t.Fatalf("2 + 1 live of 2: %#v", err)
+	}
+	for _, want := range []string{"needs 2 nvidia.com/gpu (2 new sessions planned so far) + 1 reserved by live sessions = 3",
+		"advertise 2 × overcommit 1 = 2"} {
+		if !strings.Contains(ae.Msg, want) {
+			t.Errorf("message %q lacks %q", ae.Msg, want)
+		}
+	}
+	// Sessions without GPU, or with another vendor's that no node has, are admitted.
+	for _, c := range []Change{gpu(0, "nvidia.com/gpu"), gpu(4, "amd.com/gpu")} {
+		if err := a.Admit(c, live, 0); err != nil {
+			t.Errorf("%d %s: %v", c.GPUs, c.GPUResource, err)
+		}
+	}
+	// An autoscaled GPU pool: ratio 2 admits 4 on 2 advertised.
+	b := NewAdmission(map[InfrastructureType]Overcommit{InfraKubernetes: {CPU: 4, Memory: 1, GPU: 2}}, 0)
+	for i := 0; i < 3; i++ {
+		if err := b.Admit(gpu(1, "nvidia.com/gpu"), live, 0); err != nil {
+			t.Fatalf("ratio 2, session %d: %v", i+1, err)
+		}
+	}
+	if err := b.Admit(gpu(1, "nvidia.com/gpu"), live, 0); err == nil {
+		t.Fatal("ratio 2: a 4th new GPU (5 with the live one) on 2 advertised was admitted")
+	}
+	// Docker tells no GPUs: not checked.
+	docker := &Info{Type: InfraDocker, AllocatableMilliCPU: 64000, AllocatableMemory: 256 << 30}
+	c := gpu(8, "nvidia.com/gpu")
+	c.Infra = InfraDocker
+	if err := NewAdmission(nil, 0).Admit(c, docker, 0); err != nil {
+		t.Errorf("docker: %v", err)
+	}
 }

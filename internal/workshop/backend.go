@@ -107,6 +107,10 @@ type Info struct {
 	PoolFree         int   `json:"pool_free"`
 	PoolFreeMilliCPU int64 `json:"pool_free_millicpu"`
 	PoolFreeMemory   int64 `json:"pool_free_memory"`
+	// GPUs by extended resource name (nvidia.com/gpu): what the nodes advertise and what
+	// sessions' quotas reserve. Nil where the backend cannot tell (Docker): not checked.
+	AllocatableGPUs map[string]int64 `json:"allocatable_gpus,omitempty"`
+	UsedGPUs        map[string]int64 `json:"used_gpus,omitempty"`
 	// Details is backend specific (storage driver, cgroup driver, ...).
 	Details map[string]string `json:"details,omitempty"`
 }
@@ -192,6 +196,9 @@ type Session struct {
 	// Stopped: the session's workspace does not run (stopped in place, or its
 	// containers exited). Status may say more (expired, over_quota).
 	Stopped bool
+	// StoppedAt: when a session whose Persistence pauses its expiry was stopped before
+	// its expiry (zero otherwise, and once it resumes); see ExpiryPaused.
+	StoppedAt time.Time
 	// Pool is the session's warm-pool label (PoolFree, PoolClaimed, PoolCold,
 	// PoolDraining) or "". A free entry has no participant and is nobody's session.
 	Pool string

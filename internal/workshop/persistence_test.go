@@ -58,3 +58,55 @@ func TestDeleteAt(t *testing.T) {
 		t.Error("no expiry: not zero")
 	}
 }
+
+// TestExpiryPause: labels round-trip pause_expiry; a stop pauses only a session with
+// PauseExpiry before its expiry; a resume moves the expiry by the time stopped; a
+// session is paused only while stopped with a record.
+func TestExpiryPause(t *testing.T) {
+	p := &Persistence{Size: "1Gi", RetainDays: 2, PauseExpiry: true}
+	if got := PersistenceFromLabels(WithLabels(nil, p.Labels()...)); got == nil || *got != *p {
+		t.Fatalf("round trip: %+v", got)
+	}
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	labels := func(p *Persistence, exp time.Time) map[string]string {
+		return WithLabels(SessionLabels("s1", "ada", "t", exp), p.Labels()...)
+	}
+	if !PausesAt(labels(p, now.Add(time.Hour)), now) {
+		t.Error("a stop before expiry does not pause")
+	}
+	if PausesAt(labels(p, now.Add(-time.Second)), now) || PausesAt(labels(p, now), now) {
+		t.Error("a stop at or after expiry pauses")
+	}
+	if PausesAt(labels(&Persistence{Size: "1Gi", RetainDays: 2}, now.Add(time.Hour)), now) || PausesAt(labels(nil, now.Add(time.Hour)), now) {
+		t.Error("a session without pause_expiry pauses")
+	}
+	exp := now.Add(time.Hour)
+	if got := ResumedExpiry(exp, now, now.Add(90*time.Minute+300*time.Millisecond)); !got.Equal(exp.Add(90 * time.Minute)) {
+		t.Errorf("resumed expiry %s, want %s", got, exp.Add(90*time.Minute))
+	}
+	if got := ResumedExpiry(exp, time.Time{}, now); !got.Equal(exp) {
+		t.Errorf("no pause recorded: %s", got)
+	}
+	if at, ok := ParseStoppedAt(map[string]string{LabelStoppedAt: "1764583200"}); !ok || at.Unix() != 1764583200 {
+		t.Errorf("stopped-at: %v %v", at, ok)
+	}
+	for _, v := range []string{"", "x", "0", "-5"} {
+		if _, ok := ParseStoppedAt(map[string]string{LabelStoppedAt: v}); ok {
+			t.Errorf("stopped-at %q accepted", v)
+		}
+	}
+	s := &Session{Persistence: p, Stopped: true, StoppedAt: now}
+	if !ExpiryPaused(s) {
+		t.Error("stopped with a record: not paused")
+	}
+	for _, o := range []*Session{
+		{Persistence: p, StoppedAt: now},                                        // resumed, record not yet cleared
+		{Persistence: p, Stopped: true},                                         // stopped at expiry
+		{Persistence: &Persistence{Size: "1Gi"}, Stopped: true, StoppedAt: now}, // no pause_expiry
+		nil,
+	} {
+		if ExpiryPaused(o) {
+			t.Errorf("%+v paused", o)
+		}
+	}
+}

@@ -3,7 +3,8 @@
 // generated for the test, on 127.0.0.1. Start makes dockerd trust the CA
 // (/etc/docker/certs.d/<host>/ca.crt) and the test cluster's containerd too (a
 // hosts.toml under CertsDir, the config_path scripts/testcluster-up.sh sets); Push
-// puts a local Docker image into it.
+// puts a local Docker image into it. StartInNetns serves one inside a network namespace
+// (the swarm test engines', which do not reach the host's loopback).
 package testregistry
 
 import (
@@ -24,6 +25,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +39,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
 )
 
 // DockerCertsDir is where dockerd looks for a registry's CA (no restart needed).
@@ -56,6 +60,8 @@ var CertsDir = func() string {
 type Registry struct {
 	// Host is host:port, the address image references and registry_auth use.
 	Host string
+	// pushHost is where the test process reaches it (Host unless StartInNetns).
+	pushHost string
 	// Username and Password are the only login the registry accepts.
 	Username, Password string
 	// CAPEM is the certificate of the CA that signed the registry's.
@@ -70,17 +76,52 @@ type Registry struct {
 // Start runs a registry that accepts username:password only, until the test ends.
 func Start(t testing.TB, username, password string) *Registry {
 	t.Helper()
-	caPEM, cert, err := certificates()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, username, password, nil, ln)
+	r.Host = ln.Addr().String()
+	r.pushHost = r.Host
+	r.trust(t)
+	return r
+}
+
+// StartInNetns runs a registry like Start for engines in the network namespace
+// /run/netns/<ns> (the swarm nodes of scripts/swarm-up.sh): it listens on addr, an
+// address of that namespace, port picked by the kernel, and Host is that address (its
+// certificate names it). Only the engines reach it there; the test process pushes
+// through a second listener on 127.0.0.1 (the same in-memory registry). The CA goes to
+// /etc/docker/certs.d/<Host>/, read by every dockerd whose config directory is
+// /etc/docker.
+func StartInNetns(t testing.TB, username, password, ns string, addr netip.Addr) *Registry {
+	t.Helper()
+	inNS, err := acctest.ListenInNetns(ns, netip.AddrPortFrom(addr, 0).String())
+	if err != nil {
+		t.Fatalf("test registry in network namespace %s: %v", ns, err)
+	}
+	local, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = inNS.Close()
+		t.Fatal(err)
+	}
+	r := start(t, username, password, []net.IP{addr.AsSlice()}, inNS, local)
+	r.Host = inNS.Addr().String()
+	r.pushHost = local.Addr().String()
+	r.trust(t)
+	return r
+}
+
+// start serves one registry on the listeners (TLS and plain HTTP alike) until the test
+// ends, with a certificate for 127.0.0.1 and ips; the caller sets the hosts.
+func start(t testing.TB, username, password string, ips []net.IP, listeners ...net.Listener) *Registry {
+	t.Helper()
+	caPEM, cert, err := certificates(ips...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &Registry{Username: username, Password: password, CAPEM: caPEM, pool: x509.NewCertPool()}
 	r.pool.AppendCertsFromPEM(caPEM)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Host = ln.Addr().String()
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	srv := &http.Server{
 		Handler:           r.basicAuth(reg),
@@ -88,9 +129,10 @@ func Start(t testing.TB, username, password string) *Registry {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
-	go func() { _ = srv.Serve(sniff(ln, srv.TLSConfig)) }()
+	for _, l := range listeners {
+		go func() { _ = srv.Serve(sniff(l, srv.TLSConfig)) }()
+	}
 	t.Cleanup(func() { _ = srv.Close() })
-	r.trust(t)
 	return r
 }
 
@@ -215,7 +257,7 @@ func (r *Registry) Transport() http.RoundTripper {
 }
 
 // Push copies the local Docker image src (docker save) to <Host>/<repo> and returns
-// that reference.
+// that reference (through the loopback listener of a StartInNetns registry).
 func (r *Registry) Push(t testing.TB, docker *client.Client, src, repo string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -233,7 +275,7 @@ func (r *Registry) Push(t testing.TB, docker *client.Client, src, repo string) s
 		t.Fatalf("read the saved image %s: %v", src, err)
 	}
 	dst := r.Host + "/" + repo
-	ref, err := name.NewTag(dst)
+	ref, err := name.NewTag(r.pushHost + "/" + repo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,8 +303,8 @@ func save(ctx context.Context, docker *client.Client, src, path string) error {
 	return f.Close()
 }
 
-// certificates makes a CA and a serving certificate for 127.0.0.1 signed by it.
-func certificates() (caPEM []byte, serving tls.Certificate, err error) {
+// certificates makes a CA and a serving certificate for 127.0.0.1 (and ips) signed by it.
+func certificates(ips ...net.IP) (caPEM []byte, serving tls.Certificate, err error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, serving, err
@@ -288,7 +330,7 @@ func certificates() (caPEM []byte, serving tls.Certificate, err error) {
 	leaf := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		IPAddresses: append([]net.IP{net.IPv4(127, 0, 0, 1)}, ips...), DNSNames: []string{"localhost"},
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)

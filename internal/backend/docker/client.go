@@ -80,10 +80,10 @@ func tlsFromPEM(ca, cert, key string) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// registryAuthFor returns the encoded X-Registry-Auth header for pulling ref, or "" when
+// RegistryAuthFor returns the encoded X-Registry-Auth header for pulling ref, or "" when
 // no login applies to its registry: the login of ref's registry, else the one without
-// address. The password never appears in errors.
-func registryAuthFor(as RegistryAuths, ref string) (string, *RegistryAuth, error) {
+// address. The password never appears in errors. The Swarm backend uses it too.
+func RegistryAuthFor(as RegistryAuths, ref string) (string, *RegistryAuth, error) {
 	a := as.For(ref, true)
 	if a == nil {
 		return "", nil, nil

@@ -60,7 +60,7 @@ func (b *Backend) pullOnce(ctx context.Context, ref string) error {
 }
 
 func (b *Backend) pull(ctx context.Context, ref string) error {
-	auth, login, err := registryAuthFor(b.cfg.RegistryAuth, ref)
+	auth, login, err := RegistryAuthFor(b.cfg.RegistryAuth, ref)
 	if err != nil {
 		return err
 	}
@@ -69,20 +69,22 @@ func (b *Backend) pull(ctx context.Context, ref string) error {
 		defer rc.Close()
 		_, err = readJSONStream(rc)
 	}
-	return pullError(ref, login, err)
+	return PullError("docker", ref, login, err)
 }
 
-// pullError names the registry and the login a refused pull used (never the password).
-func pullError(ref string, login *RegistryAuth, err error) error {
+// PullError names the registry and the login a refused pull used (never the password);
+// block is the provider block whose registry_auth it was ("docker", "swarm"). Other
+// errors pass through.
+func PullError(block, ref string, login *RegistryAuth, err error) error {
 	if err == nil || !config.IsRegistryAuthError(err.Error()) {
 		return err
 	}
 	host, _ := config.ImageRegistry(ref)
 	if login == nil {
-		return fmt.Errorf("registry %s requires a login and no docker.registry_auth block names it: %w", host, err)
+		return fmt.Errorf("registry %s requires a login and no %s.registry_auth block names it: %w", host, block, err)
 	}
-	return fmt.Errorf("registry %s refused the login of docker.registry_auth %q (user %q); check its username and password: %w",
-		host, login.Address, login.Username, err)
+	return fmt.Errorf("registry %s refused the login of %s.registry_auth %q (user %q); check its username and password: %w",
+		host, block, login.Address, login.Username, err)
 }
 
 // streamMessage is one line of a pull or build progress stream.
@@ -97,6 +99,13 @@ type streamMessage struct {
 
 // streamTailLines is how much build output an error carries.
 const streamTailLines = 20
+
+// ReadPullStream drains a pull's progress stream and returns the error it reported
+// (the Swarm backend's manager pulls too).
+func ReadPullStream(r io.Reader) error {
+	_, err := readJSONStream(r)
+	return err
+}
 
 // readJSONStream drains a progress stream. It returns the last lines of output and the
 // error the stream reported, if any.

@@ -56,9 +56,8 @@ func leaseNewer(a, b *volume.Volume) bool {
 	return ea.After(eb)
 }
 
-// createLease creates a lease volume with labels (which carry the expiry) at revision.
-func (b *Backend) createLease(ctx context.Context, id string, labels map[string]string, expiresAt time.Time, revision int) error {
-	name := leaseName(id, expiresAt)
+// createLease creates the lease volume name with labels (which carry the expiry) at revision.
+func (b *Backend) createLease(ctx context.Context, name string, labels map[string]string, expiresAt time.Time, revision int) error {
 	labels = workshop.WithLabels(labels,
 		workshop.LabelRole, workshop.RoleLease,
 		workshop.LabelExpiresAt, strconv.FormatInt(expiresAt.Unix(), 10),

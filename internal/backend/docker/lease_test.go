@@ -34,12 +34,12 @@ func TestLeaseOldAndNewSessions(t *testing.T) {
 	// Old: the lease as older versions created it, last at create, at revision 1.
 	old := newSpec(tpl, "older")
 	createSession(t, b, old)
-	if err := b.createLease(ctx, old.ID, objectLabels(old), old.ExpiresAt, 1); err != nil {
+	if err := b.createLease(ctx, leaseName(old.ID, old.ExpiresAt), objectLabels(old), old.ExpiresAt, 1); err != nil {
 		t.Fatal(err)
 	}
 	// Positive control: the lease, not the label, is what the read reports.
 	later := old.ExpiresAt.Add(30 * time.Minute)
-	if err := b.createLease(ctx, old.ID, objectLabels(old), later, 0); err != nil { // revision 0 loses to 1
+	if err := b.createLease(ctx, leaseName(old.ID, later), objectLabels(old), later, 0); err != nil { // revision 0 loses to 1
 		t.Fatal(err)
 	}
 	got, err := b.GetSession(ctx, old.ID)

@@ -33,6 +33,15 @@ func (b *Backend) StartSession(ctx context.Context, id string) (*workshop.Sessio
 		return nil, fmt.Errorf("start session %s: part of it is gone (status degraded); it must be re-created", id)
 	}
 	done := b.reads.mutation(id)
+	if !cur.StoppedAt.IsZero() {
+		// Its expiry was paused: it moves by the time the session stayed stopped, before
+		// any container starts (a start cut short leaves the new expiry, not a second pause).
+		exp := workshop.ResumedExpiry(cur.ExpiresAt, cur.StoppedAt, time.Now())
+		if err := b.replaceLease(ctx, id, &workshop.SessionSpec{}, exp, &time.Time{}); err != nil {
+			done()
+			return nil, fmt.Errorf("start session %s: %w", id, err)
+		}
+	}
 	ctrs, err := b.sessionContainers(ctx, id)
 	if err != nil {
 		done()
@@ -67,4 +76,22 @@ func (b *Backend) StartSession(ctx context.Context, id string) (*workshop.Sessio
 		return nil, fmt.Errorf("start session %s: %w", id, err)
 	}
 	return b.readSession(ctx, id, &ins)
+}
+
+// recordPause records when a session whose expiry pauses is stopped (a lease with
+// nalabo.io/stopped-at), unless it has expired or is already paused.
+func (b *Backend) recordPause(ctx context.Context, id string) error {
+	cur, err := b.readSession(ctx, id, nil)
+	if err != nil {
+		return fmt.Errorf("stop session %s: %w", id, err)
+	}
+	now := time.Now()
+	if cur.Persistence == nil || !cur.Persistence.PauseExpiry || !cur.StoppedAt.IsZero() ||
+		cur.ExpiresAt.IsZero() || !now.Before(cur.ExpiresAt) {
+		return nil
+	}
+	if err := b.replaceLease(ctx, id, &workshop.SessionSpec{}, cur.ExpiresAt, &now); err != nil {
+		return fmt.Errorf("stop session %s: record the pause: %w", id, err)
+	}
+	return nil
 }

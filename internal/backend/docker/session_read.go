@@ -212,7 +212,7 @@ func (b *Backend) sessionFromParts(id string, p sessionParts, now time.Time) *wo
 	s.Incomplete = workspaceIncomplete(p.vols, p.ctr != nil, ctrState)
 	s.Persistence = workshop.PersistenceFromLabels(labels)
 	s.Stopped = state == nil || (!state.Running && !state.Restarting)
-	s.Status = overQuota(sessionStatus(now, s.ExpiresAt, p.ctr == nil || p.net == nil || missingService(p), state), marked)
+	s.Status = overQuota(sessionStatus(now, statusExpiry(s, newestLease(p.vols)), p.ctr == nil || p.net == nil || missingService(p), state), marked)
 	return s
 }
 
@@ -262,6 +262,19 @@ func expiresAt(lease *volume.Volume, fallback map[string]string) time.Time {
 	}
 	t, _ := workshop.ParseExpiresAt(fallback)
 	return t
+}
+
+// statusExpiry reads when a session whose expiry pauses was stopped (its newest lease's
+// nalabo.io/stopped-at) and returns the expiry its status is computed with: none while
+// its expiry is paused (workshop.ExpiryPaused).
+func statusExpiry(s *workshop.Session, lease *volume.Volume) time.Time {
+	if lease != nil {
+		s.StoppedAt, _ = workshop.ParseStoppedAt(lease.Labels)
+	}
+	if workshop.ExpiryPaused(s) {
+		return time.Time{}
+	}
+	return s.ExpiresAt
 }
 
 // otherContainers are the session's containers besides the workspace, found on its
@@ -508,7 +521,7 @@ func (b *Backend) sessionFromSummary(c container.Summary, lease *volume.Volume, 
 	sortPorts(s.Ports)
 	s.Persistence = workshop.PersistenceFromLabels(c.Labels)
 	s.Stopped = c.State != container.StateRunning && c.State != container.StateRestarting
-	s.Status = summaryStatus(now, s.ExpiresAt, c.State, c.Status)
+	s.Status = summaryStatus(now, statusExpiry(s, lease), c.State, c.Status)
 	return s
 }
 

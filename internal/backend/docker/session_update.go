@@ -3,6 +3,8 @@ package docker
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/volume"
@@ -78,18 +80,34 @@ func (b *Backend) updateLimits(ctx context.Context, id string, res workshop.Pars
 
 // updateExpiry creates a lease with the new expiry (revision + 1; the first lease of a
 // session created without one is revision 1), then removes the older leases. An
-// unchanged expiry creates nothing.
+// unchanged expiry creates nothing. A paused session's stop record is kept.
 func (b *Backend) updateExpiry(ctx context.Context, id string, spec *workshop.SessionSpec) error {
+	return b.replaceLease(ctx, id, spec, spec.ExpiresAt, nil)
+}
+
+// replaceLease makes the session's newest lease say expiry exp and, with stoppedAt,
+// that record of a paused stop (a zero time: none; nil: the current lease's). Nothing
+// changes when the current lease (or, without one, the workspace's labels) says the
+// same. The new lease is created before the older ones are removed.
+func (b *Backend) replaceLease(ctx context.Context, id string, spec *workshop.SessionSpec, exp time.Time, stoppedAt *time.Time) error {
 	vols, err := b.sessionVolumes(ctx, id)
 	if err != nil {
 		return err
 	}
 	cur := newestLease(vols)
+	var curStopped time.Time
 	if cur != nil {
-		if t, ok := workshop.ParseExpiresAt(cur.Labels); ok && t.Unix() == spec.ExpiresAt.Unix() {
+		curStopped, _ = workshop.ParseStoppedAt(cur.Labels)
+	}
+	if stoppedAt == nil {
+		stoppedAt = &curStopped
+	}
+	samePause := stoppedAt.Unix() == curStopped.Unix()
+	if cur != nil {
+		if t, ok := workshop.ParseExpiresAt(cur.Labels); ok && t.Unix() == exp.Unix() && samePause {
 			return nil
 		}
-	} else {
+	} else if stoppedAt.IsZero() {
 		// No lease yet: the expiry is the workspace's label (created without a lease).
 		name := workshop.SessionObjectName(id)
 		ins, err := b.cli.ContainerInspect(ctx, name)
@@ -97,7 +115,7 @@ func (b *Backend) updateExpiry(ctx context.Context, id string, spec *workshop.Se
 			return fmt.Errorf("inspect container %s: %w", name, err)
 		}
 		if err == nil && ins.Config != nil {
-			if t, ok := workshop.ParseExpiresAt(ins.Config.Labels); ok && t.Unix() == spec.ExpiresAt.Unix() {
+			if t, ok := workshop.ParseExpiresAt(ins.Config.Labels); ok && t.Unix() == exp.Unix() {
 				return nil
 			}
 		}
@@ -106,7 +124,11 @@ func (b *Backend) updateExpiry(ctx context.Context, id string, spec *workshop.Se
 	if err != nil {
 		return err
 	}
-	want := leaseName(id, spec.ExpiresAt)
+	want := leaseName(id, exp)
+	if !stoppedAt.IsZero() {
+		labels[workshop.LabelStoppedAt] = strconv.FormatInt(stoppedAt.Unix(), 10)
+		want += "-stopped-" + strconv.FormatInt(stoppedAt.Unix(), 10)
+	}
 	// A stale lease with the target name (left by an interrupted update) would be
 	// returned unchanged by VolumeCreate: remove it first.
 	for _, v := range vols {
@@ -120,7 +142,7 @@ func (b *Backend) updateExpiry(ctx context.Context, id string, spec *workshop.Se
 	if cur != nil {
 		rev = leaseRevision(cur.Labels) + 1
 	}
-	if err := b.createLease(ctx, id, labels, spec.ExpiresAt, rev); err != nil {
+	if err := b.createLease(ctx, want, labels, exp, rev); err != nil {
 		return err
 	}
 	for _, v := range vols {

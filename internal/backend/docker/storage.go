@@ -129,6 +129,12 @@ func (b *Backend) StopSession(ctx context.Context, id string) error {
 		return err
 	}
 	defer b.reads.mutation(id)()
+	// The pause is recorded before the containers stop: a stop cut short then leaves a
+	// paused session that still runs, which the next stop or start completes, never a
+	// stopped one whose lifetime runs on unnoticed.
+	if err := b.recordPause(ctx, id); err != nil {
+		return err
+	}
 	ctrs, err := b.sessionContainers(ctx, id)
 	if err != nil {
 		return err

@@ -163,7 +163,7 @@ func TestRegistryAuthFor(t *testing.T) {
 		{Address: "127.0.0.1:5443", Username: "local", Password: "p2"},
 	}
 	user := func(as RegistryAuths, ref string) string {
-		enc, a, err := registryAuthFor(as, ref)
+		enc, a, err := RegistryAuthFor(as, ref)
 		if err != nil || (enc == "") != (a == nil) {
 			t.Fatalf("%s: %q %+v %v", ref, enc, a, err)
 		}
@@ -203,16 +203,16 @@ func TestRegistryAuthFor(t *testing.T) {
 func TestPullErrorNamesTheRegistry(t *testing.T) {
 	refused := errors.New("Head \"https://127.0.0.1:5443/v2/img/manifests/1\": unauthorized: bad credentials")
 	a := &RegistryAuth{Address: "127.0.0.1:5443", Username: "ada", Password: "s3cr3t-pw"}
-	err := pullError("127.0.0.1:5443/img:1", a, refused)
+	err := PullError("docker", "127.0.0.1:5443/img:1", a, refused)
 	if !strings.Contains(err.Error(), `registry 127.0.0.1:5443 refused the login of docker.registry_auth "127.0.0.1:5443" (user "ada")`) ||
 		strings.Contains(err.Error(), "s3cr3t-pw") || !errors.Is(err, refused) {
 		t.Errorf("wrong login: %v", err)
 	}
-	if err := pullError("127.0.0.1:5443/img:1", nil, refused); !strings.Contains(err.Error(), "registry 127.0.0.1:5443 requires a login and no docker.registry_auth block names it") {
+	if err := PullError("docker", "127.0.0.1:5443/img:1", nil, refused); !strings.Contains(err.Error(), "registry 127.0.0.1:5443 requires a login and no docker.registry_auth block names it") {
 		t.Errorf("no login: %v", err)
 	}
 	other := errors.New("manifest unknown")
-	if err := pullError("x", a, other); err != other {
+	if err := PullError("docker", "x", a, other); err != other {
 		t.Errorf("other errors pass through: %v", err)
 	}
 }

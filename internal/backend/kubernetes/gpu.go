@@ -45,6 +45,16 @@ func gpusFromQuota(q *corev1.ResourceQuota) (count, name string) {
 	return "", ""
 }
 
+// nodeGPUs adds a node's allocatable GPUs (the extended resources a GPU may be named
+// by, such as nvidia.com/gpu or amd.com/gpu) to into.
+func nodeGPUs(into map[string]int64, allocatable corev1.ResourceList) {
+	for k, v := range allocatable {
+		if v.Value() > 0 && strings.Contains(string(k), "/") && workshop.ValidateGPUResource(string(k)) == nil {
+			into[string(k)] += v.Value()
+		}
+	}
+}
+
 // withGPUs puts the session's GPUs and the template's placement on the workspace pod.
 func withGPUs(pod *corev1.Pod, t *workshop.Template, res workshop.ParsedResources) {
 	if res.GPUs > 0 {

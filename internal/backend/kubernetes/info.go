@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -33,7 +34,13 @@ func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
 	schedulable := 0
+	info.AllocatableGPUs, info.UsedGPUs = map[string]int64{}, map[string]int64{}
 	for _, n := range nodes.Items {
+		if !n.Spec.Unschedulable {
+			// GPU nodes are often tainted for GPU pods only; a template's tolerations
+			// reach them, so their GPUs count whatever their taints.
+			nodeGPUs(info.AllocatableGPUs, n.Status.Allocatable)
+		}
 		if !sessionSchedulable(&n) {
 			continue // cordoned, or tainted against pods without tolerations (sessions')
 		}
@@ -69,6 +76,16 @@ func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 		}
 		if m, ok := reserved[corev1.ResourceRequestsMemory]; ok {
 			info.UsedMemory += m.Value()
+		}
+		if n, name := gpusFromQuota(&q); n != "" && q.Labels[workshop.LabelPool] != workshop.PoolFree {
+			// A free warm pool entry's GPU goes to the session that claims it; a stopped
+			// session's was released with its workspace pod.
+			c, _ := strconv.ParseInt(n, 10, 64)
+			if stopped[q.Namespace] {
+				u := q.Status.Used[requestsOf(name)]
+				c = u.Value()
+			}
+			info.UsedGPUs[name] += c
 		}
 	}
 	// Free warm pool entries reserve capacity (Used*) but are nobody's session yet.

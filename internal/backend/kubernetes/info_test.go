@@ -69,13 +69,13 @@ func TestPingCapacity(t *testing.T) {
 	// still a session. Positive control: the same namespace running counts its quota.
 	sessionLabels := map[string]string{workshop.LabelManagedBy: workshop.ManagedByValue, workshop.LabelSession: "def"}
 	stoppedQuota := quotaObject(metav1.ObjectMeta{Name: "nalabo-quota", Namespace: "nalabo-session-def", Labels: sessionLabels},
-		workshop.ParsedResources{MilliCPU: 1000, MemoryBytes: 1 << 30})
+		workshop.ParsedResources{MilliCPU: 1000, MemoryBytes: 1 << 30, GPUs: 1, GPUResource: "nvidia.com/gpu"})
 	stoppedQuota.Status.Used = corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("50m"), corev1.ResourceRequestsMemory: resource.MustParse("16Mi")}
 	ns := func(annotations map[string]string) *corev1.Namespace {
 		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "nalabo-session-def", Labels: sessionLabels, Annotations: annotations}}
 	}
 	info = ping(stoppedQuota, ns(map[string]string{annotationStoppedWorkspace: "{}"}))
-	if info.UsedMilliCPU != 350 || info.UsedMemory != 272<<20 || info.Sessions != 2 || info.StoppedSessions != 1 {
+	if info.UsedMilliCPU != 350 || info.UsedMemory != 272<<20 || info.Sessions != 2 || info.StoppedSessions != 1 || info.UsedGPUs["nvidia.com/gpu"] != 0 {
 		t.Errorf("with a stopped session: used = %dm, %d bytes, %d sessions (%d stopped); want 350m, 272Mi, 2 (1)",
 			info.UsedMilliCPU, info.UsedMemory, info.Sessions, info.StoppedSessions)
 	}
@@ -90,7 +90,7 @@ func TestPingCapacity(t *testing.T) {
 		t.Errorf("namespaces not listable: %+v, %v; want 1300m reserved, no stopped session", info, err)
 	}
 	info = ping(stoppedQuota, ns(nil))
-	if info.UsedMilliCPU != 1300 || info.UsedMemory != 1280<<20 || info.Sessions != 2 || info.StoppedSessions != 0 {
+	if info.UsedMilliCPU != 1300 || info.UsedMemory != 1280<<20 || info.Sessions != 2 || info.StoppedSessions != 0 || info.UsedGPUs["nvidia.com/gpu"] != 1 {
 		t.Errorf("with the same session running: used = %dm, %d bytes, %d sessions (%d stopped); want 1300m, 1280Mi, 2 (0)",
 			info.UsedMilliCPU, info.UsedMemory, info.Sessions, info.StoppedSessions)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -99,6 +100,11 @@ func (b *Backend) StopSession(ctx context.Context, id string) error {
 			ns.Annotations = map[string]string{}
 		}
 		ns.Annotations[annotationStoppedWorkspace] = string(saved)
+		// The pause of a session whose expiry pauses is recorded with the stop, in one
+		// update (workshop.ExpiryPaused).
+		if now := time.Now(); workshop.PausesAt(ns.Labels, now) {
+			ns.Labels[workshop.LabelStoppedAt] = strconv.FormatInt(now.Unix(), 10)
+		}
 		if _, err := core.Namespaces().Update(ctx, ns, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
 			return fmt.Errorf("stop session %s: namespace: %w", id, err)
 		}
@@ -156,12 +162,28 @@ func (b *Backend) startSession(ctx context.Context, id string) error {
 	if saved == "" {
 		return nil // not stopped
 	}
-	if exp, ok := workshop.ParseExpiresAt(ns.Labels); ok && time.Now().After(exp) {
+	exp, hasExpiry := workshop.ParseExpiresAt(ns.Labels)
+	stoppedAt, paused := workshop.ParseStoppedAt(ns.Labels)
+	if hasExpiry && time.Now().After(exp) && !paused {
 		return fmt.Errorf("it expired at %s; extend its duration to resume it", exp.UTC().Format(time.RFC3339))
 	}
 	var pod corev1.Pod
 	if err := json.Unmarshal([]byte(saved), &pod); err != nil {
 		return fmt.Errorf("the stopped workspace kept in %s is unreadable: %w", annotationStoppedWorkspace, err)
+	}
+	if paused && hasExpiry {
+		// Its expiry was paused: it moves by the time the session stayed stopped, with a
+		// participant token that expires with it, before the workspace is back (a start
+		// cut short leaves the new expiry, not a second pause).
+		exp = workshop.ResumedExpiry(exp, stoppedAt, time.Now())
+		ns.Labels[workshop.LabelExpiresAt] = strconv.FormatInt(exp.Unix(), 10)
+		delete(ns.Labels, workshop.LabelStoppedAt)
+		if _, err := core.Namespaces().Update(ctx, ns, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+			return fmt.Errorf("namespace: %w", err)
+		}
+		if err := b.refreshKubeconfigs(ctx, name, exp); err != nil {
+			return err
+		}
 	}
 	pod.Namespace = name
 	if _, err := core.Pods(name).Create(ctx, &pod, metav1.CreateOptions{FieldManager: fieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -86,7 +86,7 @@ func assembleSession(ns *corev1.Namespace, q *corev1.ResourceQuota, sec *corev1.
 	s.Status = sessionStatus(now, s.ExpiresAt, degraded, pod)
 	if stopped && !degraded {
 		s.Status = workshop.StatusStopped
-		if !s.ExpiresAt.IsZero() && now.After(s.ExpiresAt) {
+		if !s.ExpiresAt.IsZero() && now.After(s.ExpiresAt) && !workshop.ExpiryPaused(s) {
 			s.Status = workshop.StatusExpired
 		}
 	}
@@ -118,6 +118,7 @@ func sessionFromNamespace(ns *corev1.Namespace) *workshop.Session {
 	s.Claimed = ns.Labels[workshop.LabelClaimed] == "true"
 	s.Persistence = workshop.PersistenceFromLabels(ns.Labels)
 	s.Stopped = isStopped(ns)
+	s.StoppedAt, _ = workshop.ParseStoppedAt(ns.Labels)
 	s.Pool = ns.Labels[workshop.LabelPool]
 	return s
 }
@@ -179,7 +180,7 @@ func (b *Backend) ListSessions(ctx context.Context) ([]*workshop.Session, error)
 		switch {
 		case ns.DeletionTimestamp != nil:
 			s.Status = workshop.StatusStopped
-		case !s.ExpiresAt.IsZero() && now.After(s.ExpiresAt):
+		case !s.ExpiresAt.IsZero() && now.After(s.ExpiresAt) && !workshop.ExpiryPaused(s):
 			s.Status = workshop.StatusExpired
 		case s.Stopped:
 			s.Status = workshop.StatusStopped

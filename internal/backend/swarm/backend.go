@@ -102,6 +102,9 @@ func New(cfg Config) (*Backend, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	if err := cfg.RegistryAuth.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if cfg.PidsLimit < 0 {
 		errs = append(errs, fmt.Errorf("pids limit %d must be positive", cfg.PidsLimit))
 	}

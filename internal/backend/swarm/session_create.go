@@ -68,6 +68,15 @@ func effectiveResources(spec *workshop.SessionSpec) workshop.Resources {
 // creating calls run on a detached context (a cancelled request does not stop the
 // manager, which would create the object after the cleanup looked for it).
 func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec, res workshop.ParsedResources) error {
+	svc, err := b.serviceSpec(spec, res)
+	if err != nil {
+		return err
+	}
+	// A refused registry login fails the create before anything exists.
+	auth, err := b.checkRegistryLogin(ctx, svc.TaskTemplate.ContainerSpec.Image)
+	if err != nil {
+		return err
+	}
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutationTimeout)
 	defer cancel()
 	if err := b.createNetwork(dctx, spec); err != nil {
@@ -76,11 +85,7 @@ func (b *Backend) createSession(ctx context.Context, spec *workshop.SessionSpec,
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	svc, err := b.serviceSpec(spec, res)
-	if err != nil {
-		return err
-	}
-	created, err := b.cli.ServiceCreate(dctx, svc, swarm.ServiceCreateOptions{})
+	created, err := b.cli.ServiceCreate(dctx, svc, createOptions(auth))
 	if err != nil {
 		return fmt.Errorf("create service %s: %w", svc.Name, err)
 	}
@@ -156,9 +161,11 @@ func (b *Backend) serviceSpec(spec *workshop.SessionSpec, res workshop.ParsedRes
 func ptr[T any](v T) *T { return &v }
 
 // updateService applies change to the session's service spec (retrying on a version
-// conflict).
+// conflict). The update carries the current login of the image's registry (a changed
+// password reaches the tasks Swarm starts from now on); a refused one fails it.
 func (b *Backend) updateService(ctx context.Context, id string, change func(*swarm.ServiceSpec)) error {
 	name := workshop.SessionObjectName(id)
+	auth, authFor := "", ""
 	for attempt := 0; ; attempt++ {
 		svc, _, err := b.cli.ServiceInspectWithRaw(ctx, name, swarm.ServiceInspectOptions{})
 		if err != nil {
@@ -169,7 +176,13 @@ func (b *Backend) updateService(ctx context.Context, id string, change func(*swa
 		}
 		s := svc.Spec
 		change(&s)
-		_, err = b.cli.ServiceUpdate(ctx, svc.ID, svc.Version, s, swarm.ServiceUpdateOptions{})
+		if cs := s.TaskTemplate.ContainerSpec; cs != nil && cs.Image != authFor {
+			if auth, err = b.checkRegistryLogin(ctx, cs.Image); err != nil {
+				return fmt.Errorf("update service %s: %w", name, err)
+			}
+			authFor = cs.Image
+		}
+		_, err = b.cli.ServiceUpdate(ctx, svc.ID, svc.Version, s, updateOptions(auth))
 		if err == nil {
 			return nil
 		}

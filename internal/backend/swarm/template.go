@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
@@ -78,14 +77,17 @@ func (b *Backend) ensureImage(ctx context.Context, ref string) (string, error) {
 	if !docker.IsNotFound(err) {
 		return "", fmt.Errorf("inspect image %s: %w", ref, err)
 	}
-	rc, err := b.cli.ImagePull(ctx, ref, image.PullOptions{})
+	auth, login, err := b.imageAuth(ref)
 	if err != nil {
-		return "", fmt.Errorf("image %s is not on the swarm manager and cannot be pulled: %w", ref, err)
+		return "", err
 	}
-	_, err = io.Copy(io.Discard, rc)
-	rc.Close()
+	rc, err := b.cli.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth})
+	if err == nil {
+		err = docker.ReadPullStream(rc)
+		rc.Close()
+	}
 	if err != nil {
-		return "", fmt.Errorf("pull %s: %w", ref, err)
+		return "", fmt.Errorf("image %s is not on the swarm manager and cannot be pulled: %w", ref, docker.PullError("swarm", ref, login, err))
 	}
 	ins, err = b.cli.ImageInspect(ctx, ref)
 	if err != nil {

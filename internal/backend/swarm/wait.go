@@ -46,8 +46,8 @@ func (b *Backend) waitTask(ctx context.Context, id, serviceID string, accept fun
 					return nil
 				}
 			case swarm.TaskStateFailed, swarm.TaskStateRejected:
-				return fmt.Errorf("session %s: the workspace task %s %s on node %s: %s",
-					id, t.ID, t.Status.State, nodeOr(t.NodeID), taskErr(t))
+				return fmt.Errorf("session %s: the workspace task %s %s on node %s: %s%s",
+					id, t.ID, t.Status.State, nodeOr(t.NodeID), taskErr(t), b.noImageHint(t))
 			case swarm.TaskStatePending:
 				if t.Status.Err != "" && t.DesiredState == swarm.TaskStateRunning {
 					unplaceable = true

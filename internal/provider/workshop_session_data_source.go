@@ -113,6 +113,11 @@ func (d *workshopSessionDataSource) Schema(_ context.Context, _ datasource.Schem
 						MarkdownDescription: "Days the expired session stays stopped with its data before the reconciler deletes it.",
 						Computed:            true,
 					},
+					"pause_expiry": schema.BoolAttribute{
+						MarkdownDescription: "Whether the session's lifetime pauses while it is stopped (the label " +
+							"`nalabo.io/pause-expiry`; see the resource's `persistence.pause_expiry`).",
+						Computed: true,
+					},
 				},
 			},
 			"created_at": computed("When the session was created (RFC 3339, UTC)."),

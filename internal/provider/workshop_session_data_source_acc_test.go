@@ -92,6 +92,7 @@ data "nalabo_workshop_session" "p" {
 					resource.TestCheckResourceAttr(paddr, "status", "stopped"),
 					resource.TestCheckResourceAttr(paddr, "persistence.size", "64Mi"),
 					resource.TestCheckResourceAttr(paddr, "persistence.retain_days", "3"),
+					resource.TestCheckResourceAttr(paddr, "persistence.pause_expiry", "false"),
 					resource.TestCheckResourceAttr(addr, "state", "running"),
 					resource.TestCheckNoResourceAttr(addr, "persistence.size"),
 				),

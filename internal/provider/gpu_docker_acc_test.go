@@ -44,7 +44,6 @@ resource "nalabo_workshop_template" "t" {
 		{"swarm runtime class", tmpl("swarm", `  runtime_class_name = "nvidia"`), `runtime_class_name: applies to kubernetes templates only`},
 		{"swarm gpu", tmpl("swarm", `  resources = { gpu = 1 }`), `gpu is not supported on swarm templates`},
 		{"docker amd", tmpl("docker", `  resources = { gpu = 1, gpu_resource = "amd.com/gpu" }`), `docker sessions get NVIDIA GPUs only`},
-		{"vcluster gpu", tmpl("kubernetes", `  resources = { gpu = 1 }`), `gpu needs isolation = "namespace"`},
 		{"gpu count", tmpl("docker", `  resources = { gpu = "1.5" }`), `Invalid GPU count`},
 		{"gpu key typo", tmpl("docker", `  resources = { gpus = 1 }`), `unknown key "gpus" (did you mean "gpu"?)`},
 		{"toleration operator", tmpl("kubernetes", `  isolation = "namespace"

@@ -230,7 +230,12 @@ resource "nalabo_workshop_template" "t" {
 		if slices.Contains(with, "c") {
 			c += session("c", pc, "  timeouts = {\n    create = \"40s\"\n  }\n")
 		}
-		return c
+		deps := []string{"nalabo_workshop_session.a", "nalabo_workshop_session.z"}
+		for _, w := range with {
+			deps = append(deps, "nalabo_workshop_session."+w)
+		}
+		// Read once the sessions exist: the GPUs they reserve.
+		return c + fmt.Sprintf("\ndata \"nalabo_infrastructure\" \"this\" {\n  depends_on = [%s]\n}\n", strings.Join(deps, ", "))
 	}
 	// hog is a pod outside any session that takes one GPU (another team's job).
 	hogNS := acctest.RandName("nalabo-acc-gpuhog")
@@ -258,6 +263,8 @@ resource "nalabo_workshop_template" "t" {
 					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "effective_resources.gpu", "1"),
 					resource.TestCheckResourceAttr("nalabo_workshop_session.a", "effective_resources.gpu_resource", fakeGPU),
 					resource.TestCheckResourceAttr("nalabo_workshop_session.b", "status", "running"),
+					resource.TestCheckResourceAttr("data.nalabo_infrastructure.this", "backends.kubernetes.allocatable_gpus."+fakeGPU, "2"),
+					resource.TestCheckResourceAttr("data.nalabo_infrastructure.this", "backends.kubernetes.used_gpus."+fakeGPU, "2"),
 					checkGPUSession(t, "nalabo_workshop_session.a", node, rc),
 					checkGPUSession(t, "nalabo_workshop_session.b", node, rc),
 					resource.TestCheckResourceAttr("nalabo_workshop_session.z", "effective_resources.gpu", "0"),

@@ -53,6 +53,8 @@ var infrastructureBackendAttrTypes = map[string]attr.Type{
 	"admissible_cpu_millicores":  types.Int64Type,
 	"admissible_memory_bytes":    types.Int64Type,
 	"details":                    types.MapType{ElemType: types.StringType},
+	"allocatable_gpus":           types.MapType{ElemType: types.Int64Type},
+	"used_gpus":                  types.MapType{ElemType: types.Int64Type},
 }
 
 func (d *infrastructureDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -155,6 +157,19 @@ func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.Schema
 					"admissible_memory_bytes": schema.Int64Attribute{
 						MarkdownDescription: "Memory the sessions may reserve together (allocatable × overcommit), in bytes.",
 						Computed:            true,
+					},
+					"allocatable_gpus": schema.MapAttribute{
+						MarkdownDescription: "GPUs the nodes advertise, by extended resource name (`nvidia.com/gpu`), nodes not " +
+							"cordoned (Kubernetes; null on Docker, which does not tell). New GPU sessions are admitted up to this × " +
+							"`kubernetes.overcommit.gpu` with `used_gpus`.",
+						ElementType: types.Int64Type,
+						Computed:    true,
+					},
+					"used_gpus": schema.MapAttribute{
+						MarkdownDescription: "GPUs the sessions' quotas reserve, by extended resource name (Kubernetes; free warm " +
+							"pool entries are not counted; null on Docker).",
+						ElementType: types.Int64Type,
+						Computed:    true,
 					},
 					"details": schema.MapAttribute{
 						MarkdownDescription: "Backend-specific facts: storage and cgroup drivers, whether storage caps are enforced, " +
@@ -285,6 +300,8 @@ func infrastructureEntry(ctx context.Context, infra workshop.InfrastructureType,
 		"admissible_cpu_millicores":  types.Int64Null(),
 		"admissible_memory_bytes":    types.Int64Null(),
 		"details":                    types.MapNull(types.StringType),
+		"allocatable_gpus":           types.MapNull(types.Int64Type),
+		"used_gpus":                  types.MapNull(types.Int64Type),
 	}
 	if info == nil {
 		v["error"] = types.StringValue(errText)
@@ -313,6 +330,13 @@ func infrastructureEntry(ctx context.Context, infra workshop.InfrastructureType,
 		m, d := types.MapValueFrom(ctx, types.StringType, details)
 		diags.Append(d...)
 		v["details"] = m
+		if info.AllocatableGPUs != nil {
+			g, d := types.MapValueFrom(ctx, types.Int64Type, info.AllocatableGPUs)
+			diags.Append(d...)
+			u, d := types.MapValueFrom(ctx, types.Int64Type, info.UsedGPUs)
+			diags.Append(d...)
+			v["allocatable_gpus"], v["used_gpus"] = g, u
+		}
 	}
 	obj, d := types.ObjectValue(infrastructureBackendAttrTypes, v)
 	diags.Append(d...)

@@ -93,6 +93,48 @@ func (r *tfRun) run(args ...string) {
 	r.t.Logf("terraform %s: %s", args[0], time.Since(start).Round(100*time.Millisecond))
 }
 
+// applyUntil starts `terraform apply -auto-approve args...` and, once cond holds
+// (checked every 100ms, for up to 5 minutes), interrupts it with stop (nil: SIGKILL to
+// terraform, the unlucky instructor's laptop); it waits until terraform ended and the
+// plugin exited, and returns how long the plugin outlived terraform. The test fails if
+// the apply ends before cond holds (what says when is in the message).
+func (r *tfRun) applyUntil(what string, cond func() bool, stop func(*exec.Cmd), args ...string) time.Duration {
+	r.t.Helper()
+	cmd := r.command(append([]string{"apply", "-auto-approve"}, args...)...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(5 * time.Minute)
+	for !cond() {
+		select {
+		case err := <-done:
+			r.t.Fatalf("the apply ended before %s: %v\n%s", what, err, tail(out.String(), 3000))
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			r.t.Fatalf("not %s after 5 minutes\n%s", what, tail(out.String(), 3000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if stop == nil {
+		stop = func(cmd *exec.Cmd) { _ = cmd.Process.Signal(syscall.SIGKILL) }
+	}
+	stop(cmd)
+	select {
+	case <-done: //nolint:errcheck // stopped: the exit error is expected
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		r.t.Fatalf("terraform did not stop\n%s", tail(out.String(), 3000))
+	}
+	r.t.Logf("terraform apply interrupted once %s", what)
+	return waitPluginGone(r.t, r.provider, 5*time.Minute)
+}
+
 // sessionIDs reads the session IDs of the state file (none without one).
 func (r *tfRun) sessionIDs() map[string]bool {
 	r.t.Helper()
@@ -296,34 +338,9 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 				}
 			})
 
-			cmd := run.command("apply", "-auto-approve", "-parallelism=10")
-			var out strings.Builder
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			deadline := time.Now().Add(5 * time.Minute)
-			for completeSessions(t, name) < tc.after {
-				select {
-				case err := <-done:
-					t.Fatalf("the apply ended before %d sessions were complete: %v\n%s", tc.after, err, tail(out.String(), 3000))
-				default:
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("fewer than %d sessions complete after 5 minutes\n%s", tc.after, tail(out.String(), 3000))
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			tc.stop(t, cmd)
-			select {
-			case <-done: //nolint:errcheck // stopped: the exit error is expected
-			case <-time.After(time.Minute):
-				_ = cmd.Process.Kill()
-				t.Fatalf("terraform did not stop\n%s", tail(out.String(), 3000))
-			}
-			took := waitPluginGone(t, bin, 5*time.Minute)
+			took := run.applyUntil(fmt.Sprintf("%d sessions are complete", tc.after),
+				func() bool { return completeSessions(t, name) >= tc.after },
+				func(cmd *exec.Cmd) { tc.stop(t, cmd) }, "-parallelism=10")
 			inState := run.sessionIDs()
 			before := workspaces(t, name)
 			complete := completeSessionIDs(t, name)

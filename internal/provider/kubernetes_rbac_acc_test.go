@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest/k8shome"
 )
 
 // providerRBACFile is the ClusterRole the provider page and examples/deploy/provider
@@ -99,7 +100,8 @@ func rbacBoundToken(t *testing.T, role *rbacv1.ClusterRole) (server string, ca [
 // TestAccKubernetes_providerRBAC: the provider, holding only the ClusterRole of
 // examples/deploy/provider/rbac.yaml, applies a namespace-isolated class (template with
 // the nginx-demo manifests, a session, a command in it, the infrastructure data
-// source) and destroys it. Positive control: the same role without
+// source), stops the persistent session (its nginx-demo Deployment scaled to zero) and
+// resumes it, and destroys it. Positive control: the same role without
 // serviceaccounts/token fails the session's create with Forbidden.
 func TestAccKubernetes_providerRBAC(t *testing.T) {
 	testAccSetup(t)
@@ -120,7 +122,27 @@ func TestAccKubernetes_providerRBAC(t *testing.T) {
 
 	name := acctest.RandName("k8s-rbac")
 	participant := name + "-ada"
-	cfg := func(token string) string {
+	admin := k8sAdmin(t)
+	k8shome.Volume(t, admin, name)
+	var ns string
+	demoReplicas := func(want int32) resource.TestCheckFunc {
+		return func(s *terraform.State) error {
+			ns = s.RootModule().Resources["nalabo_workshop_session.s"].Primary.Attributes["namespace"]
+			d, err := admin.AppsV1().Deployments(ns).Get(context.Background(), "nginx-demo", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if *d.Spec.Replicas != want || d.Status.ReadyReplicas != want {
+				return fmt.Errorf("nginx-demo: %d replicas, %d ready (want %d)", *d.Spec.Replicas, d.Status.ReadyReplicas, want)
+			}
+			return nil
+		}
+	}
+	cfg := func(token string, state ...string) string {
+		st := "running"
+		if len(state) > 0 {
+			st = state[0]
+		}
 		return fmt.Sprintf(`
 provider "nalabo" {
   kubernetes {
@@ -134,6 +156,8 @@ provider "nalabo" {
 resource "nalabo_workshop_session" "s" {
   template_id = nalabo_workshop_template.t.id
   participant = %[1]q
+  persistence = { size = "256Mi" }
+  state       = %[2]q
 }
 
 resource "nalabo_exec" "pods" {
@@ -143,7 +167,7 @@ resource "nalabo_exec" "pods" {
 }
 
 data "nalabo_infrastructure" "all" {}
-`, participant)
+`, participant, st)
 	}
 	resource.ParallelTest(t, resource.TestCase{
 		PreCheck:                 func() { testAccPreCheck(t) },
@@ -160,6 +184,21 @@ data "nalabo_infrastructure" "all" {}
 					resource.TestCheckResourceAttr("nalabo_workshop_session.s", "status", "running"),
 					resource.TestMatchResourceAttr("nalabo_exec.pods", "stdout", regexp.MustCompile(`(?m)^pod/nginx-demo-`)),
 					resource.TestCheckResourceAttr("data.nalabo_infrastructure.all", "backends.kubernetes.reachable", "true"),
+					demoReplicas(1),
+				),
+			},
+			{
+				Config: cfg(token, "stopped"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("nalabo_workshop_session.s", "status", "stopped"),
+					demoReplicas(0),
+				),
+			},
+			{
+				Config: cfg(token, "running"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("nalabo_workshop_session.s", "status", "running"),
+					demoReplicas(1),
 				),
 			},
 		},

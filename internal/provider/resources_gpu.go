@@ -18,8 +18,9 @@ import (
 const resourcesGPUDoc = " `gpu` (a whole number of GPUs, for example `1`; `0` turns off the template's; none by default) " +
 	"and `gpu_resource` (the GPU's extended resource name, default `" + workshop.DefaultGPUResource + "`; " +
 	"Kubernetes: whatever the nodes' device plugin advertises, such as `amd.com/gpu`; Docker: NVIDIA only, through a device " +
-	"request of the `nvidia` driver, so the host needs the NVIDIA Container Toolkit). On Kubernetes a GPU needs " +
-	"`isolation = \"namespace\"`; swarm templates cannot have one. Changing a session's GPU replaces it."
+	"request of the `nvidia` driver, so the host needs the NVIDIA Container Toolkit). On Kubernetes both isolations take GPUs: " +
+	"the session's host namespace quota gets `requests.<gpu_resource>` (0 without a GPU), so that no pod of the participant's, " +
+	"in a vCluster either, can take more; swarm templates cannot have one. Changing a session's GPU replaces it."
 
 // gpuCount accepts a whole number of GPUs, 0 to workshop.MaxGPUs.
 func gpuCount() validator.String {

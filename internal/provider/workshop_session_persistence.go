@@ -86,8 +86,11 @@ func sessionPersistenceAttributes() map[string]schema.Attribute {
 		},
 		"state": schema.StringAttribute{
 			MarkdownDescription: "`running` (default) or `stopped`. `stopped` stops a persistent session in place (its " +
-				"containers stopped on Docker, its workspace pod deleted on Kubernetes; the home is kept, commands and the " +
-				"terminal are refused) and `running` resumes it; both change in place. A stopped session reserves no CPU or " +
+				"containers stopped on Docker; on Kubernetes its workspace pod and the other pods without an owner deleted and " +
+				"its Deployments, StatefulSets and ReplicaSets scaled to zero, their replicas recorded in the namespace's " +
+				"annotation `nalabo.io/stopped-workloads`; the home is kept, commands and the terminal are refused) and " +
+				"`running` resumes it (the workloads back to their replicas and ready, then the workspace); both change in " +
+				"place. An apply interrupted during either is finished by the next one. A stopped session reserves no CPU or " +
 				"memory in the provider's class admission (`docker.overcommit`, `kubernetes.overcommit`); a resume is " +
 				"admitted like a new session and refused, naming `state`, when the host is full. Needs `persistence`. A refresh " +
 				"reads it from the session, so a persistent session stopped outside Terraform shows `stopped` and the " +

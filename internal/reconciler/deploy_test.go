@@ -10,16 +10,19 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest/k8shome"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -47,6 +50,7 @@ func deployManifests(t *testing.T, ns string) string {
 		s = strings.ReplaceAll(s, "  kind: ClusterRole\n  name: nalabo-reconciler\n", "  kind: ClusterRole\n  name: "+ns+"\n")
 		s = strings.ReplaceAll(s, "nalabo-reconciler-deletes-sessions-only", ns+"-deletes-sessions-only")
 		s = strings.ReplaceAll(s, "nalabo-reconciler-updates-sessions-only", ns+"-updates-sessions-only")
+		s = strings.ReplaceAll(s, "nalabo-reconciler-scales-sessions-only", ns+"-scales-sessions-only")
 		out = append(out, s)
 	}
 	all := strings.Join(out, "\n---\n")
@@ -112,6 +116,9 @@ func TestKubernetesDeployManifestsLeastPrivilege(t *testing.T) {
 	tpl, err := b.ApplyTemplate(ctx, &workshop.Template{
 		Name: name, Infrastructure: workshop.InfraKubernetes, Isolation: workshop.IsolationNamespace,
 		Workspace: workshop.Workspace{Image: "nalabo-test/k8s-workspace:1", Command: []string{"sleep", "infinity"}},
+		// Stopping the persistent session scales the template's Deployment to zero: the
+		// service account's rights must cover that too.
+		Manifests: webDeployment,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +143,7 @@ func TestKubernetesDeployManifestsLeastPrivilege(t *testing.T) {
 	// Persistent and expired: stopped (its namespace annotated, its pod deleted), not reaped.
 	// Its volume is reserved for its claim: the concurrent tests' claims cannot take it.
 	pid := workshop.NewSessionID()
-	homeVolumeForTest(t, admin, name, workshop.SessionObjectName(pid))
+	k8shome.Volume(t, admin, name, workshop.SessionObjectName(pid))
 	persistent := mk(pid, "linus", time.Now().Add(-2*time.Minute), time.Minute, &workshop.Persistence{Size: "256Mi", RetainDays: 1})
 
 	// Leader election with the Role's Lease.
@@ -171,6 +178,12 @@ func TestKubernetesDeployManifestsLeastPrivilege(t *testing.T) {
 	if s, err := b.GetSession(ctx, persistent); err != nil || !s.Stopped || s.Status != workshop.StatusExpired {
 		t.Fatalf("the persistent session after the pass: %+v %v", s, err)
 	}
+	if err := webWorkload(admin, func() string { return workshop.SessionObjectName(persistent) }, 0)(nil); err != nil {
+		t.Fatalf("the persistent session's workload after the pass: %v", err)
+	}
+	if err := webWorkload(admin, func() string { return workshop.SessionObjectName(alive) }, 1)(nil); err != nil {
+		t.Fatalf("the live session's workload after the pass: %v", err)
+	}
 	if _, err := admin.CoreV1().Namespaces().Get(ctx, workshop.SessionObjectName(expired), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("the reaped session's namespace is still there: %v", err)
 	}
@@ -201,6 +214,33 @@ func TestKubernetesDeployManifestsLeastPrivilege(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("annotating a namespace that is not a session's: want the admission policy's denial, got %v", err)
+		}
+		time.Sleep(time.Second)
+	}
+	// A Deployment outside the sessions (no pods: zero replicas) cannot be scaled.
+	zero := int32(0)
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "not-a-session", Namespace: other},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &zero,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "x"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "x", Image: "nalabo-test/httpd:1"}}},
+			},
+		},
+	}
+	if _, err := admin.AppsV1().Deployments(other).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := saClient.AppsV1().Deployments(other).Patch(ctx, dep.Name, types.MergePatchType, []byte(`{"spec":{"replicas":1}}`),
+			metav1.PatchOptions{DryRun: []string{metav1.DryRunAll}}, "scale")
+		if err != nil && strings.Contains(err.Error(), "may only scale workloads in session namespaces") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scaling a workload that is not a session's: want the admission policy's denial, got %v", err)
 		}
 		time.Sleep(time.Second)
 	}

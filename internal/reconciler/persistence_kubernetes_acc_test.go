@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8s "k8s.io/client-go/kubernetes"
 
@@ -19,17 +18,83 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/acctest"
+	"github.com/nalabo/terraform-provider-nalabo/internal/acctest/k8shome"
 	"github.com/nalabo/terraform-provider-nalabo/internal/backend/kubernetes"
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
 
-// persistentKubernetesConfig is a namespace template and one persistent session.
-func persistentKubernetesConfig(kubeconfig, name, participant, duration, state string) string {
-	return persistentKubernetesTemplate(kubeconfig, name) + persistentSessionHCL(participant, duration, state)
+// webDeployment is a template's own workload (a Deployment of one web server): stopping
+// the session scales it to zero, resuming it scales it back.
+const webDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 101
+        seccompProfile: {type: RuntimeDefault}
+      containers:
+      - name: web
+        image: nalabo-test/httpd:1
+        imagePullPolicy: IfNotPresent
+        ports: [{containerPort: 8080}]
+        securityContext:
+          allowPrivilegeEscalation: false
+          capabilities: {drop: [ALL]}
+`
+
+// webWorkload checks the Deployment "web" of namespace ns: with replicas 1, its pod is
+// ready; with 0, it is scaled to zero and no pod of it is left.
+func webWorkload(cs k8s.Interface, ns func() string, replicas int32) tfresource.TestCheckFunc {
+	return func(*terraform.State) error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		d, err := cs.AppsV1().Deployments(ns()).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("deployment web: %w", err)
+		}
+		if d.Spec.Replicas == nil || *d.Spec.Replicas != replicas || d.Status.ReadyReplicas != replicas {
+			return fmt.Errorf("deployment web: replicas %v, ready %d (want %d)", d.Spec.Replicas, d.Status.ReadyReplicas, replicas)
+		}
+		pods, err := cs.CoreV1().Pods(ns()).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil {
+			return err
+		}
+		running := 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				running++
+			}
+		}
+		if len(pods.Items) != int(replicas) || running != int(replicas) {
+			return fmt.Errorf("deployment web: %d pods, %d running (want %d)", len(pods.Items), running, replicas)
+		}
+		return nil
+	}
 }
 
-// persistentKubernetesTemplate is the provider and a namespace template "t".
-func persistentKubernetesTemplate(kubeconfig, name string) string {
+// persistentKubernetesConfig is a namespace template (with webDeployment) and one
+// persistent session.
+func persistentKubernetesConfig(kubeconfig, name, participant, duration, state string) string {
+	return persistentKubernetesTemplate(kubeconfig, name, webDeployment) + persistentSessionHCL(participant, duration, state)
+}
+
+// persistentKubernetesTemplate is the provider and a namespace template "t", with the
+// manifests given (YAML documents).
+func persistentKubernetesTemplate(kubeconfig, name string, manifests ...string) string {
+	m := ""
+	if len(manifests) > 0 {
+		m = "  manifests = <<-EOT\n" + indentLines(strings.Join(manifests, "---\n"), "    ") + "  EOT\n"
+	}
 	return fmt.Sprintf(`
 provider "nalabo" {
   kubernetes {
@@ -47,8 +112,19 @@ resource "nalabo_workshop_template" "t" {
     command = ["sleep", "infinity"]
   }
   resources = { cpu = "500m", memory = "256Mi", storage = "1Gi" }
+%s}
+`, kubeconfig, name, m)
 }
-`, kubeconfig, name)
+
+// indentLines prefixes every non-empty line of s.
+func indentLines(s, prefix string) string {
+	lines := strings.SplitAfter(s, "\n")
+	for i, l := range lines {
+		if strings.TrimSpace(l) != "" {
+			lines[i] = prefix + l
+		}
+	}
+	return strings.Join(lines, "")
 }
 
 // countSessionNamespaces counts the session namespaces of template name.
@@ -63,39 +139,10 @@ func countSessionNamespaces(t *testing.T, cs k8s.Interface, name string) int {
 	return len(list.Items)
 }
 
-// homeVolumeForTest makes a 300Mi hostPath PersistentVolume nalabo-test-<name> for a
-// home's claim to bind to (the test cluster has no storage class), removed when the test
-// ends. With claimNamespace (the session's namespace, when its ID is known before the
-// create), the volume is reserved for that session's claim "home".
+// homeVolumeForTest makes a PersistentVolume for a home's claim (k8shome.Volume).
 func homeVolumeForTest(t *testing.T, cs k8s.Interface, name string, claimNamespace ...string) string {
 	t.Helper()
-	pvName, dir := "nalabo-test-"+name, "/tmp/nalabo-test-pv-"+name
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o777); err != nil { //nolint:gosec // the workspace runs as a non-root user
-		t.Fatal(err)
-	}
-	pv := &corev1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: pvName},
-		Spec: corev1.PersistentVolumeSpec{
-			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("300Mi")},
-			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			PersistentVolumeReclaimPolicy: corev1.PersistentVolumeReclaimRetain,
-			PersistentVolumeSource:        corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}},
-		},
-	}
-	if len(claimNamespace) > 0 {
-		pv.Spec.ClaimRef = &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: claimNamespace[0], Name: "home"}
-	}
-	if _, err := cs.CoreV1().PersistentVolumes().Create(context.Background(), pv, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cs.CoreV1().PersistentVolumes().Delete(context.Background(), pvName, metav1.DeleteOptions{})
-		_ = os.RemoveAll(dir)
-	})
-	return pvName
+	return k8shome.Volume(t, cs, name, claimNamespace...)
 }
 
 // TestAccPersistenceKubernetes is TestAccPersistenceDocker on a namespace session: the
@@ -172,6 +219,7 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 					record,
 					tfresource.TestCheckResourceAttr(addr, "status", workshop.StatusRunning),
 					home(true),
+					webWorkload(cs, ns, 1), // the positive control: the template's workload runs
 					checkExec(b, &id, "echo kept-across-stops > /home/nalabo/notes.txt && cat /home/nalabo/notes.txt", "kept-across-stops"),
 				),
 			},
@@ -182,6 +230,7 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 					tfresource.TestCheckResourceAttrPtr(addr, "id", &id),
 					tfresource.TestCheckResourceAttr(addr, "status", workshop.StatusStopped),
 					home(false),
+					webWorkload(cs, ns, 0),
 					func(*terraform.State) error {
 						_, err := sessionExec(b, id, "true")
 						if err == nil || !strings.Contains(err.Error(), "is stopped") {
@@ -199,6 +248,7 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 					tfresource.TestCheckResourceAttrPtr(addr, "id", &id),
 					tfresource.TestCheckResourceAttr(addr, "status", workshop.StatusRunning),
 					home(true),
+					webWorkload(cs, ns, 1),
 					checkExec(b, &id, "cat /home/nalabo/notes.txt", "kept-across-stops"),
 				),
 			},
@@ -237,6 +287,7 @@ func TestAccPersistenceKubernetes(t *testing.T) {
 				Check: tfresource.ComposeAggregateTestCheckFunc(
 					tfresource.TestCheckResourceAttr(addr, "status", workshop.StatusExpired),
 					home(false),
+					webWorkload(cs, ns, 0), // the reconciler's stop scaled it down too
 				),
 			},
 			{

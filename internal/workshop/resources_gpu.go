@@ -90,6 +90,9 @@ var (
 
 // ValidateScheduling checks the Kubernetes scheduling settings of a template
 // (node_selector, toleration blocks, runtime_class_name) and where a GPU may run, and refuses them elsewhere.
+// Both Kubernetes isolations take a GPU: a vcluster session's workspace pod is a pod of
+// the host namespace (placed and limited like a namespace session's), and the host quota
+// bounds the GPUs of the pods the syncer copies from the virtual cluster.
 func (t *Template) ValidateScheduling() []error {
 	var errs []error
 	add := func(path, format string, a ...any) {
@@ -127,9 +130,6 @@ func (t *Template) ValidateScheduling() []error {
 	}
 	if t.Infrastructure == InfraSwarm && (t.Resources.GPU != "" || t.Resources.GPUResource != "") {
 		add("resources", "gpu is not supported on swarm templates (Swarm services get no device requests)")
-	}
-	if t.Infrastructure == InfraKubernetes && t.Isolation != IsolationNamespace && t.Resources.GPU != "" && t.Resources.GPU != "0" {
-		add("resources", "gpu needs isolation = \"namespace\"; vCluster sessions get no GPU yet")
 	}
 	return errs
 }

@@ -49,6 +49,12 @@ func TestGPUTemplateScheduling(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("positive control: %v", err)
 	}
+	// vCluster templates take a GPU and its placement as namespace ones do.
+	vc := *ok
+	vc.Isolation = IsolationVCluster
+	if err := vc.Validate(); err != nil {
+		t.Fatalf("vcluster template with a GPU: %v", err)
+	}
 	secs := int64(30)
 	for name, c := range map[string]struct {
 		mut  func(*Template)
@@ -64,7 +70,6 @@ func TestGPUTemplateScheduling(t *testing.T) {
 			t.Infrastructure, t.Isolation = InfraDocker, ""
 			t.Resources.GPUResource = "amd.com/gpu"
 		}, "NVIDIA GPUs only"},
-		"vcluster gpu":      {func(t *Template) { t.Isolation = IsolationVCluster }, "needs isolation = \"namespace\""},
 		"bad operator":      {func(t *Template) { t.Tolerations = []Toleration{{Key: "k", Operator: "Equals"}} }, "toleration[0]: operator must be one of"},
 		"exists with value": {func(t *Template) { t.Tolerations = []Toleration{{Key: "k", Operator: "Exists", Value: "v"}} }, "takes no value"},
 		"bad effect":        {func(t *Template) { t.Tolerations = []Toleration{{Key: "k", Value: "v", Effect: "NoSchedul"}} }, "effect must be one of"},

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,7 +53,7 @@ func (b *Backend) readSession(ctx context.Context, id string, ctr *container.Ins
 		return nil, err
 	}
 	if p.net != nil {
-		if p.services, err = b.inspectServices(ctx, id, otherContainers(id, p.net.Containers)); err != nil {
+		if p.services, err = b.inspectServices(ctx, id, withListedServices(id, p.ctr, otherContainers(id, p.net.Containers))); err != nil {
 			return nil, err
 		}
 	}
@@ -61,6 +62,21 @@ func (b *Backend) readSession(ctx context.Context, id string, ctr *container.Ins
 			id, workshop.SessionObjectName(id), b.networkName(id), b.cfg.Host, workshop.ErrNotFound)
 	}
 	return b.sessionFromParts(id, p, time.Now()), nil
+}
+
+// withListedServices adds to names (the containers on the session's network) the
+// containers of the services the workspace lists: a stopped container is on no network,
+// and a stopped session's services must not read as missing (degraded).
+func withListedServices(id string, ws *container.InspectResponse, names []string) []string {
+	if ws == nil || ws.Config == nil || ws.Config.Labels[LabelServices] == "" {
+		return names
+	}
+	for _, svc := range strings.Split(ws.Config.Labels[LabelServices], ",") {
+		if n := serviceContainerName(id, svc); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // inspectServices inspects the session's other containers (found on its network).

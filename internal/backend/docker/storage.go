@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -123,7 +124,9 @@ func (b *Backend) MarkOverQuota(ctx context.Context, id string, u *workshop.Stor
 	return nil
 }
 
-// StopSession stops every container of the session (workspace and services).
+// StopSession stops every container of the session: its services, then its workspace
+// (the session reads stopped once the workspace is: a stop cut short before it reads
+// running, and the next stop finishes it).
 func (b *Backend) StopSession(ctx context.Context, id string) error {
 	if err := workshop.ValidateSessionID(id); err != nil {
 		return err
@@ -139,6 +142,8 @@ func (b *Backend) StopSession(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	ws := workshop.SessionObjectName(id)
+	sort.SliceStable(ctrs, func(i, j int) bool { return containerName(ctrs[j]) == ws && containerName(ctrs[i]) != ws })
 	timeout := 5
 	var errs []error
 	for _, c := range ctrs {

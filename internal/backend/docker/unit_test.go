@@ -352,3 +352,18 @@ func TestPlanWorkspace(t *testing.T) {
 		t.Fatal("relative working dir accepted")
 	}
 }
+
+// A stopped session's services are on no network: the read looks them up by the names
+// the workspace lists, so that they do not read as missing (degraded).
+func TestWithListedServices(t *testing.T) {
+	id := "0123456789"
+	onNet := []string{serviceContainerName(id, "db")}
+	ws := &container.InspectResponse{Config: &container.Config{Labels: map[string]string{LabelServices: "db,cache"}}}
+	got := strings.Join(withListedServices(id, ws, onNet), ",")
+	if want := serviceContainerName(id, "db") + "," + serviceContainerName(id, "cache"); got != want {
+		t.Errorf("withListedServices = %s, want %s", got, want)
+	}
+	if got := withListedServices(id, nil, onNet); len(got) != 1 {
+		t.Errorf("without a workspace: %v, want the network's only", got)
+	}
+}

@@ -81,6 +81,9 @@ func (b *Backend) StopSession(ctx context.Context, id string) error {
 	if ns.Labels[LabelIsolation] == string(workshop.IsolationVCluster) || workshop.PersistenceFromLabels(ns.Labels) == nil {
 		return fmt.Errorf("stop session %s: only a namespace session with persistence can be stopped (its home would be lost)", id)
 	}
+	if err := b.stopWorkloads(ctx, ns); err != nil { // pause_workloads.go: the template's workloads first
+		return fmt.Errorf("stop session %s: %w", id, err)
+	}
 	pod, err := core.Pods(name).Get(ctx, workspacePodName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		if ns.Annotations[annotationStoppedWorkspace] != "" {
@@ -156,6 +159,9 @@ func (b *Backend) startSession(ctx context.Context, id string) error {
 		return workshop.ErrNotFound
 	}
 	if err != nil {
+		return err
+	}
+	if err := b.startWorkloads(ctx, ns); err != nil { // pause_workloads.go: before the workspace
 		return err
 	}
 	saved := ns.Annotations[annotationStoppedWorkspace]

@@ -166,3 +166,36 @@ func TestPersistentHome(t *testing.T) {
 		t.Errorf("pod missing without the stop annotation: status %s (want degraded)", s.Status)
 	}
 }
+
+// The stop's record of the workloads it scaled down reads back as written; none is an
+// empty record; a garbled one is an error naming the annotation.
+func TestStoppedWorkloadsRecord(t *testing.T) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "nalabo-session-abc123"}}
+	rec, err := readStoppedWorkloads(ns)
+	if err != nil || len(rec.Replicas) != 0 || len(rec.Pods) != 0 {
+		t.Fatalf("no annotation: %+v, %v", rec, err)
+	}
+	ns.Annotations = map[string]string{annotationStoppedWorkloads: `{"replicas":{"Deployment/web":2,"StatefulSet/db":1},"pods":[{"metadata":{"name":"job"}}]}`}
+	rec, err = readStoppedWorkloads(ns)
+	if err != nil || rec.Replicas["Deployment/web"] != 2 || len(rec.Pods) != 1 || rec.Pods[0].Name != "job" {
+		t.Fatalf("record: %+v, %v", rec, err)
+	}
+	if got := strings.Join(sortedKeys(rec.Replicas), ","); got != "Deployment/web,StatefulSet/db" {
+		t.Errorf("sortedKeys = %s", got)
+	}
+	ns.Annotations[annotationStoppedWorkloads] = "{"
+	if _, err := readStoppedWorkloads(ns); err == nil || !strings.Contains(err.Error(), annotationStoppedWorkloads) {
+		t.Errorf("garbled record: %v", err)
+	}
+	if _, ok := scaledKindOf("DaemonSet"); ok {
+		t.Error("DaemonSets have no replicas to scale")
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{}}}
+	if replicasOf(u) != 1 {
+		t.Error("replicas default to 1")
+	}
+	_ = unstructured.SetNestedField(u.Object, int64(0), "spec", "replicas")
+	if replicasOf(u) != 0 {
+		t.Error("replicas 0")
+	}
+}

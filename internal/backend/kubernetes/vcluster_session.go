@@ -660,8 +660,10 @@ func (b *Backend) getVClusterSession(ctx context.Context, id string) (*workshop.
 	release := workshop.VClusterReleaseName(id)
 	s := sessionFromNamespace(ns)
 	s.Resources = workshop.Resources{CPU: ns.Annotations[annotationCPU], Memory: ns.Annotations[annotationMemory], Storage: ns.Annotations[annotationStorage]}
-	if _, err := b.cs.CoreV1().ResourceQuotas(name).Get(ctx, quotaName, metav1.GetOptions{}); err == nil {
+	if q, err := b.cs.CoreV1().ResourceQuotas(name).Get(ctx, quotaName, metav1.GetOptions{}); err == nil {
 		s.StorageEnforced = s.Resources.Storage != ""
+		// The quota's GPUs are the participant's (the vCluster's overhead has none).
+		s.Resources.GPU, s.Resources.GPUResource = gpusFromQuota(q)
 	}
 	degraded := false
 	rel, err := b.helmRelease(name, release)

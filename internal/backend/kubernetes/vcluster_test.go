@@ -779,3 +779,29 @@ func mergeYAML(t *testing.T, base, over string) string {
 	}
 	return string(out)
 }
+
+// TestVClusterQuotaGPU: a vcluster session's host quota holds its GPUs (none: 0 of
+// nvidia.com/gpu) next to the vCluster's CPU and memory overhead, and reads give them back.
+func TestVClusterQuotaGPU(t *testing.T) {
+	s := vcluster.Settings{CPUMilli: 2000, MemBytes: 1 << 30}
+	for _, c := range []struct {
+		gpus       int64
+		name, want string
+	}{{1, "amd.com/gpu", "1"}, {0, "", ""}} {
+		res := workshop.ParsedResources{MilliCPU: 1000, MemoryBytes: 1 << 30, GPUs: c.gpus, GPUResource: c.name}
+		q := &corev1.ResourceQuota{Spec: quotaSpec(vclusterQuota(s, res))}
+		key := corev1.ResourceName("requests." + c.name)
+		if c.gpus == 0 {
+			key = "requests." + workshop.DefaultGPUResource
+		}
+		if h, ok := q.Spec.Hard[key]; !ok || h.Value() != c.gpus {
+			t.Errorf("%d GPUs: quota %s = %s (set: %v)", c.gpus, key, h.String(), ok)
+		}
+		if cpu := q.Spec.Hard[corev1.ResourceRequestsCPU]; cpu.MilliValue() != 1000+2000+vcluster.DNSCPUMilli {
+			t.Errorf("%d GPUs: requests.cpu %s, want the overhead added", c.gpus, cpu.String())
+		}
+		if n, name := gpusFromQuota(q); n != c.want || (c.want != "" && name != c.name) {
+			t.Errorf("%d GPUs: read back %q %q", c.gpus, n, name)
+		}
+	}
+}

@@ -250,6 +250,100 @@ func TestAccAdmissionDocker(t *testing.T) {
 	if got := len(workspaces(t, name)); got != 0 {
 		t.Fatalf("after destroy: %d sessions left", got)
 	}
+
+	admissionStoppedCohort(t, bin, name)
+}
+
+// persistentClass is admissionClass with persistent sessions in the given state.
+func persistentClass(templateName, provider string, n int, state string) string {
+	return strings.Replace(admissionClass(templateName, provider, n),
+		"  participant = format(", fmt.Sprintf("  persistence = { size = \"64Mi\" }\n  state       = %q\n  participant = format(", state), 1)
+}
+
+var resumeRefusedRE = regexp.MustCompile(`in resource "nalabo_workshop_session" "s": \d+: state = "running"`)
+
+// admissionStoppedCohort: an instructor stops one cohort (persistent sessions) to make
+// room for another on a full host. Stopped sessions reserve nothing; resuming them is
+// admitted like a create, refused on state while the other cohort holds the room.
+func admissionStoppedCohort(t *testing.T, bin, name string) {
+	nameP, nameQ := name+"-p", name+"-q"
+	p := newTFRun(t, bin, persistentClass(nameP, dockerProvider(1000, 0), 2, "running"))
+	q := newTFRun(t, bin, "")
+	t.Cleanup(func() {
+		for _, r := range []*tfRun{q, p} {
+			r.setConfig(admissionClass(name+"-gone", dockerProvider(1000, 0), 0))
+			if out, code := r.try("destroy", "-auto-approve"); code != 0 {
+				t.Errorf("destroy: %s", tail(out, 3000))
+			}
+		}
+	})
+	p.run("apply", "-auto-approve")
+
+	// Room for one more CPU (+10m for rounding) while cohort P (2 × 1 CPU) runs: cohort
+	// Q (2 × 1 CPU) is refused. This is the positive control of the admission below.
+	var ratio float64
+	retry(t, func() (string, bool) {
+		info := liveDocker(t)
+		ratio = float64(info.UsedMilliCPU+1010) / float64(info.AllocatableMilliCPU)
+		q.setConfig(admissionClass(nameQ, dockerProvider(ratio, 0), 2))
+		out, code := q.try("plan")
+		return fmt.Sprintf("cohort Q while P runs (overcommit %v): exit %d, want a refusal:\n%s", ratio, code, tail(out, 3000)),
+			code != 0 && strings.Contains(out, "(2 new sessions × 1 CPU planned so far)")
+	})
+
+	// P stopped: the engine's figures leave its 2 CPUs out, but still count its sessions.
+	before := liveDocker(t)
+	p.setConfig(persistentClass(nameP, dockerProvider(1000, 0), 2, "stopped"))
+	p.run("apply", "-auto-approve")
+	after := liveDocker(t)
+	if after.StoppedSessions < 2 || after.UsedMilliCPU > before.UsedMilliCPU-2000+500 || after.Sessions < before.Sessions {
+		t.Errorf("after stopping 2 × 1 CPU: %d sessions (%d stopped), %dm reserved; before: %d sessions, %dm",
+			after.Sessions, after.StoppedSessions, after.UsedMilliCPU, before.Sessions, before.UsedMilliCPU)
+	}
+
+	// The same cohort Q, same overcommit, is admitted and created now.
+	if out, code := q.try("apply", "-auto-approve"); code != 0 {
+		t.Fatalf("cohort Q after P stopped (overcommit %v): exit %d, want it created:\n%s", ratio, code, tail(out, 3000))
+	}
+	if got := len(workspaces(t, nameQ)); got != 2 {
+		t.Fatalf("cohort Q: %d sessions, want 2", got)
+	}
+
+	// Resuming P while Q holds the room: refused on state, P stays stopped.
+	p.setConfig(persistentClass(nameP, dockerProvider(ratio, 0), 2, "running"))
+	out, code := p.try("apply", "-auto-approve")
+	for _, want := range []string{"Error: The class does not fit the Docker host", "Resuming the stopped session of",
+		"CPU for 2 resumed sessions planned so far", "The session stays stopped"} {
+		if code == 0 || !strings.Contains(out, want) {
+			t.Errorf("resume while Q runs (exit %d) lacks %q:\n%s", code, want, tail(out, 3000))
+		}
+	}
+	if !resumeRefusedRE.MatchString(out) {
+		t.Errorf("the refusal does not name state:\n%s", tail(out, 3000))
+	}
+	// The plan failed, so the apply changed nothing.
+	if got := p.stateAttrs("nalabo_workshop_session", "state"); len(got) != 2 || got[0] != "stopped" || got[1] != "stopped" {
+		t.Errorf("after the refused resume: states %v, want stopped", got)
+	}
+
+	// Positive control: with Q gone, the same resume is admitted. (Should other
+	// sessions have taken the room meanwhile, a retry gives the resume 2 CPUs above
+	// what the engine reserves now.)
+	q.setConfig(admissionClass(nameQ, dockerProvider(ratio, 0), 0))
+	q.run("apply", "-auto-approve")
+	retry(t, func() (string, bool) {
+		out, code := p.try("apply", "-auto-approve")
+		msg := fmt.Sprintf("resume after Q is gone (overcommit %v): exit %d:\n%s", ratio, code, tail(out, 3000))
+		if code != 0 {
+			info := liveDocker(t)
+			ratio = float64(info.UsedMilliCPU+2010) / float64(info.AllocatableMilliCPU)
+			p.setConfig(persistentClass(nameP, dockerProvider(ratio, 0), 2, "running"))
+		}
+		return msg, code == 0
+	})
+	if got := p.stateAttrs("nalabo_workshop_session", "state"); len(got) != 2 || got[0] != "running" || got[1] != "running" {
+		t.Errorf("after the resume: states %v, want running", got)
+	}
 }
 
 // retry runs f up to three times: the shared engine's figures may change between the

@@ -117,7 +117,8 @@ func (d *infrastructureDataSource) Schema(_ context.Context, _ datasource.Schema
 					},
 					"used_cpu_millicores": schema.Int64Attribute{
 						MarkdownDescription: "CPU reserved by the sessions: the sum of their containers' limits, workspace and services (Docker), " +
-							"or of their quotas (Kubernetes), in millicores.",
+							"or of their quotas (Kubernetes), in millicores. A persistent session stopped in place reserves nothing (on " +
+							"Kubernetes: what the template's workloads still request in its namespace); it still counts in `sessions`.",
 						Computed: true,
 					},
 					"used_memory_bytes": schema.Int64Attribute{

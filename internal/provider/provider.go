@@ -117,7 +117,8 @@ func (p *nalaboProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 		Attributes: map[string]schema.Attribute{
 			"max_sessions": schema.Int64Attribute{
 				MarkdownDescription: "The most sessions the backends of this configuration may hold at once, at least `1`: " +
-					"every state's sessions count, as the backends list them. A plan that would create more fails before " +
+					"every state's sessions count, as the backends list them (stopped persistent sessions too: they still hold " +
+					"their data and names, though no CPU or memory). A plan that would create more fails before " +
 					"anything is created, with the figures; sessions that exist already are never refused (a class can always " +
 					"be re-planned and destroyed). When unset, `" + envMaxSessions + "`; default no limit (the hosts' capacity still " +
 					"applies, see `docker.overcommit` and `kubernetes.overcommit`).",

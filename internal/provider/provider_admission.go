@@ -30,6 +30,12 @@ import (
 // the process (every state's sessions, taken before this process changed anything).
 // The apply walk plans each session again with the values known by then, and tallies
 // again: a class whose sizes were unknown at plan time is checked there.
+//
+// A stopped persistent session reserves nothing (the backends' figures leave it out),
+// so stopping a cohort makes room for another in the next apply; its resume (state
+// "stopped" -> "running") is admitted like a create, refused on `state`. It still
+// counts for max_sessions, which bounds how many sessions exist (their data,
+// namespaces, networks), whatever they run.
 
 var overcommitAttrTypes = map[string]attr.Type{"cpu": types.Float64Type, "memory": types.Float64Type}
 
@@ -39,7 +45,9 @@ func overcommitAttribute(infra workshop.InfrastructureType, block, capacity stri
 		MarkdownDescription: "How far the sessions' reservations may exceed " + capacity + ": before creating sessions, " +
 			"the plan adds up what the class reserves (each session's `cpu` and `memory`) and what live sessions reserve " +
 			"already (every state's), and fails with the figures when the total exceeds capacity × ratio. Only growth is " +
-			"checked: a class admitted once can always be re-planned, changed and destroyed. Default `{ cpu = " +
+			"checked: a class admitted once can always be re-planned, changed and destroyed. A persistent session with " +
+			"`state = \"stopped\"` reserves nothing while stopped (so stopping one cohort makes room for another), and its " +
+			"resume is checked like a new session (refused on `state` when the host is full). Default `{ cpu = " +
 			ratioString(workshop.DefaultOvercommit.CPU) + ", memory = " + ratioString(workshop.DefaultOvercommit.Memory) +
 			" }`: CPU is compressible (a busy session is throttled), memory is not (an overcommitted host kills processes).",
 		Optional: true,
@@ -217,7 +225,7 @@ func (d *providerData) admitSession(ctx context.Context, plan workshopSessionMod
 		d.admission.warnNoGPUs(c, diags)
 	}
 	err := d.admission.tally.Admit(c, live, liveSessions)
-	fields := map[string]any{"participant": c.Participant, "infrastructure": string(c.Infra), "create": c.Create,
+	fields := map[string]any{"participant": c.Participant, "infrastructure": string(c.Infra), "create": c.Create, "resume": c.Resume,
 		"millicpu": c.MilliCPU, "memory": c.Memory, "cpu_known": c.CPUKnown, "memory_known": c.MemoryKnown}
 	var ae *workshop.AdmissionError
 	if !errors.As(err, &ae) {
@@ -236,6 +244,15 @@ func (d *providerData) admitSession(ctx context.Context, plan workshopSessionMod
 	if d.admission.created.Load() {
 		done = "This session was not created (the sessions this apply created before stay)."
 	}
+	what := "Session"
+	if c.Resume {
+		what = "Resuming the stopped session"
+		done = "The session stays stopped. Stopped sessions reserve nothing: stop or remove other sessions first."
+		if d.admission.created.Load() {
+			done = "The session stays stopped (the sessions this apply created before stay). Stopped sessions reserve " +
+				"nothing: stop or remove other sessions first."
+		}
+	}
 	hint := fmt.Sprintf("%s Give the sessions less cpu or memory, create fewer sessions (or split the class "+
 		"between hosts), or raise %s.overcommit if %s can take more (the ratios now: cpu %s, memory %s).",
 		done, c.Infra, where, ratioString(d.admission.tally.OvercommitOf(c.Infra).CPU), ratioString(d.admission.tally.OvercommitOf(c.Infra).Memory))
@@ -245,9 +262,12 @@ func (d *providerData) admitSession(ctx context.Context, plan workshopSessionMod
 	case strings.HasSuffix(ae.Attribute, ".gpu"):
 		hint = fmt.Sprintf("%s Give fewer sessions a GPU (resources.gpu = 0 turns off the template's), add GPU nodes, or "+
 			"raise kubernetes.overcommit.gpu if an autoscaler adds GPU nodes on demand (now %s).", done, ratioString(max(d.admission.tally.OvercommitOf(c.Infra).GPU, 1)))
+	case c.Resume:
+		hint = fmt.Sprintf("%s Or give the session less cpu or memory, or raise %s.overcommit if %s can take more (the ratios now: cpu %s, memory %s).",
+			done, c.Infra, where, ratioString(d.admission.tally.OvercommitOf(c.Infra).CPU), ratioString(d.admission.tally.OvercommitOf(c.Infra).Memory))
 	}
-	diags.AddAttributeError(path.Root("participant"), "The class does not fit "+where,
-		fmt.Sprintf("Session of %q refused (%s): %s\n\n%s", c.Participant, ae.Attribute, ae.Msg, hint))
+	diags.AddAttributeError(path.Root(ae.SessionAttribute), "The class does not fit "+where,
+		fmt.Sprintf("%s of %q refused (%s): %s\n\n%s", what, c.Participant, ae.Attribute, ae.Msg, hint))
 }
 
 // sessionChange is what a planned session adds: ok is false when its backend is not
@@ -290,7 +310,15 @@ func (d *providerData) sessionChange(ctx context.Context, plan workshopSessionMo
 
 	cpu, cpuKnown := plannedMilliCPU(planned.CPU, inherited.MilliCPU, inheritedKnown)
 	mem, memKnown := plannedMemory(planned.Memory, inherited.MemoryBytes, inheritedKnown)
-	if state != nil {
+	switch {
+	case state != nil && stoppedIn(*state) && plan.State.ValueString() == workshop.StateRunning:
+		// A resume: stopped, the session reserved nothing; its whole reservation counts.
+		c.Resume = true
+	case state != nil && (stoppedIn(*state) || plan.State.ValueString() == workshop.StateStopped):
+		// Staying stopped, or being stopped: it reserves nothing (a resize is checked at
+		// its resume).
+		cpu, mem = 0, 0
+	case state != nil:
 		prior := resourcesFrom(ctx, state.EffectiveResources, &diag.Diagnostics{})
 		pcpu, pcpuKnown := plannedMilliCPU(prior.CPU, 0, false)
 		pmem, pmemKnown := plannedMemory(prior.Memory, 0, false)
@@ -298,10 +326,16 @@ func (d *providerData) sessionChange(ctx context.Context, plan workshopSessionMo
 		mem, memKnown = mem-pmem, memKnown && pmemKnown
 	}
 	c.MilliCPU, c.CPUKnown, c.Memory, c.MemoryKnown = cpu, cpuKnown, mem, memKnown
-	if c.Create {
+	if c.Create || c.Resume {
 		c.GPUs, c.GPUResource = plannedGPUs(planned, inherited, inheritedKnown)
 	}
 	return c, true
+}
+
+// stoppedIn says whether a session's prior state is a stopped persistent session
+// (refresh reads state from the live session): it reserves nothing.
+func stoppedIn(state workshopSessionModel) bool {
+	return state.State.ValueString() == workshop.StateStopped && !state.Persistence.IsNull()
 }
 
 // plannedGPUs is a new session's GPUs (0 when none or not known yet) and their name.
@@ -484,6 +518,9 @@ func (d *providerData) sessionDeleted(ctx context.Context, state workshopSession
 	res := resourcesFrom(ctx, state.EffectiveResources, &diag.Diagnostics{})
 	cpu, _ := plannedMilliCPU(res.CPU, 0, false)
 	mem, _ := plannedMemory(res.Memory, 0, false)
+	if stoppedIn(state) {
+		cpu, mem = 0, 0 // the snapshot did not count its reservation, only the session
+	}
 	d.admission.tally.Free(workshop.InfrastructureType(state.InfrastructureType.ValueString()), cpu, mem)
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -269,5 +270,80 @@ func TestAdmissionSnapshotOnlyWhenNeeded(t *testing.T) {
 	d.usageBeforeChange(ctx, workshop.InfraDocker)
 	if rb.pings.Load() != 1 || rb.reaches.Load() != 1 {
 		t.Errorf("deletes: %d full pings, %d reaches; want 1 and 1", rb.pings.Load(), rb.reaches.Load())
+	}
+}
+
+// A stopped persistent session reserves nothing: staying stopped (resized or not) or
+// being stopped adds nothing; a resume adds its whole reservation and is refused on
+// state; deleting a stopped session frees no reservation.
+func TestSessionChangeStoppedAndResumed(t *testing.T) {
+	ctx := context.Background()
+	var diags diag.Diagnostics
+	res := func(cpu, mem string) types.Object {
+		return resourcesModel{CPU: types.StringValue(cpu), Memory: types.StringValue(mem), Storage: types.StringValue("1Gi")}.object(&diags)
+	}
+	home := persistenceValue(&workshop.Persistence{Size: "1Gi", RetainDays: 7}, &diags)
+	session := func(state, cpu string) workshopSessionModel {
+		return workshopSessionModel{Participant: types.StringValue("alice"), InfrastructureType: types.StringValue("docker"),
+			TemplateID: types.StringUnknown(), EffectiveResources: res(cpu, "1Gi"), Persistence: home, State: types.StringValue(state)}
+	}
+	d := &providerData{admission: newAdmissionState(nil, 0)}
+	for _, tc := range []struct {
+		name         string
+		prior, plan  workshopSessionModel
+		resume       bool
+		cpu, memory  int64
+		wantNoChange bool
+	}{
+		{name: "stays stopped, resized", prior: session("stopped", "500m"), plan: session("stopped", "2")},
+		{name: "being stopped, resized", prior: session("running", "500m"), plan: session("stopped", "2")},
+		{name: "resumed", prior: session("stopped", "500m"), plan: session("running", "750m"), resume: true, cpu: 750, memory: 1 << 30},
+		// Positive control: a running session resized counts its growth only.
+		{name: "running, resized", prior: session("running", "500m"), plan: session("running", "750m"), cpu: 250},
+	} {
+		c, ok := d.sessionChange(ctx, tc.plan, &tc.prior)
+		if !ok || c.Create || c.Resume != tc.resume || c.MilliCPU != tc.cpu || c.Memory != tc.memory {
+			t.Errorf("%s: %+v, %v; want resume %v, %dm, %d bytes", tc.name, c, ok, tc.resume, tc.cpu, tc.memory)
+		}
+	}
+
+	// The resume is refused on state when the host is full (1.5 of 2 CPUs reserved,
+	// overcommit 1); the same size as a running resize of +0.25 CPU fits.
+	rb := &reachingBackend{fakeBackend: newFakeBackend()}
+	newData := func() *providerData {
+		d := &providerData{admission: newAdmissionState(map[workshop.InfrastructureType]workshop.Overcommit{workshop.InfraDocker: {CPU: 1, Memory: 1}}, 0)}
+		d.docker = newLazyBackend("docker", func() (backendImpl, error) { return rb, nil }, "unix:///fake")
+		return d
+	}
+	var got diag.Diagnostics
+	prior := session("stopped", "750m")
+	newData().admitSession(ctx, session("running", "750m"), &prior, &got)
+	if !got.HasError() {
+		t.Fatal("a resume of 0.75 CPU on a host with 0.5 CPU left was admitted")
+	}
+	e := got.Errors()[0]
+	ad, ok := e.(diag.DiagnosticWithPath)
+	if !ok || !ad.Path().Equal(path.Root("state")) || !strings.Contains(e.Detail(), `Resuming the stopped session of "alice" refused`) ||
+		!strings.Contains(e.Detail(), "0.75 CPU for 1 resumed sessions") || !strings.Contains(e.Detail(), "The session stays stopped") {
+		t.Errorf("refusal: %v", got)
+	}
+	var ctl diag.Diagnostics
+	prior = session("running", "500m")
+	newData().admitSession(ctx, session("running", "750m"), &prior, &ctl)
+	if ctl.HasError() {
+		t.Errorf("a running resize of +0.25 CPU was refused: %v", ctl)
+	}
+
+	// Deleting a stopped session frees the session, not a reservation.
+	d = newData()
+	d.sessionDeleted(ctx, session("stopped", "750m"))
+	d.sessionDeleted(ctx, session("running", "250m"))
+	if err := d.admission.tally.Admit(workshop.Change{Infra: workshop.InfraDocker, Create: true, MilliCPU: 1000, CPUKnown: true},
+		&workshop.Info{Type: workshop.InfraDocker, AllocatableMilliCPU: 2000, UsedMilliCPU: 1500, Sessions: 3}, 3); err == nil ||
+		!strings.Contains(err.Error(), "+ 1.25 reserved by 1 live sessions") {
+		t.Errorf("after deleting a stopped and a running session: %v; want only the running one's 0.25 CPU freed", err)
+	}
+	if diags.HasError() {
+		t.Fatal(diags)
 	}
 }

@@ -48,6 +48,8 @@ type workshopSessionDataModel struct {
 	Ports              types.List   `tfsdk:"ports"`
 	Kubeconfig         types.String `tfsdk:"kubeconfig"`
 	Usage              types.Object `tfsdk:"usage"`
+	State              types.String `tfsdk:"state"`
+	Persistence        types.Object `tfsdk:"persistence"`
 }
 
 var sessionResourcesAttrTypes = map[string]attr.Type{
@@ -97,6 +99,27 @@ func (d *workshopSessionDataSource) Schema(_ context.Context, _ datasource.Schem
 			"status": computed("Live status: `running`, `pending`, `unhealthy`, `stopped`, `failed`, `degraded` " +
 				"(part of it was removed), `over_quota` (uses more disk than its `storage`, where the backend cannot cap it: " +
 				"marked, and stopped with `--stop-over-quota`, by the reconciler) or `expired` (past `expires_at`; the reconciler deletes it after its grace period)."),
+			"state": computed("`stopped` when the session is persistent and stopped in place (by `state = \"stopped\"`, or by " +
+				"the reconciler at expiry: its workspace does not run, its home is kept, and it reserves no CPU or memory in " +
+				"class admission), else `running`, as the resource's `state` would read it; `status` says more (a " +
+				"session without persistence is always `running` here, even when `status` is `stopped`)."),
+			"persistence": schema.SingleNestedAttribute{
+				MarkdownDescription: "The session's persistent home (the resource's `persistence`, read from the labels " +
+					"`nalabo.io/persistent-size` and `nalabo.io/retain-days`); null for a session whose data goes with it.",
+				Computed: true,
+				Attributes: map[string]schema.Attribute{
+					"size": computed("Size of the home, a storage quantity such as `1Gi`."),
+					"retain_days": schema.Int64Attribute{
+						MarkdownDescription: "Days the expired session stays stopped with its data before the reconciler deletes it.",
+						Computed:            true,
+					},
+					"pause_expiry": schema.BoolAttribute{
+						MarkdownDescription: "Whether the session's lifetime pauses while it is stopped (the label " +
+							"`nalabo.io/pause-expiry`; see the resource's `persistence.pause_expiry`).",
+						Computed: true,
+					},
+				},
+			},
 			"created_at": computed("When the session was created (RFC 3339, UTC)."),
 			"expires_at": computed("When the session expires (RFC 3339, UTC)."),
 			"resources": schema.SingleNestedAttribute{
@@ -281,6 +304,10 @@ func sessionDataModel(ctx context.Context, s *workshop.Session, diags *diag.Diag
 	}
 	pl, d := types.ListValue(types.ObjectType{AttrTypes: portAttrTypes}, ports)
 	diags.Append(d...)
+	state := workshop.StateRunning
+	if s.Persistence != nil && s.Stopped {
+		state = workshop.StateStopped
+	}
 	return workshopSessionDataModel{
 		ID:                 types.StringValue(s.ID),
 		InfrastructureType: opt(string(s.Infrastructure)),
@@ -299,6 +326,8 @@ func sessionDataModel(ctx context.Context, s *workshop.Session, diags *diag.Diag
 		Containers:         list(s.Containers),
 		Ports:              pl,
 		Kubeconfig:         opt(s.Kubeconfig),
+		State:              types.StringValue(state),
+		Persistence:        persistenceValue(s.Persistence, diags),
 	}
 }
 

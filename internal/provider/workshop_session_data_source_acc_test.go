@@ -16,16 +16,12 @@ func TestAccWorkshopSessionDataSource(t *testing.T) {
 	testAccSetup(t)
 	name := acctest.RandName("dsess")
 	participant := acctest.RandName("ada")
+	persistent := acctest.RandName("grace")
 	const addr = "data.nalabo_workshop_session.s"
 	const res = "nalabo_workshop_session.s"
+	const paddr = "data.nalabo_workshop_session.p"
 	number := regexp.MustCompile(`^[0-9.e+-]+$`)
-	resource.ParallelTest(t, resource.TestCase{
-		PreCheck:                 func() { testAccPreCheck(t) },
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		CheckDestroy:             acctest.CheckDestroy(t, []string{participant}, []string{name}),
-		Steps: []resource.TestStep{
-			{
-				Config: dockerTemplateConfig("t", name, acctest.ShellImage1, "") + fmt.Sprintf(`
+	base := dockerTemplateConfig("t", name, acctest.ShellImage1, "") + fmt.Sprintf(`
 resource "nalabo_workshop_session" "s" {
   template_id = nalabo_workshop_template.t.id
   participant = %q
@@ -34,7 +30,31 @@ resource "nalabo_workshop_session" "s" {
 data "nalabo_workshop_session" "s" {
   id = nalabo_workshop_session.s.id
 }
-`, participant),
+`, participant)
+	// A persistent session in a given state; the data source is read after the
+	// session's changes (depends_on), not at plan time.
+	withPersistent := func(state string) string {
+		return base + fmt.Sprintf(`
+resource "nalabo_workshop_session" "p" {
+  template_id = nalabo_workshop_template.t.id
+  participant = %q
+  persistence = { size = "64Mi", retain_days = 3 }
+  state       = %q
+}
+
+data "nalabo_workshop_session" "p" {
+  id         = nalabo_workshop_session.p.id
+  depends_on = [nalabo_workshop_session.p]
+}
+`, persistent, state)
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             acctest.CheckDestroy(t, []string{participant, persistent}, []string{name}),
+		Steps: []resource.TestStep{
+			{
+				Config: base,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttrPair(addr, "id", res, "id"),
 					resource.TestCheckResourceAttrPair(addr, "template_id", res, "template_id"),
@@ -56,6 +76,35 @@ data "nalabo_workshop_session" "s" {
 					resource.TestMatchResourceAttr(addr, "usage.network_rx_bytes", regexp.MustCompile(`^[0-9]+$`)),
 					resource.TestMatchResourceAttr(addr, "usage.network_tx_bytes", regexp.MustCompile(`^[0-9]+$`)),
 					resource.TestCheckResourceAttr(addr, "usage.containers", "1"),
+					// A session without persistence: running, no home.
+					resource.TestCheckResourceAttr(addr, "state", "running"),
+					resource.TestCheckNoResourceAttr(addr, "persistence"),
+					resource.TestCheckNoResourceAttr(addr, "persistence.size"),
+				),
+			},
+			{
+				// A persistent session created stopped: the data source reads its state and
+				// home from the live session.
+				Config: withPersistent("stopped"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttrPair(paddr, "id", "nalabo_workshop_session.p", "id"),
+					resource.TestCheckResourceAttr(paddr, "state", "stopped"),
+					resource.TestCheckResourceAttr(paddr, "status", "stopped"),
+					resource.TestCheckResourceAttr(paddr, "persistence.size", "64Mi"),
+					resource.TestCheckResourceAttr(paddr, "persistence.retain_days", "3"),
+					resource.TestCheckResourceAttr(paddr, "persistence.pause_expiry", "false"),
+					resource.TestCheckResourceAttr(addr, "state", "running"),
+					resource.TestCheckNoResourceAttr(addr, "persistence.size"),
+				),
+			},
+			{
+				// Resumed: running, the home unchanged.
+				Config: withPersistent("running"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(paddr, "state", "running"),
+					resource.TestCheckResourceAttr(paddr, "status", "running"),
+					resource.TestCheckResourceAttr(paddr, "persistence.size", "64Mi"),
+					resource.TestCheckResourceAttr(paddr, "persistence.retain_days", "3"),
 				),
 			},
 			{

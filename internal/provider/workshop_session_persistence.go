@@ -90,7 +90,9 @@ func sessionPersistenceAttributes() map[string]schema.Attribute {
 				"its Deployments, StatefulSets and ReplicaSets scaled to zero, their replicas recorded in the namespace's " +
 				"annotation `nalabo.io/stopped-workloads`; the home is kept, commands and the terminal are refused) and " +
 				"`running` resumes it (the workloads back to their replicas and ready, then the workspace); both change in " +
-				"place. An apply interrupted during either is finished by the next one. Needs `persistence`. A refresh " +
+				"place. An apply interrupted during either is finished by the next one. A stopped session reserves no CPU or " +
+				"memory in the provider's class admission (`docker.overcommit`, `kubernetes.overcommit`); a resume is " +
+				"admitted like a new session and refused, naming `state`, when the host is full. Needs `persistence`. A refresh " +
 				"reads it from the session, so a persistent session stopped outside Terraform shows `stopped` and the " +
 				"next apply resumes it. An expired session stays stopped whatever this says, until `duration` is extended; " +
 				"with `persistence.pause_expiry`, a session stopped before it expired does not expire while stopped.",

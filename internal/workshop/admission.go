@@ -22,17 +22,21 @@ type Overcommit struct {
 var DefaultOvercommit = Overcommit{CPU: 4, Memory: 1, GPU: 1}
 
 // Change is what one planned session adds to its backend's reservations: a new
-// session (Create) or a changed one (the difference with what it reserves now). A
+// session (Create), a stopped persistent session resumed (Resume: it reserved nothing
+// while stopped, so its whole reservation counts, but it is no new session for
+// MaxSessions) or a changed one (the difference with what it reserves now). A
 // dimension that is not known yet (a value known only at apply) is not checked.
 type Change struct {
 	Infra       InfrastructureType
 	Create      bool
-	MilliCPU    int64 // the session's reservation (Create) or its increase
+	Resume      bool
+	MilliCPU    int64 // the session's reservation (Create, Resume) or its increase
 	Memory      int64
 	CPUKnown    bool
 	MemoryKnown bool
-	// GPUs of a new session (GPUResource names them); GPUs are not overcommitted and
-	// are checked only where the backend tells its GPUs (Info.AllocatableGPUs).
+	// GPUs of a new or resumed session (GPUResource names them); GPUs are not
+	// overcommitted and are checked only where the backend tells its GPUs
+	// (Info.AllocatableGPUs).
 	GPUs        int64
 	GPUResource string
 	// Participant names the session in log fields.
@@ -45,10 +49,21 @@ func (c Change) Grows() bool {
 	return c.CPUKnown && c.MilliCPU > 0 || c.MemoryKnown && c.Memory > 0
 }
 
+// attribute is the session attribute a refusal of c is about: "state" for a resume.
+func (c Change) attribute() string {
+	if c.Resume {
+		return "state"
+	}
+	return "participant"
+}
+
 // AdmissionError says that a class does not fit, with the figures.
 type AdmissionError struct {
 	Attribute string // the provider attribute that would admit it ("docker.overcommit.cpu", "max_sessions")
-	Msg       string
+	// SessionAttribute is the session's attribute that asked for it: "participant" (a
+	// new or growing session) or "state" (a resume).
+	SessionAttribute string
+	Msg              string
 }
 
 func (e *AdmissionError) Error() string { return e.Msg }
@@ -60,6 +75,9 @@ func (e *AdmissionError) Error() string { return e.Msg }
 // anything, so the tally counts each session once: live in the snapshot, or planned.
 // Only growth is checked: a session that reserves no more than before is always
 // admitted, so a class admitted once can always be re-planned, changed and destroyed.
+// A stopped persistent session reserves nothing (the snapshot leaves it out of Used*
+// but counts it in Sessions: it still exists, with its data, for MaxSessions); its
+// resume is growth by its whole reservation.
 type Admission struct {
 	Overcommit  map[InfrastructureType]Overcommit
 	MaxSessions int64 // 0: no limit
@@ -83,9 +101,16 @@ type plannedTally struct {
 	increases      int
 	increaseCPU    int64
 	increaseMemory int64
-	gpus           map[string]int64 // new sessions' GPUs by resource name
+	resumes        int
+	resumeCPU      int64
+	resumeMemory   int64
+	gpus           map[string]int64 // new and resumed sessions' GPUs by resource name
 	gpuSessions    map[string]int
 }
+
+// cpu and memory are what the changes tallied so far add.
+func (t *plannedTally) cpu() int64    { return t.createCPU + t.increaseCPU + t.resumeCPU }
+func (t *plannedTally) memory() int64 { return t.createMemory + t.increaseMemory + t.resumeMemory }
 
 // NewAdmission returns an empty tally; a backend without an overcommit entry uses
 // DefaultOvercommit.
@@ -148,14 +173,18 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 		if c.MemoryKnown {
 			t.memSizes[mem] = true
 		}
-		if c.GPUs > 0 {
-			t.gpus[c.GPUResource] += c.GPUs
-			t.gpuSessions[c.GPUResource]++
-		}
+	} else if c.Resume {
+		t.resumes++
+		t.resumeCPU += cpu
+		t.resumeMemory += mem
 	} else if cpu > 0 || mem > 0 {
 		t.increases++
 		t.increaseCPU += cpu
 		t.increaseMemory += mem
+	}
+	if (c.Create || c.Resume) && c.GPUs > 0 {
+		t.gpus[c.GPUResource] += c.GPUs
+		t.gpuSessions[c.GPUResource]++
 	}
 
 	if live != nil && live.PoolFree > 0 && t.creates > 0 {
@@ -184,45 +213,61 @@ func (a *Admission) Admit(c Change, live *Info, liveSessions int) error {
 		o := a.OvercommitOf(c.Infra)
 		if cpu > 0 && live.AllocatableMilliCPU > 0 {
 			limit := Admissible(live.AllocatableMilliCPU, o.CPU)
-			if total := live.UsedMilliCPU + t.createCPU + t.increaseCPU; total > limit {
+			if total := live.UsedMilliCPU + t.cpu(); total > limit {
 				if attr == "" {
 					attr = string(c.Infra) + ".overcommit.cpu"
 				}
-				msgs = append(msgs, fmt.Sprintf("the class needs %s CPU reserved (%s) + %s reserved by %d live sessions = %s CPU; %s has %s CPU × overcommit %s = %s CPU.",
-					cores(t.createCPU+t.increaseCPU), t.describe(true, cores, "CPU"), cores(live.UsedMilliCPU), live.Sessions, cores(total),
+				msgs = append(msgs, fmt.Sprintf("the class needs %s CPU reserved (%s) + %s reserved by %d live sessions%s = %s CPU; %s has %s CPU × overcommit %s = %s CPU.",
+					cores(t.cpu()), t.describe(true, cores, "CPU"), cores(live.UsedMilliCPU), live.Sessions, stoppedNote(live), cores(total),
 					hostName(live), cores(live.AllocatableMilliCPU), ratio(o.CPU), cores(limit)))
 			}
 		}
 		if mem > 0 && live.AllocatableMemory > 0 {
 			limit := Admissible(live.AllocatableMemory, o.Memory)
-			if total := live.UsedMemory + t.createMemory + t.increaseMemory; total > limit {
+			if total := live.UsedMemory + t.memory(); total > limit {
 				if attr == "" {
 					attr = string(c.Infra) + ".overcommit.memory"
 				}
-				msgs = append(msgs, fmt.Sprintf("the class needs %s of memory reserved (%s) + %s reserved by %d live sessions = %s; %s has %s × overcommit %s = %s.",
-					gib(t.createMemory+t.increaseMemory), t.describe(false, gib, "of memory"), gib(live.UsedMemory), live.Sessions, gib(total),
+				msgs = append(msgs, fmt.Sprintf("the class needs %s of memory reserved (%s) + %s reserved by %d live sessions%s = %s; %s has %s × overcommit %s = %s.",
+					gib(t.memory()), t.describe(false, gib, "of memory"), gib(live.UsedMemory), live.Sessions, stoppedNote(live), gib(total),
 					hostName(live), gib(live.AllocatableMemory), ratio(o.Memory), gib(limit)))
 			}
 		}
 		// GPUs: checked where the nodes advertise some of that resource (none at all:
 		// an autoscaler may add the nodes, or the name is wrong; the provider warns).
-		if name := c.GPUResource; c.Create && c.GPUs > 0 && live.AllocatableGPUs[name] > 0 {
+		if name := c.GPUResource; (c.Create || c.Resume) && c.GPUs > 0 && live.AllocatableGPUs[name] > 0 {
 			have, used := live.AllocatableGPUs[name], live.UsedGPUs[name]
 			limit := Admissible(have, max(o.GPU, 1))
 			if total := used + t.gpus[name]; total > limit {
 				if attr == "" {
 					attr = string(c.Infra) + ".overcommit.gpu"
 				}
-				msgs = append(msgs, fmt.Sprintf("the class needs %d %s (%d new sessions planned so far) + %d reserved by live sessions = %d; "+
+				msgs = append(msgs, fmt.Sprintf("the class needs %d %s (%d %s planned so far) + %d reserved by live sessions = %d; "+
 					"the nodes of %s advertise %d × overcommit %s = %d.",
-					t.gpus[name], name, t.gpuSessions[name], used, total, hostName(live), have, ratio(max(o.GPU, 1)), limit))
+					t.gpus[name], name, t.gpuSessions[name], newOrResumed(t), used, total, hostName(live), have, ratio(max(o.GPU, 1)), limit))
 			}
 		}
 	}
 	if len(msgs) == 0 {
 		return nil
 	}
-	return &AdmissionError{Attribute: attr, Msg: strings.Join(msgs, "\n")}
+	return &AdmissionError{Attribute: attr, SessionAttribute: c.attribute(), Msg: strings.Join(msgs, "\n")}
+}
+
+// newOrResumed names the sessions a plan adds: new ones, or resumed ones too.
+func newOrResumed(t *plannedTally) string {
+	if t.resumes > 0 {
+		return "new or resumed sessions"
+	}
+	return "new sessions"
+}
+
+// stoppedNote says how many of the live sessions are stopped (and reserve nothing).
+func stoppedNote(live *Info) string {
+	if live.StoppedSessions == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d of them stopped, reserving nothing)", live.StoppedSessions)
 }
 
 // Admissible is what sessions may reserve together: capacity × ratio.
@@ -230,9 +275,9 @@ func Admissible(capacity int64, ratio float64) int64 { return int64(float64(capa
 
 // describe spells how the planned figure adds up: "30 new sessions × 0.3 CPU".
 func (t *plannedTally) describe(cpu bool, format func(int64) string, unit string) string {
-	created, increased, sizes := t.createMemory, t.increaseMemory, t.memSizes
+	created, increased, resumed, sizes := t.createMemory, t.increaseMemory, t.resumeMemory, t.memSizes
 	if cpu {
-		created, increased, sizes = t.createCPU, t.increaseCPU, t.cpuSizes
+		created, increased, resumed, sizes = t.createCPU, t.increaseCPU, t.resumeCPU, t.cpuSizes
 	}
 	var parts []string
 	if t.creates > 0 {
@@ -246,6 +291,9 @@ func (t *plannedTally) describe(cpu bool, format func(int64) string, unit string
 	}
 	if t.increases > 0 {
 		parts = append(parts, fmt.Sprintf("%s more for %d resized sessions", format(increased), t.increases))
+	}
+	if t.resumes > 0 {
+		parts = append(parts, fmt.Sprintf("%s %s for %d resumed sessions", format(resumed), unit, t.resumes))
 	}
 	return strings.Join(parts, " + ") + " planned so far"
 }

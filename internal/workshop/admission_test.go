@@ -113,6 +113,49 @@ func TestAdmissionPoolClaims(t *testing.T) {
 	}
 }
 
+// A resume counts the session's whole reservation (stopped, it reserved nothing), is
+// refused on `state`, and is no new session for max_sessions.
+func TestAdmissionResume(t *testing.T) {
+	// 4 live sessions, 2 of them stopped: the snapshot's Used* leaves those out.
+	live := &Info{Type: InfraDocker, AllocatableMilliCPU: 2000, AllocatableMemory: 8 << 30, UsedMilliCPU: 1000, Sessions: 4, StoppedSessions: 2}
+	a := NewAdmission(map[InfrastructureType]Overcommit{InfraDocker: {CPU: 1, Memory: 1}}, 4) // max_sessions = the live count
+	if err := a.Admit(Change{Infra: InfraDocker, Resume: true, MilliCPU: 500, CPUKnown: true, MemoryKnown: true}, live, 4); err != nil {
+		t.Fatalf("the first resume fits (1 + 0.5 <= 2 CPU) and adds no session: %v", err)
+	}
+	err := a.Admit(Change{Infra: InfraDocker, Resume: true, MilliCPU: 600, CPUKnown: true, MemoryKnown: true}, live, 4)
+	var ae *AdmissionError
+	if !errors.As(err, &ae) || ae.Attribute != "docker.overcommit.cpu" || ae.SessionAttribute != "state" {
+		t.Fatalf("second resume (1 + 1.1 > 2 CPU): %#v", err)
+	}
+	for _, want := range []string{"1.1 CPU reserved (1.1 CPU for 2 resumed sessions planned so far)",
+		"+ 1 reserved by 4 live sessions (2 of them stopped, reserving nothing) = 2.1 CPU"} {
+		if !strings.Contains(ae.Msg, want) {
+			t.Errorf("message %q lacks %q", ae.Msg, want)
+		}
+	}
+	// Positive control: a new session (same size) is refused on participant, and by
+	// max_sessions too (stopped sessions count there).
+	err = NewAdmission(map[InfrastructureType]Overcommit{InfraDocker: {CPU: 1, Memory: 1}}, 4).
+		Admit(Change{Infra: InfraDocker, Create: true, MilliCPU: 1100, CPUKnown: true}, live, 4)
+	if !errors.As(err, &ae) || ae.Attribute != "max_sessions" || ae.SessionAttribute != "participant" ||
+		!strings.Contains(ae.Msg, "more than max_sessions = 4") || !strings.Contains(ae.Msg, "2.1 CPU") {
+		t.Fatalf("new session: %#v", err)
+	}
+
+	// A resumed session's GPUs count too (stopped, it released them).
+	gpuLive := &Info{Type: InfraKubernetes, AllocatableMilliCPU: 64000, AllocatableMemory: 256 << 30,
+		AllocatableGPUs: map[string]int64{"nvidia.com/gpu": 2}, UsedGPUs: map[string]int64{"nvidia.com/gpu": 1}, Sessions: 2, StoppedSessions: 1}
+	g := NewAdmission(nil, 0)
+	resume := Change{Infra: InfraKubernetes, Resume: true, MilliCPU: 500, CPUKnown: true, GPUs: 1, GPUResource: "nvidia.com/gpu"}
+	if err := g.Admit(resume, gpuLive, 2); err != nil {
+		t.Fatalf("resume of 1 GPU, 1 live of 2: %v", err)
+	}
+	if err := g.Admit(resume, gpuLive, 2); !errors.As(err, &ae) || ae.Attribute != "kubernetes.overcommit.gpu" ||
+		ae.SessionAttribute != "state" || !strings.Contains(ae.Msg, "needs 2 nvidia.com/gpu (2 new or resumed sessions planned so far)") {
+		t.Fatalf("second GPU resume: %#v", err)
+	}
+}
+
 // TestAdmissionGPUs: new sessions' GPUs count against what the nodes advertise (× the
 // GPU ratio) with what live sessions reserve, per resource name; a name no node
 // advertises, or a backend that tells no GPUs (Docker), is not checked.

@@ -99,6 +99,10 @@ type Info struct {
 	UsedMilliCPU        int64 `json:"used_millicpu"`
 	UsedMemory          int64 `json:"used_memory"`
 	Sessions            int   `json:"sessions"`
+	// StoppedSessions are the persistent sessions among Sessions that are stopped in
+	// place: they reserve nothing while stopped (Used* leaves them out; on Kubernetes
+	// it counts only what the template's workloads still request in their namespace).
+	StoppedSessions int `json:"stopped_sessions"`
 	// Warm pools: free entries (counted in Sessions and Used* too) and what they reserve.
 	PoolFree         int   `json:"pool_free"`
 	PoolFreeMilliCPU int64 `json:"pool_free_millicpu"`

@@ -181,7 +181,8 @@ func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 // addUsage counts the sessions (their workspace containers) and adds up what every
 // session container reserves, workspace and Compose services (their limits share the
 // session's budget), one inspect each, a few at a time: list data has no limits, and
-// the creation labels miss later updates.
+// the creation labels miss later updates. A stopped persistent session (StopSession:
+// its containers exited) reserves nothing until it is started again.
 func (b *Backend) addUsage(ctx context.Context, out *workshop.Info) error {
 	list, err := b.listSessionContainers(ctx)
 	if err != nil {
@@ -191,8 +192,15 @@ func (b *Backend) addUsage(ctx context.Context, out *workshop.Info) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, c := range list {
+		stopped := stoppedInPlace(c)
 		if c.Labels[workshop.LabelRole] == workshop.RoleWorkspace {
 			out.Sessions++
+			if stopped {
+				out.StoppedSessions++
+			}
+		}
+		if stopped {
+			continue
 		}
 		g.Go(func() error {
 			ins, err := b.cli.ContainerInspect(gctx, c.ID)
@@ -214,6 +222,17 @@ func (b *Backend) addUsage(ctx context.Context, out *workshop.Info) error {
 	}
 	out.UsedMilliCPU, out.UsedMemory = cpu.Load(), mem.Load()
 	return nil
+}
+
+// stoppedInPlace says whether a container of a persistent session is stopped (exited
+// or dead: not running, restarting, paused, nor created by a create under way), so
+// that it holds no CPU or memory. A container of a session without persistence
+// counts whatever its state: such a session is never stopped on purpose.
+func stoppedInPlace(c container.Summary) bool {
+	if workshop.PersistenceFromLabels(c.Labels) == nil {
+		return false
+	}
+	return c.State == container.StateExited || c.State == container.StateDead
 }
 
 // listSessionContainers lists the workspace and service containers of every session

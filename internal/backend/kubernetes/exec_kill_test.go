@@ -16,25 +16,9 @@ func TestNamespaceExecTimeoutKill(t *testing.T) {
 	b := testBackend(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	tpl, err := b.ApplyTemplate(ctx, &workshop.Template{
-		Name: "k8s-execkill", Infrastructure: workshop.InfraKubernetes, Isolation: workshop.IsolationNamespace,
-		Workspace: workshop.Workspace{Image: "nalabo-test/k8s-workspace:1", Command: []string{"sleep", "infinity"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.DeleteTemplate(context.Background(), tpl.ID) })
-	now := time.Now().UTC().Truncate(time.Second)
-	spec := &workshop.SessionSpec{
-		ID: workshop.NewSessionID(), Template: tpl, Participant: "killer",
-		Resources: workshop.Resources{CPU: "1000m", Memory: "512Mi", Storage: "1Gi"},
-		CreatedAt: now, Duration: time.Hour, ExpiresAt: now.Add(time.Hour),
-	}
-	t.Cleanup(func() { _ = b.DeleteSession(context.Background(), spec.ID) })
-	if _, err := b.CreateSession(ctx, spec); err != nil {
-		t.Fatal(err)
-	}
-	checkExecKill(t, b, spec.ID)
+	id := workshop.NewSessionID()
+	createTestNamespaceSession(ctx, t, b, id, "k8s-execkill", workshop.Resources{CPU: "1000m", Memory: "512Mi", Storage: "1Gi"}, nil)
+	checkExecKill(t, b, id)
 }
 
 // The same in a vCluster session (its workspace pod runs in the host namespace too).

@@ -58,23 +58,59 @@ func (b *Backend) Ping(ctx context.Context) (*workshop.Info, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list session quotas: %w", err)
 	}
+	stopped, err := b.stoppedNamespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, q := range quotas.Items {
 		poolFigures(info, &q)
-		if c, ok := q.Spec.Hard["requests.cpu"]; ok {
+		reserved := q.Spec.Hard
+		if stopped[q.Namespace] {
+			// Its workspace pod is deleted: only the template's workloads, which keep
+			// running, still request capacity (the quota's used figures).
+			info.StoppedSessions++
+			reserved = q.Status.Used
+		}
+		if c, ok := reserved[corev1.ResourceRequestsCPU]; ok {
 			info.UsedMilliCPU += c.MilliValue()
 		}
-		if m, ok := q.Spec.Hard["requests.memory"]; ok {
+		if m, ok := reserved[corev1.ResourceRequestsMemory]; ok {
 			info.UsedMemory += m.Value()
 		}
 		if n, name := gpusFromQuota(&q); n != "" && q.Labels[workshop.LabelPool] != workshop.PoolFree {
-			// A free warm pool entry's GPU goes to the session that claims it.
+			// A free warm pool entry's GPU goes to the session that claims it; a stopped
+			// session's was released with its workspace pod.
 			c, _ := strconv.ParseInt(n, 10, 64)
+			if stopped[q.Namespace] {
+				u := q.Status.Used[requestsOf(name)]
+				c = u.Value()
+			}
 			info.UsedGPUs[name] += c
 		}
 	}
 	// Free warm pool entries reserve capacity (Used*) but are nobody's session yet.
 	info.Sessions = len(quotas.Items) - info.PoolFree
 	return info, nil
+}
+
+// stoppedNamespaces names the session namespaces of stopped persistent sessions
+// (StopSession's annotation). An identity that may not list namespaces (the gateway's
+// least privilege: /readyz pings) finds none: their quotas count whole, as if running.
+func (b *Backend) stoppedNamespaces(ctx context.Context) (map[string]bool, error) {
+	list, err := b.cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: sessionSelector()})
+	if apierrors.IsForbidden(err) {
+		return map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list session namespaces: %w", err)
+	}
+	out := map[string]bool{}
+	for i := range list.Items {
+		if isStopped(&list.Items[i]) {
+			out[list.Items[i].Name] = true
+		}
+	}
+	return out, nil
 }
 
 // sessionSchedulable reports whether session pods (no tolerations) can run on a node.

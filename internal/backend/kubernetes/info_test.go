@@ -2,14 +2,18 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/nalabo/terraform-provider-nalabo/internal/workshop"
 )
@@ -58,6 +62,37 @@ func TestPingCapacity(t *testing.T) {
 	}
 	if info.Details["capacity_source"] != "nodes' allocatable" || info.Details["schedulable_nodes"] != "2" {
 		t.Errorf("details = %v", info.Details)
+	}
+
+	// A stopped persistent session (its namespace keeps the stopped workspace) reserves
+	// only what its remaining workloads request (the quota's used figures); it is
+	// still a session. Positive control: the same namespace running counts its quota.
+	sessionLabels := map[string]string{workshop.LabelManagedBy: workshop.ManagedByValue, workshop.LabelSession: "def"}
+	stoppedQuota := quotaObject(metav1.ObjectMeta{Name: "nalabo-quota", Namespace: "nalabo-session-def", Labels: sessionLabels},
+		workshop.ParsedResources{MilliCPU: 1000, MemoryBytes: 1 << 30, GPUs: 1, GPUResource: "nvidia.com/gpu"})
+	stoppedQuota.Status.Used = corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("50m"), corev1.ResourceRequestsMemory: resource.MustParse("16Mi")}
+	ns := func(annotations map[string]string) *corev1.Namespace {
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "nalabo-session-def", Labels: sessionLabels, Annotations: annotations}}
+	}
+	info = ping(stoppedQuota, ns(map[string]string{annotationStoppedWorkspace: "{}"}))
+	if info.UsedMilliCPU != 350 || info.UsedMemory != 272<<20 || info.Sessions != 2 || info.StoppedSessions != 1 || info.UsedGPUs["nvidia.com/gpu"] != 0 {
+		t.Errorf("with a stopped session: used = %dm, %d bytes, %d sessions (%d stopped); want 350m, 272Mi, 2 (1)",
+			info.UsedMilliCPU, info.UsedMemory, info.Sessions, info.StoppedSessions)
+	}
+	// An identity that may not list namespaces (the gateway's) still pings: the
+	// stopped session's quota counts whole.
+	forbidden := fake.NewClientset(append(append([]runtime.Object{}, objs...), stoppedQuota, ns(map[string]string{annotationStoppedWorkspace: "{}"}))...)
+	forbidden.PrependReactor("list", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "namespaces"}, "", errors.New("no list"))
+	})
+	b := &Backend{cfg: Config{Namespace: "nalabo"}, rest: &rest.Config{Host: "https://fake"}, cs: forbidden}
+	if info, err := b.Ping(context.Background()); err != nil || info.UsedMilliCPU != 1300 || info.StoppedSessions != 0 {
+		t.Errorf("namespaces not listable: %+v, %v; want 1300m reserved, no stopped session", info, err)
+	}
+	info = ping(stoppedQuota, ns(nil))
+	if info.UsedMilliCPU != 1300 || info.UsedMemory != 1280<<20 || info.Sessions != 2 || info.StoppedSessions != 0 || info.UsedGPUs["nvidia.com/gpu"] != 1 {
+		t.Errorf("with the same session running: used = %dm, %d bytes, %d sessions (%d stopped); want 1300m, 1280Mi, 2 (0)",
+			info.UsedMilliCPU, info.UsedMemory, info.Sessions, info.StoppedSessions)
 	}
 
 	// A tighter quota in the control namespace is the class budget.

@@ -186,22 +186,8 @@ func processesOf(bin string) []string {
 // template (running or not).
 func workspaces(t *testing.T, templateName string) map[string][]string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	f := filters.NewArgs(
-		filters.Arg("label", workshop.LabelManagedBy+"="+workshop.ManagedByValue),
-		filters.Arg("label", workshop.LabelTemplate+"="+templateName),
-		filters.Arg("label", workshop.LabelRole+"="+workshop.RoleWorkspace),
-	)
-	list, err := acctest.Client(t).ContainerList(ctx, container.ListOptions{All: true, Filters: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]string{}
-	for _, c := range list {
-		out[c.Labels[workshop.LabelParticipant]] = append(out[c.Labels[workshop.LabelParticipant]], c.Labels[workshop.LabelSession])
-	}
-	return out
+	by, _ := acctest.Workspaces(t, acctest.Client(t), templateName, acctest.Containers)
+	return by
 }
 
 // completeSessions counts the template's sessions whose create finished (their

@@ -279,3 +279,13 @@ func waitTermSize(t *testing.T, ws *websocket.Conn, want string, d time.Duration
 	t.Fatalf("terminal output %q never reported the size %q", got.String(), want)
 	return ""
 }
+
+// tampered is tok with the signature's last character changed: to "A", or "B" when it is
+// an "A" (a fixed replacement made a token its own tampered copy once in 64 runs).
+func tampered(tok string) string {
+	c := "A"
+	if strings.HasSuffix(tok, "A") {
+		c = "B"
+	}
+	return tok[:len(tok)-1] + c
+}

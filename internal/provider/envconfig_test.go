@@ -53,7 +53,7 @@ func TestProviderAndReconcilerReadTheSameEnvironment(t *testing.T) {
 			if err != nil || !known {
 				t.Fatalf("provider docker: known %v, %v", known, err)
 			}
-			k8sCfg, configured, known, _ := kubernetesConfigFrom(context.Background(), nil, getenv, &diags)
+			k8sCfg, configured, known, _ := kubernetesConfigFrom(nil, getenv, &diags)
 			if diags.HasError() || !known || configured != tc.k8s {
 				t.Fatalf("provider kubernetes: configured %v (want %v), known %v, %v", configured, tc.k8s, known, diags)
 			}

@@ -248,7 +248,7 @@ func (p *nalaboProvider) Configure(ctx context.Context, req provider.ConfigureRe
 	if err != nil && known {
 		resp.Diagnostics.AddAttributeError(path.Root("docker"), "Invalid Docker settings from the environment", err.Error())
 	}
-	k8sCfg, k8sConfigured, k8sKnown, k8sEnv := kubernetesConfigFrom(ctx, m.Kubernetes, p.getenv, &resp.Diagnostics)
+	k8sCfg, k8sConfigured, k8sKnown, k8sEnv := kubernetesConfigFrom(m.Kubernetes, p.getenv, &resp.Diagnostics)
 	gw, gwKnown := gatewayFrom(m.Gateway, p.getenv, &resp.Diagnostics)
 	swarmCfg, swarmConfigured, swarmKnown := swarmConfigFrom(m.Swarm, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,7 +247,7 @@ func kubernetesProviderSchema() schema.SingleNestedBlock {
 // (envconfig). configured is false when neither the block nor the environment says
 // where a cluster is; known is false when a value is unknown at plan time; used names
 // the variables applied.
-func kubernetesConfigFrom(ctx context.Context, m *kubernetesModel, getenv func(string) string, diags *diag.Diagnostics) (cfg config.Kubernetes, configured, known bool, used []string) {
+func kubernetesConfigFrom(m *kubernetesModel, getenv func(string) string, diags *diag.Diagnostics) (cfg config.Kubernetes, configured, known bool, used []string) {
 	r := newBlockReader()
 	configured = m != nil || envconfig.KubernetesLocated(getenv)
 	if m == nil {

@@ -74,7 +74,7 @@ func sessionContainerStates(t *testing.T, id string) map[string]string {
 	}
 	out := map[string]string{}
 	for _, c := range list {
-		out[strings.TrimPrefix(c.Names[0], "/")] = string(c.State)
+		out[strings.TrimPrefix(c.Names[0], "/")] = c.State
 	}
 	return out
 }

@@ -6,7 +6,10 @@ package k8shome
 import (
 	"context"
 	"os"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -18,8 +21,16 @@ import (
 // to bind to, removed when the test ends, and returns its name. With claimNamespace (the
 // session's namespace, when its ID is known before the create), the volume is reserved
 // for that session's claim "home".
+//
+// A volume reserved for no claim binds whichever claim without a storage class comes
+// first, another package's test's included (tests of several packages run at once): such
+// volumes are made under a lock across the test processes (exclusiveHomes), held until
+// the test ends.
 func Volume(t testing.TB, cs kubernetes.Interface, name string, claimNamespace ...string) string {
 	t.Helper()
+	if len(claimNamespace) == 0 {
+		exclusiveHomes(t)
+	}
 	pvName, dir := "nalabo-test-"+name, "/tmp/nalabo-test-pv-"+name
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		t.Fatal(err)
@@ -47,4 +58,48 @@ func Volume(t testing.TB, cs kubernetes.Interface, name string, claimNamespace .
 		_ = os.RemoveAll(dir)
 	})
 	return pvName
+}
+
+// homesLock is this process's hold of lockPath: tests of one package run one at a time,
+// and one test may make several volumes.
+var homesLock struct {
+	sync.Mutex
+	held int
+	f    *os.File
+}
+
+// lockPath is locked (flock) by the test process that has unreserved home volumes.
+const lockPath = "/tmp/nalabo-k8shome.lock"
+
+// exclusiveHomes waits until no other test process has unreserved home volumes and
+// holds that until the test ends (after its volumes are deleted: cleanups run last in,
+// first out, and this one is registered before theirs).
+func exclusiveHomes(t testing.TB) {
+	t.Helper()
+	homesLock.Lock()
+	defer homesLock.Unlock()
+	if homesLock.held == 0 {
+		f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			_ = f.Close()
+			t.Fatalf("lock %s: %v", lockPath, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Logf("waited %s for another package's tests to release their home volumes", d.Round(time.Second))
+		}
+		homesLock.f = f
+	}
+	homesLock.held++
+	t.Cleanup(func() {
+		homesLock.Lock()
+		defer homesLock.Unlock()
+		if homesLock.held--; homesLock.held == 0 {
+			_ = homesLock.f.Close() // releases the lock
+			homesLock.f = nil
+		}
+	})
 }

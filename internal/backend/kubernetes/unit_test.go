@@ -199,3 +199,14 @@ func TestStoppedWorkloadsRecord(t *testing.T) {
 		t.Error("replicas 0")
 	}
 }
+
+// An unbound claim is waited for (the volume controller binds it soon); any other reason
+// the scheduler gives fails the wait at once (positive control).
+func TestWaitsForClaim(t *testing.T) {
+	if !waitsForClaim("not scheduled: Unschedulable: 0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.") {
+		t.Error("an unbound claim is a failure")
+	}
+	if waitsForClaim("not scheduled: Unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu.") || waitsForClaim("") {
+		t.Error("a lack of GPUs (or no reason) is waited for")
+	}
+}

@@ -91,7 +91,15 @@ func readiness(rs *event.ResourceStatus, pending map[object.ObjMetadata]string) 
 	case status.FailedStatus:
 		msg := rs.Message
 		if kind == "Pod" && id.GroupKind.Group == "" && rs.Resource != nil {
-			if why := podUnschedulable(rs.Resource); why != "" {
+			why := podUnschedulable(rs.Resource)
+			if waitsForClaim(why) {
+				// Its claim is not bound yet: the volume controller binds it
+				// asynchronously, and the scheduler tries again. Not a failure; a claim
+				// that never binds ends the wait at its timeout with this reason.
+				pending[id] = fmt.Sprintf("%s %s: %s", kind, name, why)
+				return false, nil
+			}
+			if why != "" {
 				msg += ": " + why // the scheduler's reason ("0/1 nodes are available: 1 Insufficient nvidia.com/gpu.")
 			}
 		}
@@ -120,6 +128,12 @@ func readiness(rs *event.ResourceStatus, pending map[object.ObjMetadata]string) 
 	}
 	pending[id] = msg
 	return false, nil
+}
+
+// waitsForClaim reports whether a scheduler's reason is an unbound claim of the pod's
+// ("pod has unbound immediate PersistentVolumeClaims"), which binding resolves.
+func waitsForClaim(why string) bool {
+	return strings.Contains(why, "unbound immediate PersistentVolumeClaims") || strings.Contains(why, "unbound PersistentVolumeClaims")
 }
 
 func pendingMessages(pending map[object.ObjMetadata]string) string {

@@ -136,18 +136,29 @@ func (b *Backend) runNetguard(ctx context.Context, args []string) (*netguard.Sta
 	name := "nalabo-netguard-" + hex.EncodeToString(suffix[:])
 	labels := map[string]string{workshop.LabelManagedBy: workshop.ManagedByValue, workshop.LabelRole: RoleNetguard,
 		workshop.LabelBackend: string(workshop.InfraDocker)}
-	_, err = b.cli.ContainerCreate(ctx, &container.Config{Image: img, Cmd: args, User: "0:0", Labels: labels},
-		&container.HostConfig{
-			// The host's network namespace, where the session bridges are; NET_ADMIN in
-			// the host's user namespace (even when the daemon remaps users).
-			NetworkMode:    "host",
-			UsernsMode:     "host",
-			CapDrop:        []string{"ALL"},
-			CapAdd:         []string{"NET_ADMIN"},
-			ReadonlyRootfs: true,
-			SecurityOpt:    []string{"no-new-privileges:true"},
-			LogConfig:      container.LogConfig{Type: "json-file"},
-		}, nil, nil, name)
+	hc := &container.HostConfig{
+		// The host's network namespace, where the session bridges are; NET_ADMIN in
+		// the host's user namespace (even when the daemon remaps users).
+		NetworkMode:    "host",
+		UsernsMode:     "host",
+		CapDrop:        []string{"ALL"},
+		CapAdd:         []string{"NET_ADMIN"},
+		ReadonlyRootfs: true,
+		SecurityOpt:    []string{"no-new-privileges:true"},
+		LogConfig:      container.LogConfig{Type: "json-file"},
+	}
+	_, err = b.cli.ContainerCreate(ctx, &container.Config{Image: img, Cmd: args, User: "0:0", Labels: labels}, hc, nil, nil, name)
+	if isNotFound(err) {
+		// Another process's prune removed the image (an older one of the same executable,
+		// as a test binary rebuilt from a warm cache is): import it again, once.
+		b.egress.mu.Lock()
+		b.egress.image = ""
+		b.egress.mu.Unlock()
+		if img, err = b.netguardImage(ctx); err != nil {
+			return nil, err
+		}
+		_, err = b.cli.ContainerCreate(ctx, &container.Config{Image: img, Cmd: args, User: "0:0", Labels: labels}, hc, nil, nil, name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create the egress helper container: %w", err)
 	}

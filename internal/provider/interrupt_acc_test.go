@@ -297,18 +297,23 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 		name  string
 		after int // complete sessions
 		stop  func(t *testing.T, cmd *exec.Cmd)
+		// graceful: Terraform closes the plugin's connection as it exits, and the plugin
+		// may exit with it before it notices it is orphaned (it checks every second):
+		// complete sessions missing from the state are then not adopted but removed
+		// (DESIGN.md, "Orphaned copies"); only that nothing is left is required.
+		graceful bool
 	}{
 		{"sigkill-after-10", 10, func(t *testing.T, cmd *exec.Cmd) {
 			_ = cmd.Process.Signal(syscall.SIGKILL)
-		}},
+		}, false},
 		{"sigkill-after-1", 1, func(t *testing.T, cmd *exec.Cmd) {
 			_ = cmd.Process.Signal(syscall.SIGKILL)
-		}},
+		}, false},
 		{"double-ctrl-c-after-5", 5, func(t *testing.T, cmd *exec.Cmd) {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 			time.Sleep(300 * time.Millisecond)
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-		}},
+		}, true},
 	}
 	orphansSeen, adopted := 0, 0
 	for _, tc := range interrupts {
@@ -344,7 +349,9 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 					}
 				}
 			}
-			orphansSeen += notInState
+			if !tc.graceful {
+				orphansSeen += notInState
+			}
 			left := acctest.CountLabelled(t, workshop.LabelTemplate+"="+name)
 			t.Logf("interrupted: plugin exited %s after terraform; %d sessions in state, %d participants with a workspace, %d complete workspaces not in state, %d incomplete ones, %d complete sessions; labelled: %d containers, %d networks, %d volumes",
 				took.Round(100*time.Millisecond), len(inState), len(before), notInState, incomplete, len(complete), left.Containers, left.Networks, left.Volumes)
@@ -372,7 +379,7 @@ func TestAccInterruptedApplyDocker(t *testing.T) {
 					if ids[id] && !inState[id] && !complete[id] {
 						t.Errorf("session %s was adopted though its create had not finished", id)
 					}
-					if ids[id] && !inState[id] && complete[id] {
+					if ids[id] && !inState[id] && complete[id] && !tc.graceful {
 						adopted++
 					}
 				}

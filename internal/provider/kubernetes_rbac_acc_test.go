@@ -169,7 +169,7 @@ resource "nalabo_exec" "pods" {
 data "nalabo_infrastructure" "all" {}
 `, participant, st)
 	}
-	resource.ParallelTest(t, resource.TestCase{
+	resource.Test(t, resource.TestCase{ // not parallel: its home volume is made (under k8shome's lock) before the test would pause
 		PreCheck:                 func() { testAccPreCheck(t) },
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		CheckDestroy:             k8sCheckDestroy(t, participant),

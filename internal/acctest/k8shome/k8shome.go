@@ -60,38 +60,46 @@ func Volume(t testing.TB, cs kubernetes.Interface, name string, claimNamespace .
 	return pvName
 }
 
-// homesLock is this process's hold of lockPath: tests of one package run one at a time,
-// and one test may make several volumes.
+// homesLock is this process's hold of lockPath, by one test at a time (tests of a
+// package may run in parallel); that test may make several volumes.
 var homesLock struct {
 	sync.Mutex
-	held int
-	f    *os.File
+	freed *sync.Cond
+	owner testing.TB
+	held  int
+	f     *os.File
 }
 
 // lockPath is locked (flock) by the test process that has unreserved home volumes.
 const lockPath = "/tmp/nalabo-k8shome.lock"
 
-// exclusiveHomes waits until no other test process has unreserved home volumes and
-// holds that until the test ends (after its volumes are deleted: cleanups run last in,
-// first out, and this one is registered before theirs).
+// exclusiveHomes waits until no other test, of this process or another, has unreserved
+// home volumes and holds that until the test ends (after its volumes are deleted:
+// cleanups run last in, first out, and this one is registered before theirs).
 func exclusiveHomes(t testing.TB) {
 	t.Helper()
 	homesLock.Lock()
 	defer homesLock.Unlock()
-	if homesLock.held == 0 {
+	if homesLock.freed == nil {
+		homesLock.freed = sync.NewCond(&homesLock.Mutex)
+	}
+	start := time.Now()
+	for homesLock.owner != nil && homesLock.owner != t {
+		homesLock.freed.Wait()
+	}
+	if homesLock.owner == nil {
 		f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o644)
 		if err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 			_ = f.Close()
 			t.Fatalf("lock %s: %v", lockPath, err)
 		}
-		if d := time.Since(start); d > time.Second {
-			t.Logf("waited %s for another package's tests to release their home volumes", d.Round(time.Second))
-		}
-		homesLock.f = f
+		homesLock.f, homesLock.owner = f, t
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Logf("waited %s for other tests to release their home volumes", d.Round(time.Second))
 	}
 	homesLock.held++
 	t.Cleanup(func() {
@@ -99,7 +107,8 @@ func exclusiveHomes(t testing.TB) {
 		defer homesLock.Unlock()
 		if homesLock.held--; homesLock.held == 0 {
 			_ = homesLock.f.Close() // releases the lock
-			homesLock.f = nil
+			homesLock.f, homesLock.owner = nil, nil
+			homesLock.freed.Broadcast()
 		}
 	})
 }
